@@ -1,0 +1,114 @@
+package kisfeed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Source is where market data comes from. Implementations stack: the KIS
+// source talks to the API, the mock source computes from the synthetic
+// market, and decorators (cache, circuit breaker) wrap another Source
+// without knowing what is underneath.
+//
+// Every method validates its input first and returns an error wrapping
+// [ErrInvalid] for a malformed code or parameter, [ErrNotFound] for a
+// well-formed code that is not listed, and [ErrUnavailable] when the
+// upstream cannot be reached and nothing cached can stand in. Any other
+// error is an upstream failure (timeout, 5xx, exhausted retries).
+type Source interface {
+	// Quote returns the current price snapshot of one stock.
+	Quote(ctx context.Context, code string) (*Quote, error)
+	// Quotes returns snapshots for many codes, in the order asked. A code
+	// that fails on its own (unknown, malformed) is reported in the
+	// returned *[BatchError] while the others are still returned; the
+	// slice then holds nil at that position. Any other error fails the
+	// whole call.
+	Quotes(ctx context.Context, codes []string) ([]*Quote, error)
+	// OrderBook returns the 10-level book of one stock.
+	OrderBook(ctx context.Context, code string) (*OrderBook, error)
+	// Candles returns a candle series, oldest first.
+	Candles(ctx context.Context, q CandleQuery) (*Candles, error)
+	// StockInfo returns descriptive data about one stock.
+	StockInfo(ctx context.Context, code string) (*StockInfo, error)
+	// Universe returns every listed security (all groups, sorted by code);
+	// callers filter with [Stock.IsCommonStock] and the like.
+	Universe(ctx context.Context) ([]Stock, error)
+	// IsTradingDay reports whether KRX trades on the KST calendar day of
+	// date.
+	IsTradingDay(ctx context.Context, date time.Time) (bool, error)
+}
+
+// Sentinel errors. Implementations wrap them (fmt.Errorf("...: %w", ErrX))
+// so callers can branch with errors.Is.
+var (
+	// ErrInvalid marks bad input: a malformed code, an impossible date
+	// range, an unknown interval. Never retried, never trips a breaker.
+	ErrInvalid = errors.New("invalid argument")
+	// ErrNotFound marks a well-formed code that is not listed, or a
+	// request with no data. Never retried, never trips a breaker.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable marks an upstream that cannot be reached now (circuit
+	// open, outage) with no cached value to serve instead.
+	ErrUnavailable = errors.New("upstream unavailable")
+)
+
+// UnavailableError is returned (wrapping [ErrUnavailable]) when a circuit
+// breaker refuses a call; RetryAfter says when it will try again.
+type UnavailableError struct {
+	RetryAfter time.Duration
+	Err        error // the last upstream failure, if known
+}
+
+func (e *UnavailableError) Error() string {
+	msg := "upstream unavailable"
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Second))
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unwrap returns the last upstream failure.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// BatchError reports the codes of a batch call that failed on their own.
+type BatchError struct {
+	// Errs maps a code to its error (wrapping ErrNotFound or ErrInvalid).
+	Errs map[string]error
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("%d of the requested codes failed", len(e.Errs))
+}
+
+// IsBusinessError reports whether err is a caller or data problem (invalid
+// input, unknown code, no data) rather than an upstream failure. Circuit
+// breakers and retries use it: business errors are neither retried nor
+// counted as failures.
+func IsBusinessError(err error) bool {
+	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)
+}
+
+var codeRE = regexp.MustCompile(`^[0-9A-Z][0-9]{4}[0-9A-Z]$`)
+
+// ValidateCode checks that code is a 6-character KRX short code: six
+// digits ("005930"), or the alphanumeric form KRX issues for newer listings
+// ("0088M0"). The error wraps [ErrInvalid] and says what was expected.
+func ValidateCode(code string) error {
+	if len(code) != 6 || !codeRE.MatchString(code) {
+		shown := code
+		if len(shown) > 20 {
+			shown = shown[:20] + "…"
+		}
+		return fmt.Errorf("%w: stock code %q: want 6 characters like 005930", ErrInvalid, shown)
+	}
+	return nil
+}
