@@ -1,0 +1,304 @@
+// Package config defines every kisfeed setting, read from the environment
+// and an optional .env file. Only cmd/kisfeed calls [Load]; tests build a
+// [Config] directly from [Default].
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// Mode says which upstream the data-source factory builds.
+type Mode string
+
+// The upstream modes.
+const (
+	// ModeEmbedded runs the built-in emulator in-process and talks to it
+	// through the real KIS client: the default when no credentials are set.
+	ModeEmbedded Mode = "embedded"
+	// ModeKIS talks to KIS (real or mock server, or KIS_BASE_URL).
+	ModeKIS Mode = "kis"
+	// ModeMock serves the synthetic market in-process, no HTTP at all.
+	ModeMock Mode = "mock"
+)
+
+// AppKey is one KIS app key and its secret. The secret never prints.
+type AppKey struct {
+	Key    string
+	Secret Secret
+}
+
+// Secret is a string that prints as *** in logs, errors and fmt verbs.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "***" }
+
+// GoString hides the value from %#v.
+func (Secret) GoString() string { return `"***"` }
+
+// LogValue hides the value from log/slog.
+func (Secret) LogValue() any { return "***" }
+
+// Reveal returns the secret itself, for the one place that sends it.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is every setting. Field tags name the environment variables;
+// .env.example documents each one.
+type Config struct {
+	// EnableKISAPI: unset = automatic (KIS when credentials or a base URL
+	// are set, else the embedded emulator); "false" = mock source; "true" =
+	// KIS, credentials required.
+	EnableKISAPI string `env:"ENABLE_KIS_API"`
+
+	AppKey    string `env:"KIS_APP_KEY"`
+	AppSecret Secret `env:"KIS_APP_SECRET"`
+	// AppKeys lists extra key:secret pairs, comma separated, to spread load.
+	AppKeys       string        `env:"KIS_APP_KEYS"`
+	UseRealServer bool          `env:"KIS_USE_REAL_SERVER" envDefault:"false"`
+	BaseURL       string        `env:"KIS_BASE_URL"`
+	RateLimit     float64       `env:"KIS_RATE_LIMIT"` // 0 = server default (18 real, 1 mock)
+	Timeout       time.Duration `env:"KIS_TIMEOUT" envDefault:"10s"`
+	TokenFile     string        `env:"KIS_TOKEN_FILE"` // "" = user cache dir
+	RetryAttempts int           `env:"KIS_RETRY_ATTEMPTS" envDefault:"4"`
+	TokenMargin   time.Duration `env:"KIS_TOKEN_REFRESH_MARGIN" envDefault:"10m"`
+	MaxQueue      int           `env:"KIS_MAX_QUEUE" envDefault:"10000"`
+
+	// Seed of the synthetic market (mock source and embedded emulator).
+	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
+
+	RedisURL        string        `env:"REDIS_URL"`
+	PriceTTL        time.Duration `env:"CACHE_PRICE_TTL" envDefault:"30m"`
+	OrderBookTTL    time.Duration `env:"CACHE_ORDERBOOK_TTL" envDefault:"10s"`
+	CandlesTTL      time.Duration `env:"CACHE_CANDLES_TTL" envDefault:"1h"`
+	InfoTTL         time.Duration `env:"CACHE_INFO_TTL" envDefault:"24h"`
+	StaleMaxAge     time.Duration `env:"CACHE_STALE_MAX_AGE" envDefault:"72h"`
+	MemoryEntries   int           `env:"CACHE_MEMORY_ENTRIES" envDefault:"20000"`
+	SharedRateLimit bool          `env:"KISFEED_SHARED_RATE_LIMIT" envDefault:"true"` // with REDIS_URL
+
+	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"5"`
+	BreakerDelay     time.Duration `env:"BREAKER_DELAY" envDefault:"60s"`
+	BreakerSuccesses int           `env:"BREAKER_SUCCESSES" envDefault:"1"`
+
+	DatabaseURL   string `env:"DATABASE_URL"` // "" = SQLite at ./kisfeed.db
+	IngestWorkers int    `env:"INGEST_WORKERS" envDefault:"8"`
+
+	HTTPAddr  string `env:"KISFEED_ADDR" envDefault:":8080"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+}
+
+// Default returns the configuration with every default applied, as if the
+// environment were empty.
+func Default() Config {
+	c, err := parse(map[string]string{})
+	if err != nil {
+		panic(err) // defaults are constants; a failure is a programming error
+	}
+	return c
+}
+
+// Load reads the environment (environ as os.Environ returns it), then the
+// .env file at dotenvPath if it exists (variables already set win), and
+// validates the result. The error names every bad setting.
+func Load(environ []string, dotenvPath string) (Config, error) {
+	m := map[string]string{}
+	if dotenvPath != "" {
+		if f, err := os.Open(dotenvPath); err == nil {
+			vals, perr := godotenv.Parse(f)
+			f.Close()
+			if perr != nil {
+				return Config{}, fmt.Errorf("read %s: %w", dotenvPath, perr)
+			}
+			for k, v := range vals {
+				m[k] = v
+			}
+		}
+	}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	c, err := parse(m)
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func parse(m map[string]string) (Config, error) {
+	var c Config
+	err := env.ParseWithOptions(&c, env.Options{Environment: m})
+	if err != nil {
+		var agg env.AggregateError
+		if errors.As(err, &agg) {
+			var msgs []string
+			for _, e := range agg.Errors {
+				msgs = append(msgs, e.Error())
+			}
+			return c, fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
+		}
+		return c, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return c, nil
+}
+
+// Mode returns which upstream the settings select.
+func (c Config) Mode() Mode {
+	switch strings.ToLower(strings.TrimSpace(c.EnableKISAPI)) {
+	case "false", "0", "no":
+		return ModeMock
+	case "true", "1", "yes":
+		return ModeKIS
+	}
+	if c.AppKey != "" || c.BaseURL != "" || c.AppKeys != "" {
+		return ModeKIS
+	}
+	return ModeEmbedded
+}
+
+// Keys returns every configured app key: KIS_APP_KEY first, then
+// KIS_APP_KEYS in order.
+func (c Config) Keys() ([]AppKey, error) {
+	var keys []AppKey
+	if c.AppKey != "" {
+		keys = append(keys, AppKey{Key: c.AppKey, Secret: c.AppSecret})
+	}
+	for i, pair := range strings.Split(c.AppKeys, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, s, ok := strings.Cut(pair, ":")
+		if !ok || k == "" || s == "" {
+			return nil, fmt.Errorf("KIS_APP_KEYS entry %d: want key:secret", i+1)
+		}
+		keys = append(keys, AppKey{Key: k, Secret: Secret(s)})
+	}
+	return keys, nil
+}
+
+// EffectiveRate returns KIS_RATE_LIMIT, or the server's documented limit
+// when unset: 18 req/s on the real server (KIS lowered it from 20 in 2026),
+// 1 req/s on the mock server (REFERENCE §f).
+func (c Config) EffectiveRate() float64 {
+	if c.RateLimit > 0 {
+		return c.RateLimit
+	}
+	if c.UseRealServer || c.Mode() == ModeEmbedded {
+		return 18
+	}
+	return 1
+}
+
+// Validate checks every setting and reports all problems at once, each
+// naming its variable and what was expected.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	switch strings.ToLower(strings.TrimSpace(c.EnableKISAPI)) {
+	case "", "true", "false", "1", "0", "yes", "no":
+	default:
+		bad("ENABLE_KIS_API=%q: want true or false", c.EnableKISAPI)
+	}
+	keys, err := c.Keys()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.Mode() == ModeKIS {
+		if len(keys) == 0 && c.AppKeys == "" {
+			bad("KIS_APP_KEY required when ENABLE_KIS_API=true or KIS_BASE_URL is set")
+		}
+		if c.AppKey != "" && c.AppSecret == "" {
+			bad("KIS_APP_SECRET required with KIS_APP_KEY")
+		}
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", c.BaseURL)
+		}
+	}
+	if c.RateLimit < 0 {
+		bad("KIS_RATE_LIMIT=%v: want a rate > 0 (requests per second)", c.RateLimit)
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad("%s=%s: want a duration > 0 like 30s", name, d)
+		}
+	}
+	positive("KIS_TIMEOUT", c.Timeout)
+	positive("CACHE_PRICE_TTL", c.PriceTTL)
+	positive("CACHE_ORDERBOOK_TTL", c.OrderBookTTL)
+	positive("CACHE_CANDLES_TTL", c.CandlesTTL)
+	positive("CACHE_INFO_TTL", c.InfoTTL)
+	positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
+	positive("BREAKER_DELAY", c.BreakerDelay)
+	if c.TokenMargin < 0 || c.TokenMargin >= 24*time.Hour {
+		bad("KIS_TOKEN_REFRESH_MARGIN=%s: want 0 to 24h", c.TokenMargin)
+	}
+	if c.RetryAttempts < 0 {
+		bad("KIS_RETRY_ATTEMPTS=%d: want 0 or more", c.RetryAttempts)
+	}
+	if c.MaxQueue < 1 {
+		bad("KIS_MAX_QUEUE=%d: want 1 or more", c.MaxQueue)
+	}
+	if c.MemoryEntries < 1 {
+		bad("CACHE_MEMORY_ENTRIES=%d: want 1 or more", c.MemoryEntries)
+	}
+	if c.BreakerFailures < 1 {
+		bad("BREAKER_FAILURES=%d: want 1 or more", c.BreakerFailures)
+	}
+	if c.BreakerSuccesses < 1 {
+		bad("BREAKER_SUCCESSES=%d: want 1 or more", c.BreakerSuccesses)
+	}
+	if c.IngestWorkers < 1 || c.IngestWorkers > 256 {
+		bad("INGEST_WORKERS=%d: want 1 to 256", c.IngestWorkers)
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("REDIS_URL=%q: want redis://host:port/db", redact(c.RedisURL))
+		}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "text", "json":
+	default:
+		bad("LOG_FORMAT=%q: want text or json", c.LogFormat)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
+}
+
+// redact hides a password in a URL.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}
+
+// Redact hides a password in a connection URL for logs and errors.
+func Redact(raw string) string { return redact(raw) }
