@@ -9,7 +9,18 @@ func commands(a *app) []*cobra.Command {
 		newQuoteCmd(a), newOrderBookCmd(a), newCandlesCmd(a), newInfoCmd(a), newTokenCmd(a),
 		newIngestCmd(a), newMigrateCmd(a), newVerifyCmd(a), newCalendarCmd(a),
 		newServeCmd(a), newLoadtestCmd(a),
+		newBenchCmd(a),
 	}
+}
+
+// newBenchCmd groups the benchmark commands that print figures.
+func newBenchCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the client and gateway against an emulator and print figures",
+	}
+	c.AddCommand(newBenchQuotesCmd(a), newBenchSharedCmd(a))
+	return c
 }
 
 var errNotYet = errorString("not implemented yet")

@@ -91,6 +91,9 @@ type app struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	now     func() time.Time
+
+	// newUpstream, when set (tests), replaces the data-source factory.
+	newUpstream func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error)
 }
 
 // getenv looks a variable up in the injected environment.
