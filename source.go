@@ -97,7 +97,7 @@ func IsBusinessError(err error) bool {
 	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)
 }
 
-var codeRE = regexp.MustCompile(`^[0-9A-Z][0-9]{4}[0-9A-Z]$`)
+var codeRE = regexp.MustCompile(`^[0-9][0-9A-Z]{5}$`)
 
 // ValidateCode checks that code is a 6-character KRX short code: six
 // digits ("005930"), or the alphanumeric form KRX issues for newer listings

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -142,13 +143,33 @@ func parse(m map[string]string) (Config, error) {
 		if errors.As(err, &agg) {
 			var msgs []string
 			for _, e := range agg.Errors {
-				msgs = append(msgs, e.Error())
+				msgs = append(msgs, describe(e, m))
 			}
 			return c, fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
 		}
 		return c, fmt.Errorf("invalid configuration: %w", err)
 	}
 	return c, nil
+}
+
+// describe rewrites a parse error to name the environment variable and the
+// value it could not use, instead of the Go field.
+func describe(err error, m map[string]string) string {
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+			name := f.Tag.Get("env")
+			want := map[string]string{
+				"time.Duration": "a duration like 10s or 5m",
+				"float64":       "a number",
+				"int":           "a whole number",
+				"int64":         "a whole number",
+				"bool":          "true or false",
+			}[pe.Type.String()]
+			return fmt.Sprintf("%s=%q: want %s", name, m[name], want)
+		}
+	}
+	return err.Error()
 }
 
 // Mode returns which upstream the settings select.
