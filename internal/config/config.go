@@ -128,11 +128,25 @@ func Load(environ []string, dotenvPath string) (Config, error) {
 			m[k] = v
 		}
 	}
-	c, err := parse(m)
-	if err != nil {
-		return c, err
+	c, perr := parse(m)
+	verr := c.Validate()
+	switch {
+	case perr != nil && verr != nil:
+		// Report both kinds at once so one run names every bad setting,
+		// leaving out the follow-on complaint about a variable that did
+		// not parse (it is zero now).
+		msgs := []string{perr.Error()}
+		for _, v := range strings.Split(strings.TrimPrefix(verr.Error(), "invalid configuration: "), "; ") {
+			name, _, _ := strings.Cut(v, "=")
+			if !strings.Contains(perr.Error(), name+"=") {
+				msgs = append(msgs, v)
+			}
+		}
+		return c, errors.New(strings.Join(msgs, "; "))
+	case perr != nil:
+		return c, perr
 	}
-	return c, c.Validate()
+	return c, verr
 }
 
 func parse(m map[string]string) (Config, error) {

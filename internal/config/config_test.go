@@ -134,3 +134,11 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestParseAndValidateTogether(t *testing.T) {
+	_, err := Load([]string{"KIS_TIMEOUT=soon", "LOG_LEVEL=loud"}, "")
+	if err == nil || !strings.Contains(err.Error(), "KIS_TIMEOUT") || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Errorf("error %v should name both KIS_TIMEOUT and LOG_LEVEL", err)
+	}
+	t.Log(err)
+}
