@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +142,28 @@ func TestParseAndValidateTogether(t *testing.T) {
 		t.Errorf("error %v should name both KIS_TIMEOUT and LOG_LEVEL", err)
 	}
 	t.Log(err)
+}
+
+// TestEnvExample keeps .env.example loadable and complete: every variable the
+// Config reads is documented there.
+func TestEnvExample(t *testing.T) {
+	path := filepath.Join("..", "..", ".env.example")
+	c, err := Load(nil, path)
+	if err != nil {
+		t.Fatalf("Load(.env.example) = %v", err)
+	}
+	if c.Mode() != ModeEmbedded {
+		t.Errorf(".env.example mode = %s, want embedded", c.Mode())
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		name := typ.Field(i).Tag.Get("env")
+		if name != "" && !strings.Contains(string(doc), name+"=") {
+			t.Errorf(".env.example does not document %s", name)
+		}
+	}
 }
