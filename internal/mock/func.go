@@ -1,0 +1,107 @@
+package mock
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// errNotSet is returned by a [FuncSource] method whose func field is nil, so
+// a test that forgets a field fails with an error instead of a panic.
+var errNotSet = errors.New("mock: func field not set")
+
+// FuncSource is a [kisfeed.Source] whose methods call the matching func
+// field. A nil field makes the method return an error (not panic), so tests
+// set only what they exercise.
+type FuncSource struct {
+	QuoteFn        func(ctx context.Context, code string) (*kisfeed.Quote, error)
+	QuotesFn       func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error)
+	OrderBookFn    func(ctx context.Context, code string) (*kisfeed.OrderBook, error)
+	CandlesFn      func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error)
+	StockInfoFn    func(ctx context.Context, code string) (*kisfeed.StockInfo, error)
+	UniverseFn     func(ctx context.Context) ([]kisfeed.Stock, error)
+	IsTradingDayFn func(ctx context.Context, date time.Time) (bool, error)
+}
+
+var _ kisfeed.Source = (*FuncSource)(nil)
+
+// Quote calls QuoteFn.
+func (s *FuncSource) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	if s.QuoteFn == nil {
+		return nil, errNotSet
+	}
+	return s.QuoteFn(ctx, code)
+}
+
+// Quotes calls QuotesFn; when it is nil and QuoteFn is set, it calls QuoteFn
+// for each code and reports business errors in a *[kisfeed.BatchError].
+func (s *FuncSource) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	if s.QuotesFn != nil {
+		return s.QuotesFn(ctx, codes)
+	}
+	if s.QuoteFn == nil {
+		return nil, errNotSet
+	}
+	out := make([]*kisfeed.Quote, len(codes))
+	var be *kisfeed.BatchError
+	for i, c := range codes {
+		q, err := s.QuoteFn(ctx, c)
+		switch {
+		case err == nil:
+			out[i] = q
+		case kisfeed.IsBusinessError(err):
+			if be == nil {
+				be = &kisfeed.BatchError{Errs: map[string]error{}}
+			}
+			be.Errs[c] = err
+		default:
+			return nil, err
+		}
+	}
+	if be != nil {
+		return out, be
+	}
+	return out, nil
+}
+
+// OrderBook calls OrderBookFn.
+func (s *FuncSource) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+	if s.OrderBookFn == nil {
+		return nil, errNotSet
+	}
+	return s.OrderBookFn(ctx, code)
+}
+
+// Candles calls CandlesFn.
+func (s *FuncSource) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+	if s.CandlesFn == nil {
+		return nil, errNotSet
+	}
+	return s.CandlesFn(ctx, q)
+}
+
+// StockInfo calls StockInfoFn.
+func (s *FuncSource) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+	if s.StockInfoFn == nil {
+		return nil, errNotSet
+	}
+	return s.StockInfoFn(ctx, code)
+}
+
+// Universe calls UniverseFn.
+func (s *FuncSource) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
+	if s.UniverseFn == nil {
+		return nil, errNotSet
+	}
+	return s.UniverseFn(ctx)
+}
+
+// IsTradingDay calls IsTradingDayFn.
+func (s *FuncSource) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
+	if s.IsTradingDayFn == nil {
+		return false, errNotSet
+	}
+	return s.IsTradingDayFn(ctx, date)
+}
