@@ -1,0 +1,466 @@
+// Package postgres is the PostgreSQL [kisfeed.PriceStore], on a pgx v5
+// connection pool. Bars are written by COPY into a temporary staging table
+// and one INSERT ... ON CONFLICT that touches only rows whose values
+// differ, so a day's 2,500 bars take one round trip and re-writing them
+// rewrites nothing.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a PostgreSQL database holding daily prices, rejected bars and the
+// runs of the ingestion job.
+type DB struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+var _ kisfeed.PriceStore = (*DB)(nil)
+
+// Open connects to the database at url (postgres://user:pass@host/db;
+// a search_path parameter selects the schema) and applies the embedded
+// migrations. Errors never show the password.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's redaction of parse errors is best effort (its docs say
+		// not to expose them), so name the problem without quoting it.
+		return nil, errors.New("postgres: cannot parse the database URL: want postgres://user:password@host:5432/db?sslmode=disable")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	d := &DB{pool: pool, now: time.Now}
+	if err := d.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) provider() (*goose.Provider, func() error, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	sdb := stdlib.OpenDBFromPool(d.pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, sdb, fsys)
+	if err != nil {
+		sdb.Close()
+		return nil, nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return p, sdb.Close, nil
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	p, closeDB, err := d.provider()
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied migration version.
+func (d *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	p, closeDB, err := d.provider()
+	if err != nil {
+		return 0, err
+	}
+	defer closeDB()
+	return p.GetDBVersion(ctx)
+}
+
+// Close closes the pool.
+func (d *DB) Close() error {
+	d.pool.Close()
+	return nil
+}
+
+func date(t time.Time) pgtype.Date {
+	t = kisfeed.Day(t)
+	// pgx encodes a date from the time's own Y-M-D; make it UTC midnight
+	// of the KST calendar day so no zone conversion can shift it.
+	return pgtype.Date{Time: time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC), Valid: true}
+}
+
+func fromDate(d pgtype.Date) time.Time {
+	if !d.Valid {
+		return time.Time{}
+	}
+	return kisfeed.Date(d.Time.Year(), d.Time.Month(), d.Time.Day())
+}
+
+func nullDate(t time.Time) pgtype.Date {
+	if t.IsZero() {
+		return pgtype.Date{}
+	}
+	return date(t)
+}
+
+func dedupe(bars []kisfeed.DailyBar) []kisfeed.DailyBar {
+	type key struct {
+		code string
+		date pgtype.Date
+	}
+	idx := make(map[key]int, len(bars))
+	out := make([]kisfeed.DailyBar, 0, len(bars))
+	for _, b := range bars {
+		k := key{b.Code, date(b.Date)}
+		if i, ok := idx[k]; ok {
+			out[i] = b
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
+// UpsertBars implements [kisfeed.PriceStore]. The WHERE of DO UPDATE skips
+// rows whose values are the same, so they are neither rewritten (no dead
+// tuple, no WAL) nor returned; RETURNING (xmax = 0) tells a fresh insert
+// from an update.
+func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+	var res kisfeed.WriteResult
+	if len(bars) == 0 {
+		return res, nil
+	}
+	bars = dedupe(bars)
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE daily_prices_staging
+(LIKE daily_prices INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("create staging table: %w", err)
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"daily_prices_staging"},
+			[]string{"code", "trade_date", "open", "high", "low", "close", "volume", "value", "source", "fetched_at"},
+			pgx.CopyFromSlice(len(bars), func(i int) ([]any, error) {
+				b := bars[i]
+				return []any{b.Code, date(b.Date), b.Open, b.High, b.Low, b.Close, b.Volume, b.Value, b.Source, b.FetchedAt}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy into staging table: %w", err)
+		}
+		rows, err := tx.Query(ctx, `INSERT INTO daily_prices AS p
+SELECT code, trade_date, open, high, low, close, volume, value, source, fetched_at FROM daily_prices_staging
+ON CONFLICT (code, trade_date) DO UPDATE SET
+  open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+  volume = excluded.volume, value = excluded.value, source = excluded.source, fetched_at = excluded.fetched_at
+WHERE (p.open, p.high, p.low, p.close, p.volume, p.value)
+  IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.value)
+RETURNING (xmax = 0)`)
+		if err != nil {
+			return fmt.Errorf("upsert: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var inserted bool
+			if err := rows.Scan(&inserted); err != nil {
+				return fmt.Errorf("upsert: %w", err)
+			}
+			if inserted {
+				res.Inserted++
+			} else {
+				res.Updated++
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("upsert: %w", err)
+		}
+		res.Unchanged = len(bars) - res.Inserted - res.Updated
+		return nil
+	})
+	if err != nil {
+		return kisfeed.WriteResult{}, fmt.Errorf("postgres: upsert bars: %w", err)
+	}
+	return res, nil
+}
+
+const barColumns = `code, trade_date, open, high, low, close, volume, value, source, fetched_at`
+
+func collectBars(rows pgx.Rows) ([]kisfeed.DailyBar, error) {
+	defer rows.Close()
+	var out []kisfeed.DailyBar
+	for rows.Next() {
+		var b kisfeed.DailyBar
+		var dt pgtype.Date
+		if err := rows.Scan(&b.Code, &dt, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &b.FetchedAt); err != nil {
+			return nil, fmt.Errorf("postgres: scan bar: %w", err)
+		}
+		b.Date = fromDate(dt)
+		b.FetchedAt = b.FetchedAt.In(kisfeed.KST)
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: read bars: %w", err)
+	}
+	return out, nil
+}
+
+// Bars implements [kisfeed.PriceStore].
+func (d *DB) Bars(ctx context.Context, code string, from, to time.Time) ([]kisfeed.DailyBar, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE code = $1 AND trade_date BETWEEN $2 AND $3 ORDER BY trade_date`, code, date(from), date(to))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bars %s: %w", code, err)
+	}
+	return collectBars(rows)
+}
+
+// BarsOn implements [kisfeed.PriceStore].
+func (d *DB) BarsOn(ctx context.Context, day time.Time) ([]kisfeed.DailyBar, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE trade_date = $1 ORDER BY code`, date(day))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bars on day: %w", err)
+	}
+	return collectBars(rows)
+}
+
+// BarCounts implements [kisfeed.PriceStore].
+func (d *DB) BarCounts(ctx context.Context, from, to time.Time) (map[string]int, error) {
+	rows, err := d.pool.Query(ctx, `SELECT code, count(*) FROM daily_prices
+WHERE trade_date BETWEEN $1 AND $2 GROUP BY code`, date(from), date(to))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: bar counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var code string
+		var n int64
+		if err := rows.Scan(&code, &n); err != nil {
+			return nil, fmt.Errorf("postgres: bar counts: %w", err)
+		}
+		out[code] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: bar counts: %w", err)
+	}
+	return out, nil
+}
+
+// SampleBars implements [kisfeed.PriceStore].
+func (d *DB) SampleBars(ctx context.Context, from, to time.Time, n int) ([]kisfeed.DailyBar, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE trade_date BETWEEN $1 AND $2 ORDER BY random() LIMIT $3`, date(from), date(to), n)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: sample bars: %w", err)
+	}
+	return collectBars(rows)
+}
+
+// CountBars implements [kisfeed.PriceStore].
+func (d *DB) CountBars(ctx context.Context, from, to time.Time) (int, error) {
+	var n int64
+	err := d.pool.QueryRow(ctx, `SELECT count(*) FROM daily_prices WHERE trade_date BETWEEN $1 AND $2`,
+		date(from), date(to)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count bars: %w", err)
+	}
+	return int(n), nil
+}
+
+// AddRejected implements [kisfeed.PriceStore]. A payload that is not JSON
+// is stored as a JSON string so nothing fetched is lost.
+func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	now := d.now()
+	batch := &pgx.Batch{}
+	for i := range rejects {
+		r := &rejects[i]
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+		payload := r.Payload
+		if len(payload) == 0 {
+			payload = []byte("null")
+		} else if !json.Valid(payload) {
+			payload, _ = json.Marshal(string(payload))
+		}
+		var runID *int64
+		if r.RunID != 0 {
+			runID = &r.RunID
+		}
+		batch.Queue(`INSERT INTO rejected_bars (run_id, code, trade_date, reason, payload, created_at)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id`, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), r.CreatedAt).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&r.ID) })
+	}
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: insert rejected bars: %w", err)
+	}
+	return nil
+}
+
+// Rejected implements [kisfeed.PriceStore].
+func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
+	query := `SELECT id, run_id, code, trade_date, reason, payload::text, created_at FROM rejected_bars`
+	var args []any
+	if !from.IsZero() || !to.IsZero() {
+		query += ` WHERE trade_date BETWEEN $1 AND $2`
+		args = append(args, date(from), date(to))
+	}
+	query += ` ORDER BY id`
+	rows, err := d.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rejected: %w", err)
+	}
+	defer rows.Close()
+	var out []kisfeed.RejectedBar
+	for rows.Next() {
+		var r kisfeed.RejectedBar
+		var runID *int64
+		var dt pgtype.Date
+		var payload string
+		if err := rows.Scan(&r.ID, &runID, &r.Code, &dt, &r.Reason, &payload, &r.CreatedAt); err != nil {
+			return nil, fmt.Errorf("postgres: scan rejected: %w", err)
+		}
+		if runID != nil {
+			r.RunID = *runID
+		}
+		r.Date = fromDate(dt)
+		r.Payload = []byte(payload)
+		r.CreatedAt = r.CreatedAt.In(kisfeed.KST)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: rejected: %w", err)
+	}
+	return out, nil
+}
+
+// StartRun implements [kisfeed.PriceStore].
+func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
+	run.Status = kisfeed.RunRunning
+	if run.StartedAt.IsZero() {
+		run.StartedAt = d.now()
+	}
+	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
+	if err != nil {
+		return fmt.Errorf("postgres: start run: %w", err)
+	}
+	return nil
+}
+
+// FinishRun implements [kisfeed.PriceStore].
+func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
+	if run.FinishedAt.IsZero() {
+		run.FinishedAt = d.now()
+	}
+	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET finished_at = $1, path = $2, status = $3, universe = $4,
+fetched = $5, written = $6, unchanged = $7, rejected = $8, failed = $9, requests = $10, elapsed_ms = $11, error = $12
+WHERE id = $13`,
+		run.FinishedAt, run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
+		run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.ID)
+	if err != nil {
+		return fmt.Errorf("postgres: finish run %d: %w", run.ID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("postgres: finish run %d: no such run", run.ID)
+	}
+	return nil
+}
+
+// Runs implements [kisfeed.PriceStore].
+func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := d.pool.Query(ctx, `SELECT id, started_at, finished_at, window_from, window_to, path, status,
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error
+FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: runs: %w", err)
+	}
+	defer rows.Close()
+	var out []kisfeed.IngestionRun
+	for rows.Next() {
+		var r kisfeed.IngestionRun
+		var finished *time.Time
+		var from, to pgtype.Date
+		var status string
+		var elapsed int64
+		var universe, fetched, written, unchanged, rejected, failed int32
+		if err := rows.Scan(&r.ID, &r.StartedAt, &finished, &from, &to, &r.Path, &status, &universe, &fetched,
+			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error); err != nil {
+			return nil, fmt.Errorf("postgres: scan run: %w", err)
+		}
+		r.Universe, r.Fetched, r.Written, r.Unchanged = int(universe), int(fetched), int(written), int(unchanged)
+		r.Rejected, r.Failed = int(rejected), int(failed)
+		r.Status = kisfeed.RunStatus(status)
+		r.Elapsed = time.Duration(elapsed) * time.Millisecond
+		r.StartedAt = r.StartedAt.In(kisfeed.KST)
+		if finished != nil {
+			r.FinishedAt = finished.In(kisfeed.KST)
+		}
+		r.From, r.To = fromDate(from), fromDate(to)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: runs: %w", err)
+	}
+	return out, nil
+}
+
+// UpsertStocks implements [kisfeed.PriceStore].
+func (d *DB) UpsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
+	if len(stocks) == 0 {
+		return nil
+	}
+	now := d.now()
+	batch := &pgx.Batch{}
+	for _, s := range stocks {
+		batch.Queue(`INSERT INTO stocks (code, isin, name, market, grp, preferred, halted, listed_shares, listing_date, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (code) DO UPDATE SET isin = excluded.isin, name = excluded.name, market = excluded.market, grp = excluded.grp,
+preferred = excluded.preferred, halted = excluded.halted, listed_shares = excluded.listed_shares,
+listing_date = excluded.listing_date, updated_at = excluded.updated_at
+WHERE (stocks.isin, stocks.name, stocks.market, stocks.grp, stocks.preferred, stocks.halted, stocks.listed_shares, stocks.listing_date)
+  IS DISTINCT FROM (excluded.isin, excluded.name, excluded.market, excluded.grp, excluded.preferred, excluded.halted,
+                    excluded.listed_shares, excluded.listing_date)`,
+			s.Code, s.ISIN, s.Name, string(s.Market), s.Group, s.Preferred, s.Halted, s.ListedShares, nullDate(s.ListingDate), now)
+	}
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, batch).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: upsert stocks: %w", err)
+	}
+	return nil
+}

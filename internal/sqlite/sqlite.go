@@ -1,0 +1,507 @@
+// Package sqlite is the SQLite [kisfeed.PriceStore]: the zero-configuration
+// default of the ingestion job (./kisfeed.db), on the pure-Go
+// modernc.org/sqlite driver so the binary needs no cgo.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/kisfeed/kisfeed"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a SQLite database holding daily prices, rejected bars and the runs
+// of the ingestion job.
+type DB struct {
+	db   *sql.DB
+	path string
+	// now stamps created_at/updated_at; tests may replace it.
+	now func() time.Time
+}
+
+var _ kisfeed.PriceStore = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path and applies
+// the embedded migrations.
+//
+// WAL mode lets readers (verify, a dashboard) run while the job writes;
+// busy_timeout makes a second process wait for the lock instead of failing
+// at once; and a single connection makes this process one writer, which is
+// what SQLite wants (concurrent writers would only contend for the lock).
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("sqlite: path is empty: want a file name like kisfeed.db")
+	}
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(1)
+	sdb.SetConnMaxIdleTime(0)
+	d := &DB{db: sdb, path: path, now: time.Now}
+	if err := d.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.db, fsys)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// SchemaVersion returns the applied migration version.
+func (d *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.db, fsys)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	return p.GetDBVersion(ctx)
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+const dateLayout = "2006-01-02"
+
+func fmtDate(t time.Time) string { return t.In(kisfeed.KST).Format(dateLayout) }
+
+func parseDate(s string) (time.Time, error) {
+	t, err := time.ParseInLocation(dateLayout, s, kisfeed.KST)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: date %q: %w", s, err)
+	}
+	return t, nil
+}
+
+func fmtTime(t time.Time) string { return t.In(kisfeed.KST).Format(time.RFC3339Nano) }
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: time %q: %w", s, err)
+	}
+	return t.In(kisfeed.KST), nil
+}
+
+// dedupe keeps the last bar of each (code, date), in first-seen order.
+func dedupe(bars []kisfeed.DailyBar) []kisfeed.DailyBar {
+	type key struct{ code, date string }
+	idx := make(map[key]int, len(bars))
+	out := make([]kisfeed.DailyBar, 0, len(bars))
+	for _, b := range bars {
+		k := key{b.Code, fmtDate(b.Date)}
+		if i, ok := idx[k]; ok {
+			out[i] = b
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
+// UpsertBars implements [kisfeed.PriceStore]. Each bar is compared with the
+// stored row inside one transaction: SQLite's upsert cannot tell an insert
+// from an update, and the read is a primary-key lookup on the one
+// connection, so it costs microseconds.
+func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+	var res kisfeed.WriteResult
+	if len(bars) == 0 {
+		return res, nil
+	}
+	bars = dedupe(bars)
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	sel, err := tx.PrepareContext(ctx, `SELECT open, high, low, close, volume, value FROM daily_prices WHERE code = ? AND trade_date = ?`)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	defer sel.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO daily_prices (code, trade_date, open, high, low, close, volume, value, source, fetched_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	defer ins.Close()
+	upd, err := tx.PrepareContext(ctx, `UPDATE daily_prices SET open = ?, high = ?, low = ?, close = ?, volume = ?, value = ?, source = ?, fetched_at = ?
+WHERE code = ? AND trade_date = ?`)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	defer upd.Close()
+	for _, b := range bars {
+		date := fmtDate(b.Date)
+		var o, h, l, c, v, val int64
+		err := sel.QueryRowContext(ctx, b.Code, date).Scan(&o, &h, &l, &c, &v, &val)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			if _, err := ins.ExecContext(ctx, b.Code, date, b.Open, b.High, b.Low, b.Close, b.Volume, b.Value, b.Source, fmtTime(b.FetchedAt)); err != nil {
+				return kisfeed.WriteResult{}, fmt.Errorf("sqlite: insert %s %s: %w", b.Code, date, err)
+			}
+			res.Inserted++
+		case err != nil:
+			return kisfeed.WriteResult{}, fmt.Errorf("sqlite: read %s %s: %w", b.Code, date, err)
+		case o == b.Open && h == b.High && l == b.Low && c == b.Close && v == b.Volume && val == b.Value:
+			res.Unchanged++
+		default:
+			if _, err := upd.ExecContext(ctx, b.Open, b.High, b.Low, b.Close, b.Volume, b.Value, b.Source, fmtTime(b.FetchedAt), b.Code, date); err != nil {
+				return kisfeed.WriteResult{}, fmt.Errorf("sqlite: update %s %s: %w", b.Code, date, err)
+			}
+			res.Updated++
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return kisfeed.WriteResult{}, fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return res, nil
+}
+
+const barColumns = `code, trade_date, open, high, low, close, volume, value, source, fetched_at`
+
+func scanBars(rows *sql.Rows) ([]kisfeed.DailyBar, error) {
+	defer rows.Close()
+	var out []kisfeed.DailyBar
+	for rows.Next() {
+		var b kisfeed.DailyBar
+		var date, fetched string
+		if err := rows.Scan(&b.Code, &date, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &fetched); err != nil {
+			return nil, fmt.Errorf("sqlite: scan bar: %w", err)
+		}
+		var err error
+		if b.Date, err = parseDate(date); err != nil {
+			return nil, err
+		}
+		if b.FetchedAt, err = parseTime(fetched); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read bars: %w", err)
+	}
+	return out, nil
+}
+
+// Bars implements [kisfeed.PriceStore].
+func (d *DB) Bars(ctx context.Context, code string, from, to time.Time) ([]kisfeed.DailyBar, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE code = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date`, code, fmtDate(from), fmtDate(to))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: bars %s: %w", code, err)
+	}
+	return scanBars(rows)
+}
+
+// BarsOn implements [kisfeed.PriceStore].
+func (d *DB) BarsOn(ctx context.Context, day time.Time) ([]kisfeed.DailyBar, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE trade_date = ? ORDER BY code`, fmtDate(day))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: bars on %s: %w", fmtDate(day), err)
+	}
+	return scanBars(rows)
+}
+
+// BarCounts implements [kisfeed.PriceStore].
+func (d *DB) BarCounts(ctx context.Context, from, to time.Time) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT code, count(*) FROM daily_prices
+WHERE trade_date BETWEEN ? AND ? GROUP BY code`, fmtDate(from), fmtDate(to))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: bar counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var code string
+		var n int
+		if err := rows.Scan(&code, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: bar counts: %w", err)
+		}
+		out[code] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: bar counts: %w", err)
+	}
+	return out, nil
+}
+
+// SampleBars implements [kisfeed.PriceStore].
+func (d *DB) SampleBars(ctx context.Context, from, to time.Time, n int) ([]kisfeed.DailyBar, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
+WHERE trade_date BETWEEN ? AND ? ORDER BY random() LIMIT ?`, fmtDate(from), fmtDate(to), n)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sample bars: %w", err)
+	}
+	return scanBars(rows)
+}
+
+// CountBars implements [kisfeed.PriceStore].
+func (d *DB) CountBars(ctx context.Context, from, to time.Time) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM daily_prices WHERE trade_date BETWEEN ? AND ?`,
+		fmtDate(from), fmtDate(to)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count bars: %w", err)
+	}
+	return n, nil
+}
+
+func nullDate(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return fmtDate(t)
+}
+
+// AddRejected implements [kisfeed.PriceStore].
+func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO rejected_bars (run_id, code, trade_date, reason, payload, created_at)
+VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	defer st.Close()
+	now := d.now()
+	for i := range rejects {
+		r := &rejects[i]
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+		var runID any
+		if r.RunID != 0 {
+			runID = r.RunID
+		}
+		payload := r.Payload
+		if len(payload) == 0 {
+			payload = []byte("null")
+		}
+		if err := st.QueryRowContext(ctx, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), fmtTime(r.CreatedAt)).Scan(&r.ID); err != nil {
+			return fmt.Errorf("sqlite: insert rejected %s: %w", r.Code, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// Rejected implements [kisfeed.PriceStore].
+func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
+	query := `SELECT id, run_id, code, trade_date, reason, payload, created_at FROM rejected_bars`
+	var args []any
+	if !from.IsZero() || !to.IsZero() {
+		query += ` WHERE trade_date BETWEEN ? AND ?`
+		args = append(args, fmtDate(from), fmtDate(to))
+	}
+	query += ` ORDER BY id`
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rejected: %w", err)
+	}
+	defer rows.Close()
+	var out []kisfeed.RejectedBar
+	for rows.Next() {
+		var r kisfeed.RejectedBar
+		var runID sql.NullInt64
+		var date sql.NullString
+		var payload, created string
+		if err := rows.Scan(&r.ID, &runID, &r.Code, &date, &r.Reason, &payload, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: scan rejected: %w", err)
+		}
+		r.RunID = runID.Int64
+		if date.Valid {
+			if r.Date, err = parseDate(date.String); err != nil {
+				return nil, err
+			}
+		}
+		r.Payload = []byte(payload)
+		if r.CreatedAt, err = parseTime(created); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: rejected: %w", err)
+	}
+	return out, nil
+}
+
+// StartRun implements [kisfeed.PriceStore].
+func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
+	run.Status = kisfeed.RunRunning
+	if run.StartedAt.IsZero() {
+		run.StartedAt = d.now()
+	}
+	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
+VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		fmtTime(run.StartedAt), fmtDate(run.From), fmtDate(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
+	if err != nil {
+		return fmt.Errorf("sqlite: start run: %w", err)
+	}
+	return nil
+}
+
+// FinishRun implements [kisfeed.PriceStore].
+func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
+	if run.FinishedAt.IsZero() {
+		run.FinishedAt = d.now()
+	}
+	res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET finished_at = ?, path = ?, status = ?, universe = ?,
+fetched = ?, written = ?, unchanged = ?, rejected = ?, failed = ?, requests = ?, elapsed_ms = ?, error = ?
+WHERE id = ?`,
+		fmtTime(run.FinishedAt), run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
+		run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.ID)
+	if err != nil {
+		return fmt.Errorf("sqlite: finish run %d: %w", run.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("sqlite: finish run %d: no such run", run.ID)
+	}
+	return nil
+}
+
+// Runs implements [kisfeed.PriceStore].
+func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, started_at, coalesce(finished_at, ''), window_from, window_to, path, status,
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error
+FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: runs: %w", err)
+	}
+	defer rows.Close()
+	var out []kisfeed.IngestionRun
+	for rows.Next() {
+		var r kisfeed.IngestionRun
+		var started, finished, from, to, status string
+		var elapsed int64
+		if err := rows.Scan(&r.ID, &started, &finished, &from, &to, &r.Path, &status, &r.Universe, &r.Fetched,
+			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error); err != nil {
+			return nil, fmt.Errorf("sqlite: scan run: %w", err)
+		}
+		r.Status = kisfeed.RunStatus(status)
+		r.Elapsed = time.Duration(elapsed) * time.Millisecond
+		if r.StartedAt, err = parseTime(started); err != nil {
+			return nil, err
+		}
+		if r.FinishedAt, err = parseTime(finished); err != nil {
+			return nil, err
+		}
+		if r.From, err = parseDate(from); err != nil {
+			return nil, err
+		}
+		if r.To, err = parseDate(to); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: runs: %w", err)
+	}
+	return out, nil
+}
+
+// UpsertStocks implements [kisfeed.PriceStore].
+func (d *DB) UpsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
+	if len(stocks) == 0 {
+		return nil
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO stocks (code, isin, name, market, grp, preferred, halted, listed_shares, listing_date, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (code) DO UPDATE SET isin = excluded.isin, name = excluded.name, market = excluded.market, grp = excluded.grp,
+preferred = excluded.preferred, halted = excluded.halted, listed_shares = excluded.listed_shares,
+listing_date = excluded.listing_date, updated_at = excluded.updated_at
+WHERE (isin, name, market, grp, preferred, halted, listed_shares, coalesce(listing_date, ''))
+  IS NOT (excluded.isin, excluded.name, excluded.market, excluded.grp, excluded.preferred, excluded.halted,
+          excluded.listed_shares, coalesce(excluded.listing_date, ''))`)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	defer st.Close()
+	now := fmtTime(d.now())
+	for _, s := range stocks {
+		if _, err := st.ExecContext(ctx, s.Code, s.ISIN, s.Name, string(s.Market), s.Group, s.Preferred, s.Halted,
+			s.ListedShares, nullDate(s.ListingDate), now); err != nil {
+			return fmt.Errorf("sqlite: upsert stock %s: %w", s.Code, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// PathFromURL returns the file path of a SQLite database URL: "sqlite:x.db",
+// "sqlite://x.db", "sqlite:///abs/x.db", "file:x.db", or a plain path.
+func PathFromURL(raw string) string {
+	for _, p := range []string{"sqlite3://", "sqlite://", "sqlite3:", "sqlite:", "file:"} {
+		if strings.HasPrefix(raw, p) {
+			raw = strings.TrimPrefix(raw, p)
+			break
+		}
+	}
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		raw = raw[:i]
+	}
+	return raw
+}

@@ -1,0 +1,68 @@
+package sqlite_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) kisfeed.PriceStore {
+		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "kisfeed.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "kisfeed.db")
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := kisfeed.Date(2025, 6, 2)
+	if _, err := db.UpsertBars(ctx, []kisfeed.DailyBar{{Code: "005930", Date: day, Open: 1, High: 1, Low: 1, Close: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := db.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if v2, _ := db.SchemaVersion(ctx); v2 != v1 || v1 < 1 {
+		t.Errorf("schema version %d then %d, want the same >= 1", v1, v2)
+	}
+	if n, _ := db.CountBars(ctx, day, day); n != 1 {
+		t.Errorf("CountBars after reopen = %d, want 1", n)
+	}
+}
+
+func TestPathFromURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"kisfeed.db", "kisfeed.db"},
+		{"sqlite:kisfeed.db", "kisfeed.db"},
+		{"sqlite://data/k.db", "data/k.db"},
+		{"sqlite:///var/lib/k.db", "/var/lib/k.db"},
+		{"file:k.db?mode=rwc", "k.db"},
+	}
+	for _, tt := range tests {
+		if got := sqlite.PathFromURL(tt.in); got != tt.want {
+			t.Errorf("PathFromURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
