@@ -10,25 +10,51 @@
 //
 // Every price respects the KRX tick table and the ±30 % daily limit of the
 // day's base price (the previous close), see package krx.
+//
+// How the numbers are made: every random draw comes from a splitmix64
+// stream derived by hashing (seed, code, trading day, purpose), so no
+// result depends on query order, and all price arithmetic is integer. A
+// stock's closes are a bounded random walk computed once per stock on
+// first use (about 8 KB per stock); the rest of a daily bar is replayed
+// from the day's stream, and minute bars are rebuilt from the daily bar
+// on demand. The first simulated day's base price is a per-stock initial
+// price (the offering price for stocks listed after 2020-01-02).
 package sim
 
 import (
+	"sync"
 	"time"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/krx"
 )
+
+// SourceName is the Meta.Source of every value the market produces.
+const SourceName = "mock"
 
 // Market is the synthetic market for one seed.
 type Market struct {
-	// implementation-defined fields
+	seed   int64
+	stocks []*stock          // sorted by code
+	byCode map[string]*stock // lookup only; never iterated
+
+	uOnce    sync.Once
+	universe []kisfeed.Stock
 }
 
 // New builds the market for seed. It is cheap (well under 100 ms): series
 // are computed lazily on first use and memoised.
-func New(seed int64) *Market { panic("TODO") }
+func New(seed int64) *Market {
+	stocks := buildUniverse(seed)
+	m := &Market{seed: seed, stocks: stocks, byCode: make(map[string]*stock, len(stocks))}
+	for _, s := range stocks {
+		m.byCode[s.Code] = s
+	}
+	return m
+}
 
 // Seed returns the seed the market was built with.
-func (m *Market) Seed() int64 { panic("TODO") }
+func (m *Market) Seed() int64 { return m.seed }
 
 // Universe returns every listed security, sorted by code: ~950 KOSPI and
 // ~1,650 KOSDAQ ordinary/preferred shares (Group "ST"), a few real large
@@ -36,33 +62,250 @@ func (m *Market) Seed() int64 { panic("TODO") }
 // 005380 현대차, 035720 카카오, 373220 LG에너지솔루션, 207940
 // 삼성바이오로직스, 068270 셀트리온, 005935 삼성전자우, ...), plus ~100
 // ETFs (Group "EF") on KOSPI. The slice is shared: do not modify it.
-func (m *Market) Universe() []kisfeed.Stock { panic("TODO") }
+//
+// BasePrice is the close of [BaseDay] (the offering price for a stock
+// listed later). The first call computes every stock's series (about
+// 0.1–0.2 s); later calls are free.
+func (m *Market) Universe() []kisfeed.Stock {
+	m.uOnce.Do(func() {
+		u := make([]kisfeed.Stock, len(m.stocks))
+		for k, s := range m.stocks {
+			u[k] = m.baseStock(s)
+		}
+		m.universe = u
+	})
+	return m.universe
+}
+
+// baseStock returns s's Stock with BasePrice filled.
+func (m *Market) baseStock(s *stock) kisfeed.Stock {
+	st := s.Stock
+	st.BasePrice = s.p0
+	if i := cal().tradingIndex(BaseDay); i >= s.first {
+		st.BasePrice = int64(m.series(s)[i])
+	}
+	return st
+}
 
 // Stock returns one security of the universe.
-func (m *Market) Stock(code string) (kisfeed.Stock, bool) { panic("TODO") }
+func (m *Market) Stock(code string) (kisfeed.Stock, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return kisfeed.Stock{}, false
+	}
+	return m.baseStock(s), true
+}
 
-// Info returns the descriptive data of one security.
-func (m *Market) Info(code string) (kisfeed.StockInfo, bool) { panic("TODO") }
+// Info returns the descriptive data of one security. Capital is par value
+// × listed shares; ETFs have no par value (0) and no sector. Meta.AsOf is
+// zero: the data is static.
+func (m *Market) Info(code string) (kisfeed.StockInfo, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return kisfeed.StockInfo{}, false
+	}
+	return kisfeed.StockInfo{
+		Code:           s.Code,
+		ISIN:           s.ISIN,
+		Name:           s.Name,
+		FullName:       s.fullName,
+		EnglishName:    s.engName,
+		Market:         s.Market,
+		Group:          s.Group,
+		Sector:         s.sector,
+		ListedShares:   s.ListedShares,
+		ParValue:       s.par,
+		Capital:        s.par * s.ListedShares,
+		ListingDate:    s.ListingDate,
+		Halted:         s.Halted,
+		Administrative: s.admin,
+		NXTTradable:    s.nxt,
+		Meta:           kisfeed.Meta{Source: SourceName, Origin: kisfeed.OriginSource},
+	}, true
+}
+
+// index returns the stock and trading-day index of (code, day), ok false
+// when the code is unknown, day is not a simulated trading day or precedes
+// the listing.
+func (m *Market) index(code string, day time.Time) (*stock, int, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return nil, 0, false
+	}
+	i := cal().tradingIndex(day)
+	if i < s.first {
+		return nil, 0, false
+	}
+	return s, i, true
+}
+
+// candle returns the complete daily bar of trading day i.
+func (m *Market) candle(s *stock, i int) kisfeed.Candle {
+	d := m.day(s, i)
+	return kisfeed.Candle{
+		Time: cal().days[i], Open: d.open, High: d.high, Low: d.low, Close: d.close,
+		Volume: d.volume, Value: m.dayValue(s, i, d),
+	}
+}
 
 // DailyBar returns the complete bar of code on trading day day (its KST
 // calendar day). ok is false for an unknown code, a non-trading day, or a
 // day outside 2020-01-02 … 2027-12-30 or before the stock's listing.
-func (m *Market) DailyBar(code string, day time.Time) (bar kisfeed.Candle, ok bool) { panic("TODO") }
+func (m *Market) DailyBar(code string, day time.Time) (bar kisfeed.Candle, ok bool) {
+	s, i, ok := m.index(code, day)
+	if !ok {
+		return kisfeed.Candle{}, false
+	}
+	return m.candle(s, i), true
+}
 
 // DailyBars returns the complete daily bars of code for every trading day
 // in [from, to], oldest first.
-func (m *Market) DailyBars(code string, from, to time.Time) []kisfeed.Candle { panic("TODO") }
+func (m *Market) DailyBars(code string, from, to time.Time) []kisfeed.Candle {
+	s, ok := m.byCode[code]
+	if !ok {
+		return nil
+	}
+	c := cal()
+	lo, hi := c.span(from, to)
+	lo = max(lo, s.first)
+	if lo > hi {
+		return nil
+	}
+	out := make([]kisfeed.Candle, 0, hi-lo+1)
+	for i := lo; i <= hi; i++ {
+		out = append(out, m.candle(s, i))
+	}
+	return out
+}
+
+// span returns the trading-day indices of the first trading day >= from
+// and the last <= to (lo > hi when there is none).
+func (c *calendar) span(from, to time.Time) (lo, hi int) {
+	fo, _ := split(from)
+	to0, _ := split(to)
+	switch {
+	case fo < 0:
+		lo = 0
+	case fo >= calDays:
+		lo = len(c.days)
+	default:
+		lo = int(c.lastLE[fo])
+		if lo < 0 || int(c.offs[lo]) < int(fo) {
+			lo++
+		}
+	}
+	switch {
+	case to0 < 0:
+		hi = -1
+	case to0 >= calDays:
+		hi = len(c.days) - 1
+	default:
+		hi = int(c.lastLE[to0])
+	}
+	return lo, hi
+}
 
 // PrevClose returns the close of the trading day before day (the base
 // price for day's limits).
-func (m *Market) PrevClose(code string, day time.Time) (int64, bool) { panic("TODO") }
+//
+// For the first simulated day (2020-01-02, or a later listing day) it is
+// the stock's initial price. ok is false for an unknown code or a day
+// before that first day.
+func (m *Market) PrevClose(code string, day time.Time) (int64, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return 0, false
+	}
+	c := cal()
+	off, _ := split(day)
+	var j int // last trading day strictly before day
+	switch {
+	case off < 0:
+		return 0, false
+	case off == 0:
+		j = -1
+	case off >= calDays:
+		j = len(c.days) - 1
+	default:
+		j = int(c.lastLE[off-1])
+	}
+	switch {
+	case j >= s.first:
+		return int64(m.series(s)[j]), true
+	case j == s.first-1:
+		return s.p0, true
+	}
+	return 0, false
+}
+
+// minuteTime returns the start time of minute bar k of trading day i.
+func minuteTime(i, k int) time.Time {
+	d := cal().days[i]
+	if k >= contBars {
+		return d.Add(krx.CloseHour*time.Hour + krx.CloseMinute*time.Minute)
+	}
+	return d.Add(krx.OpenHour*time.Hour + time.Duration(k)*time.Minute)
+}
 
 // MinuteBars returns the complete minute bars of code on trading day day,
 // oldest first: one bar per minute 09:00 … 15:19 of continuous trading and
 // one 15:30 bar for the closing auction (381 bars). Their aggregate (first
 // open, max high, min low, last close, summed volume and value) equals
 // DailyBar. Minutes with no trade carry volume 0 and O=H=L=C = last price.
-func (m *Market) MinuteBars(code string, day time.Time) []kisfeed.Candle { panic("TODO") }
+func (m *Market) MinuteBars(code string, day time.Time) []kisfeed.Candle {
+	s, i, ok := m.index(code, day)
+	if !ok {
+		return nil
+	}
+	var buf minuteBuf
+	m.genMinutes(s, i, m.day(s, i), &buf)
+	out := make([]kisfeed.Candle, minuteBars)
+	for k := range buf {
+		b := &buf[k]
+		out[k] = kisfeed.Candle{
+			Time: minuteTime(i, k), Open: b.open, High: b.high, Low: b.low, Close: b.close,
+			Volume: b.volume, Value: b.value,
+		}
+	}
+	return out
+}
+
+// Session boundaries in seconds of the KST day.
+const (
+	secOpen      = krx.OpenHour*3600 + krx.OpenMinute*60
+	secAuction   = krx.AuctionHour*3600 + krx.AuctionMinute*60
+	secClose     = krx.CloseHour*3600 + krx.CloseMinute*60
+	secPreOpen   = 8*3600 + 30*60 // pre-open order book (expected price)
+	minuteLength = 60
+)
+
+// at resolves instant t for s: the trading-day index and how many minute
+// bars of it are complete (0 … 381).
+func at(s *stock, t time.Time) (i, bars int, ok bool) {
+	c := cal()
+	off, sec := split(t)
+	switch {
+	case off < 0:
+		return 0, 0, false
+	case off >= calDays:
+		i, bars = len(c.days)-1, minuteBars
+	case c.idx[off] >= 0:
+		i = int(c.idx[off])
+		switch {
+		case sec >= secClose:
+			bars = minuteBars
+		case sec >= secOpen:
+			bars = min(int(sec-secOpen)/minuteLength, contBars)
+		}
+	default:
+		i, bars = int(c.lastLE[off]), minuteBars
+	}
+	if i < s.first {
+		return 0, 0, false
+	}
+	return i, bars, true
+}
 
 // QuoteAt returns the quote of code at instant t. Before 09:00 on a trading
 // day it shows the previous close with zero volume; during the session it
@@ -70,10 +313,115 @@ func (m *Market) MinuteBars(code string, day time.Time) []kisfeed.Candle { panic
 // so far, price = last close so far); after 15:30 it equals the day's bar.
 // On a non-trading day it is the last trading day's closing quote. Meta.AsOf
 // is the time of the last included bar; Meta.Source is "mock".
-func (m *Market) QuoteAt(code string, t time.Time) (kisfeed.Quote, bool) { panic("TODO") }
+//
+// A minute bar counts once complete: the 09:00 bar from 09:01, the
+// closing-auction bar from 15:30. Until the first bar completes, Open, High
+// and Low equal the previous close too, and Meta.AsOf is the previous
+// session's close (the listing day's midnight on the first day). After
+// 2027-12-30 the quote stays at that day's close; before the first day ok is
+// false.
+func (m *Market) QuoteAt(code string, t time.Time) (kisfeed.Quote, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return kisfeed.Quote{}, false
+	}
+	i, bars, ok := at(s, t)
+	if !ok {
+		return kisfeed.Quote{}, false
+	}
+	prev := m.prevClose(s, i)
+	q := kisfeed.Quote{Code: s.Code, Name: s.Name, Market: s.Market, PrevClose: prev, BasePrice: prev}
+	switch bars {
+	case 0:
+		q.Price, q.Open, q.High, q.Low = prev, prev, prev, prev
+		q.Meta.AsOf = cal().days[i]
+		if i > s.first {
+			q.Meta.AsOf = minuteTime(i-1, contBars)
+		}
+	case minuteBars:
+		b := m.candle(s, i)
+		q.Price, q.Open, q.High, q.Low = b.Close, b.Open, b.High, b.Low
+		q.Volume, q.TradingValue = b.Volume, b.Value
+		q.Meta.AsOf = minuteTime(i, contBars)
+	default:
+		var buf minuteBuf
+		m.genMinutes(s, i, m.day(s, i), &buf)
+		q.Open, q.High, q.Low = buf[0].open, buf[0].high, buf[0].low
+		for k := 0; k < bars; k++ {
+			b := &buf[k]
+			q.High = max(q.High, b.high)
+			q.Low = min(q.Low, b.low)
+			q.Volume += b.volume
+			q.TradingValue += b.value
+		}
+		q.Price = buf[bars-1].close
+		q.Meta.AsOf = minuteTime(i, bars-1)
+	}
+	q.Change = q.Price - prev
+	q.ChangeRate = changeRate(q.Change, prev)
+	q.UpperLimit, q.LowerLimit = krx.Limits(prev)
+	q.TickSize = krx.TickSize(q.Price)
+	q.Meta.Source, q.Meta.Origin = SourceName, kisfeed.OriginSource
+	return q, true
+}
+
+// changeRate returns change/base in percent rounded half away from zero to
+// two decimals, computed on integers so it is the same everywhere.
+func changeRate(change, base int64) float64 {
+	if base <= 0 {
+		return 0
+	}
+	q := (2*abs64(change)*10_000 + base) / (2 * base)
+	if change < 0 {
+		q = -q
+	}
+	return float64(q) / 100
+}
 
 // OrderBookAt returns the 10-level book of code at instant t, centred on
 // QuoteAt(code, t).Price: asks from one tick above, bids from the price
 // down, every level on the tick grid and within the day's limits,
 // quantities deterministic.
-func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool) { panic("TODO") }
+//
+// A level that would lie beyond the day's limit (at a limit-up or
+// limit-down price) is empty: Price 0, Quantity 0, as KIS shows it.
+// ExpectedPrice is the day's open during the pre-open (08:30–09:00) and the
+// close during the closing auction (15:20–15:30) of a trading day, else 0.
+func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool) {
+	q, ok := m.QuoteAt(code, t)
+	if !ok {
+		return kisfeed.OrderBook{}, false
+	}
+	s := m.byCode[code]
+	ob := kisfeed.OrderBook{Code: s.Code, Meta: q.Meta}
+	minute := t.Unix() / minuteLength
+	if minute < 0 {
+		minute = 0
+	}
+	r := newRNG(m.seed, s.hash, minute, saltBook)
+	base := max(s.avgVol/minuteBars/4, 10)
+	ix := tickIdx(q.Price)
+	for k := 0; k < kisfeed.BookDepth; k++ {
+		depth := int64(100 + 15*k)
+		if p := tickPrice(ix + 1 + int64(k)); p <= q.UpperLimit {
+			ob.Asks[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
+		}
+		if ix-int64(k) >= 0 {
+			if p := tickPrice(ix - int64(k)); p >= q.LowerLimit {
+				ob.Bids[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
+			}
+		}
+		ob.TotalAskQty += ob.Asks[k].Quantity
+		ob.TotalBidQty += ob.Bids[k].Quantity
+	}
+	if off, sec := split(t); off >= 0 && off < calDays && cal().idx[off] >= 0 {
+		i := int(cal().idx[off])
+		switch {
+		case sec >= secPreOpen && sec < secOpen:
+			ob.ExpectedPrice = m.day(s, i).open
+		case sec >= secAuction && sec < secClose:
+			ob.ExpectedPrice = m.day(s, i).close
+		}
+	}
+	return ob, true
+}
