@@ -1,0 +1,59 @@
+// Package cache is a [kisfeed.Source] decorator that keeps upstream answers
+// in a [Store] (Redis, or a bounded in-memory LRU), shares concurrent
+// identical lookups, and falls back to a stale copy when the upstream fails.
+//
+// # Keys
+//
+// Every key starts with the configurable prefix ([WithPrefix], "" by
+// default, so the keys below are the literal Redis keys):
+//
+//	stock:{code}:price                               Quote
+//	stock:{code}:orderbook                           OrderBook
+//	stock:{code}:candles:{interval}:{from}:{to}:{adj} Candles; from/to are
+//	                                                 YYYYMMDD ("" when zero),
+//	                                                 adj is "adj" or "raw"
+//	stock:{code}:info                                StockInfo
+//	universe                                         []Stock
+//	calendar:{YYYYMMDD}                              IsTradingDay
+//
+// A value is stored as JSON {"fetched_at", "fresh_until", "value"}. The
+// store keeps it for the stale window ([WithStaleMaxAge], CACHE_STALE_MAX_AGE)
+// while it is served as fresh only until fresh_until.
+//
+// # Freshness and the market close
+//
+// fresh_until is the fetch time plus the kind's TTL ([TTLs]). For intraday
+// values (price, order book, and candle series that include today) it is
+// also capped at the next session boundary after the fetch: the next 09:00
+// open or 15:30 close of a KRX trading day (package krx knows weekends and
+// holidays). So a price fetched at 15:29 is not served as fresh at 15:31 —
+// nobody reads a pre-close price as the close — while a price fetched
+// after the close stays fresh for its TTL (it is the closing price until
+// the next open).
+//
+// # Origins
+//
+// Served values carry [kisfeed.Meta]: Origin "source" for a value fetched
+// now, "cache" for a fresh hit, "stale" (Stale=true) for an expired copy
+// served because the upstream failed or its circuit is open. Meta.Expires
+// is fresh_until for source and cache values (for Cache-Control) and zero
+// for stale ones.
+//
+// # Failures
+//
+// Business errors ([kisfeed.IsBusinessError]) pass through untouched and
+// are not cached. Any other upstream error is answered from the stale copy
+// when there is one, else returned as a *[kisfeed.UnavailableError]
+// wrapping it. A failing Store never fails a request: the cache logs the
+// state change once, serves from the fallback store ([WithFallback]) and
+// the upstream, and probes the primary store again every few seconds.
+//
+// # De-duplication
+//
+// Concurrent identical lookups share one flight (golang.org/x/sync
+// singleflight) that covers the cache read and the upstream call, so N
+// concurrent cold requests for one key make one upstream call. The flight
+// runs detached from any single caller's context (bounded by
+// [WithFlightTimeout]) so one caller giving up does not fail the others;
+// each caller still returns as soon as its own context ends.
+package cache
