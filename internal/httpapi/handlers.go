@@ -1,0 +1,275 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/krx"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// query parses the query string, refusing malformed escapes that
+// URL.Query would silently drop.
+func query(r *http.Request) (url.Values, error) {
+	if r.URL.RawQuery == "" {
+		return url.Values{}, nil
+	}
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badParam("query", "query string: malformed (%s): want key=value pairs joined by &, percent-encoded", err)
+	}
+	return v, nil
+}
+
+// noQuery refuses any query parameter, for routes that take none; the
+// common case, no query at all, costs nothing.
+func noQuery(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	v, err := query(r)
+	if err != nil {
+		return err
+	}
+	return checkParams(v)
+}
+
+// serve writes a market-data value with its cache headers.
+func (s *Server) serve(w http.ResponseWriter, m kisfeed.Meta, v any) {
+	setCacheHeaders(w.Header(), m, s.now())
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code, err := parseCode(r.PathValue("code"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := s.src.Quote(r.Context(), code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serve(w, q.Meta, newQuote(q))
+}
+
+func (s *Server) handleOrderBook(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code, err := parseCode(r.PathValue("code"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := s.src.OrderBook(r.Context(), code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serve(w, b.Meta, newOrderBook(b))
+}
+
+func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
+	code, err := parseCode(r.PathValue("code"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	vals, err := query(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, err := candleParams(code, vals, s.now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.src.Candles(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serve(w, c.Meta, newCandles(c, q))
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	code, err := parseCode(r.PathValue("code"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	i, err := s.src.StockInfo(r.Context(), code)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serve(w, i.Meta, newInfo(i))
+}
+
+// handleQuotes serves a batch. Codes that fail on their own (malformed,
+// unknown) are listed under "errors" with their would-be status while the
+// others are served; only a failure of the whole call (upstream down,
+// timeout) fails the request.
+func (s *Server) handleQuotes(w http.ResponseWriter, r *http.Request) {
+	vals, err := query(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	all, invalid, err := batchCodes(vals)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	valid := make([]string, 0, len(all))
+	for _, c := range all {
+		if _, bad := invalid[c]; !bad {
+			valid = append(valid, c)
+		}
+	}
+	byCode := map[string]*kisfeed.Quote{}
+	failed := invalid
+	if len(valid) > 0 {
+		qs, err := s.src.Quotes(r.Context(), valid)
+		var be *kisfeed.BatchError
+		switch {
+		case errors.As(err, &be):
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			for c, e := range be.Errs {
+				failed[c] = e
+			}
+		case err != nil:
+			s.writeError(w, r, err)
+			return
+		}
+		for i, q := range qs {
+			if q != nil && i < len(valid) {
+				byCode[valid[i]] = q
+			}
+		}
+	}
+	out := batchJSON{Requested: len(all), Quotes: []quoteJSON{}, Errors: []batchItemError{}}
+	metas := make([]kisfeed.Meta, 0, len(byCode))
+	for _, c := range all {
+		if q, ok := byCode[c]; ok {
+			out.Quotes = append(out.Quotes, newQuote(q))
+			metas = append(metas, q.Meta)
+			continue
+		}
+		e := failed[c]
+		if e == nil {
+			// The source returned neither a quote nor an error for it.
+			e = errors.New("no quote returned")
+		}
+		k := classify(e)
+		item := batchItemError{Code: c, Status: k.status, Type: problemBase + k.slug, Title: k.title, Detail: k.detail}
+		if k.showDetail {
+			item.Detail = trimInvalid(e)
+		}
+		out.Errors = append(out.Errors, item)
+	}
+	m := mergeMeta(metas, s.now())
+	if m.Source == "" && len(metas) == 0 {
+		m.Source = "none"
+	}
+	out.metaJSON = newMeta(m)
+	s.serve(w, m, out)
+}
+
+// handleStocks lists the universe (common shares, ETFs and the rest), so
+// clients such as the load generator can pick codes.
+func (s *Server) handleStocks(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err == nil {
+		err = checkParams(q, "market", "group")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var market kisfeed.Market
+	if raw := q.Get("market"); raw != "" {
+		m, err := kisfeed.ParseMarket(raw)
+		if err != nil {
+			s.writeError(w, r, &paramError{param: "market", msg: trimInvalid(err)})
+			return
+		}
+		market = m
+	}
+	group := q.Get("group")
+	if len(group) > 4 {
+		s.writeError(w, r, badParam("group", "group %q: want a security group code like ST or EF", truncate(group)))
+		return
+	}
+	u, err := s.src.Universe(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := stocksJSON{Stocks: make([]stockJSON, 0, len(u))}
+	for _, st := range u {
+		if (market != "" && st.Market != market) || (group != "" && st.Group != group) {
+			continue
+		}
+		out.Stocks = append(out.Stocks, stockJSON{Code: st.Code, ISIN: st.ISIN, Name: st.Name,
+			Market: string(st.Market), Group: st.Group, Preferred: st.Preferred, Halted: st.Halted})
+	}
+	out.Count = len(out.Stocks)
+	now := s.now()
+	m := kisfeed.Meta{AsOf: now, Source: "universe", Origin: kisfeed.OriginSource, Expires: now.Add(time.Hour)}
+	out.metaJSON = newMeta(m)
+	s.serve(w, m, out)
+}
+
+// handleCalendar answers whether KRX trades on a day. The trading-day
+// verdict comes from the Source (KIS's own calendar where it has one);
+// holiday names, session times and the neighbouring trading days come from
+// the built-in krx table.
+func (s *Server) handleCalendar(w http.ResponseWriter, r *http.Request) {
+	if err := noQuery(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	day, err := parseDate("date", r.PathValue("date"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	open, err := s.src.IsTradingDay(r.Context(), day)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := calendarJSON{
+		Date: day.Format(time.DateOnly), Weekday: day.Weekday().String(), TradingDay: open,
+		Holiday:        krx.HolidayName(day),
+		PrevTradingDay: krx.PrevTradingDay(day).Format(time.DateOnly),
+		NextTradingDay: krx.NextTradingDay(day).Format(time.DateOnly),
+	}
+	if open {
+		out.Open, out.Close = krx.OpenTime(day), krx.CloseTime(day)
+	}
+	now := s.now()
+	m := kisfeed.Meta{AsOf: now, Source: "calendar", Origin: kisfeed.OriginSource, Expires: now.Add(time.Hour)}
+	out.metaJSON = newMeta(m)
+	s.serve(w, m, out)
+}
