@@ -1,0 +1,535 @@
+package kis
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
+	"golang.org/x/sync/singleflight"
+)
+
+// Server selects a KIS environment: the real (실전) or the mock (모의투자)
+// server. They differ in base URL, rate limit and supported TRs.
+type Server int
+
+// The KIS servers (REFERENCE §a).
+const (
+	Real Server = iota + 1
+	Mock
+)
+
+// String returns "real" or "mock".
+func (s Server) String() string {
+	switch s {
+	case Real:
+		return "real"
+	case Mock:
+		return "mock"
+	}
+	return fmt.Sprintf("Server(%d)", int(s))
+}
+
+// Base URLs and defaults from REFERENCE §a, §f and §g.
+const (
+	RealBaseURL = "https://openapi.koreainvestment.com:9443"
+	MockBaseURL = "https://openapivts.koreainvestment.com:29443"
+	// DefaultMasterURL is the public host serving the stock master zips.
+	DefaultMasterURL = "https://new.real.download.dws.co.kr"
+	// RealRateLimit and MockRateLimit are KIS's per-app-key REST limits
+	// since the 2026-04-20 notice (they were 20 and 2).
+	RealRateLimit = 18.0
+	MockRateLimit = 1.0
+	// DefaultTimeout bounds one HTTP attempt.
+	DefaultTimeout = 10 * time.Second
+	// DefaultTokenMargin is how long before expiry a token is renewed.
+	DefaultTokenMargin = 10 * time.Minute
+	// DefaultMaxQueue bounds the callers waiting on the rate limiter.
+	DefaultMaxQueue = 10000
+	// TokenIssueInterval is the least time between two issuance calls for
+	// one app key (EGW00133 "1분당 1회").
+	TokenIssueInterval = 60 * time.Second
+)
+
+// Limiter is an extra rate limiter shared beyond this client (e.g. by
+// every process using the same app key, backed by Redis). The client
+// consults it in addition to its own pacing, once per HTTP request.
+type Limiter interface {
+	// Wait blocks until one request may go, or returns ctx's error.
+	Wait(ctx context.Context) error
+}
+
+// Observer receives metrics events. Implementations must be cheap and
+// safe for concurrent use; the client calls them inline.
+type Observer interface {
+	// Request reports one HTTP attempt: its tr_id (or oauth path), HTTP
+	// status (0 when none), KIS msg_cd, duration and error (nil on success).
+	Request(trID string, status int, msgCode string, elapsed time.Duration, err error)
+	// Retry reports a retry about to be scheduled and why.
+	Retry(trID, reason string)
+	// LimiterWait reports the time one request waited for the limiter.
+	LimiterWait(d time.Duration)
+	// TokenIssued reports a successful token issuance call.
+	TokenIssued()
+}
+
+// ClientStats are the client's counters since it was built.
+type ClientStats struct {
+	Requests     int64         // HTTP attempts sent (token calls included)
+	Retries      int64         // retries scheduled
+	RateLimited  int64         // EGW00201 answers seen
+	LimiterWait  time.Duration // total time spent waiting for the limiter
+	TokensIssued int64         // successful tokenP calls
+}
+
+// Client talks to the KIS REST API. It is safe for concurrent use; share
+// one per app key so its rate limiter and token cover every caller.
+type Client struct {
+	baseURL   *url.URL
+	masterURL string
+	server    Server
+	appKey    string
+	appSecret string
+	http      *http.Client
+	log       *slog.Logger
+	now       func() time.Time
+	store     TokenStore
+	storeID   string
+	margin    time.Duration
+	observer  Observer
+	shared    Limiter
+	pacer     *pacer
+	retry     retrypolicy.RetryPolicy[*Response]
+	attempts  int
+
+	// sleep waits d or until ctx ends; replaced in tests.
+	sleep func(ctx context.Context, d time.Duration) error
+
+	tokenGroup singleflight.Group
+	token      atomic.Pointer[Token] // current token, nil before the first
+
+	requests, retries, rateLimited, limiterWait, tokensIssued atomic.Int64
+
+	fallbackOnce sync.Map // feature name → *sync.Once: "logged once" notices
+	unsupported  sync.Map // tr_id → true once the server said EGW00213
+
+	calMu sync.Mutex
+	cal   map[string]CalendarDay // guarded by calMu: YYYYMMDD → day
+
+	uniMu  sync.Mutex
+	uniDay time.Time // guarded by uniMu: KST day the universe was loaded
+	uni    []stockEntry
+}
+
+// options collects what the Option functions set before NewClient builds.
+type options struct {
+	baseURL     string
+	server      Server
+	masterURL   string
+	appKey      string
+	appSecret   string
+	rate        float64
+	limiter     Limiter
+	timeout     time.Duration
+	store       TokenStore
+	log         *slog.Logger
+	now         func() time.Time
+	attempts    int
+	retryBase   time.Duration
+	retryMax    time.Duration
+	httpClient  *http.Client
+	margin      time.Duration
+	maxQueue    int
+	observer    Observer
+	concurrency int
+}
+
+// Option configures a [Client]. Each rejects bad input with an error from
+// [NewClient].
+type Option func(*options) error
+
+// WithBaseURL overrides the REST base URL (an emulator, a proxy). It wins
+// over the URL [WithServer] implies, whatever the order.
+func WithBaseURL(raw string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("base url %q: want an http(s) URL like https://openapi.koreainvestment.com:9443", raw)
+		}
+		o.baseURL = strings.TrimRight(raw, "/")
+		return nil
+	}
+}
+
+// WithServer selects the real or mock server: its base URL, its default
+// rate (18/s real, 1/s mock) and, on mock, the fallbacks for TRs the mock
+// server lacks. The default is Real.
+func WithServer(s Server) Option {
+	return func(o *options) error {
+		if s != Real && s != Mock {
+			return fmt.Errorf("server %d: want kis.Real or kis.Mock", int(s))
+		}
+		o.server = s
+		return nil
+	}
+}
+
+// WithAppKey sets the app key and secret. Both are required.
+func WithAppKey(key, secret string) Option {
+	return func(o *options) error {
+		if strings.TrimSpace(key) == "" || strings.TrimSpace(secret) == "" {
+			return errors.New("app key and secret: want both non-empty")
+		}
+		o.appKey, o.appSecret = key, secret
+		return nil
+	}
+}
+
+// WithRateLimit sets the requests per second this client sends at most.
+// The default is the server's limit (18 real, 1 mock).
+func WithRateLimit(perSecond float64) Option {
+	return func(o *options) error {
+		if !(perSecond > 0) || perSecond > 10000 {
+			return fmt.Errorf("rate limit %v: want requests per second > 0", perSecond)
+		}
+		o.rate = perSecond
+		return nil
+	}
+}
+
+// WithLimiter adds a shared limiter consulted in addition to the client's
+// own pacing (e.g. a Redis limiter shared by every process of one app key).
+func WithLimiter(l Limiter) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("limiter: want non-nil")
+		}
+		o.limiter = l
+		return nil
+	}
+}
+
+// WithTimeout bounds each HTTP attempt (default 10 s).
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("timeout %s: want > 0", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// WithTokenStore sets where tokens persist. The default is a file in the
+// user cache directory (kisfeed/kis-tokens.json), so restarts reuse a
+// valid token instead of issuing one (each issuance notifies the account
+// holder).
+func WithTokenStore(s TokenStore) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("token store: want non-nil")
+		}
+		o.store = s
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("logger: want non-nil")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithClock sets the clock used for token expiry, quote dates and caches
+// (default time.Now). Rate pacing always uses the real clock.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("clock: want non-nil")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithRetry sets the retry policy: at most attempts tries in total (0 or 1
+// = no retries), exponential backoff from base doubling up to max, with
+// jitter. Default: 5 attempts, 200 ms, 5 s.
+func WithRetry(attempts int, base, max time.Duration) Option {
+	return func(o *options) error {
+		if attempts < 0 || attempts > 100 {
+			return fmt.Errorf("retry attempts %d: want 0 to 100", attempts)
+		}
+		if base <= 0 || max < base {
+			return fmt.Errorf("retry delays %s..%s: want 0 < base <= max", base, max)
+		}
+		o.attempts, o.retryBase, o.retryMax = attempts, base, max
+		return nil
+	}
+}
+
+// WithHTTPClient replaces the pooled HTTP client (tests, proxies). The
+// client's own Timeout is kept; [WithTimeout] then does not apply.
+func WithHTTPClient(h *http.Client) Option {
+	return func(o *options) error {
+		if h == nil {
+			return errors.New("http client: want non-nil")
+		}
+		o.httpClient = h
+		return nil
+	}
+}
+
+// WithTokenMargin sets how long before expiry a token is renewed
+// (default 10 min).
+func WithTokenMargin(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 || d >= 24*time.Hour {
+			return fmt.Errorf("token margin %s: want 0 to 24h", d)
+		}
+		o.margin = d
+		return nil
+	}
+}
+
+// WithMaxQueue bounds how many callers may wait on the rate limiter;
+// callers beyond it get [ErrQueueFull] at once (default 10000).
+func WithMaxQueue(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("max queue %d: want 1 or more", n)
+		}
+		o.maxQueue = n
+		return nil
+	}
+}
+
+// WithObserver sets the metrics hooks.
+func WithObserver(obs Observer) Option {
+	return func(o *options) error {
+		if obs == nil {
+			return errors.New("observer: want non-nil")
+		}
+		o.observer = obs
+		return nil
+	}
+}
+
+// WithMasterURL sets the host serving the master zips (default
+// [DefaultMasterURL]); tests point it at the emulator.
+func WithMasterURL(raw string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("master url %q: want an http(s) URL", raw)
+		}
+		o.masterURL = strings.TrimRight(raw, "/")
+		return nil
+	}
+}
+
+// NewClient builds a client. WithAppKey is required.
+func NewClient(opts ...Option) (*Client, error) {
+	o := options{
+		server:    Real,
+		masterURL: DefaultMasterURL,
+		timeout:   DefaultTimeout,
+		margin:    DefaultTokenMargin,
+		maxQueue:  DefaultMaxQueue,
+		attempts:  5,
+		retryBase: 200 * time.Millisecond,
+		retryMax:  5 * time.Second,
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("kis: %w", err)
+		}
+	}
+	if o.appKey == "" {
+		return nil, errors.New("kis: app key and secret required (WithAppKey)")
+	}
+	if o.baseURL == "" {
+		o.baseURL = RealBaseURL
+		if o.server == Mock {
+			o.baseURL = MockBaseURL
+		}
+	}
+	if o.rate == 0 {
+		o.rate = RealRateLimit
+		if o.server == Mock {
+			o.rate = MockRateLimit
+		}
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.observer == nil {
+		o.observer = nopObserver{}
+	}
+	if o.store == nil {
+		o.store = defaultTokenStore(o.log)
+	}
+	base, _ := url.Parse(o.baseURL) // validated by WithBaseURL or a constant
+	c := &Client{
+		baseURL:   base,
+		masterURL: o.masterURL,
+		server:    o.server,
+		appKey:    o.appKey,
+		appSecret: o.appSecret,
+		log:       o.log.With("component", "kis"),
+		now:       o.now,
+		store:     o.store,
+		storeID:   storeID(o.baseURL, o.appKey),
+		margin:    o.margin,
+		observer:  o.observer,
+		shared:    o.limiter,
+		pacer:     newPacer(o.rate, o.maxQueue),
+		attempts:  max(o.attempts, 1),
+		sleep:     sleepCtx,
+		cal:       map[string]CalendarDay{},
+	}
+	c.http = o.httpClient
+	if c.http == nil {
+		c.http = newHTTPClient(o.timeout)
+	}
+	c.retry = c.newRetryPolicy(o.retryBase, o.retryMax)
+	return c, nil
+}
+
+// newHTTPClient is the pooled client: keep-alive with enough idle
+// connections for every concurrent caller, HTTP/1.1 only (KIS speaks it;
+// an empty TLSNextProto map disables h2), TLS 1.2 or later.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     false,
+		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		MaxIdleConns:          128,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// defaultTokenStore is the file store in the user cache directory, or a
+// memory store (logged) when there is no usable directory.
+func defaultTokenStore(log *slog.Logger) TokenStore {
+	dir, err := os.UserCacheDir()
+	if err == nil {
+		var fs *FileTokenStore
+		fs, err = NewFileTokenStore(filepath.Join(dir, "kisfeed", "kis-tokens.json"))
+		if err == nil {
+			return fs
+		}
+	}
+	log.Warn("kis: no token file; tokens will not survive a restart", "err", err)
+	return NewMemoryTokenStore()
+}
+
+// storeID keys a token by server and app key; the key is hashed so token
+// files and Redis keys do not carry it.
+func storeID(baseURL, appKey string) string {
+	sum := sha256.Sum256([]byte(baseURL + "\x00" + appKey))
+	return hex.EncodeToString(sum[:16])
+}
+
+// Server returns the server kind the client was configured for.
+func (c *Client) Server() Server { return c.server }
+
+// BaseURL returns the REST base URL.
+func (c *Client) BaseURL() string { return c.baseURL.String() }
+
+// RateLimit returns the rate the client currently paces at (lower than
+// configured after rate-limit errors, creeping back).
+func (c *Client) RateLimit() float64 { return c.pacer.current() }
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{
+		Requests:     c.requests.Load(),
+		Retries:      c.retries.Load(),
+		RateLimited:  c.rateLimited.Load(),
+		LimiterWait:  time.Duration(c.limiterWait.Load()),
+		TokensIssued: c.tokensIssued.Load(),
+	}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+// logOnce logs msg at info level the first time feature is seen.
+func (c *Client) logOnce(feature, msg string, args ...any) {
+	v, _ := c.fallbackOnce.LoadOrStore(feature, new(sync.Once))
+	v.(*sync.Once).Do(func() { c.log.Info(msg, args...) })
+}
+
+// redact removes the app secret and the current token from s; used on
+// any server text that goes into an error.
+func (c *Client) redact(s string) string {
+	if c.appSecret != "" {
+		s = strings.ReplaceAll(s, c.appSecret, "***")
+	}
+	if t := c.token.Load(); t != nil && t.Value != "" {
+		s = strings.ReplaceAll(s, t.Value, "***")
+	}
+	return s
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string, int, string, time.Duration, error) {}
+func (nopObserver) Retry(string, string)                              {}
+func (nopObserver) LimiterWait(time.Duration)                         {}
+func (nopObserver) TokenIssued()                                      {}
+
+var _ io.Closer = (*Client)(nil)

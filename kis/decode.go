@@ -1,0 +1,187 @@
+package kis
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// fields converts KIS's string-encoded values, remembering the first
+// failure with the field's full name (output.stck_prpr) so that one bad
+// value fails the response loudly instead of becoming a silent zero.
+type fields struct {
+	prefix string
+	err    error
+}
+
+func (f *fields) fail(name, raw, what string) {
+	if f.err == nil {
+		shown := raw
+		if len(shown) > 32 {
+			shown = shown[:32] + "…"
+		}
+		f.err = fmt.Errorf("%s.%s: %q is not %s", f.prefix, name, shown, what)
+	}
+}
+
+// int parses a signed integer; "" (KIS's "no value") is 0.
+func (f *fields) int(name, raw string) int64 {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return 0
+	}
+	n, err := parseInt(s)
+	if err != nil {
+		f.fail(name, raw, "an integer")
+	}
+	return n
+}
+
+// req parses an integer that must be present.
+func (f *fields) req(name, raw string) int64 {
+	if strings.TrimSpace(raw) == "" {
+		f.fail(name, raw, "an integer (empty)")
+		return 0
+	}
+	return f.int(name, raw)
+}
+
+// float parses a decimal such as a percent rate; "" is 0.
+func (f *fields) float(name, raw string) float64 {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !isDecimal(s) {
+		f.fail(name, raw, "a decimal number")
+		return 0
+	}
+	return v
+}
+
+// date parses YYYYMMDD in KST; "" is the zero time.
+func (f *fields) date(name, raw string) time.Time {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := parseDate(s)
+	if err != nil {
+		f.fail(name, raw, "a date YYYYMMDD")
+	}
+	return t
+}
+
+// reqDate parses a date that must be present.
+func (f *fields) reqDate(name, raw string) time.Time {
+	if strings.TrimSpace(raw) == "" {
+		f.fail(name, raw, "a date YYYYMMDD (empty)")
+		return time.Time{}
+	}
+	return f.date(name, raw)
+}
+
+// clock parses HHMMSS into an offset from midnight.
+func (f *fields) clock(name, raw string) time.Duration {
+	s := strings.TrimSpace(raw)
+	d, err := parseClock(s)
+	if err != nil {
+		f.fail(name, raw, "a time HHMMSS")
+	}
+	return d
+}
+
+// yn parses a Y/N flag; "" is false.
+func (f *fields) yn(name, raw string) bool {
+	switch strings.TrimSpace(raw) {
+	case "Y", "y":
+		return true
+	case "N", "n", "":
+		return false
+	}
+	f.fail(name, raw, "Y or N")
+	return false
+}
+
+var errSyntax = errors.New("syntax")
+
+// parseInt accepts an optional sign and ASCII digits only: KIS sends no
+// separators, and strconv alone would accept "0x1f" or "1_000".
+func parseInt(s string) (int64, error) {
+	digits := s
+	if digits != "" && (digits[0] == '-' || digits[0] == '+') {
+		digits = digits[1:]
+	}
+	if digits == "" {
+		return 0, errSyntax
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, errSyntax
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// isDecimal rejects the forms ParseFloat accepts that KIS never sends
+// (inf, nan, hex, exponents, underscores).
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" || s == "." {
+		return false
+	}
+	dot := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.' && !dot:
+			dot = true
+		case c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func parseDate(s string) (time.Time, error) {
+	if len(s) != 8 {
+		return time.Time{}, errSyntax
+	}
+	n, err := parseInt(s)
+	if err != nil || n < 0 {
+		return time.Time{}, errSyntax
+	}
+	y, m, d := int(n/10000), time.Month(n/100%100), int(n%100)
+	if y < 1900 || m < 1 || m > 12 || d < 1 || d > 31 {
+		return time.Time{}, errSyntax
+	}
+	t := kisfeed.Date(y, m, d)
+	if t.Day() != d {
+		return time.Time{}, errSyntax // 20240231
+	}
+	return t, nil
+}
+
+func parseClock(s string) (time.Duration, error) {
+	if len(s) != 6 {
+		return 0, errSyntax
+	}
+	n, err := parseInt(s)
+	if err != nil || n < 0 {
+		return 0, errSyntax
+	}
+	h, m, sec := n/10000, n/100%100, n%100
+	if h > 24 || m > 59 || sec > 59 {
+		return 0, errSyntax
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
+}
+
+func ymd(t time.Time) string { return t.In(kisfeed.KST).Format("20060102") }

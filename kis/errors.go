@@ -1,0 +1,135 @@
+package kis
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// Sentinel errors. An [*APIError] matches the sentinel its msg_cd stands
+// for, so callers branch with errors.Is and never compare strings.
+var (
+	// ErrRateLimited is KIS's per-second limit (EGW00201). The client
+	// retries it and slows down; it surfaces only when retries run out.
+	ErrRateLimited = errors.New("kis: rate limit exceeded")
+	// ErrTokenExpired is an expired or invalid access token (EGW00123,
+	// EGW00121, EGW00122). The client refreshes once and replays; it
+	// surfaces only when the fresh token is refused too.
+	ErrTokenExpired = errors.New("kis: access token expired or invalid")
+	// ErrInvalidCredentials is a rejected app key or secret (EGW00103,
+	// EGW00105, EGW00102, EGW00104). Never retried: fix the configuration.
+	ErrInvalidCredentials = errors.New("kis: invalid app key or secret")
+	// ErrUnknownStock is a well-formed code KIS does not know. It also
+	// matches [kisfeed.ErrNotFound].
+	ErrUnknownStock = errors.New("kis: unknown stock code")
+	// ErrTokenIssueTooSoon is KIS refusing a token issuance within a
+	// minute of the previous one (EGW00133).
+	ErrTokenIssueTooSoon = errors.New("kis: token issued too recently (at most one per minute)")
+	// ErrQueueFull is returned without a request when more callers wait
+	// for the rate limiter than [WithMaxQueue] allows.
+	ErrQueueFull = errors.New("kis: request queue full")
+	// ErrUnsupported is an endpoint the server does not offer (the mock
+	// server answers EGW00213 "모의투자 TR 이 아닙니다" for several TRs).
+	ErrUnsupported = errors.New("kis: endpoint not supported by this server")
+)
+
+// APIError is a failure KIS reported: an rt_cd other than "0" in any HTTP
+// status, a tokenP error_code, or a non-JSON error page. It never holds the
+// app secret or a token.
+type APIError struct {
+	HTTPStatus int
+	RtCd       string // "1" error, "7" no data; "" for tokenP errors
+	MsgCd      string // e.g. EGW00201; error_code for tokenP
+	Msg1       string // message, trailing spaces trimmed
+	TrID       string // the tr_id of the request, or the oauth path
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("kis")
+	if e.TrID != "" {
+		b.WriteString(" ")
+		b.WriteString(e.TrID)
+	}
+	fmt.Fprintf(&b, ": http %d", e.HTTPStatus)
+	if e.RtCd != "" {
+		fmt.Fprintf(&b, " rt_cd %s", e.RtCd)
+	}
+	if e.MsgCd != "" {
+		fmt.Fprintf(&b, " %s", e.MsgCd)
+	}
+	if e.Msg1 != "" {
+		fmt.Fprintf(&b, " %q", e.Msg1)
+	}
+	return b.String()
+}
+
+// Is maps KIS message codes to the package sentinels.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrRateLimited:
+		return e.MsgCd == "EGW00201"
+	case ErrTokenExpired:
+		return e.MsgCd == "EGW00123" || e.MsgCd == "EGW00121" || e.MsgCd == "EGW00122"
+	case ErrInvalidCredentials:
+		switch e.MsgCd {
+		case "EGW00103", "EGW00105", "EGW00102", "EGW00104":
+			return true
+		}
+	case ErrTokenIssueTooSoon:
+		return e.MsgCd == "EGW00133"
+	case ErrUnknownStock, kisfeed.ErrNotFound:
+		// rt_cd "7" is KIS's "no data found" (python-kis info.py).
+		return e.RtCd == "7"
+	case ErrUnsupported:
+		return e.MsgCd == "EGW00213" || strings.Contains(e.Msg1, "모의투자 TR")
+	}
+	return false
+}
+
+// retryable reports whether KIS says "try again": gateway/transient
+// codes, the rate limit, and 5xx answers that are not a known permanent
+// refusal.
+func (e *APIError) retryable() bool {
+	switch e.MsgCd {
+	case "EGW00201", "EGW00001", "EGW00002", "EGW00202", "EGW00203", "EGW00300",
+		"OPSQ0001", "OPSQ0010", "OPSQ0011", "OPSQ1002", "OPSQ2003",
+		"OPSQ3001", "OPSQ3002", "OPSQ3003", "OPSQ3004":
+		return true
+	}
+	if e.HTTPStatus < 500 || e.permanent() {
+		return false
+	}
+	return true
+}
+
+// permanent reports codes that no retry will fix even when they arrive
+// with HTTP 500 (KIS sends most gateway errors that way).
+func (e *APIError) permanent() bool {
+	if e.Is(ErrUnsupported) || e.Is(ErrInvalidCredentials) || e.Is(ErrTokenExpired) ||
+		e.Is(ErrTokenIssueTooSoon) || e.RtCd == "7" {
+		return true
+	}
+	switch e.MsgCd {
+	case "EGW00101", "EGW00205", "EGW00206", "EGW00207", "EGW00208",
+		"OPSQ2000", "OPSQ2001", "OPSQ2002",
+		"OPSQ9995", "OPSQ9996", "OPSQ9997", "OPSQ9998", "OPSQ9999":
+		return true
+	}
+	return false
+}
+
+// notFound wraps ErrUnknownStock (and so kisfeed.ErrNotFound) for code.
+func notFound(code string) error {
+	return fmt.Errorf("stock %s: %w", code, unknownStockError{})
+}
+
+// unknownStockError matches both ErrUnknownStock and kisfeed.ErrNotFound.
+type unknownStockError struct{}
+
+func (unknownStockError) Error() string { return ErrUnknownStock.Error() }
+func (unknownStockError) Is(target error) bool {
+	return target == ErrUnknownStock || target == kisfeed.ErrNotFound
+}

@@ -1,0 +1,20 @@
+//go:build unix
+
+package kis
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// tryLockFile takes an exclusive advisory lock on f without blocking.
+func tryLockFile(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

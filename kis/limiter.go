@@ -1,0 +1,144 @@
+package kis
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Pacing constants. KIS counts requests per app key in a one-second window
+// we cannot see and that is not aligned with ours, and it counts arrivals,
+// not our departures: scheduling and network jitter can squeeze one more
+// request into a window than an exact 1/rate spacing allows. So the client
+// paces evenly (burst 1) at a little under the configured rate.
+const (
+	// headroom is the share of the configured rate actually used: at 18/s
+	// that is 17.46/s, 57.3 s for 1,000 calls, and 19 consecutive requests
+	// span at least 1.03 s, so jitter up to 30 ms cannot put 19 in one
+	// KIS window.
+	headroom = 0.97
+	// backoffFactor scales the rate down on an EGW00201 answer.
+	backoffFactor = 0.75
+	// minRateShare is the floor as a share of the configured rate.
+	minRateShare = 0.1
+	// debounce ignores further EGW00201 answers right after a decrease:
+	// requests already paced at the old rate are still in flight.
+	debounce = time.Second
+	// quietPeriod is how long without EGW00201 before creeping up a step.
+	quietPeriod = 3 * time.Second
+	// probeStep is how far above the last known-good rate a probe goes
+	// once the bracket has closed, as a share of the configured rate.
+	probeStep = 0.02
+)
+
+// pacer is the client's rate limiter: a token bucket with burst 1 shared by
+// every goroutine, a bounded queue, and an adaptive rate.
+//
+// Adaptation brackets KIS's real limit: bad is the lowest rate that drew
+// EGW00201, good the highest rate that ran a quiet period without one. On
+// a rate-limit answer the rate drops to good (or ×0.75 when nothing is
+// known good yet); after each quiet period it moves halfway towards bad,
+// and once the bracket is narrow it probes a step above it, so a limit
+// lowered without notice costs seconds and a limit raised again is found.
+type pacer struct {
+	lim        *rate.Limiter
+	configured float64 // requests/s asked for (before headroom)
+	maxQueue   int64
+	waiting    atomic.Int64
+	now        func() time.Time // real time; faked only by synctest
+
+	mu         sync.Mutex
+	cur        float64   // guarded by mu: effective rate now
+	good, bad  float64   // guarded by mu: the bracket; bad = ceiling
+	lastDown   time.Time // guarded by mu
+	lastChange time.Time // guarded by mu
+}
+
+func newPacer(perSecond float64, maxQueue int) *pacer {
+	eff := perSecond * headroom
+	p := &pacer{
+		lim:        rate.NewLimiter(rate.Limit(eff), 1),
+		configured: perSecond,
+		maxQueue:   int64(maxQueue),
+		now:        time.Now,
+		cur:        eff,
+		bad:        eff,
+	}
+	p.lastChange = p.now()
+	return p
+}
+
+// wait blocks until a request may go. It fails fast with ErrQueueFull when
+// too many callers already wait.
+func (p *pacer) wait(ctx context.Context) (time.Duration, error) {
+	if n := p.waiting.Add(1); n > p.maxQueue {
+		p.waiting.Add(-1)
+		return 0, ErrQueueFull
+	}
+	defer p.waiting.Add(-1)
+	p.creep()
+	start := p.now()
+	err := p.lim.Wait(ctx)
+	return p.now().Sub(start), err
+}
+
+// current returns the effective rate.
+func (p *pacer) current() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+// rateLimited lowers the rate after an EGW00201 answer.
+func (p *pacer) rateLimited() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if !p.lastDown.IsZero() && now.Sub(p.lastDown) < debounce {
+		return
+	}
+	floor := p.configured * minRateShare
+	p.bad = p.cur
+	next := p.cur * backoffFactor
+	if p.good > 0 && p.good < p.cur {
+		next = p.good
+	}
+	if p.good >= p.cur {
+		// The last good rate just failed: the limit moved down.
+		p.good = 0
+	}
+	p.set(max(next, floor), now)
+	p.lastDown = now
+}
+
+// creep raises the rate after a quiet period.
+func (p *pacer) creep() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if now.Sub(p.lastChange) < quietPeriod || now.Sub(p.lastDown) < quietPeriod {
+		return
+	}
+	top := p.configured * headroom
+	if p.cur >= top {
+		return
+	}
+	p.good = max(p.good, p.cur)
+	next := p.cur + (p.bad-p.cur)/2
+	if p.bad-p.cur < p.configured*probeStep {
+		// Bracket closed: probe a step above the old ceiling, so a limit
+		// KIS raised again is found.
+		next = p.cur + p.configured*probeStep
+		p.bad = max(p.bad, next)
+	}
+	p.set(min(next, top), now)
+}
+
+func (p *pacer) set(r float64, now time.Time) {
+	p.cur = r
+	p.lastChange = now
+	p.lim.SetLimit(rate.Limit(r))
+}

@@ -1,0 +1,336 @@
+package kis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// Quotation paths and tr_ids (REFERENCE §d).
+const (
+	quotations = "/uapi/domestic-stock/v1/quotations/"
+
+	pathPrice      = quotations + "inquire-price"
+	pathOrderBook  = quotations + "inquire-asking-price-exp-ccn"
+	pathDailyChart = quotations + "inquire-daily-itemchartprice"
+	pathTodayMin   = quotations + "inquire-time-itemchartprice"
+	pathPastMin    = quotations + "inquire-time-dailychartprice"
+	pathStockInfo  = quotations + "search-stock-info"
+	pathMultPrice  = quotations + "intstock-multprice"
+	pathHoliday    = quotations + "chk-holiday"
+
+	TrPrice      = "FHKST01010100"
+	TrOrderBook  = "FHKST01010200"
+	TrDailyChart = "FHKST03010100"
+	TrTodayMin   = "FHKST03010200"
+	TrPastMin    = "FHKST03010230"
+	TrStockInfo  = "CTPF1002R"
+	TrMultPrice  = "FHKST11300006"
+	TrHoliday    = "CTCA0903R"
+)
+
+// MaxBatch is the most codes intstock-multprice takes in one call.
+const MaxBatch = 30
+
+func codeQuery(code string) url.Values {
+	return url.Values{"FID_COND_MRKT_DIV_CODE": {"J"}, "FID_INPUT_ISCD": {code}}
+}
+
+type priceOutput struct {
+	StckShrnIscd string `json:"stck_shrn_iscd"`
+	StckPrpr     string `json:"stck_prpr"`
+	PrdyVrss     string `json:"prdy_vrss"`
+	PrdyCtrt     string `json:"prdy_ctrt"`
+	AcmlTrPbmn   string `json:"acml_tr_pbmn"`
+	AcmlVol      string `json:"acml_vol"`
+	StckOprc     string `json:"stck_oprc"`
+	StckHgpr     string `json:"stck_hgpr"`
+	StckLwpr     string `json:"stck_lwpr"`
+	StckMxpr     string `json:"stck_mxpr"`
+	StckLlam     string `json:"stck_llam"`
+	StckSdpr     string `json:"stck_sdpr"`
+	AsprUnit     string `json:"aspr_unit"`
+}
+
+type priceResponse struct {
+	envelope
+	Output *priceOutput `json:"output"`
+}
+
+// Price returns the current price of one stock (inquire-price). A code
+// KIS does not know fails with [ErrUnknownStock].
+func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Response, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, nil, err
+	}
+	var out priceResponse
+	resp, err := c.Do(ctx, c.NewRequest(pathPrice, TrPrice, codeQuery(code)), &out)
+	if err != nil {
+		return nil, resp, notFoundOr(code, err)
+	}
+	o := out.Output
+	// python-kis treats stck_prpr "0" as "not found": KIS answers unknown
+	// codes with an all-zero object, not an error code.
+	if o == nil || o.StckPrpr == "" || o.StckPrpr == "0" {
+		return nil, resp, notFound(code)
+	}
+	f := fields{prefix: "output"}
+	q := &kisfeed.Quote{
+		Code:         code,
+		Price:        f.req("stck_prpr", o.StckPrpr),
+		Change:       f.int("prdy_vrss", o.PrdyVrss),
+		ChangeRate:   f.float("prdy_ctrt", o.PrdyCtrt),
+		TradingValue: f.int("acml_tr_pbmn", o.AcmlTrPbmn),
+		Volume:       f.int("acml_vol", o.AcmlVol),
+		Open:         f.int("stck_oprc", o.StckOprc),
+		High:         f.int("stck_hgpr", o.StckHgpr),
+		Low:          f.int("stck_lwpr", o.StckLwpr),
+		UpperLimit:   f.int("stck_mxpr", o.StckMxpr),
+		LowerLimit:   f.int("stck_llam", o.StckLlam),
+		BasePrice:    f.int("stck_sdpr", o.StckSdpr),
+		TickSize:     f.int("aspr_unit", o.AsprUnit),
+	}
+	if f.err != nil {
+		return nil, resp, fmt.Errorf("%s %s: %w", TrPrice, code, f.err)
+	}
+	// KIS gives no previous close here; python-kis derives it the same way.
+	q.PrevClose = q.Price - q.Change
+	// inquire-price carries no quote time: the fetch time stands in.
+	q.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.now().In(kisfeed.KST)}
+	return q, resp, nil
+}
+
+// notFoundOr turns KIS's "no data" answers into ErrUnknownStock for code.
+func notFoundOr(code string, err error) error {
+	if errors.Is(err, ErrUnknownStock) {
+		return fmt.Errorf("stock %s: %w", code, err)
+	}
+	return err
+}
+
+type orderBookResponse struct {
+	envelope
+	Output1 map[string]string `json:"output1"`
+	Output2 map[string]string `json:"output2"`
+}
+
+// OrderBook returns the 10-level book of one stock
+// (inquire-asking-price-exp-ccn).
+func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, *Response, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, nil, err
+	}
+	var out orderBookResponse
+	resp, err := c.Do(ctx, c.NewRequest(pathOrderBook, TrOrderBook, codeQuery(code)), &out)
+	if err != nil {
+		return nil, resp, notFoundOr(code, err)
+	}
+	o1 := out.Output1
+	// python-kis: no askp1 means the code is unknown.
+	if o1 == nil || o1["askp1"] == "" {
+		return nil, resp, notFound(code)
+	}
+	f := fields{prefix: "output1"}
+	b := &kisfeed.OrderBook{Code: code}
+	for i := range kisfeed.BookDepth {
+		n := strconv.Itoa(i + 1)
+		b.Asks[i] = kisfeed.Level{Price: f.int("askp"+n, o1["askp"+n]), Quantity: f.int("askp_rsqn"+n, o1["askp_rsqn"+n])}
+		b.Bids[i] = kisfeed.Level{Price: f.int("bidp"+n, o1["bidp"+n]), Quantity: f.int("bidp_rsqn"+n, o1["bidp_rsqn"+n])}
+	}
+	b.TotalAskQty = f.int("total_askp_rsqn", o1["total_askp_rsqn"])
+	b.TotalBidQty = f.int("total_bidp_rsqn", o1["total_bidp_rsqn"])
+	var hour time.Duration
+	if h := o1["aspr_acpt_hour"]; h != "" {
+		hour = f.clock("aspr_acpt_hour", h)
+	}
+	f2 := fields{prefix: "output2"}
+	if out.Output2 != nil {
+		b.ExpectedPrice = f2.int("antc_cnpr", out.Output2["antc_cnpr"])
+	}
+	if err := errors.Join(f.err, f2.err); err != nil {
+		return nil, resp, fmt.Errorf("%s %s: %w", TrOrderBook, code, err)
+	}
+	b.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.serverTime(hour)}
+	return b, resp, nil
+}
+
+// serverTime places a KIS HHMMSS time on the right KST day: today, or
+// yesterday when that time of day is still ahead of now (a book received
+// at 16:00 read the next morning).
+func (c *Client) serverTime(hour time.Duration) time.Time {
+	now := c.now().In(kisfeed.KST)
+	if hour == 0 {
+		return now
+	}
+	t := kisfeed.Day(now).Add(hour)
+	if t.After(now.Add(time.Minute)) {
+		t = t.AddDate(0, 0, -1)
+	}
+	return t
+}
+
+type multOutput struct {
+	Code      string `json:"inter_shrn_iscd"`
+	Name      string `json:"inter_kor_isnm"`
+	Market    string `json:"kospi_kosdaq_cls_name"`
+	Price     string `json:"inter2_prpr"`
+	Change    string `json:"inter2_prdy_vrss"`
+	Rate      string `json:"prdy_ctrt"`
+	Volume    string `json:"acml_vol"`
+	Open      string `json:"inter2_oprc"`
+	High      string `json:"inter2_hgpr"`
+	Low       string `json:"inter2_lwpr"`
+	Lower     string `json:"inter2_llam"`
+	Upper     string `json:"inter2_mxpr"`
+	Value     string `json:"acml_tr_pbmn"`
+	PrevClose string `json:"inter2_prdy_clpr"`
+	Base      string `json:"inter2_sdpr"`
+}
+
+type multResponse struct {
+	envelope
+	Output []*multOutput `json:"output"`
+}
+
+// Prices returns quotes for many codes in the order asked, using
+// intstock-multprice in batches of at most [MaxBatch]. Codes that fail on
+// their own (malformed, unknown) are nil in the result and listed in the
+// returned *[kisfeed.BatchError]; any other error fails the call. On the
+// mock server, which lacks the TR, it falls back to one [Client.Price]
+// call per code.
+func (c *Client) Prices(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	out := make([]*kisfeed.Quote, len(codes))
+	bad := map[string]error{}
+	var valid []int
+	for i, code := range codes {
+		if err := kisfeed.ValidateCode(code); err != nil {
+			bad[code] = err
+			continue
+		}
+		valid = append(valid, i)
+	}
+	var err error
+	if c.lacks(TrMultPrice) {
+		err = c.pricesOneByOne(ctx, codes, valid, out, bad)
+	} else {
+		err = c.pricesBatched(ctx, codes, valid, out, bad)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return out, &kisfeed.BatchError{Errs: bad}
+	}
+	return out, nil
+}
+
+func (c *Client) pricesBatched(ctx context.Context, codes []string, valid []int, out []*kisfeed.Quote, bad map[string]error) error {
+	for start := 0; start < len(valid); start += MaxBatch {
+		idx := valid[start:min(start+MaxBatch, len(valid))]
+		q := url.Values{}
+		for n, i := range idx {
+			k := strconv.Itoa(n + 1)
+			q.Set("FID_COND_MRKT_DIV_CODE_"+k, "J")
+			q.Set("FID_INPUT_ISCD_"+k, codes[i])
+		}
+		var res multResponse
+		_, err := c.Do(ctx, c.NewRequest(pathMultPrice, TrMultPrice, q), &res)
+		if errors.Is(err, ErrUnsupported) {
+			c.markUnsupported(TrMultPrice)
+			return c.pricesOneByOne(ctx, codes, valid[start:], out, bad)
+		}
+		if err != nil {
+			return err
+		}
+		byCode := make(map[string]*multOutput, len(res.Output))
+		for _, o := range res.Output {
+			if o != nil && o.Code != "" {
+				byCode[o.Code] = o
+			}
+		}
+		now := c.now().In(kisfeed.KST)
+		for _, i := range idx {
+			o := byCode[codes[i]]
+			if o == nil || o.Price == "" || o.Price == "0" {
+				bad[codes[i]] = notFound(codes[i])
+				continue
+			}
+			f := fields{prefix: "output[" + codes[i] + "]"}
+			q := &kisfeed.Quote{
+				Code: codes[i], Name: o.Name, Market: marketFromName(o.Market),
+				Price: f.req("inter2_prpr", o.Price), Change: f.int("inter2_prdy_vrss", o.Change),
+				ChangeRate: f.float("prdy_ctrt", o.Rate), Volume: f.int("acml_vol", o.Volume),
+				Open: f.int("inter2_oprc", o.Open), High: f.int("inter2_hgpr", o.High),
+				Low: f.int("inter2_lwpr", o.Low), LowerLimit: f.int("inter2_llam", o.Lower),
+				UpperLimit: f.int("inter2_mxpr", o.Upper), TradingValue: f.int("acml_tr_pbmn", o.Value),
+				PrevClose: f.int("inter2_prdy_clpr", o.PrevClose), BasePrice: f.int("inter2_sdpr", o.Base),
+				Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: now},
+			}
+			if f.err != nil {
+				return fmt.Errorf("%s: %w", TrMultPrice, f.err)
+			}
+			if q.PrevClose == 0 {
+				q.PrevClose = q.Price - q.Change
+			}
+			out[i] = q
+		}
+	}
+	return nil
+}
+
+// pricesOneByOne is the fallback for servers without intstock-multprice.
+func (c *Client) pricesOneByOne(ctx context.Context, codes []string, idx []int, out []*kisfeed.Quote, bad map[string]error) error {
+	c.logOnce("multprice", "kis: this server has no intstock-multprice; falling back to one inquire-price call per code")
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, i := range idx {
+		g.Go(func() error {
+			q, _, err := c.Price(ctx, codes[i])
+			if errors.Is(err, kisfeed.ErrNotFound) {
+				mu.Lock()
+				bad[codes[i]] = err
+				mu.Unlock()
+				return nil
+			}
+			out[i] = q
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+func marketFromName(s string) kisfeed.Market {
+	switch s {
+	case "코스피", "KOSPI", "유가증권":
+		return kisfeed.MarketKOSPI
+	case "코스닥", "KOSDAQ":
+		return kisfeed.MarketKOSDAQ
+	case "코넥스", "KONEX":
+		return kisfeed.MarketKONEX
+	}
+	return ""
+}
+
+// lacks reports whether the server is known not to offer trID: the mock
+// server per REFERENCE §a, or any server that answered EGW00213 for it.
+func (c *Client) lacks(trID string) bool {
+	if c.server == Mock {
+		switch trID {
+		case TrMultPrice, TrHoliday, TrStockInfo, TrPastMin:
+			return true
+		}
+	}
+	_, ok := c.unsupported.Load(trID)
+	return ok
+}
+
+func (c *Client) markUnsupported(trID string) { c.unsupported.Store(trID, true) }

@@ -1,0 +1,192 @@
+package kis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// Source serves the domain [kisfeed.Source] from a [Client]: input is
+// validated before any request, KIS's answers map to
+// [kisfeed.ErrNotFound] and [kisfeed.ErrInvalid], and every value carries
+// Meta{Source: "kis", Origin: source}.
+type Source struct {
+	c *Client
+
+	mu         sync.Mutex
+	namesTried time.Time // guarded by mu: last failed universe load
+}
+
+var _ kisfeed.Source = (*Source)(nil)
+
+// NewSource wraps c.
+func NewSource(c *Client) *Source { return &Source{c: c} }
+
+// Client returns the client underneath.
+func (s *Source) Client() *Client { return s.c }
+
+// Quote implements [kisfeed.Source]. Name and market come from the master
+// files (inquire-price has neither), loaded once a day; when they cannot
+// be loaded the quote is served without them.
+func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, err
+	}
+	q, _, err := s.c.Price(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("quote %s: %w", code, err)
+	}
+	s.describe(ctx, q)
+	return q, nil
+}
+
+// describe fills name and market from the cached universe.
+func (s *Source) describe(ctx context.Context, q *kisfeed.Quote) {
+	if q.Name != "" && q.Market != "" {
+		return
+	}
+	s.mu.Lock()
+	skip := !s.namesTried.IsZero() && s.c.now().Sub(s.namesTried) < 5*time.Minute
+	s.mu.Unlock()
+	if skip {
+		return
+	}
+	e, ok, err := s.c.lookupStock(ctx, q.Code)
+	if err != nil {
+		s.mu.Lock()
+		s.namesTried = s.c.now()
+		s.mu.Unlock()
+		s.c.log.Debug("kis: no master files for stock names", "err", err)
+		return
+	}
+	if ok {
+		if q.Name == "" {
+			q.Name = e.Name
+		}
+		if q.Market == "" {
+			q.Market = e.Market
+		}
+	}
+}
+
+// Quotes implements [kisfeed.Source] with [Client.Prices].
+func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	qs, err := s.c.Prices(ctx, codes)
+	var be *kisfeed.BatchError
+	if err != nil && !errors.As(err, &be) {
+		return nil, fmt.Errorf("quotes: %w", err)
+	}
+	for _, q := range qs {
+		if q != nil {
+			s.describe(ctx, q)
+		}
+	}
+	return qs, err
+}
+
+// OrderBook implements [kisfeed.Source].
+func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, err
+	}
+	b, _, err := s.c.OrderBook(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("order book %s: %w", code, err)
+	}
+	return b, nil
+}
+
+// Candles implements [kisfeed.Source]. A zero To means today; a zero From
+// means a recent window (3 months of days, a year of weeks, 5 years of
+// months); minute candles read the KST day of From (today when zero).
+func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+	if err := kisfeed.ValidateCode(q.Code); err != nil {
+		return nil, err
+	}
+	now := s.c.now()
+	var (
+		bars []kisfeed.Candle
+		err  error
+	)
+	switch q.Interval {
+	case kisfeed.IntervalMinute:
+		day := q.From
+		if day.IsZero() {
+			day = now
+		}
+		bars, err = s.c.MinuteCandles(ctx, q.Code, day)
+	case kisfeed.IntervalDay, kisfeed.IntervalWeek, kisfeed.IntervalMonth:
+		to := q.To
+		if to.IsZero() {
+			to = now
+		}
+		from := q.From
+		period := map[kisfeed.Interval]Period{kisfeed.IntervalDay: PeriodDay, kisfeed.IntervalWeek: PeriodWeek, kisfeed.IntervalMonth: PeriodMonth}[q.Interval]
+		if from.IsZero() {
+			switch q.Interval {
+			case kisfeed.IntervalDay:
+				from = to.AddDate(0, -3, 0)
+			case kisfeed.IntervalWeek:
+				from = to.AddDate(-1, 0, 0)
+			default:
+				from = to.AddDate(-5, 0, 0)
+			}
+		}
+		if kisfeed.Day(to).Before(kisfeed.Day(from)) {
+			return nil, fmt.Errorf("%w: candles %s: from %s is after to %s", kisfeed.ErrInvalid, q.Code, ymd(from), ymd(to))
+		}
+		bars, err = s.c.DailyCandles(ctx, q.Code, period, from, to, !q.Unadjusted)
+	default:
+		return nil, fmt.Errorf("%w: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("candles %s: %w", q.Code, err)
+	}
+	if bars == nil {
+		bars = []kisfeed.Candle{}
+	}
+	asOf := now.In(kisfeed.KST)
+	if q.Interval == kisfeed.IntervalMinute && len(bars) > 0 {
+		asOf = bars[len(bars)-1].Time
+	}
+	return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Bars: bars,
+		Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: asOf}}, nil
+}
+
+// StockInfo implements [kisfeed.Source].
+func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, err
+	}
+	info, err := s.c.StockInfo(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("stock info %s: %w", code, err)
+	}
+	return info, nil
+}
+
+// Universe implements [kisfeed.Source] from the KOSPI and KOSDAQ master
+// files, cached for the KST day.
+func (s *Source) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
+	u, err := s.c.universe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("universe: %w", err)
+	}
+	out := make([]kisfeed.Stock, len(u))
+	for i, e := range u {
+		out[i] = e.Stock
+	}
+	return out, nil
+}
+
+// IsTradingDay implements [kisfeed.Source].
+func (s *Source) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
+	if date.IsZero() {
+		return false, fmt.Errorf("%w: trading day: want a date", kisfeed.ErrInvalid)
+	}
+	return s.c.IsTradingDay(ctx, date)
+}
