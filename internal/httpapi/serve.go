@@ -19,6 +19,9 @@ type ServeOptions struct {
 	WriteTimeout time.Duration
 	// Logger receives server errors (slog.Default if nil).
 	Logger *slog.Logger
+	// OnShutdown, when set, is called once the listener is closed and
+	// draining has begun.
+	OnShutdown func()
 }
 
 // MaxHeaderBytes caps the request line plus headers. A longer request
@@ -49,6 +52,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	if o.OnShutdown != nil {
+		srv.RegisterOnShutdown(o.OnShutdown)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
