@@ -1,0 +1,28 @@
+// Package redisx holds the Redis pieces that let several kisfeed processes
+// share one KIS app key (the import path is internal/redis; the package is
+// named redisx so it does not shadow go-redis, imported as goredis):
+//
+//   - [TokenStore], a kis.TokenStore: one token issuance per app key across
+//     every replica. Issuance is serialised by a lock (SET NX PX with a
+//     random token, renewed while held, released by a compare-and-delete
+//     Lua script), and the token is stored as JSON with a TTL that ends at
+//     its expiry.
+//   - [Limiter], a kis.Limiter: a GCRA rate limit in Redis
+//     (github.com/go-redis/redis_rate/v10) keyed per app key, so N
+//     replicas together stay within the key's per-second budget.
+//   - [Open], which connects with timeouts short enough that a Redis
+//     outage degrades requests instead of stalling them.
+//
+// Both degrade when Redis fails, logging once per state change: the token
+// store falls back to a local store (a process then issues on its own, as
+// without Redis), and the limiter lets the request through to the client's
+// own per-process pacing. Availability wins over the shared budget during
+// a Redis outage, which is also what a lost lock would cost.
+//
+// Keys (after the configurable prefix, "kisfeed:" by default):
+//
+//	kis:token:{id}       JSON token; id is the kis client's hashed store id
+//	kis:token:{id}:lock  issuance lock
+//	rate:kis:rate:{hash} GCRA state (redis_rate adds "rate:"); hash is a
+//	                     SHA-256 prefix of the app key, never the key itself
+package redisx

@@ -1,0 +1,336 @@
+package redisx_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kisfeed/kisfeed/internal/redis"
+	"github.com/kisfeed/kisfeed/kis"
+)
+
+// testRedis returns a new client on KISFEED_TEST_REDIS_URL (each call a
+// separate connection pool, as separate processes would have) and a
+// unique prefix whose keys are removed at cleanup.
+func testRedis(t *testing.T) (func() *goredis.Client, string) {
+	t.Helper()
+	url := os.Getenv("KISFEED_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("KISFEED_TEST_REDIS_URL not set: skipping real-Redis test")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "kisfeedtest:redisx:" + hex.EncodeToString(b) + ":"
+	var mu sync.Mutex
+	var clients []*goredis.Client
+	mk := func() *goredis.Client {
+		rdb, err := redisx.Open(url)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		if err := rdb.Ping(t.Context()).Err(); err != nil {
+			t.Fatalf("redis ping: %v", err)
+		}
+		mu.Lock()
+		clients = append(clients, rdb)
+		mu.Unlock()
+		return rdb
+	}
+	admin := mk()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, pat := range []string{prefix + "*", "rate:" + prefix + "*"} {
+			iter := admin.Scan(ctx, 0, pat, 500).Iterator()
+			for iter.Next(ctx) {
+				admin.Del(ctx, iter.Val())
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	return mk, prefix
+}
+
+// deadRedis is a client on a port where nothing listens.
+func deadRedis(t *testing.T) *goredis.Client {
+	rdb, err := redisx.Open("redis://127.0.0.1:1/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func TestTokenStoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	rdb := mk()
+	now := time.Now()
+	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix))
+	ctx := t.Context()
+
+	got, err := s.Load(ctx, "id1")
+	if err != nil || got != nil {
+		t.Fatalf("Load of nothing: got %v, %v; want nil, nil", got, err)
+	}
+	tok := &kis.Token{Value: "secret-jwt", Type: "Bearer", Expires: now.Add(2 * time.Hour).Truncate(time.Second), IssuedAt: now.Truncate(time.Second)}
+	if err := s.Save(ctx, "id1", tok); err != nil {
+		t.Fatal(err)
+	}
+	// Another process (another client) sees it.
+	other := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+	got, err = other.Load(ctx, "id1")
+	if err != nil || got == nil {
+		t.Fatalf("Load: got %v, %v; want the token", got, err)
+	}
+	if got.Value != tok.Value || !got.Expires.Equal(tok.Expires) || !got.IssuedAt.Equal(tok.IssuedAt) || got.Type != "Bearer" {
+		t.Errorf("Load: got %v, want %v", got, tok)
+	}
+	ttl, err := rdb.PTTL(ctx, prefix+"kis:token:id1").Result()
+	if err != nil || ttl < 119*time.Minute || ttl > 2*time.Hour {
+		t.Errorf("TTL: got %v, %v; want about 2h (the token's expiry)", ttl, err)
+	}
+	// A revoked (valueless) record is kept for the issuance pacing.
+	gone := &kis.Token{Type: "Bearer", IssuedAt: now, Expires: now.Add(time.Second)}
+	if err := s.Save(ctx, "id1", gone); err != nil {
+		t.Fatal(err)
+	}
+	ttl, _ = rdb.PTTL(ctx, prefix+"kis:token:id1").Result()
+	if ttl < 100*time.Second {
+		t.Errorf("TTL of a revoked record: got %v, want ≥ 100s", ttl)
+	}
+}
+
+func TestTokenStoreLock(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	a := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
+	b := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
+	ctx := t.Context()
+
+	unlockA, err := a.Lock(ctx, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While A holds it (and renews it past its 90 ms TTL), B cannot get it.
+	short, cancel := context.WithTimeout(ctx, 400*time.Millisecond)
+	defer cancel()
+	if _, err := b.Lock(short, "id"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second Lock while held: got %v, want DeadlineExceeded", err)
+	}
+	// B waits, A releases, B gets it.
+	got := make(chan error, 1)
+	go func() {
+		unlockB, err := b.Lock(ctx, "id")
+		if err == nil {
+			unlockB()
+		}
+		got <- err
+	}()
+	unlockA()
+	unlockA() // idempotent
+	if err := <-got; err != nil {
+		t.Fatalf("Lock after release: %v", err)
+	}
+}
+
+func TestTokenStoreUnlockOnlyOwnLock(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	rdb := mk()
+	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(time.Second))
+	ctx := t.Context()
+	unlock, err := s.Lock(ctx, "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lock expired and someone else took it (simulated).
+	key := prefix + "kis:token:id:lock"
+	if err := rdb.Set(ctx, key, "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	if v, _ := rdb.Get(ctx, key).Result(); v != "someone-else" {
+		t.Errorf("lock owner after our unlock: got %q, want someone-else's lock kept", v)
+	}
+}
+
+// TestTokenStoreConcurrentIssuance runs the issuance protocol of the kis
+// client (load, lock, re-load, issue, save) from 6 stores at once: exactly
+// one issues.
+func TestTokenStoreConcurrentIssuance(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	ctx := t.Context()
+	var mu sync.Mutex
+	issued := 0
+	var wg sync.WaitGroup
+	for range 6 {
+		s := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+		wg.Go(func() {
+			if tok, _ := s.Load(ctx, "id"); tok != nil {
+				return
+			}
+			unlock, err := s.Lock(ctx, "id")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer unlock()
+			if tok, _ := s.Load(ctx, "id"); tok != nil {
+				return
+			}
+			mu.Lock()
+			issued++
+			mu.Unlock()
+			_ = s.Save(ctx, "id", &kis.Token{Value: "v", Type: "Bearer", IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)})
+		})
+	}
+	wg.Wait()
+	if issued != 1 {
+		t.Errorf("issuances: got %d, want 1", issued)
+	}
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestRedisDownDegrades(t *testing.T) {
+	t.Parallel()
+	var logs logBuf
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rdb := deadRedis(t)
+	ctx := t.Context()
+
+	s := redisx.NewTokenStore(rdb, redisx.WithTokenLogger(log))
+	tok := &kis.Token{Value: "secret-jwt", Type: "Bearer", IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)}
+	if err := s.Save(ctx, "id", tok); err != nil {
+		t.Fatalf("Save with Redis down: %v", err)
+	}
+	got, err := s.Load(ctx, "id")
+	if err != nil || got == nil || got.Value != tok.Value {
+		t.Errorf("Load with Redis down: got %v, %v; want the locally kept token", got, err)
+	}
+	unlock, err := s.Lock(ctx, "id")
+	if err != nil {
+		t.Fatalf("Lock with Redis down: %v", err)
+	}
+	unlock()
+
+	l, err := redisx.NewLimiter(rdb, "app-key", 10, redisx.WithLimiterLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := l.Wait(ctx); err != nil {
+			t.Fatalf("limiter Wait with Redis down: %v", err)
+		}
+	}
+	out := logs.String()
+	if n := strings.Count(out, "redis token store failing"); n != 1 {
+		t.Errorf("token store failing logs: got %d, want 1\n%s", n, out)
+	}
+	if n := strings.Count(out, "redis rate limiter failing"); n != 1 {
+		t.Errorf("limiter failing logs: got %d, want 1\n%s", n, out)
+	}
+	if strings.Contains(out, "secret-jwt") {
+		t.Errorf("logs contain the token value:\n%s", out)
+	}
+}
+
+func TestLimiterRejectsBadInput(t *testing.T) {
+	rdb := deadRedis(t)
+	for _, rate := range []float64{0, -1} {
+		if _, err := redisx.NewLimiter(rdb, "k", rate); err == nil {
+			t.Errorf("rate %v: got nil error, want one", rate)
+		}
+	}
+	if _, err := redisx.NewLimiter(rdb, "", 1); err == nil {
+		t.Errorf("empty app key: got nil error, want one")
+	}
+}
+
+// TestLimiterShared runs three limiters on separate connections for one app
+// key and checks that together they never exceed the rate in any 1-second
+// window, and that a different app key has its own budget.
+func TestLimiterShared(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	const rate = 40.0
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	var mu sync.Mutex
+	var grants []time.Time
+	var wg sync.WaitGroup
+	for range 3 {
+		l, err := redisx.NewLimiter(mk(), "app-key-1", rate, redisx.WithLimiterPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // two workers per "process"
+			wg.Go(func() {
+				for l.Wait(ctx) == nil {
+					mu.Lock()
+					grants = append(grants, time.Now())
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	// Another app key is not slowed by the first one's traffic.
+	other, _ := redisx.NewLimiter(mk(), "app-key-2", rate, redisx.WithLimiterPrefix(prefix))
+	otherGrants := 0
+	wg.Go(func() {
+		for other.Wait(ctx) == nil {
+			otherGrants++
+		}
+	})
+	wg.Wait()
+	slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
+	worst := 0
+	for i := range grants {
+		j := i
+		for j < len(grants) && grants[j].Sub(grants[i]) < time.Second {
+			j++
+		}
+		worst = max(worst, j-i)
+	}
+	if worst > int(rate) {
+		t.Errorf("max grants in a 1 s window: got %d, want ≤ %v", worst, rate)
+	}
+	if len(grants) < int(rate) {
+		t.Errorf("grants in 1.5 s: got %d, want ≥ %v (the budget is used)", len(grants), rate)
+	}
+	if otherGrants < int(rate) {
+		t.Errorf("other key's grants: got %d, want ≥ %v (own budget)", otherGrants, rate)
+	}
+	t.Logf("grants %d in 1.5 s, max %d per 1 s window (limit %v); other key %d", len(grants), worst, rate, otherGrants)
+}
