@@ -1,0 +1,346 @@
+// Package loadtest is an open-loop HTTP load generator for the kisfeed
+// API: requests leave at a constant arrival rate whatever the server does,
+// and each latency is measured from the moment the request was scheduled,
+// not sent, so a stalled server shows up as latency instead of silently
+// lowering the load (coordinated omission).
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kisfeed/kisfeed/internal/metrics"
+)
+
+// Config describes one run.
+type Config struct {
+	// Target is the API's base URL, e.g. http://127.0.0.1:8080.
+	Target string
+	// Rate is the arrival rate in requests per second.
+	Rate float64
+	// Duration is how long requests are scheduled for.
+	Duration time.Duration
+	// Codes are the stock codes to ask for, most popular first: code i is
+	// drawn with Zipf probability ∝ 1/(i+1)^Zipf.
+	Codes []string
+	// Zipf is the Zipf exponent s (> 1; default 1.1).
+	Zipf float64
+	// Concurrency caps requests in flight (default 2,000). When reached,
+	// later requests wait to start, and the wait counts in their latency.
+	Concurrency int
+	// Seed makes the code sequence reproducible (default 1).
+	Seed uint64
+	// Client sends the requests (a pooled client sized to Concurrency if
+	// nil).
+	Client *http.Client
+}
+
+// Result is what a run measured.
+type Result struct {
+	Target    string        `json:"target"`
+	Rate      float64       `json:"rate"`     // requested, per second
+	Duration  time.Duration `json:"duration"` // requested
+	Scheduled int           `json:"scheduled"`
+	Completed int           `json:"completed"`
+	// Elapsed runs from the first scheduled request to the last answer.
+	Elapsed time.Duration `json:"elapsed"`
+	// Achieved is completed requests per second of Elapsed.
+	Achieved float64 `json:"achieved_rate"`
+	// Latency percentiles, from scheduled time to the end of the body.
+	P50 time.Duration `json:"p50"`
+	P95 time.Duration `json:"p95"`
+	P99 time.Duration `json:"p99"`
+	Max time.Duration `json:"max"`
+	// Statuses counts answers by HTTP status (0 = no answer: transport
+	// error or timeout).
+	Statuses map[int]int `json:"statuses"`
+	// Errors counts answers that were not 2xx, plus transport errors.
+	Errors int `json:"errors"`
+	// XCache counts the X-Cache header values seen.
+	XCache map[string]int `json:"x_cache"`
+	// HitRatio is the cache hit ratio over the run, from the delta of the
+	// target's kisfeed_cache_* counters: hits / (hits + misses + stale).
+	// -1 when /metrics was unreadable or saw no lookups.
+	HitRatio float64 `json:"cache_hit_ratio"`
+	// CacheDelta holds the counter deltas behind HitRatio.
+	CacheDelta CacheCounters `json:"cache_delta"`
+	// FirstError is one transport error, for the report.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// CacheCounters are the cache counters of a /metrics scrape, summed over
+// kinds.
+type CacheCounters struct {
+	Hits   float64 `json:"hits"`
+	Misses float64 `json:"misses"`
+	Stale  float64 `json:"stale"`
+}
+
+func (c CacheCounters) sub(o CacheCounters) CacheCounters {
+	return CacheCounters{Hits: c.Hits - o.Hits, Misses: c.Misses - o.Misses, Stale: c.Stale - o.Stale}
+}
+
+// Ratio returns hits / all lookups, or -1 when there were none.
+func (c CacheCounters) Ratio() float64 {
+	total := c.Hits + c.Misses + c.Stale
+	if total <= 0 {
+		return -1
+	}
+	return c.Hits / total
+}
+
+// xcache values recorded per request, to keep the per-request slot small.
+const (
+	xNone uint8 = iota
+	xHit
+	xMiss
+	xStale
+	xOther
+)
+
+var xNames = [...]string{xNone: "none", xHit: "HIT", xMiss: "MISS", xStale: "STALE", xOther: "other"}
+
+// Run performs the run and returns its figures. It stops early, with the
+// figures so far, when ctx is done.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := validate(&cfg); err != nil {
+		return Result{}, err
+	}
+	client := cfg.Client
+	if client == nil {
+		client = &http.Client{
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				MaxIdleConns: cfg.Concurrency, MaxIdleConnsPerHost: cfg.Concurrency,
+				IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+			},
+		}
+		defer client.CloseIdleConnections()
+	}
+	base := strings.TrimRight(cfg.Target, "/")
+	before, beforeErr := ScrapeCache(ctx, client, base)
+
+	n := int(cfg.Rate * cfg.Duration.Seconds())
+	lat := make([]time.Duration, n)
+	status := make([]int16, n)
+	xc := make([]uint8, n)
+	var errOnce sync.Once
+	var firstErr string
+
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	zipf := rand.NewZipf(rng, cfg.Zipf, 1, uint64(len(cfg.Codes)-1))
+	urls := make([]string, len(cfg.Codes))
+	for i, c := range cfg.Codes {
+		urls[i] = base + "/v1/stocks/" + c + "/quote"
+	}
+
+	sem := make(chan struct{}, cfg.Concurrency)
+	var wg sync.WaitGroup
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	start := time.Now()
+	interval := float64(time.Second) / cfg.Rate
+	scheduled := 0
+loop:
+	for i := range n {
+		at := start.Add(time.Duration(float64(i) * interval))
+		if d := time.Until(at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				break loop
+			case <-timer.C:
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		url := urls[zipf.Uint64()]
+		scheduled++
+		wg.Go(func() {
+			defer func() { <-sem }()
+			st, x, err := get(ctx, client, url)
+			lat[i] = time.Since(at)
+			status[i], xc[i] = int16(st), x
+			if err != nil {
+				errOnce.Do(func() { firstErr = err.Error() })
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled,
+		Elapsed: elapsed, Statuses: map[int]int{}, XCache: map[string]int{}, HitRatio: -1, FirstError: firstErr}
+	done := make([]time.Duration, 0, scheduled)
+	for i := range scheduled {
+		st := int(status[i])
+		r.Statuses[st]++
+		if st < 200 || st > 299 {
+			r.Errors++
+		}
+		if st != 0 {
+			done = append(done, lat[i])
+			r.XCache[xNames[xc[i]]]++
+		}
+	}
+	r.Completed = len(done)
+	if elapsed > 0 {
+		r.Achieved = float64(r.Completed) / elapsed.Seconds()
+	}
+	slices.Sort(done)
+	r.P50, r.P95, r.P99 = percentile(done, 0.50), percentile(done, 0.95), percentile(done, 0.99)
+	if len(done) > 0 {
+		r.Max = done[len(done)-1]
+	}
+	if beforeErr == nil {
+		if after, err := ScrapeCache(context.WithoutCancel(ctx), client, base); err == nil {
+			r.CacheDelta = after.sub(before)
+			r.HitRatio = r.CacheDelta.Ratio()
+		}
+	}
+	return r, ctx.Err()
+}
+
+func validate(cfg *Config) error {
+	if cfg.Target == "" || !(strings.HasPrefix(cfg.Target, "http://") || strings.HasPrefix(cfg.Target, "https://")) {
+		return fmt.Errorf("target %q: want an http(s) URL like http://127.0.0.1:8080", cfg.Target)
+	}
+	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) || cfg.Rate > 1e6 {
+		return fmt.Errorf("rate %v: want 0 < rate <= 1000000 requests per second", cfg.Rate)
+	}
+	if cfg.Duration <= 0 {
+		return fmt.Errorf("duration %s: want > 0", cfg.Duration)
+	}
+	if n := cfg.Rate * cfg.Duration.Seconds(); n < 1 || n > 50e6 {
+		return fmt.Errorf("rate × duration = %.0f requests: want 1 to 50,000,000", n)
+	}
+	if len(cfg.Codes) == 0 {
+		return errors.New("codes: want at least one stock code")
+	}
+	if cfg.Zipf == 0 {
+		cfg.Zipf = 1.1
+	}
+	if !(cfg.Zipf > 1) || math.IsInf(cfg.Zipf, 0) {
+		return fmt.Errorf("zipf %v: want an exponent > 1 (e.g. 1.1)", cfg.Zipf)
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 2000
+	}
+	if cfg.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: want 1 or more", cfg.Concurrency)
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	return nil
+}
+
+// get sends one request and reads the whole body.
+func get(ctx context.Context, c *http.Client, url string) (status int, x uint8, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, xNone, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, xNone, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, xNone, err
+	}
+	switch resp.Header.Get("X-Cache") {
+	case "":
+		x = xNone
+	case "HIT":
+		x = xHit
+	case "MISS":
+		x = xMiss
+	case "STALE":
+		x = xStale
+	default:
+		x = xOther
+	}
+	return resp.StatusCode, x, nil
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// ScrapeCache reads the cache counters from base's /metrics, summed over
+// kinds.
+func ScrapeCache(ctx context.Context, c *http.Client, base string) (CacheCounters, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return CacheCounters{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return CacheCounters{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return CacheCounters{}, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+	}
+	return ParseCache(resp.Body)
+}
+
+// ParseCache sums the kisfeed_cache_* counters of a Prometheus text
+// exposition.
+func ParseCache(r io.Reader) (CacheCounters, error) {
+	var c CacheCounters
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var dst *float64
+		switch {
+		case strings.HasPrefix(line, metrics.CacheHitsName):
+			dst = &c.Hits
+		case strings.HasPrefix(line, metrics.CacheMissesName):
+			dst = &c.Misses
+		case strings.HasPrefix(line, metrics.CacheStaleName):
+			dst = &c.Stale
+		default:
+			continue
+		}
+		// name{labels} value [timestamp]
+		rest := line
+		if i := strings.LastIndexByte(line, '}'); i >= 0 {
+			rest = line[i+1:]
+		} else if i := strings.IndexByte(line, ' '); i >= 0 {
+			rest = line[i:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return c, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		*dst += v
+	}
+	return c, sc.Err()
+}

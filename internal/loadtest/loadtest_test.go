@@ -1,0 +1,145 @@
+package loadtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeTarget counts quote requests per code and serves cache counters
+// that grow with them: every 4th request a miss.
+type fakeTarget struct {
+	mu     sync.Mutex // guards counts, n
+	counts map[string]int
+	n      int
+}
+
+func (f *fakeTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.URL.Path == "/metrics" {
+		misses := (f.n + 3) / 4
+		fmt.Fprintf(w, "# TYPE kisfeed_cache_hits_total counter\nkisfeed_cache_hits_total{kind=\"price\"} %d\n", f.n-misses)
+		fmt.Fprintf(w, "kisfeed_cache_misses_total{kind=\"price\"} %d\nkisfeed_cache_stale_serves_total 0\n", misses)
+		return
+	}
+	code := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/stocks/"), "/quote")
+	f.counts[code]++
+	f.n++
+	if code == "000003" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("X-Cache", "HIT")
+	_, _ = w.Write([]byte(`{"code":"` + code + `"}`))
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	ft := &fakeTarget{counts: map[string]int{}}
+	srv := httptest.NewServer(ft)
+	defer srv.Close()
+	codes := []string{"000000", "000001", "000002", "000003", "000004", "000005", "000006", "000007"}
+	r, err := Run(t.Context(), Config{Target: srv.URL, Rate: 4000, Duration: 100 * time.Millisecond, Codes: codes, Zipf: 1.5, Concurrency: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Scheduled != 400 || r.Completed != 400 {
+		t.Errorf("scheduled, completed: got %d, %d; want 400, 400", r.Scheduled, r.Completed)
+	}
+	if r.Statuses[200]+r.Statuses[503] != 400 || r.Errors != r.Statuses[503] || r.Errors == 0 {
+		t.Errorf("statuses %v errors %d: want 200s and 503s adding to 400, errors = 503s > 0", r.Statuses, r.Errors)
+	}
+	if r.XCache["HIT"] != r.Statuses[200] {
+		t.Errorf("x-cache HIT: got %d, want %d", r.XCache["HIT"], r.Statuses[200])
+	}
+	if ft.counts["000000"] <= ft.counts["000001"] || ft.counts["000001"] <= ft.counts["000007"] {
+		t.Errorf("code counts %v: want a Zipf mix, most popular first", ft.counts)
+	}
+	if r.CacheDelta.Hits+r.CacheDelta.Misses != 400 || r.HitRatio < 0.74 || r.HitRatio > 0.76 {
+		t.Errorf("cache delta %+v ratio %v: want 400 lookups, ratio 0.75", r.CacheDelta, r.HitRatio)
+	}
+	if !(r.P50 > 0 && r.P50 <= r.P95 && r.P95 <= r.P99 && r.P99 <= r.Max) {
+		t.Errorf("percentiles %s %s %s %s: want 0 < p50 <= p95 <= p99 <= max", r.P50, r.P95, r.P99, r.Max)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "cache hit   75.0%") {
+		t.Errorf("text report %q (%v): want the hit ratio", text.String(), err)
+	}
+	js, err := json.Marshal(r)
+	if err != nil || !bytes.Contains(js, []byte(`"p99_ms"`)) {
+		t.Errorf("json report %s (%v): want p99_ms", js, err)
+	}
+}
+
+func TestRunNoMetrics(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	r, err := Run(t.Context(), Config{Target: srv.URL, Rate: 1000, Duration: 20 * time.Millisecond, Codes: []string{"005930"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HitRatio != -1 || r.Completed != 20 {
+		t.Errorf("got ratio %v, %d completed; want -1 (unknown), 20", r.HitRatio, r.Completed)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	ok := Config{Target: "http://127.0.0.1:1", Rate: 10, Duration: time.Second, Codes: []string{"005930"}}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"no target", func(c *Config) { c.Target = "" }, "want an http(s) URL"},
+		{"ftp target", func(c *Config) { c.Target = "ftp://x" }, "want an http(s) URL"},
+		{"zero rate", func(c *Config) { c.Rate = 0 }, "want 0 < rate"},
+		{"zero duration", func(c *Config) { c.Duration = 0 }, "duration 0s: want > 0"},
+		{"too few requests", func(c *Config) { c.Rate, c.Duration = 0.5, time.Second }, "want 1 to 50,000,000"},
+		{"no codes", func(c *Config) { c.Codes = nil }, "at least one stock code"},
+		{"zipf 1", func(c *Config) { c.Zipf = 1 }, "want an exponent > 1"},
+		{"negative concurrency", func(c *Config) { c.Concurrency = -1 }, "want 1 or more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := ok
+			tt.edit(&c)
+			_, err := Run(t.Context(), c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseCache(t *testing.T) {
+	t.Parallel()
+	in := `# HELP kisfeed_cache_hits_total x
+# TYPE kisfeed_cache_hits_total counter
+kisfeed_cache_hits_total{kind="price"} 10
+kisfeed_cache_hits_total{kind="orderbook"} 5
+kisfeed_cache_misses_total{kind="price"} 3 1712345678000
+kisfeed_cache_stale_serves_total 2
+kisfeed_cache_hitsx 100
+`
+	c, err := ParseCache(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (CacheCounters{Hits: 15, Misses: 3, Stale: 2}) {
+		t.Errorf("got %+v, want hits 15, misses 3, stale 2", c)
+	}
+}
