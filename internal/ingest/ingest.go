@@ -1,0 +1,773 @@
+// Package ingest is the daily ingestion job: it fetches the day's (or a
+// window's) daily bars of the whole market from a [kisfeed.Source],
+// validates every bar, and writes the sound ones to a [kisfeed.PriceStore]
+// exactly once, rejected ones to its rejected_bars with the reason.
+//
+// Two fetch paths: right after the close of the latest session, one
+// Quotes call per 30 codes (KIS intstock-multprice) gives every stock's
+// finished day in ~85 calls; for older days and windows, one daily-chart
+// Candles call per stock (the client pages). Workers are bounded; the
+// client's rate limiter sets the pace.
+//
+// Runs are resumable: codes that already have every bar of the window are
+// skipped (Options.Force refetches them), so a run interrupted half way and
+// started again fetches only the other half.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/krx"
+)
+
+// Path names how bars are fetched.
+type Path string
+
+// The fetch paths.
+const (
+	// PathAuto picks PathQuotes when it applies, else PathCandles.
+	PathAuto Path = "auto"
+	// PathQuotes builds each bar from the stock's quote after the close,
+	// fetched in batches of [BatchSize]: only for the latest session
+	// while the market is closed.
+	PathQuotes Path = "quotes"
+	// PathCandles fetches each stock's daily chart for the window.
+	PathCandles Path = "candles"
+)
+
+// ParsePath accepts "auto", "quotes" or "candles" ("" means auto).
+func ParsePath(s string) (Path, error) {
+	switch p := Path(strings.ToLower(strings.TrimSpace(s))); p {
+	case "", PathAuto:
+		return PathAuto, nil
+	case PathQuotes, PathCandles:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: path %q: want auto, quotes or candles", kisfeed.ErrInvalid, s)
+}
+
+// BatchSize is the number of codes per Quotes call on the quotes path:
+// KIS intstock-multprice takes at most 30 (REFERENCE §d.9).
+const BatchSize = 30
+
+// DefaultWorkers is the number of concurrent fetches when Options.Workers
+// is 0. More only queue on the client's rate limiter.
+const DefaultWorkers = 8
+
+// Options select what a run ingests.
+type Options struct {
+	// From and To bound the window (KST calendar days, inclusive). Both
+	// zero: the last completed session. One zero: the other alone.
+	From, To time.Time
+	// Markets keeps only these markets (empty: all).
+	Markets []kisfeed.Market
+	// Codes keeps only these codes (empty: the whole universe). Each must
+	// be a listed common stock.
+	Codes []string
+	// Workers bounds the concurrent fetches (0: DefaultWorkers).
+	Workers int
+	// Force refetches codes that are already complete in the store.
+	Force bool
+	// Path forces a fetch path ("" or PathAuto: choose).
+	Path Path
+}
+
+// ClientStats are counters of the HTTP clients under the source, read
+// before and after a run to report its requests and rate-limit waits.
+type ClientStats struct {
+	Requests    int64         // HTTP requests sent
+	Retries     int64         // retries
+	RateLimited int64         // EGW00201 rate-limit answers
+	LimiterWait time.Duration // time spent waiting on the rate limiter
+}
+
+// Ingester runs ingestion jobs. Source and Store are required.
+type Ingester struct {
+	Source kisfeed.Source
+	Store  kisfeed.PriceStore
+	// Logger receives progress and warnings (nil: discard).
+	Logger *slog.Logger
+	// Now is the clock (nil: time.Now). It decides the default day and
+	// whether the market is closed.
+	Now func() time.Time
+	// Stats reads the HTTP clients' counters (nil: no HTTP underneath,
+	// requests are reported as 0).
+	Stats func() ClientStats
+	// Progress is told how the run advances (nil: nothing).
+	Progress Progress
+	// FlushSize is the number of bars per store write (0: 1000).
+	FlushSize int
+	// DB names the store in the summary (password already redacted).
+	DB string
+}
+
+func (in *Ingester) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+func (in *Ingester) log() *slog.Logger {
+	if in.Logger != nil {
+		return in.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (in *Ingester) stats() ClientStats {
+	if in.Stats == nil {
+		return ClientStats{}
+	}
+	return in.Stats()
+}
+
+// ErrInterrupted is returned (wrapping the context's error) when a run was
+// cancelled: what was fetched is stored and the run is recorded as
+// interrupted.
+var ErrInterrupted = errors.New("ingestion interrupted")
+
+// Window resolves the options' window against now: the first and last
+// trading day and every trading day between. The error wraps
+// [kisfeed.ErrInvalid] and says what is wrong.
+func Window(from, to, now time.Time) (first, last time.Time, days []time.Time, err error) {
+	latest := krx.LastCompletedSession(now)
+	switch {
+	case from.IsZero() && to.IsZero():
+		from, to = latest, latest
+	case from.IsZero():
+		from = to
+	case to.IsZero():
+		to = from
+	}
+	from, to = kisfeed.Day(from), kisfeed.Day(to)
+	if to.Before(from) {
+		return first, last, nil, fmt.Errorf("%w: window: from %s is after to %s", kisfeed.ErrInvalid,
+			from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	if to.After(latest) {
+		return first, last, nil, fmt.Errorf("%w: window: %s has no completed session yet (the latest completed session is %s)",
+			kisfeed.ErrInvalid, to.Format(time.DateOnly), latest.Format(time.DateOnly))
+	}
+	days = krx.TradingDays(from, to)
+	if len(days) == 0 {
+		if from.Equal(to) {
+			why := "a weekend"
+			if name := krx.HolidayName(from); name != "" {
+				why = "a market holiday (" + name + ")"
+			}
+			return first, last, nil, fmt.Errorf("%w: %s is not a trading day: %s", kisfeed.ErrInvalid, from.Format(time.DateOnly), why)
+		}
+		return first, last, nil, fmt.Errorf("%w: window %s..%s holds no trading day", kisfeed.ErrInvalid,
+			from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	return days[0], days[len(days)-1], days, nil
+}
+
+// ChoosePath decides how a window is fetched at instant now: the quotes
+// path only when the window is the single latest completed session and the
+// market has not opened since (a quote taken after the close is the day's
+// final bar; once the next session opens it shows the new day). want forces
+// a path; forcing quotes where it does not apply is an error.
+func ChoosePath(want Path, now, from, to time.Time) (Path, string, error) {
+	now = now.In(kisfeed.KST)
+	latest := krx.LastCompletedSession(now)
+	var why string
+	switch {
+	case !from.Equal(to):
+		why = "a window of several days: per-stock daily charts"
+	case !from.Equal(latest):
+		why = fmt.Sprintf("%s is not the latest session (%s): per-stock daily charts",
+			from.Format(time.DateOnly), latest.Format(time.DateOnly))
+	case !now.Before(krx.OpenTime(krx.NextTradingDay(latest))):
+		// Unreachable while LastCompletedSession is consistent; kept so a
+		// clock at the open never reads a live quote as a final bar.
+		why = "the market is open: per-stock daily charts"
+	}
+	switch want {
+	case "", PathAuto:
+		if why != "" {
+			return PathCandles, why, nil
+		}
+		return PathQuotes, fmt.Sprintf("latest session %s, market closed: multi-quotes in batches of %d",
+			from.Format(time.DateOnly), BatchSize), nil
+	case PathQuotes:
+		if why != "" {
+			return "", "", fmt.Errorf("%w: path quotes needs the latest session with the market closed; here %s",
+				kisfeed.ErrInvalid, strings.SplitN(why, ":", 2)[0])
+		}
+		return PathQuotes, "forced: multi-quotes", nil
+	case PathCandles:
+		return PathCandles, "forced: per-stock daily charts", nil
+	}
+	return "", "", fmt.Errorf("%w: path %q: want auto, quotes or candles", kisfeed.ErrInvalid, want)
+}
+
+// selectUniverse filters the listed securities to the run's scope: common
+// stocks ("ST" group: ordinary and preferred shares; ETFs, ETNs, REITs and
+// other groups are left out because their tick and limit rules differ;
+// halted stocks stay, their bars say so), in the asked markets and codes.
+func selectUniverse(all []kisfeed.Stock, markets []kisfeed.Market, codes []string) ([]kisfeed.Stock, error) {
+	byCode := make(map[string]kisfeed.Stock, len(all))
+	for _, s := range all {
+		byCode[s.Code] = s
+	}
+	var out []kisfeed.Stock
+	if len(codes) > 0 {
+		var bad []string
+		seen := map[string]bool{}
+		for _, c := range codes {
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			s, ok := byCode[c]
+			switch {
+			case !ok:
+				bad = append(bad, c+" (not listed)")
+			case !s.IsCommonStock():
+				bad = append(bad, fmt.Sprintf("%s (group %s, not a common stock)", c, s.Group))
+			default:
+				out = append(out, s)
+			}
+		}
+		if len(bad) > 0 {
+			return nil, fmt.Errorf("%w: codes: %s", kisfeed.ErrNotFound, strings.Join(bad, ", "))
+		}
+	} else {
+		for _, s := range all {
+			if s.IsCommonStock() {
+				out = append(out, s)
+			}
+		}
+	}
+	if len(markets) > 0 {
+		out = slices.DeleteFunc(out, func(s kisfeed.Stock) bool { return !slices.Contains(markets, s.Market) })
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out, nil
+}
+
+// Run ingests the window opts selects and returns the summary. Per-code
+// failures do not fail the run: they are counted and listed. The error is
+// non-nil for bad options (wrapping [kisfeed.ErrInvalid] or
+// [kisfeed.ErrNotFound]), when the universe or the store fails, and when
+// ctx is cancelled ([ErrInterrupted]); the summary is non-nil whenever the
+// run was recorded.
+func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
+	started := in.now()
+	from, to, days, err := Window(opts.From, opts.To, started)
+	if err != nil {
+		return nil, err
+	}
+	path, why, err := ChoosePath(opts.Path, started, from, to)
+	if err != nil {
+		return nil, err
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	for _, c := range opts.Codes {
+		if err := kisfeed.ValidateCode(c); err != nil {
+			return nil, err
+		}
+	}
+	stats0 := in.stats()
+	all, err := in.Source.Universe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: universe: %w", err)
+	}
+	universe, err := selectUniverse(all, opts.Markets, opts.Codes)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	// The universe is today's listing; a stock listed after the window
+	// has nothing to fetch in it.
+	universe = slices.DeleteFunc(universe, func(s kisfeed.Stock) bool {
+		return !s.ListingDate.IsZero() && kisfeed.Day(s.ListingDate).After(to)
+	})
+	if len(universe) == 0 {
+		return nil, fmt.Errorf("%w: ingest: no common stock listed by %s in the selected markets or codes",
+			kisfeed.ErrNotFound, to.Format(time.DateOnly))
+	}
+
+	sum := &Summary{
+		From: from, To: to, Days: len(days), Path: path, PathReason: why,
+		Universe: len(universe), DB: in.DB, started: started,
+	}
+	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe)}
+	if err := in.Store.StartRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	sum.RunID = run.ID
+	log := in.log().With("run", run.ID)
+	log.Info("ingestion started", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly),
+		"path", path, "why", why, "universe", len(universe), "workers", workers)
+
+	j := &job{
+		in: in, log: log, runID: run.ID, path: path, from: from, to: to,
+		lookback: krx.PrevTradingDay(from),
+		v:        &validator{universe: map[string]kisfeed.Stock{}},
+		sum:      sum, failed: map[string]error{},
+	}
+	for _, s := range universe {
+		j.v.universe[s.Code] = s
+	}
+	runErr := j.run(ctx, universe, days, workers, opts.Force)
+
+	st := in.stats()
+	sum.Requests = st.Requests - stats0.Requests
+	sum.Retries = st.Retries - stats0.Retries
+	sum.RateLimited = st.RateLimited - stats0.RateLimited
+	sum.LimiterWait = st.LimiterWait - stats0.LimiterWait
+	sum.SourceCalls = j.calls.Load()
+	sum.finish(in.now(), j.failed, j.rejectedCodes)
+
+	switch {
+	case runErr != nil && ctx.Err() != nil && !errors.Is(runErr, errStore):
+		sum.Status = kisfeed.RunInterrupted
+		runErr = fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+	case runErr != nil:
+		sum.Status = kisfeed.RunFailed
+	default:
+		sum.Status = kisfeed.RunSucceeded
+	}
+	if runErr != nil {
+		sum.Error = runErr.Error()
+	}
+	fin := kisfeed.IngestionRun{
+		ID: run.ID, StartedAt: started, FinishedAt: started.Add(sum.Elapsed), From: from, To: to,
+		Path: string(path), Status: sum.Status, Universe: sum.Universe, Fetched: sum.Fetched,
+		Written: sum.Written, Unchanged: sum.Unchanged, Rejected: sum.Rejected, Failed: sum.Failed,
+		Requests: sum.Requests, Elapsed: sum.Elapsed, Error: sum.Error,
+	}
+	// Record the outcome even when ctx is cancelled: that is the point
+	// of an interrupted run's record.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := in.Store.FinishRun(wctx, fin); err != nil && runErr == nil {
+		runErr = fmt.Errorf("ingest: %w", err)
+		sum.Status = kisfeed.RunFailed
+	}
+	log.Info("ingestion finished", "status", sum.Status, "fetched", sum.Fetched, "written", sum.Written,
+		"unchanged", sum.Unchanged, "rejected", sum.Rejected, "failed", sum.Failed, "skipped", sum.Skipped,
+		"elapsed", sum.Elapsed.Round(time.Millisecond))
+	return sum, runErr
+}
+
+// errStore marks a store failure inside a run, which fails the run rather
+// than interrupting it.
+var errStore = errors.New("store")
+
+// job is the state of one run.
+type job struct {
+	in       *Ingester
+	log      *slog.Logger
+	runID    int64
+	path     Path
+	from, to time.Time
+	lookback time.Time // the trading day before from: limit reference
+	v        *validator
+	// prevClose holds, on the quotes path, the stored close of the
+	// trading day before the run's day: the limit reference.
+	prevClose map[string]int64
+
+	calls atomic.Int64 // Source calls made
+
+	// Owned by the writer goroutine of the pass running, read after it.
+	sum           *Summary
+	failed        map[string]error // final per-code failures
+	rejectedCodes map[string]bool  // codes whose last attempt was rejected
+}
+
+// unit is one fetch: a batch of codes on the quotes path, one code on the
+// candles path.
+type unit []string
+
+// result is what one unit produced.
+type result struct {
+	codes   unit
+	bars    []kisfeed.DailyBar
+	fetched int
+	rejects []kisfeed.RejectedBar
+	failed  map[string]error // per code
+	pending bool             // cancelled before or while fetching
+}
+
+func (r *result) fail(code string, err error) {
+	if r.failed == nil {
+		r.failed = map[string]error{}
+	}
+	r.failed[code] = err
+}
+
+func (j *job) run(ctx context.Context, universe []kisfeed.Stock, days []time.Time, workers int, force bool) error {
+	if err := j.in.Store.UpsertStocks(ctx, universe); err != nil {
+		return fmt.Errorf("ingest: %w: %w", errStore, err)
+	}
+	todo := make([]string, 0, len(universe))
+	if force {
+		for _, s := range universe {
+			todo = append(todo, s.Code)
+		}
+	} else {
+		counts, err := j.in.Store.BarCounts(ctx, j.from, j.to)
+		if err != nil {
+			return fmt.Errorf("ingest: %w: %w", errStore, err)
+		}
+		for _, s := range universe {
+			want := len(days)
+			if !s.ListingDate.IsZero() && s.ListingDate.After(j.from) {
+				want = 0
+				for _, d := range days {
+					if !d.Before(kisfeed.Day(s.ListingDate)) {
+						want++
+					}
+				}
+			}
+			if counts[s.Code] < want {
+				todo = append(todo, s.Code)
+			}
+		}
+	}
+	j.sum.Skipped = len(universe) - len(todo)
+	if j.sum.Skipped > 0 {
+		j.log.Info("resuming: codes already complete are skipped", "skipped", j.sum.Skipped, "todo", len(todo))
+	}
+	if j.path == PathQuotes && len(todo) > 0 {
+		prev, err := j.in.Store.BarsOn(ctx, krx.PrevTradingDay(j.from))
+		if err != nil {
+			return fmt.Errorf("ingest: %w: %w", errStore, err)
+		}
+		j.prevClose = make(map[string]int64, len(prev))
+		for _, b := range prev {
+			j.prevClose[b.Code] = b.Close
+		}
+	}
+	if p := j.in.Progress; p != nil {
+		p.Start(len(todo))
+		defer func() { p.Finish(j.sum.tally()) }()
+	}
+	retry, err := j.pass(ctx, todo, workers, true)
+	if err != nil || len(retry) == 0 {
+		return err
+	}
+	// One more attempt for codes whose fetch failed or whose bar was
+	// rejected: injected or transient corruption and timeouts clear on a
+	// second fetch, real bad data is rejected again.
+	j.log.Info("retrying failed and rejected codes once", "codes", len(retry))
+	_, err = j.pass(ctx, retry, workers, false)
+	return err
+}
+
+// units groups codes for the path.
+func (j *job) units(codes []string) []unit {
+	size := 1
+	if j.path == PathQuotes {
+		size = BatchSize
+	}
+	var out []unit
+	for c := range slices.Chunk(codes, size) {
+		out = append(out, unit(c))
+	}
+	return out
+}
+
+// pass fetches codes with bounded workers while one writer stores the
+// results. It returns the codes worth one more attempt (when first).
+func (j *job) pass(ctx context.Context, codes []string, workers int, first bool) ([]string, error) {
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make(chan result, workers)
+	writerDone := make(chan error, 1)
+	var retry []string
+	go func() {
+		var err error
+		retry, err = j.write(ctx, results, first)
+		if err != nil {
+			cancel(err) // stop fetching: nothing could be stored
+		}
+		writerDone <- err
+	}()
+
+	g := new(errgroup.Group)
+	g.SetLimit(workers)
+	units := j.units(codes)
+	launched := 0
+	for _, u := range units {
+		if fctx.Err() != nil {
+			break // interrupted: take no new work
+		}
+		launched++
+		g.Go(func() error {
+			results <- j.fetch(fctx, u)
+			return nil
+		})
+	}
+	_ = g.Wait() // fetches never return errors: they report in results
+	close(results)
+	werr := <-writerDone
+	for _, u := range units[launched:] {
+		j.sum.Pending += len(u) // the writer is done: no race
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return retry, nil
+}
+
+func (j *job) fetch(ctx context.Context, u unit) result {
+	if ctx.Err() != nil {
+		return result{codes: u, pending: true}
+	}
+	j.calls.Add(1)
+	if j.path == PathQuotes {
+		return j.fetchQuotes(ctx, u)
+	}
+	return j.fetchCandles(ctx, u[0])
+}
+
+// fetchErr sorts a failed call: cancelled (pending) or a failure of codes.
+func fetchErr(ctx context.Context, r *result, codes []string, err error) result {
+	if ctx.Err() != nil {
+		r.pending = true
+		return *r
+	}
+	for _, c := range codes {
+		r.fail(c, err)
+	}
+	return *r
+}
+
+func sourceLabel(m kisfeed.Meta, path Path) string {
+	src := m.Source
+	if src == "" {
+		src = "unknown"
+	}
+	return src + "/" + string(path)
+}
+
+func (j *job) fetchQuotes(ctx context.Context, codes unit) result {
+	r := result{codes: codes}
+	qs, err := j.in.Source.Quotes(ctx, codes)
+	var be *kisfeed.BatchError
+	if err != nil && !errors.As(err, &be) {
+		return fetchErr(ctx, &r, codes, fmt.Errorf("quotes: %w", err))
+	}
+	now := j.in.now()
+	for i, code := range codes {
+		if be != nil {
+			if e, ok := be.Errs[code]; ok {
+				r.fail(code, e)
+				continue
+			}
+		}
+		var q *kisfeed.Quote
+		if i < len(qs) {
+			q = qs[i]
+		}
+		if q == nil {
+			r.fail(code, fmt.Errorf("quotes: no quote returned for %s", code))
+			continue
+		}
+		r.fetched++
+		payload, _ := json.Marshal(q)
+		bar := kisfeed.DailyBar{
+			Code: code, Date: j.from, Open: q.Open, High: q.High, Low: q.Low, Close: q.Price,
+			Volume: q.Volume, Value: q.TradingValue, Source: sourceLabel(q.Meta, PathQuotes), FetchedAt: now,
+		}
+		reason := ""
+		if q.Code != "" && q.Code != code {
+			reason = fmt.Sprintf("quote for %s answered the request for %s", q.Code, code)
+		} else {
+			// Limit reference: the stored, validated close of the day
+			// before; without one, the quote's own previous close.
+			ref := j.prevClose[code]
+			if ref == 0 && q.PrevClose > 0 {
+				ref = q.PrevClose
+			}
+			reason = j.v.check(bar, ref)
+		}
+		if reason != "" {
+			r.rejects = append(r.rejects, j.reject(code, j.from, reason, payload, now))
+			continue
+		}
+		r.bars = append(r.bars, bar)
+	}
+	return r
+}
+
+func (j *job) reject(code string, day time.Time, reason string, payload []byte, now time.Time) kisfeed.RejectedBar {
+	return kisfeed.RejectedBar{RunID: j.runID, Code: code, Date: day, Reason: reason, Payload: payload, CreatedAt: now}
+}
+
+// candlePayload is the raw JSON kept for a rejected daily-chart bar.
+type candlePayload struct {
+	Code     string         `json:"code"`
+	Interval string         `json:"interval"`
+	Bar      kisfeed.Candle `json:"bar"`
+	Meta     kisfeed.Meta   `json:"meta"`
+}
+
+func (j *job) fetchCandles(ctx context.Context, code string) result {
+	r := result{codes: unit{code}}
+	// Ask from the trading day before the window: that bar is the limit
+	// reference of the first one and costs no extra call (≤100 rows a
+	// page). Unadjusted prices are what traded, as a quote shows them, so
+	// both paths store the same numbers and the tick rule holds.
+	cs, err := j.in.Source.Candles(ctx, kisfeed.CandleQuery{
+		Code: code, Interval: kisfeed.IntervalDay, From: j.lookback, To: j.to, Unadjusted: true,
+	})
+	if err != nil {
+		return fetchErr(ctx, &r, r.codes, fmt.Errorf("candles: %w", err))
+	}
+	now := j.in.now()
+	bars := slices.Clone(cs.Bars)
+	sort.SliceStable(bars, func(a, b int) bool { return bars[a].Time.Before(bars[b].Time) })
+	label := sourceLabel(cs.Meta, PathCandles)
+	var ref int64
+	for _, c := range bars {
+		day := kisfeed.Day(c.Time)
+		bar := kisfeed.DailyBar{
+			Code: code, Date: day, Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
+			Volume: c.Volume, Value: c.Value, Source: label, FetchedAt: now,
+		}
+		if cs.Code != "" && cs.Code != code {
+			bar.Code = cs.Code
+		}
+		if day.Before(j.from) || day.After(j.to) {
+			// Outside the window: the lookback bar is only a reference,
+			// and only when it is sound itself.
+			if day.Before(j.from) {
+				ref = 0
+				if j.v.check(bar, 0) == "" {
+					ref = bar.Close
+				}
+			}
+			continue
+		}
+		r.fetched++
+		if reason := j.v.check(bar, ref); reason != "" {
+			payload, _ := json.Marshal(candlePayload{Code: cs.Code, Interval: string(cs.Interval), Bar: c, Meta: cs.Meta})
+			r.rejects = append(r.rejects, j.reject(code, day, reason, payload, now))
+			ref = 0 // a rejected close is no reference for the next day
+			continue
+		}
+		ref = bar.Close
+		r.bars = append(r.bars, bar)
+	}
+	return r
+}
+
+// write stores results as they come, in batches, and keeps the tallies.
+// It writes with a context that outlives cancellation so an interrupted
+// run still stores what it fetched; the writes themselves are short.
+func (j *job) write(ctx context.Context, results <-chan result, first bool) ([]string, error) {
+	wctx := context.WithoutCancel(ctx)
+	flushSize := j.in.FlushSize
+	if flushSize <= 0 {
+		flushSize = 1000
+	}
+	var (
+		buf      []kisfeed.DailyBar
+		rejects  []kisfeed.RejectedBar
+		retry    []string
+		storeErr error
+	)
+	if j.rejectedCodes == nil {
+		j.rejectedCodes = map[string]bool{}
+	}
+	flush := func() {
+		if storeErr != nil {
+			return
+		}
+		if len(rejects) > 0 {
+			if err := j.in.Store.AddRejected(wctx, rejects); err != nil {
+				storeErr = fmt.Errorf("ingest: %w: %w", errStore, err)
+				return
+			}
+			rejects = rejects[:0]
+		}
+		if len(buf) > 0 {
+			res, err := j.in.Store.UpsertBars(wctx, buf)
+			if err != nil {
+				storeErr = fmt.Errorf("ingest: %w: %w", errStore, err)
+				return
+			}
+			j.sum.Inserted += res.Inserted
+			j.sum.Updated += res.Updated
+			j.sum.Written += res.Written()
+			j.sum.Unchanged += res.Unchanged
+			buf = buf[:0]
+		}
+	}
+	for r := range results {
+		if storeErr != nil {
+			continue // drain so the fetchers can finish
+		}
+		if r.pending {
+			j.sum.Pending += len(r.codes)
+			continue
+		}
+		j.sum.Fetched += r.fetched
+		buf = append(buf, r.bars...)
+		rejects = append(rejects, r.rejects...)
+		j.sum.Rejected += len(r.rejects)
+		rejected := map[string]bool{}
+		for _, rj := range r.rejects {
+			rejected[rj.Code] = true
+		}
+		for _, c := range r.codes {
+			ferr, failed := r.failed[c]
+			switch {
+			case failed:
+				// Recorded now; a successful retry clears it.
+				j.failed[c] = ferr
+				if first && !kisfeed.IsBusinessError(ferr) {
+					retry = append(retry, c)
+				}
+				j.log.Warn("fetch failed", "code", c, "err", ferr, "will_retry", first && !kisfeed.IsBusinessError(ferr))
+			case rejected[c]:
+				delete(j.failed, c)
+				j.rejectedCodes[c] = true
+				if first {
+					retry = append(retry, c)
+				}
+			default:
+				delete(j.failed, c)
+				delete(j.rejectedCodes, c)
+			}
+		}
+		for _, rj := range r.rejects {
+			j.log.Warn("bar rejected", "code", rj.Code, "date", rj.Date.Format(time.DateOnly), "reason", rj.Reason)
+		}
+		if first {
+			j.sum.done += len(r.codes)
+		}
+		if len(buf) >= flushSize || len(rejects) >= flushSize {
+			flush()
+		}
+		j.sum.failing = len(j.failed)
+		if p := j.in.Progress; p != nil {
+			p.Update(j.sum.tally())
+		}
+	}
+	flush()
+	return retry, storeErr
+}

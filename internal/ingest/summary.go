@@ -1,0 +1,210 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// MaxListedCodes caps the failed and rejected codes a summary lists.
+const MaxListedCodes = 50
+
+// Summary is the outcome of a run: what the job prints and the DAG reads.
+type Summary struct {
+	RunID      int64
+	Status     kisfeed.RunStatus
+	From, To   time.Time
+	Days       int    // trading days in the window
+	Path       Path   // fetch path used
+	PathReason string // why that path
+	Universe   int    // codes in scope
+	Skipped    int    // codes already complete in the store, not fetched
+	Fetched    int    // bars fetched (retries included)
+	Written    int    // bars inserted or updated
+	Inserted   int
+	Updated    int
+	Unchanged  int // bars fetched that were already stored as is
+	Rejected   int // bars that failed validation (each attempt counts)
+	// Failed is the number of codes whose fetch failed for good.
+	Failed      int
+	FailedCodes []string // sorted, at most MaxListedCodes
+	// RejectedCodes are codes whose last attempt was rejected (they
+	// have no row for the day), sorted, at most MaxListedCodes.
+	RejectedCodes []string
+	// Incomplete is the number of codes left without their bars:
+	// failed plus rejected on the last attempt (pending excluded).
+	Incomplete int
+	// Pending is the number of codes not fetched because the run was
+	// interrupted.
+	Pending     int
+	SourceCalls int64 // Source method calls (a Quotes batch is one)
+	Requests    int64 // HTTP requests, 0 without HTTP underneath
+	Retries     int64
+	RateLimited int64         // EGW00201 answers
+	LimiterWait time.Duration // time spent waiting on the rate limiter
+	Elapsed     time.Duration
+	DB          string // store, password redacted
+	Error       string
+
+	started time.Time
+	done    int // codes done in the first pass, for progress
+	failing int // codes failed so far, for progress
+}
+
+// Tally is the progress of a run.
+type Tally struct {
+	Done, Total                int // codes
+	Fetched, Rejected, Written int // bars
+	Failed                     int // codes
+	Elapsed                    time.Duration
+}
+
+func (s *Summary) tally() Tally {
+	return Tally{Done: s.done, Total: s.Universe - s.Skipped, Fetched: s.Fetched, Rejected: s.Rejected,
+		Written: s.Written, Failed: s.failing}
+}
+
+func capped(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for c := range m {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	if len(out) > MaxListedCodes {
+		out = out[:MaxListedCodes]
+	}
+	return out
+}
+
+func (s *Summary) finish(now time.Time, failed map[string]error, rejected map[string]bool) {
+	s.Elapsed = now.Sub(s.started)
+	fc := map[string]bool{}
+	for c := range failed {
+		fc[c] = true
+	}
+	rc := map[string]bool{}
+	for c := range rejected {
+		if !fc[c] {
+			rc[c] = true
+		}
+	}
+	s.Failed = len(fc)
+	s.FailedCodes = capped(fc)
+	s.RejectedCodes = capped(rc)
+	s.Incomplete = len(fc) + len(rc)
+}
+
+// FailureRatio is Incomplete / Universe: the share of the scope left
+// without its bars. The job exits 1 when it exceeds --max-failure-ratio.
+func (s *Summary) FailureRatio() float64 {
+	if s.Universe == 0 {
+		return 0
+	}
+	return float64(s.Incomplete) / float64(s.Universe)
+}
+
+// summaryJSON is the machine form: stable snake_case keys, dates as
+// YYYY-MM-DD, durations in seconds.
+type summaryJSON struct {
+	RunID          int64    `json:"run_id"`
+	Status         string   `json:"status"`
+	From           string   `json:"from"`
+	To             string   `json:"to"`
+	Days           int      `json:"days"`
+	Path           string   `json:"path"`
+	PathReason     string   `json:"path_reason"`
+	Universe       int      `json:"universe"`
+	Skipped        int      `json:"skipped"`
+	Fetched        int      `json:"fetched"`
+	Written        int      `json:"written"`
+	Inserted       int      `json:"inserted"`
+	Updated        int      `json:"updated"`
+	Unchanged      int      `json:"unchanged"`
+	Rejected       int      `json:"rejected"`
+	Failed         int      `json:"failed"`
+	FailedCodes    []string `json:"failed_codes"`
+	RejectedCodes  []string `json:"rejected_codes"`
+	Incomplete     int      `json:"incomplete"`
+	FailureRatio   float64  `json:"failure_ratio"`
+	Pending        int      `json:"pending"`
+	SourceCalls    int64    `json:"source_calls"`
+	Requests       int64    `json:"requests"`
+	Retries        int64    `json:"retries"`
+	RateLimited    int64    `json:"rate_limited"`
+	LimiterWaitSec float64  `json:"rate_limit_wait_seconds"`
+	ElapsedSec     float64  `json:"elapsed_seconds"`
+	DB             string   `json:"db"`
+	Error          string   `json:"error,omitempty"`
+}
+
+// MarshalJSON writes the machine form of the summary.
+func (s *Summary) MarshalJSON() ([]byte, error) {
+	nonNil := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	return json.Marshal(summaryJSON{
+		RunID: s.RunID, Status: string(s.Status), From: s.From.Format(time.DateOnly), To: s.To.Format(time.DateOnly),
+		Days: s.Days, Path: string(s.Path), PathReason: s.PathReason, Universe: s.Universe, Skipped: s.Skipped,
+		Fetched: s.Fetched, Written: s.Written, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged,
+		Rejected: s.Rejected, Failed: s.Failed, FailedCodes: nonNil(s.FailedCodes), RejectedCodes: nonNil(s.RejectedCodes),
+		Incomplete: s.Incomplete, FailureRatio: s.FailureRatio(), Pending: s.Pending, SourceCalls: s.SourceCalls,
+		Requests: s.Requests, Retries: s.Retries, RateLimited: s.RateLimited,
+		LimiterWaitSec: s.LimiterWait.Seconds(), ElapsedSec: s.Elapsed.Seconds(), DB: s.DB, Error: s.Error,
+	})
+}
+
+// WriteText writes the human table of the summary.
+func (s *Summary) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	dates := s.From.Format(time.DateOnly)
+	if !s.To.Equal(s.From) {
+		dates += " .. " + s.To.Format(time.DateOnly) + fmt.Sprintf(" (%d trading days)", s.Days)
+	}
+	list := func(codes []string, n int) string {
+		if n == 0 {
+			return "-"
+		}
+		out := strings.Join(codes, " ")
+		if n > len(codes) {
+			out += fmt.Sprintf(" … (+%d)", n-len(codes))
+		}
+		return out
+	}
+	rows := [][2]string{
+		{"run", fmt.Sprintf("%d (%s)", s.RunID, s.Status)},
+		{"date", dates},
+		{"path", fmt.Sprintf("%s — %s", s.Path, s.PathReason)},
+		{"universe", fmt.Sprintf("%d common stocks", s.Universe)},
+		{"skipped", fmt.Sprintf("%d already stored", s.Skipped)},
+		{"fetched", fmt.Sprintf("%d bars", s.Fetched)},
+		{"written", fmt.Sprintf("%d (%d new, %d updated)", s.Written, s.Inserted, s.Updated)},
+		{"unchanged", fmt.Sprint(s.Unchanged)},
+		{"rejected", fmt.Sprintf("%d bars; codes still rejected: %s", s.Rejected, list(s.RejectedCodes, s.Incomplete-s.Failed))},
+		{"failed", fmt.Sprintf("%d codes: %s", s.Failed, list(s.FailedCodes, s.Failed))},
+	}
+	if s.Pending > 0 {
+		rows = append(rows, [2]string{"pending", fmt.Sprintf("%d codes not fetched (interrupted)", s.Pending)})
+	}
+	rows = append(rows,
+		[2]string{"requests", fmt.Sprintf("%d HTTP (%d source calls, %d retries)", s.Requests, s.SourceCalls, s.Retries)},
+		[2]string{"rate limit", fmt.Sprintf("%d EGW00201, %s waiting on the limiter", s.RateLimited, s.LimiterWait.Round(time.Millisecond))},
+		[2]string{"elapsed", s.Elapsed.Round(time.Millisecond).String()},
+		[2]string{"db", s.DB},
+	)
+	if s.Error != "" {
+		rows = append(rows, [2]string{"error", s.Error})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
+	return tw.Flush()
+}
