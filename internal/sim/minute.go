@@ -1,6 +1,9 @@
 package sim
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
 // Minute bars: 380 one-minute bars of continuous trading (09:00 … 15:19)
 // and one closing-auction bar at 15:30.
@@ -48,7 +51,7 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
 		if k == 0 {
 			wk *= 3 // the opening auction
 		}
-		if !forced(k) && r.intn(65_536) < s.idle {
+		if s.idle > 0 && !forced(k) && r.intn(65_536) < s.idle {
 			wk = 0
 		}
 		w[k] = wk
@@ -59,12 +62,16 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
 
 	var vols [minuteBars]int64
 	var sum int64
+	// vols[k] = volume × w[k] / total, in 32.32 fixed point: one division
+	// instead of 381.
+	scale := uint64(d.volume) << 32 / uint64(total)
 	for k := range vols {
-		vols[k] = d.volume * w[k] / total
+		hi, lo := bits.Mul64(uint64(w[k]), scale)
+		vols[k] = int64(hi<<32 | lo>>32)
 		sum += vols[k]
 	}
-	// The remainder (< number of weighted minutes) goes one share each to
-	// weighted minutes from a random start.
+	// The remainder goes one share each to weighted minutes, cycling from
+	// a random start.
 	start := int(r.intn(minuteBars))
 	for k := 0; sum < d.volume; k++ {
 		j := (start + k) % minuteBars

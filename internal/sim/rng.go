@@ -47,6 +47,18 @@ func newRNG(seed int64, codeHash uint64, idx int64, salt uint64) rng {
 	return rng{s: mix(uint64(seed) ^ mix(codeHash^mix(uint64(idx)^salt)))}
 }
 
+// chunks splits one draw into four 16-bit uniforms scaled to [0, n_k):
+// the daily walk needs several small numbers per day, and one draw is
+// cheaper than four.
+func (r *rng) chunks(n0, n1, n2, n3 int64) (a, b, c, d int64) {
+	x := r.next()
+	a = int64((x & 0xffff) * uint64(n0) >> 16)
+	b = int64((x >> 16 & 0xffff) * uint64(n1) >> 16)
+	c = int64((x >> 32 & 0xffff) * uint64(n2) >> 16)
+	d = int64((x >> 48) * uint64(n3) >> 16)
+	return a, b, c, d
+}
+
 // fnv1a hashes a code string (FNV-1a, 64 bit).
 func fnv1a(s string) uint64 {
 	h := uint64(0xcbf29ce484222325)

@@ -14,22 +14,33 @@ type day struct {
 // the tick grid and within the day's limits. Integer arithmetic only.
 func (s *stock) drawClose(r *rng, prev int64) (closePx, ret int64) {
 	v := s.volBp
-	ret = r.sym(v) + r.sym(v) + r.sym(v)
-	if r.intn(250) == 0 {
+	a, b, c, news := r.chunks(2*v+1, 2*v+1, 2*v+1, 250)
+	ret = a + b + c - 3*v
+	if news == 0 {
 		ret *= 4 // news day: may reach the limit
 	}
 	ret += s.revBp * (s.anchor - prev) / (s.anchor + prev)
 	if (prev > s.bandHi && ret > 0) || (prev < s.bandLo && ret < 0) {
 		ret = -ret
 	}
-	upper, lower := krx.Limits(prev)
+	upper, lower := limits(prev)
 	return clamp(roundTick(prev+prev*ret/10_000), lower, upper), ret
 }
 
-// dayRNG is the stream of day i of s.
+// dayRNG is the stream of day i of s: the stock's key (seed and code)
+// xor the day's precomputed hash, so the hot series loop mixes nothing.
 func (m *Market) dayRNG(s *stock, i int) rng {
-	return newRNG(m.seed, s.hash, int64(i), saltDay)
+	return rng{s: s.key ^ dayHash[i]}
 }
+
+// dayHash[i] is the hash of trading-day index i for the daily stream.
+var dayHash = func() []uint64 {
+	h := make([]uint64, len(cal().days))
+	for i := range h {
+		h[i] = mix(mix(uint64(i) ^ saltDay))
+	}
+	return h
+}()
 
 // series returns the memoised closes of s (computed on first use).
 func (m *Market) series(s *stock) []int32 {

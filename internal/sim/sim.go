@@ -44,10 +44,15 @@ type Market struct {
 
 // New builds the market for seed. It is cheap (well under 100 ms): series
 // are computed lazily on first use and memoised.
+//
+// The universe (codes, names, listed shares, listing dates, price levels)
+// is the same for every seed; the seed drives every price path, volume and
+// book, so two seeds give different markets over the same securities.
 func New(seed int64) *Market {
-	stocks := buildUniverse(seed)
+	stocks := buildUniverse()
 	m := &Market{seed: seed, stocks: stocks, byCode: make(map[string]*stock, len(stocks))}
 	for _, s := range stocks {
+		s.key = mix(uint64(seed) ^ mix(s.hash^saltDay))
 		m.byCode[s.Code] = s
 	}
 	return m
@@ -239,13 +244,18 @@ func (m *Market) PrevClose(code string, day time.Time) (int64, bool) {
 	return 0, false
 }
 
+// minuteOffsets holds the start of each minute bar from midnight.
+var minuteOffsets = func() (o [minuteBars]time.Duration) {
+	for k := range contBars {
+		o[k] = krx.OpenHour*time.Hour + krx.OpenMinute*time.Minute + time.Duration(k)*time.Minute
+	}
+	o[auctionBar] = krx.CloseHour*time.Hour + krx.CloseMinute*time.Minute
+	return o
+}()
+
 // minuteTime returns the start time of minute bar k of trading day i.
 func minuteTime(i, k int) time.Time {
-	d := cal().days[i]
-	if k >= contBars {
-		return d.Add(krx.CloseHour*time.Hour + krx.CloseMinute*time.Minute)
-	}
-	return d.Add(krx.OpenHour*time.Hour + time.Duration(k)*time.Minute)
+	return cal().days[i].Add(minuteOffsets[min(k, auctionBar)])
 }
 
 // MinuteBars returns the complete minute bars of code on trading day day,
@@ -261,10 +271,11 @@ func (m *Market) MinuteBars(code string, day time.Time) []kisfeed.Candle {
 	var buf minuteBuf
 	m.genMinutes(s, i, m.day(s, i), &buf)
 	out := make([]kisfeed.Candle, minuteBars)
+	midnight := cal().days[i]
 	for k := range buf {
 		b := &buf[k]
 		out[k] = kisfeed.Candle{
-			Time: minuteTime(i, k), Open: b.open, High: b.high, Low: b.low, Close: b.close,
+			Time: midnight.Add(minuteOffsets[k]), Open: b.open, High: b.high, Low: b.low, Close: b.close,
 			Volume: b.volume, Value: b.value,
 		}
 	}

@@ -29,7 +29,8 @@ type stock struct {
 	par                       int64
 	admin, nxt                bool
 
-	hash  uint64
+	hash  uint64 // FNV-1a of the code
+	key   uint64 // hash of (seed, code): the root of the daily stream
 	first int // trading-day index of the first simulated day (listing)
 
 	p0             int64 // base price of the first day (previous close / offering price)
@@ -189,25 +190,36 @@ func isinCheck(body string) int {
 	return (10 - sum%10) % 10
 }
 
+// pow101 holds 1.01^k. Repeated IEEE multiplication (never fused) gives
+// the same bits on every platform, unlike math.Pow.
+var pow101 = func() []float64 {
+	t := make([]float64, 1_500)
+	f := 1.0
+	for k := range t {
+		t[k] = f
+		f *= 1.01
+	}
+	return t
+}()
+
 // logUniform returns a value between lo and hi (0 < lo < hi) spread
-// evenly on a log scale, in integer arithmetic (1 % steps) so that it is
-// the same on every platform.
+// evenly on a log scale, in 1 % steps.
 func logUniform(r *rng, lo, hi int64) int64 {
-	steps := int64(0)
-	for v := lo; v < hi; v = max(v*101/100, v+1) {
-		steps++
-	}
-	v := lo
-	for k := r.intn(steps + 1); k > 0; k-- {
-		v = max(v*101/100, v+1)
-	}
-	return min(v, hi)
+	ratio := float64(hi) / float64(lo)
+	steps, _ := slices.BinarySearch(pow101, ratio)
+	k := r.intn(int64(steps) + 1)
+	return min(int64(float64(lo)*pow101[k]), hi)
 }
 
-// buildUniverse generates the securities for seed, sorted by code.
-func buildUniverse(seed int64) []*stock {
+// universeSeed seeds the universe. The universe (codes, names, shares,
+// price levels) is the same for every market seed, so fixtures and tests
+// can name stocks; the seed drives the prices.
+const universeSeed = 0x4b525820 // "KRX "
+
+// buildUniverse generates the securities, sorted by code.
+func buildUniverse() []*stock {
 	c := cal()
-	r := newRNG(seed, 0, 0, saltUniverse)
+	r := newRNG(universeSeed, 0, 0, saltUniverse)
 	used := make(map[int]bool, 4096) // code numbers taken (membership only)
 	names := make(map[string]bool, 4096)
 	var out []*stock

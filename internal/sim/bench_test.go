@@ -1,0 +1,87 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// Benchmarks for the speed goals (see the package report): New < 100 ms,
+// DailyBar a few µs amortised, MinuteBars well under 100 µs, QuoteAt and
+// OrderBookAt ≲ 50 µs.
+
+func BenchmarkNew(b *testing.B) {
+	for b.Loop() {
+		New(int64(b.N))
+	}
+}
+
+func BenchmarkUniverseFirstCall(b *testing.B) {
+	for b.Loop() {
+		New(7).Universe()
+	}
+}
+
+// BenchmarkDailyBarCold walks one stock's whole history on a fresh market
+// each time: series, bars and values computed from scratch.
+func BenchmarkDailyBarCold(b *testing.B) {
+	days := cal().days
+	b.ReportAllocs()
+	for b.Loop() {
+		m := New(7)
+		for _, d := range days {
+			m.DailyBar("005930", d)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(days)), "ns/bar")
+}
+
+// BenchmarkDailyBarWarm reads bars already memoised.
+func BenchmarkDailyBarWarm(b *testing.B) {
+	m := New(7)
+	days := cal().days
+	for _, d := range days {
+		m.DailyBar("005930", d)
+	}
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		m.DailyBar("005930", days[k%len(days)])
+		k++
+	}
+}
+
+func BenchmarkMinuteBars(b *testing.B) {
+	m := New(7)
+	day := kisfeed.Date(2024, time.March, 5)
+	m.MinuteBars("005930", day)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.MinuteBars("005930", day)
+	}
+}
+
+func BenchmarkQuoteAt(b *testing.B) {
+	m := New(7)
+	u := m.Universe()
+	t0 := kisfeed.Date(2026, time.November, 27).Add(11*time.Hour + 17*time.Minute)
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		m.QuoteAt(u[k%len(u)].Code, t0)
+		k++
+	}
+}
+
+func BenchmarkOrderBookAt(b *testing.B) {
+	m := New(7)
+	u := m.Universe()
+	t0 := kisfeed.Date(2026, time.November, 27).Add(11*time.Hour + 17*time.Minute)
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		m.OrderBookAt(u[k%len(u)].Code, t0)
+		k++
+	}
+}
