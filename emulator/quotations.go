@@ -329,7 +329,7 @@ func fundOf(code string) fundamentals {
 	return fundamentals{
 		per:  4 + float64(h%3600)/100,      // 4.00 … 39.99
 		pbr:  0.3 + float64(h>>12%370)/100, // 0.30 … 3.99
-		ehrt: float64(h >> 24 % 6000) / 100,
+		ehrt: float64(h>>24%6000) / 100,
 		loan: float64(h>>40%300) / 100,
 		marg: margs[h>>50%uint64(len(margs))],
 	}
@@ -345,7 +345,7 @@ func dailyNoise(kind, code string, day time.Time) float64 {
 // hilo holds 250-day, 52-week and year-to-date extremes of complete bars
 // before a session day.
 type hilo struct {
-	d250H, d250L, w52H, w52L, ytdH, ytdL         int64
+	d250H, d250L, w52H, w52L, ytdH, ytdL       int64
 	d250HD, d250LD, w52HD, w52LD, ytdHD, ytdLD time.Time
 }
 

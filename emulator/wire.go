@@ -76,9 +76,9 @@ func okReply(msg1 string, blocks ...block) *reply {
 	return &reply{status: 200, rtCd: "0", msgCd: msgCdOK, msg1: msg1, blocks: blocks}
 }
 
-func one(name string, o obj) block      { return block{name: name, one: o} }
-func rows(name string, r []obj) block   { return block{name: name, rows: r, list: true} }
-func emptyRows(name string) block       { return block{name: name, rows: nil, list: true} }
+func one(name string, o obj) block          { return block{name: name, one: o} }
+func rows(name string, r []obj) block       { return block{name: name, rows: r, list: true} }
+func emptyRows(name string) block           { return block{name: name, rows: nil, list: true} }
 func (r *reply) withTrCont(c string) *reply { r.trCont = c; return r }
 
 // appendJSON appends the envelope's JSON encoding to b.
