@@ -1,23 +1,402 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
 
-// newIngestCmd is a placeholder until its issue lands.
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/ingest"
+	"github.com/kisfeed/kisfeed/internal/postgres"
+	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/kis"
+)
+
+// defaultSQLite is the database when neither --db nor DATABASE_URL is set.
+const defaultSQLite = "kisfeed.db"
+
+// exitInterrupted is the exit code of a run stopped by SIGINT/SIGTERM
+// (128 + SIGINT, as shells report it).
+const exitInterrupted = 130
+
 func newIngestCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "ingest", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var (
+		date, from, to, markets, codes, dbURL, path string
+		asJSON, force                               bool
+		maxFailure                                  float64
+		workers                                     int
+	)
+	c := &cobra.Command{
+		Use:   "ingest",
+		Short: "Load the day's OHLCV of every listed stock into the database",
+		Long: `ingest fetches daily bars for the whole market (or --codes), validates every
+bar, and writes the sound ones to daily_prices exactly once; bars that fail
+validation go to rejected_bars with the reason and the raw payload.
+
+Default window: the last completed trading day. Universe: the master files'
+common stocks — the "ST" security group, i.e. ordinary and preferred shares,
+halted ones included; ETFs, ETNs, REITs and other groups are left out
+because their tick and limit rules differ. Stocks listed after the window
+are left out too.
+
+Right after the close of the latest session (until the next open) the bars
+come from multi-stock quotes, 30 codes per call; older days and windows use
+one daily chart per stock. The summary says which.
+
+Runs are resumable: codes that already have every bar of the window are
+skipped (--force refetches them). SIGINT/SIGTERM stops taking work, stores
+what was fetched, records the run as interrupted and exits 130.
+
+Database: --db, else DATABASE_URL, else SQLite at ./kisfeed.db. A
+postgres:// URL selects PostgreSQL; anything else is a SQLite file
+(sqlite:path or a plain path).
+
+Exit status: 0 success; 1 when the codes left without their bars exceed
+--max-failure-ratio of the universe, or on an error; 2 bad usage; 130
+interrupted.`,
+		Example: `  kisfeed ingest
+  kisfeed ingest --date 2025-06-02 --json
+  kisfeed ingest --from 2024-06-01 --to 2025-05-30 --codes 005930,000660
+  kisfeed ingest --market kosdaq --db postgres://kisfeed@localhost/kisfeed`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			opts, err := ingestOptions(date, from, to, markets, codes, path)
+			if err != nil {
+				return err
+			}
+			if maxFailure < 0 || maxFailure > 1 {
+				return usageError("--max-failure-ratio %v: want a fraction from 0 to 1", maxFailure)
+			}
+			opts.Force = force
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("workers") {
+				if workers < 1 || workers > 256 {
+					return usageError("--workers %d: want 1 to 256", workers)
+				}
+				opts.Workers = workers
+			} else {
+				opts.Workers = cfg.IngestWorkers
+			}
+			log := a.logger(cfg)
+			store, dbName, err := openStore(ctx, dbURL, cfg)
+			if err != nil {
+				return withExit(1, err)
+			}
+			defer store.Close()
+			up, err := a.upstream(ctx, cfg, log)
+			if err != nil {
+				return withExit(1, fmt.Errorf("data source: %w", err))
+			}
+			defer up.Close()
+
+			in := &ingest.Ingester{
+				Source: up.Source, Store: store, Logger: log, Now: a.now,
+				Stats: clientStats(up.Clients), DB: dbName,
+			}
+			if isTerminal(a.stderr) {
+				in.Progress = ingest.NewBarProgress(a.stderr)
+			} else {
+				in.Progress = ingest.NewLogProgress(log, a.now, 5*time.Second)
+			}
+			sum, runErr := in.Run(ctx, opts)
+			if runErr != nil && (errors.Is(runErr, kisfeed.ErrInvalid) || errors.Is(runErr, kisfeed.ErrNotFound)) && sum == nil {
+				return usageError("%v", runErr)
+			}
+			if sum != nil {
+				if err := writeSummary(a.stdout, sum, asJSON); err != nil {
+					return withExit(1, err)
+				}
+			}
+			switch {
+			case errors.Is(runErr, ingest.ErrInterrupted):
+				return withExit(exitInterrupted, runErr)
+			case runErr != nil:
+				return withExit(1, runErr)
+			case sum.FailureRatio() > maxFailure:
+				return withExit(1, fmt.Errorf("%d of %d codes (%.4f) left without their bars, above --max-failure-ratio %v",
+					sum.Incomplete, sum.Universe, sum.FailureRatio(), maxFailure))
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&date, "date", "", "trading day YYYY-MM-DD (default: the last completed session)")
+	f.StringVar(&from, "from", "", "first day of a window YYYY-MM-DD (with --to)")
+	f.StringVar(&to, "to", "", "last day of a window YYYY-MM-DD (default: --from)")
+	f.StringVar(&markets, "market", "", "markets to load, comma separated: kospi,kosdaq (default: all)")
+	f.StringVar(&codes, "codes", "", "stock codes to load, comma separated (default: the whole universe)")
+	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
+	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.Float64Var(&maxFailure, "max-failure-ratio", 0.001, "exit 1 when more than this fraction of codes is left without bars")
+	f.IntVar(&workers, "workers", 8, "concurrent fetches (default: INGEST_WORKERS); the client's rate limit sets the pace")
+	f.BoolVar(&force, "force", false, "refetch codes already complete in the database")
+	f.StringVar(&path, "path", "auto", "fetch path: auto, quotes (latest session, market closed) or candles")
+	return c
 }
 
-// newMigrateCmd is a placeholder until its issue lands.
+// ingestOptions turns the flags into options, or a usage error (exit 2)
+// that names the flag and what it expects.
+func ingestOptions(date, from, to, markets, codes, path string) (ingest.Options, error) {
+	var opts ingest.Options
+	if date != "" && (from != "" || to != "") {
+		return opts, usageError("--date cannot be combined with --from/--to")
+	}
+	if to != "" && from == "" {
+		return opts, usageError("--to needs --from")
+	}
+	var err error
+	if date != "" {
+		if opts.From, err = parseDay("--date", date); err != nil {
+			return opts, err
+		}
+		opts.To = opts.From
+	}
+	if from != "" {
+		if opts.From, err = parseDay("--from", from); err != nil {
+			return opts, err
+		}
+		opts.To = opts.From
+	}
+	if to != "" {
+		if opts.To, err = parseDay("--to", to); err != nil {
+			return opts, err
+		}
+		if opts.To.Before(opts.From) {
+			return opts, usageError("--to %s is before --from %s", to, from)
+		}
+	}
+	for _, m := range splitList(markets) {
+		mk, err := kisfeed.ParseMarket(m)
+		if err != nil {
+			return opts, usageError("--market %q: want kospi or kosdaq (comma separated)", m)
+		}
+		opts.Markets = append(opts.Markets, mk)
+	}
+	for _, c := range splitList(codes) {
+		if err := kisfeed.ValidateCode(c); err != nil {
+			return opts, usageError("--codes: %v", err)
+		}
+		opts.Codes = append(opts.Codes, c)
+	}
+	if opts.Path, err = ingest.ParsePath(path); err != nil {
+		return opts, usageError("--path %q: want auto, quotes or candles", path)
+	}
+	return opts, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseDay reads YYYY-MM-DD (or YYYYMMDD) as a KST calendar day.
+func parseDay(flag, s string) (time.Time, error) {
+	for _, layout := range []string{time.DateOnly, "20060102"} {
+		if t, err := time.ParseInLocation(layout, strings.TrimSpace(s), kisfeed.KST); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usageError("%s %q: want a date like 2025-06-02", flag, s)
+}
+
+func writeSummary(w io.Writer, v interface {
+	WriteText(io.Writer) error
+}, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	return v.WriteText(w)
+}
+
+// store is a PriceStore that can also report its schema version.
+type store interface {
+	kisfeed.PriceStore
+	SchemaVersion(ctx context.Context) (int64, error)
+}
+
+// openStore opens (and migrates) the database named by --db, else
+// DATABASE_URL, else ./kisfeed.db. It returns the store and its name for
+// output, the password hidden.
+func openStore(ctx context.Context, flag string, cfg config.Config) (store, string, error) {
+	raw := flag
+	if raw == "" {
+		raw = cfg.DatabaseURL
+	}
+	if raw == "" {
+		raw = defaultSQLite
+	}
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		db, err := postgres.Open(ctx, raw)
+		if err != nil {
+			return nil, "", err
+		}
+		return db, config.Redact(raw), nil
+	}
+	path := sqlite.PathFromURL(raw)
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, "", err
+	}
+	return db, "sqlite:" + path, nil
+}
+
+// clientStats sums the counters of the KIS clients under the source; nil
+// when there are none (mock mode), which the summary reports as 0.
+func clientStats(clients []any) func() ingest.ClientStats {
+	type statser interface{ Stats() kis.ClientStats }
+	var ss []statser
+	for _, c := range clients {
+		if s, ok := c.(statser); ok {
+			ss = append(ss, s)
+		}
+	}
+	if len(ss) == 0 {
+		return nil
+	}
+	return func() ingest.ClientStats {
+		var out ingest.ClientStats
+		for _, s := range ss {
+			st := s.Stats()
+			out.Requests += st.Requests
+			out.Retries += st.Retries
+			out.RateLimited += st.RateLimited
+			out.LimiterWait += st.LimiterWait
+		}
+		return out
+	}
+}
+
+// isTerminal reports whether w is a terminal (progress bar) rather than a
+// file or pipe (log lines).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 func newMigrateCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "migrate", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var dbURL string
+	c := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the database schema",
+		Long: `migrate applies the embedded schema migrations (daily_prices, rejected_bars,
+ingestion_runs, stocks) to the database: --db, else DATABASE_URL, else SQLite
+./kisfeed.db. ingest and verify also migrate when they start; this command
+does it alone, e.g. before granting a read-only role.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			st, name, err := openStore(cmd.Context(), dbURL, cfg)
+			if err != nil {
+				return withExit(1, err)
+			}
+			defer st.Close()
+			v, err := st.SchemaVersion(cmd.Context())
+			if err != nil {
+				return withExit(1, err)
+			}
+			fmt.Fprintf(a.stdout, "%s: schema at version %d\n", name, v)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
+	return c
 }
 
-// newVerifyCmd is a placeholder until its issue lands.
 func newVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "verify", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
-}
+	var (
+		date, dbURL string
+		sample      int
+		asJSON      bool
+	)
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Re-fetch a random sample of stored bars and report every mismatch",
+		Long: `verify draws a random sample of the day's stored bars, fetches each again from
+the source (per-stock daily chart) and compares open, high, low, close,
+volume and value. A bar whose first re-fetch disagrees is fetched once more
+and reported only if the disagreement holds, so one bad response does not
+pass for bad data.
 
-// newCalendarCmd is a placeholder until its issue lands.
-func newCalendarCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "calendar", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+Exit status: 0 when every sampled bar matches; 1 on any mismatch or fetch
+error; 2 bad usage.`,
+		Example: `  kisfeed verify
+  kisfeed verify --date 2025-06-02 --sample 500 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var opts ingest.VerifyOptions
+			if date != "" {
+				d, err := parseDay("--date", date)
+				if err != nil {
+					return err
+				}
+				opts.Date = d
+			}
+			if sample < 1 || sample > 100000 {
+				return usageError("--sample %d: want 1 to 100000", sample)
+			}
+			opts.Sample = sample
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			opts.Workers = cfg.IngestWorkers
+			log := a.logger(cfg)
+			st, name, err := openStore(ctx, dbURL, cfg)
+			if err != nil {
+				return withExit(1, err)
+			}
+			defer st.Close()
+			up, err := a.upstream(ctx, cfg, log)
+			if err != nil {
+				return withExit(1, fmt.Errorf("data source: %w", err))
+			}
+			defer up.Close()
+			in := &ingest.Ingester{Source: up.Source, Store: st, Logger: log, Now: a.now, Stats: clientStats(up.Clients), DB: name}
+			rep, err := in.Verify(ctx, opts)
+			switch {
+			case errors.Is(err, kisfeed.ErrInvalid):
+				return usageError("%v", err)
+			case err != nil:
+				return withExit(1, err)
+			}
+			if err := writeSummary(a.stdout, rep, asJSON); err != nil {
+				return withExit(1, err)
+			}
+			if !rep.OK() {
+				return withExit(1, fmt.Errorf("verify: %d mismatches and %d errors in %d sampled bars",
+					len(rep.Mismatches), len(rep.Errors), rep.Sample))
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&date, "date", "", "trading day YYYY-MM-DD (default: the last completed session)")
+	f.IntVar(&sample, "sample", 100, "number of stored bars to re-fetch")
+	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return c
 }
