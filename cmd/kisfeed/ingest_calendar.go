@@ -75,8 +75,8 @@ func newCalendarListCmd(a *app) *cobra.Command {
 	var from, to string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "list",
-		Short: "List the trading days in a window (default: the current month)",
+		Use:     "list",
+		Short:   "List the trading days in a window (default: the current month)",
 		Example: `  kisfeed calendar list --from 2025-09-29 --to 2025-10-10`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -25,7 +25,7 @@ var ingestNow = time.Date(2025, 6, 4, 16, 10, 0, 0, kisfeed.KST)
 
 var (
 	ingestSimOnce sync.Once
-	ingestSim  *sim.Market
+	ingestSim     *sim.Market
 )
 
 func ingestMarket() *sim.Market {

@@ -260,7 +260,7 @@ func (c *corrupting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quo
 func TestRunRejectsCorruptBars(t *testing.T) {
 	t.Parallel()
 	bad := map[string]func(*kisfeed.Quote){
-		"005930": func(q *kisfeed.Quote) { q.High, q.Low = q.Low-100, q.High },        // high below low
+		"005930": func(q *kisfeed.Quote) { q.High, q.Low = q.Low-100, q.High },          // high below low
 		"000660": func(q *kisfeed.Quote) { q.Volume = -q.Volume },                       // negative volume
 		"035420": func(q *kisfeed.Quote) { q.Price++ },                                  // off tick
 		"005380": func(q *kisfeed.Quote) { q.Open = 0 },                                 // missing

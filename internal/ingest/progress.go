@@ -129,7 +129,7 @@ func (p *LogProgress) emit(msg string, t Tally, now time.Time) {
 		rate := float64(t.Done) / elapsed.Seconds()
 		attrs = append(attrs, "stocks_per_sec", fmt.Sprintf("%.1f", rate))
 		if rem := p.total - t.Done; rem > 0 {
-			attrs = append(attrs, "eta", (time.Duration(float64(rem)/rate*float64(time.Second))).Round(time.Second))
+			attrs = append(attrs, "eta", (time.Duration(float64(rem) / rate * float64(time.Second))).Round(time.Second))
 		}
 	}
 	p.log.Info(msg, attrs...)
