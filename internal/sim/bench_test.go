@@ -28,13 +28,17 @@ func BenchmarkUniverseFirstCall(b *testing.B) {
 func BenchmarkDailyBarCold(b *testing.B) {
 	days := cal().days
 	b.ReportAllocs()
+	n := 0
 	for b.Loop() {
-		m := New(7)
+		b.StopTimer()
+		m := New(int64(n))
+		b.StartTimer()
 		for _, d := range days {
 			m.DailyBar("005930", d)
 		}
+		n++
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(days)), "ns/bar")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*len(days)), "ns/bar")
 }
 
 // BenchmarkDailyBarWarm reads bars already memoised.
@@ -84,4 +88,19 @@ func BenchmarkOrderBookAt(b *testing.B) {
 		m.OrderBookAt(u[k%len(u)].Code, t0)
 		k++
 	}
+}
+
+// BenchmarkQuoteAtParallel is the emulator's inquire-price load: random
+// stocks at one instant, from every core.
+func BenchmarkQuoteAtParallel(b *testing.B) {
+	m := New(7)
+	u := m.Universe()
+	t0 := kisfeed.Date(2026, time.November, 27).Add(11*time.Hour + 17*time.Minute)
+	b.RunParallel(func(pb *testing.PB) {
+		k := 0
+		for pb.Next() {
+			m.QuoteAt(u[k%len(u)].Code, t0)
+			k += 7
+		}
+	})
 }

@@ -21,37 +21,79 @@ type mbar struct {
 // minuteBuf holds one day's minute bars; callers keep it on the stack.
 type minuteBuf [minuteBars]mbar
 
-// genMinutes builds the minute bars of day i of s whose daily bar is d.
+// profile is the U-shaped intraday volume profile of continuous trading:
+// busy after the open and before the close, quiet at lunch.
+var profile = func() (p [contBars]int64) {
+	for k := range p {
+		dk := int64(k - contBars/2)
+		p[k] = 60 + dk*dk*300/(contBars/2*contBars/2)
+	}
+	p[0] *= 3 // the opening auction
+	return p
+}()
+
+// u16 deals 16-bit uniforms, four per draw of r: the minute path needs
+// about a thousand small random numbers a day.
+type u16 struct {
+	r   *rng
+	buf uint64
+	n   int
+}
+
+// intn returns a number in [0, n) for 0 < n <= 65,536.
+func (u *u16) intn(n int64) int64 {
+	if u.n == 0 {
+		u.buf, u.n = u.r.next(), 4
+	}
+	x := u.buf & 0xffff
+	u.buf >>= 16
+	u.n--
+	return int64(x * uint64(n) >> 16)
+}
+
+// extremeMinute draws the minute of the day's high or low: often in the
+// first half hour or the last hour, as on real trading days.
+func extremeMinute(r *rng) int {
+	switch x := r.intn(10); {
+	case x < 3:
+		return int(r.intn(30))
+	case x < 5:
+		return contBars - 61 + int(r.intn(60))
+	}
+	return int(r.intn(contBars - 1))
+}
+
+// genMinutes builds the minute bars of day i of s whose daily bar is d
+// into out and returns their total traded value. With out nil it only
+// computes the value (the wick draws come last, so skipping them changes
+// nothing else).
 //
 // Construction (all integer, on the tick ladder so every price is on
 // tick): the day's volume is split over the minutes by a U-shaped profile
 // (thin stocks get idle minutes with no trade); the minute closes follow
 // random-walk bridges pinned at the open, at the high and the low (at two
-// random traded minutes) and at a last continuous price next to the
-// close, clamped to [low, high]; idle minutes stay flat; the auction bar
-// trades at the close. So the aggregate is exactly d, and every minute's
-// value is its volume × its close.
-func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
+// traded minutes) and at a last continuous price next to the close,
+// clamped to [low, high]; idle minutes stay flat; the auction bar trades
+// at the close. So the aggregate is exactly d, and every minute's value is
+// its volume × its close.
+func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 	r := newRNG(m.seed, s.hash, int64(i), saltMinute)
+	u := u16{r: &r}
 
 	// Anchors: minutes where the high and the low trade.
-	tH := int(r.intn(contBars - 1))
-	tL := int(r.intn(contBars - 2))
-	if tL >= tH {
-		tL++
+	tH := extremeMinute(&r)
+	tL := extremeMinute(&r)
+	if tL == tH {
+		tL = (tH + 1 + int(r.intn(contBars-2))) % (contBars - 1)
 	}
 	forced := func(k int) bool { return k == 0 || k == tH || k == tL || k == contBars-1 }
 
 	// Volume profile.
 	var w [minuteBars]int64
 	var total int64
-	for k := 0; k < contBars; k++ {
-		dk := int64(k - contBars/2)
-		wk := (60 + dk*dk*300/(contBars/2*contBars/2)) * (50 + r.intn(101))
-		if k == 0 {
-			wk *= 3 // the opening auction
-		}
-		if s.idle > 0 && !forced(k) && r.intn(65_536) < s.idle {
+	for k := range contBars {
+		wk := profile[k] * (50 + u.intn(101))
+		if s.idle > 0 && u.intn(65_536) < s.idle && !forced(k) {
 			wk = 0
 		}
 		w[k] = wk
@@ -80,7 +122,8 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
 			sum++
 		}
 	}
-	// Anchors must trade: borrow a share from the busiest minute.
+	// Anchors must trade: borrow a share from the busiest minute (daily
+	// volume is at least 500, so it has two).
 	for _, k := range [...]int{0, tH, tL, contBars - 1, auctionBar} {
 		if vols[k] == 0 {
 			busiest := 0
@@ -99,28 +142,14 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
 	ixO, ixH, ixL, ixC := tickIdx(d.open), tickIdx(d.high), tickIdx(d.low), tickIdx(d.close)
 	ixEnd := clamp(ixC+r.sym(1), ixL, ixH)
 	span := ixH - ixL
-	// Step law: the free walk should wander about half the day's range.
+	// Step law: the free walk should wander about half the day's range:
+	// uniform steps in [-k, k] for wide days, else ±1 with probability
+	// pNum/65,536 each.
 	var k, pNum int64
 	if span >= 45 {
 		k = span / 22
 	} else {
 		pNum = min(span*span*65_536/3_040, 32_768)
-	}
-	step := func() int64 {
-		if k > 0 {
-			return r.sym(k)
-		}
-		if pNum == 0 {
-			return 0
-		}
-		u := r.intn(65_536)
-		switch {
-		case u < pNum:
-			return 1
-		case u < 2*pNum:
-			return -1
-		}
-		return 0
 	}
 
 	var p [contBars + 1]int64
@@ -138,44 +167,79 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) {
 		from, to := anchors[seg], anchors[seg+1]
 		n := int64(to.t - from.t)
 		var z int64
-		for j := int64(1); j <= n; j++ {
-			z += step()
-			p[from.t+int(j)] = z
+		for j := from.t + 1; j <= to.t; j++ {
+			switch {
+			case k > 0:
+				z += u.intn(2*k+1) - k
+			case pNum > 0:
+				x := u.intn(65_536)
+				if x < pNum {
+					z++
+				} else if x < 2*pNum {
+					z--
+				}
+			}
+			p[j] = z
 		}
-		// Bridge: subtract the linear drift that would miss the target.
+		// Bridge: subtract the linear share of the miss, trunc(miss×j/n),
+		// stepped without dividing.
 		miss := z - (to.v - from.v)
-		for j := int64(1); j <= n; j++ {
-			pos := from.t + int(j)
-			p[pos] = clamp(from.v+p[pos]-miss*j/n, ixL, ixH)
+		am := abs64(miss)
+		qStep, rStep := am/n, am%n
+		var q, rem int64
+		for j := from.t + 1; j <= to.t; j++ {
+			q += qStep
+			rem += rStep
+			if rem >= n {
+				q++
+				rem -= n
+			}
+			corr := q
+			if miss < 0 {
+				corr = -q
+			}
+			p[j] = clamp(from.v+p[j]-corr, ixL, ixH)
 		}
 		p[to.t] = to.v
 	}
 
 	// Minute bars. Idle minutes stay at the last price.
-	for k := 0; k < contBars; k++ {
+	var value int64
+	for k := range contBars {
 		if vols[k] == 0 {
 			p[k+1] = p[k]
+			if out != nil {
+				px := tickPrice(p[k])
+				out[k] = mbar{open: px, high: px, low: px, close: px}
+			}
+			continue
+		}
+		cp := tickPrice(p[k+1])
+		value += vols[k] * cp
+		if out == nil {
+			continue
 		}
 		o, c := p[k], p[k+1]
 		hi, lo := max(o, c), min(o, c)
-		if vols[k] > 0 {
-			wick := r.intn(10)
-			if wick < 2 {
-				hi = min(hi+1, ixH)
-			} else if wick < 4 {
-				lo = max(lo-1, ixL)
-			}
+		switch wick := u.intn(10); {
+		case wick < 2:
+			hi = min(hi+1, ixH)
+		case wick < 4:
+			lo = max(lo-1, ixL)
 		}
-		cp := tickPrice(c)
 		out[k] = mbar{
 			open: tickPrice(o), high: tickPrice(hi), low: tickPrice(lo), close: cp,
 			volume: vols[k], value: vols[k] * cp,
 		}
 	}
-	out[auctionBar] = mbar{
-		open: d.close, high: d.close, low: d.close, close: d.close,
-		volume: vols[auctionBar], value: vols[auctionBar] * d.close,
+	value += vols[auctionBar] * d.close
+	if out != nil {
+		out[auctionBar] = mbar{
+			open: d.close, high: d.close, low: d.close, close: d.close,
+			volume: vols[auctionBar], value: vols[auctionBar] * d.close,
+		}
 	}
+	return value
 }
 
 // dayValue returns the traded value of day i: the sum over its minute
@@ -185,12 +249,7 @@ func (m *Market) dayValue(s *stock, i int, d day) int64 {
 	if v := s.values[i].Load(); v != 0 {
 		return v
 	}
-	var buf minuteBuf
-	m.genMinutes(s, i, d, &buf)
-	var v int64
-	for k := range buf {
-		v += buf[k].value
-	}
+	v := m.genMinutes(s, i, d, nil)
 	s.values[i].Store(v)
 	return v
 }

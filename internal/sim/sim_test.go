@@ -695,7 +695,7 @@ func TestGolden(t *testing.T) {
 	s := m.stocks[100]
 	got := fmt.Sprintf("%d %s %s %d/%d/%d/%d/%d/%d", len(m.stocks), s.Code, s.Name,
 		bar.Open, bar.High, bar.Low, bar.Close, bar.Volume, bar.Value)
-	const want = "2700 020680 진흥텍파마 54400/54500/53900/54000/20890805/1133138831600"
+	const want = "2700 020680 진흥텍파마 54400/54500/53900/54000/20890805/1132068284200"
 	if got != want {
 		t.Errorf("seed 1 fingerprint = %q, want %q", got, want)
 	}
