@@ -1,13 +1,212 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
 
-// newServeCmd is a placeholder until its issue lands.
-func newServeCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "serve", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/kisfeed/kisfeed/internal/httpapi"
+	"github.com/kisfeed/kisfeed/internal/loadtest"
+	"github.com/kisfeed/kisfeed/internal/metrics"
+	"github.com/kisfeed/kisfeed/internal/sim"
+)
+
+// serveOptions are the serve command's flags.
+type serveOptions struct {
+	addr            string
+	requestTimeout  time.Duration
+	shutdownTimeout time.Duration
+	accessLog       bool
 }
 
-// newLoadtestCmd is a placeholder until its issue lands.
+func newServeCmd(a *app) *cobra.Command {
+	var o serveOptions
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the market-data HTTP API, /metrics, /healthz and /readyz",
+		Long: `serve answers market data over HTTP as JSON:
+
+  GET /v1/stocks/{code}/quote | orderbook | info
+  GET /v1/stocks/{code}/candles?interval=day|week|month|minute&from=YYYY-MM-DD&to=YYYY-MM-DD
+  GET /v1/quotes?codes=005930,000660,...   (up to 100)
+  GET /v1/calendar/{date}
+  GET /v1/stocks                            (the universe)
+
+plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json. It prints
+"listening on http://ADDR" once bound and shuts down gracefully on SIGTERM or
+Ctrl-C: in-flight requests drain (up to --shutdown-timeout), then pools close.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.addr, "addr", "", "listen address (default KISFEED_ADDR, :8080)")
+	f.DurationVar(&o.requestTimeout, "request-timeout", httpapi.DefaultRequestTimeout, "bound on each request; past it the answer is 504")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may drain on shutdown")
+	f.BoolVar(&o.accessLog, "access-log", true, "log every request at info level")
+	return c
+}
+
+func (a *app) serve(ctx context.Context, o serveOptions) error {
+	if o.requestTimeout <= 0 || o.shutdownTimeout <= 0 {
+		return usageError("--request-timeout and --shutdown-timeout: want durations > 0 like 15s")
+	}
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	log := a.logger(cfg)
+	if o.addr == "" {
+		o.addr = cfg.HTTPAddr
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+	// TODO(factory): hand m to the factory as KISObserver, CacheObserver and
+	// OnBreakerState (m.SetBreakerState) once a.upstream takes source.Deps.
+	// Bind first: a busy port fails fast, before an upstream (embedded
+	// emulator, pools) is started for nothing.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return withExit(1, fmt.Errorf("listen %s: %w", o.addr, err))
+	}
+	up, err := a.upstream(ctx, cfg, log)
+	if err != nil {
+		ln.Close()
+		return withExit(1, fmt.Errorf("upstream: %w", err))
+	}
+	defer func() {
+		if err := up.Close(); err != nil {
+			log.Warn("closing upstream", "error", err)
+		}
+	}()
+	h := httpapi.New(httpapi.Options{
+		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
+		Checks: readinessChecks(up), Now: a.now, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+	})
+	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))
+	err = httpapi.Serve(ctx, ln, h, httpapi.ServeOptions{
+		ShutdownTimeout: o.shutdownTimeout,
+		WriteTimeout:    o.requestTimeout + 30*time.Second,
+		Logger:          log,
+		OnShutdown:      func() { log.Info("shutting down: draining in-flight requests") },
+	})
+	if err != nil {
+		return withExit(1, fmt.Errorf("serve: %w", err))
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// readinessChecks lists what /readyz checks for this upstream.
+// TODO(factory): add the breaker ("breaker": not closed → degraded, with
+// RetryAfter), Redis (Ping) and the database (Ping) once the upstream
+// exposes them.
+func readinessChecks(up *upstream) []httpapi.Check {
+	_ = up
+	return nil
+}
+
+// loadtestOptions are the loadtest command's flags.
+type loadtestOptions struct {
+	target      string
+	rate        float64
+	duration    time.Duration
+	codes       int
+	zipf        float64
+	concurrency int
+	seed        uint64
+	json        bool
+}
+
 func newLoadtestCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "loadtest", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var o loadtestOptions
+	c := &cobra.Command{
+		Use:   "loadtest --target URL",
+		Short: "Load a running kisfeed serve at a constant rate and print latency figures",
+		Long: `loadtest is an open-loop load generator: it sends GET /v1/stocks/{code}/quote
+at a constant arrival rate (request i leaves at start + i/rate whatever the
+server does) and measures each latency from the scheduled time, so a slow
+server cannot hide behind a slowed-down client. Codes follow a Zipf mix over
+the first --codes common shares of the target's universe (GET /v1/stocks),
+or of the synthetic market's when the target cannot list them.
+
+It prints the achieved rate, p50/p95/p99/max latency, errors by status, and
+the cache hit ratio from the target's /metrics (counter delta over the run).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.loadtest(cmd.Context(), o) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.target, "target", "", "base URL of a running kisfeed serve, e.g. http://127.0.0.1:8080 (required)")
+	f.Float64Var(&o.rate, "rate", 100, "arrival rate, requests per second")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send requests")
+	f.IntVar(&o.codes, "codes", 100, "how many codes of the universe to spread requests over")
+	f.Float64Var(&o.zipf, "zipf", 1.1, "Zipf exponent s > 1 of the code mix (higher = more skewed)")
+	f.IntVar(&o.concurrency, "concurrency", 2000, "most requests in flight; beyond it requests wait, and the wait counts as latency")
+	f.Uint64Var(&o.seed, "seed", 1, "seed of the code sequence")
+	f.BoolVar(&o.json, "json", false, "print the figures as JSON")
+	return c
+}
+
+func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
+	if o.target == "" {
+		return usageError("--target is required: the base URL of a running kisfeed serve, e.g. http://127.0.0.1:8080")
+	}
+	if o.codes < 1 {
+		return usageError("--codes %d: want 1 or more", o.codes)
+	}
+	client := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: max(o.concurrency, 1), MaxIdleConnsPerHost: max(o.concurrency, 1),
+			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+		},
+	}
+	defer client.CloseIdleConnections()
+	codes, err := loadtest.FetchCodes(ctx, client, o.target, o.codes)
+	if err != nil {
+		// The target may be an older build or not list stocks; the
+		// synthetic universe is the same one the emulator serves.
+		cfg, cerr := a.config()
+		if cerr != nil {
+			return cerr
+		}
+		fmt.Fprintf(a.stderr, "kisfeed: listing codes from the target failed (%v); using the synthetic universe (seed %d)\n", err, cfg.Seed)
+		for _, s := range sim.New(cfg.Seed).Universe() {
+			if len(codes) == o.codes {
+				break
+			}
+			if s.IsCommonStock() {
+				codes = append(codes, s.Code)
+			}
+		}
+	}
+	r, err := loadtest.Run(ctx, loadtest.Config{
+		Target: o.target, Rate: o.rate, Duration: o.duration, Codes: codes, Zipf: o.zipf,
+		Concurrency: o.concurrency, Seed: o.seed, Client: client,
+	})
+	if err != nil && r.Scheduled == 0 {
+		return usageError("%v", err)
+	}
+	if o.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else if err := r.WriteText(a.stdout); err != nil {
+		return err
+	}
+	if err != nil {
+		return withExit(1, err)
+	}
+	return nil
 }

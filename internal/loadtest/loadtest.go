@@ -8,6 +8,7 @@ package loadtest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -343,4 +344,40 @@ func ParseCache(r io.Reader) (CacheCounters, error) {
 		*dst += v
 	}
 	return c, sc.Err()
+}
+
+// FetchCodes returns the first n common-share codes of the target's
+// universe (GET /v1/stocks?group=ST, sorted by code).
+func FetchCodes(ctx context.Context, c *http.Client, base string, n int) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/v1/stocks?group=ST", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/stocks: status %d", resp.StatusCode)
+	}
+	var body struct {
+		Stocks []struct {
+			Code string `json:"code"`
+		} `json:"stocks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("GET /v1/stocks: decode: %w", err)
+	}
+	codes := make([]string, 0, min(n, len(body.Stocks)))
+	for _, s := range body.Stocks {
+		if len(codes) == n {
+			break
+		}
+		codes = append(codes, s.Code)
+	}
+	if len(codes) == 0 {
+		return nil, errors.New("GET /v1/stocks: no stocks listed")
+	}
+	return codes, nil
 }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sim"
+)
+
+// TestServeAndLoadtest drives both commands end to end on loopback: serve
+// over the mock source, a short loadtest against it, then shutdown.
+func TestServeAndLoadtest(t *testing.T) {
+	t.Parallel()
+	now := func() time.Time { return time.Date(2025, time.March, 11, 11, 0, 0, 0, kisfeed.KST) }
+	var closed atomic.Bool
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	a := &app{
+		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, now: now,
+		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
+			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { closed.Store(true); return nil }}, nil
+		},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		root := newRootCmd(a)
+		root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0"})
+		served <- root.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listening line: %v (stderr %s)", err, stderr.String())
+	}
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("first line: got %q, want listening on http://127.0.0.1:PORT", line)
+	}
+
+	resp, err := http.Get(base + "/v1/stocks/005930/quote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&q)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || q["code"] != "005930" || q["source"] != "mock" {
+		t.Errorf("quote: got %d %v, want 200 with code 005930 from mock", resp.StatusCode, q)
+	}
+
+	var out bytes.Buffer
+	lt := &app{environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stdout: &out, stderr: &stderr, now: now}
+	root := newRootCmd(lt)
+	root.SetArgs([]string{"loadtest", "--target", base, "--rate", "500", "--duration", "100ms", "--codes", "20", "--json"})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("loadtest: %v (stderr %s)", err, stderr.String())
+	}
+	var r struct {
+		Completed int         `json:"completed"`
+		Errors    int         `json:"errors"`
+		Statuses  map[int]int `json:"statuses"`
+		P99ms     float64     `json:"p99_ms"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("loadtest output %q: %v", out.String(), err)
+	}
+	if r.Completed != 50 || r.Errors != 0 || r.Statuses[200] != 50 || r.P99ms <= 0 {
+		t.Errorf("loadtest: got %+v, want 50 completed, 0 errors, p99 > 0", r)
+	}
+
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`kisfeed_http_requests_total{method="GET",route="/v1/stocks/{code}/quote",status="200"} 51`, "go_goroutines", `kisfeed_breaker_state{state="closed"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics: missing %s", want)
+		}
+	}
+
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("serve: got %v, want nil after shutdown", err)
+	}
+	if !closed.Load() {
+		t.Errorf("upstream Close: not called on shutdown")
+	}
+}
+
+func TestServeBadFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"bad timeout", []string{"serve", "--request-timeout", "0s"}, 2, "want durations > 0"},
+		{"address in use or invalid", []string{"serve", "--addr", "256.0.0.1:99999"}, 1, "listen 256.0.0.1:99999"},
+		{"loadtest without target", []string{"loadtest"}, 2, "target"},
+		{"loadtest bad target", []string{"loadtest", "--target", "ftp://x", "--codes", "1"}, 2, "want an http(s) URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tt.args, []string{"ENABLE_KIS_API=false"}, strings.NewReader(""), &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q: want exit %d and %q", code, stderr.String(), tt.code, tt.want)
+			}
+		})
+	}
+}
