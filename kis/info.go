@@ -187,26 +187,49 @@ func (c *Client) fetchCalendar(ctx context.Context, from, to time.Time) error {
 		c.calendarFromKRX(from, to)
 		return nil
 	}
-	q := url.Values{"BASS_DT": {ymd(from)}, "CTX_AREA_FK": {""}, "CTX_AREA_NK": {""}}
+	// One query covers as many days as KIS returns for a BASS_DT (over
+	// one or more tr_cont pages); a longer range takes further queries
+	// starting after the last day seen.
+	base := from
+	for query := 0; query < maxPages && !base.After(to); query++ {
+		last, err := c.calendarQuery(ctx, base, to)
+		if err != nil {
+			return err
+		}
+		if last.IsZero() || last.Before(base) {
+			return nil // the server had nothing more; krx fills the gap
+		}
+		base = last.AddDate(0, 0, 1)
+	}
+	return nil
+}
+
+// calendarQuery reads the pages of one chk-holiday query from base and
+// returns the last day seen (zero when none, or when the server does not
+// offer the TR and the KRX calendar was used).
+func (c *Client) calendarQuery(ctx context.Context, base, to time.Time) (time.Time, error) {
+	q := url.Values{"BASS_DT": {ymd(base)}, "CTX_AREA_FK": {""}, "CTX_AREA_NK": {""}}
 	req := c.NewRequest(pathHoliday, TrHoliday, q)
+	var last time.Time
 	for page := 0; page < maxPages; page++ {
 		var res holidayResponse
 		resp, err := c.Do(ctx, req, &res)
 		if errors.Is(err, ErrUnsupported) {
 			c.markUnsupported(TrHoliday)
-			c.calendarFromKRX(from, to)
-			return nil
+			c.calendarFromKRX(base, to)
+			return time.Time{}, nil
 		}
 		if err != nil {
-			return fmt.Errorf("market calendar: %w", err)
+			return time.Time{}, fmt.Errorf("market calendar: %w", err)
 		}
 		f := fields{prefix: "output"}
-		var last time.Time
+		rows := 0
 		c.calMu.Lock()
 		for _, r := range res.Output {
 			if r == nil || r.Date == "" {
 				continue
 			}
+			rows++
 			d := f.reqDate("bass_dt", r.Date)
 			day := CalendarDay{
 				Date:          d,
@@ -225,19 +248,19 @@ func (c *Client) fetchCalendar(ctx context.Context, from, to time.Time) error {
 		}
 		c.calMu.Unlock()
 		if f.err != nil {
-			return fmt.Errorf("%s: %w", TrHoliday, f.err)
+			return time.Time{}, fmt.Errorf("%s: %w", TrHoliday, f.err)
 		}
-		if !resp.More() || last.IsZero() || !last.Before(to) {
-			return nil
+		if rows == 0 || !resp.More() || !last.Before(to) {
+			return last, nil
 		}
 		req = c.NewRequest(pathHoliday, TrHoliday, url.Values{
-			"BASS_DT":     {ymd(from)},
+			"BASS_DT":     {ymd(base)},
 			"CTX_AREA_FK": {res.CtxFK},
 			"CTX_AREA_NK": {res.CtxNK},
 		})
 		req.TrCont = "N"
 	}
-	return nil
+	return last, nil
 }
 
 func (c *Client) calendarFromKRX(from, to time.Time) {

@@ -134,8 +134,10 @@ func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook
 		return nil, resp, notFoundOr(code, err)
 	}
 	o1 := out.Output1
-	// python-kis: no askp1 means the code is unknown.
-	if o1 == nil || o1["askp1"] == "" {
+	// python-kis: no askp1 means the code is unknown; KIS (and the
+	// emulator) may also send an all-zero book. One empty side alone is a
+	// stock at its daily limit, not an unknown code.
+	if o1 == nil || (zeroOrEmpty(o1["askp1"]) && zeroOrEmpty(o1["bidp1"])) {
 		return nil, resp, notFound(code)
 	}
 	f := fields{prefix: "output1"}
@@ -334,3 +336,5 @@ func (c *Client) lacks(trID string) bool {
 }
 
 func (c *Client) markUnsupported(trID string) { c.unsupported.Store(trID, true) }
+
+func zeroOrEmpty(s string) bool { return s == "" || s == "0" }
