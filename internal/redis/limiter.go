@@ -20,10 +20,11 @@ import (
 // at 1/rate seconds whichever replica sends them. Redis's clock (TIME in
 // the Lua script) is the only clock, so replica clock skew does not matter.
 type Limiter struct {
-	rl    *redis_rate.Limiter
-	key   string
-	limit redis_rate.Limit
-	log   *slog.Logger
+	rl     *redis_rate.Limiter
+	prefix string
+	key    string
+	limit  redis_rate.Limit
+	log    *slog.Logger
 
 	mu   sync.Mutex // guards down
 	down bool
@@ -36,7 +37,7 @@ type LimiterOption func(*Limiter)
 
 // WithLimiterPrefix sets the key prefix (default [DefaultPrefix]).
 func WithLimiterPrefix(p string) LimiterOption {
-	return func(l *Limiter) { l.key = p + l.key }
+	return func(l *Limiter) { l.prefix = p }
 }
 
 // WithLimiterLogger sets the logger for Redis state changes.
@@ -63,15 +64,15 @@ func NewLimiter(rdb goredis.UniversalClient, appKey string, perSecond float64, o
 	// burst; Rate 1 per 1/perSecond expresses any real rate exactly.
 	interval := time.Duration(float64(time.Second) / perSecond)
 	l := &Limiter{
-		rl:    redis_rate.NewLimiter(rdb),
-		key:   "kis:rate:" + hex.EncodeToString(sum[:8]),
-		limit: redis_rate.Limit{Rate: 1, Burst: 1, Period: interval},
-		log:   slog.New(slog.DiscardHandler),
+		rl:     redis_rate.NewLimiter(rdb),
+		prefix: DefaultPrefix,
+		limit:  redis_rate.Limit{Rate: 1, Burst: 1, Period: interval},
+		log:    slog.New(slog.DiscardHandler),
 	}
-	WithLimiterPrefix(DefaultPrefix)(l)
 	for _, o := range opts {
 		o(l)
 	}
+	l.key = l.prefix + "kis:rate:" + hex.EncodeToString(sum[:8])
 	return l, nil
 }
 

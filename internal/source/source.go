@@ -1,0 +1,429 @@
+// Package source is the one data-source factory every kisfeed command
+// uses: from a [config.Config] it builds the upstream (the mock market,
+// KIS through one client per app key, or the built-in emulator) and stacks
+// the circuit breaker and the cache on top:
+//
+//	cache(breaker(upstream))
+//
+// so while the breaker is open the cache serves its stale copies, and with
+// nothing cached callers get a fast *kisfeed.UnavailableError.
+//
+// Modes ([config.Config.Mode]):
+//
+//   - mock (ENABLE_KIS_API=false): the synthetic market in-process
+//     (package mock), no HTTP at all.
+//   - kis: one kis.Client per app key (KIS_APP_KEY, then KIS_APP_KEYS),
+//     real or mock server by KIS_USE_REAL_SERVER, KIS_BASE_URL overriding
+//     the URL, spread by [Multi]. Tokens are shared in Redis when
+//     REDIS_URL is set (one issuance per app key across replicas), else
+//     kept in KIS_TOKEN_FILE or <user cache dir>/kisfeed/tokens.json. With
+//     REDIS_URL and KISFEED_SHARED_RATE_LIMIT the per-key rate budget is
+//     shared in Redis too.
+//   - embedded (no credentials): the built-in emulator runs in this
+//     process on 127.0.0.1 (real-server behaviour, 18 req/s, seed
+//     KISFEED_SEED) and the real kis client talks to it with a demo key.
+//     The factory prints nothing; the caller tells the user (e.g. "using
+//     the built-in KIS emulator (no KIS_APP_KEY set)" on stderr). Tokens
+//     and rate budget stay in-process: each process has its own emulator.
+//
+// The cache uses Redis when REDIS_URL is set (with an in-memory LRU as its
+// fallback while Redis fails), else the in-memory LRU; its keys carry no
+// prefix (stock:{code}:price, ...), see package cache.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/emulator"
+	"github.com/kisfeed/kisfeed/internal/breaker"
+	"github.com/kisfeed/kisfeed/internal/cache"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/mock"
+	redisx "github.com/kisfeed/kisfeed/internal/redis"
+	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/kis"
+)
+
+// Embedded-mode constants: the demo credentials the built-in emulator
+// accepts (the same ones `kisfeed emulator --help` shows) and its rate.
+const (
+	DemoAppKey    = "demo-key"
+	DemoAppSecret = "demo-secret"
+	EmbeddedRate  = 18.0
+)
+
+// sharedHeadroom is the share of the configured rate the Redis limiter
+// grants, for the reason the kis client paces at 97 %: KIS counts
+// arrivals in a window we cannot see, and network jitter can squeeze one
+// more request into it than an exact 1/rate spacing allows.
+const sharedHeadroom = 0.97
+
+// Deps are the factory's injected dependencies; every field may be zero.
+type Deps struct {
+	// Logger receives state changes (breaker, Redis); discard when nil.
+	Logger *slog.Logger
+	// Now is the clock for the cache and the mock market (time.Now).
+	Now func() time.Time
+	// Registerer is accepted for callers that wire metrics here; the
+	// factory registers nothing itself: metrics flow through the
+	// observers below (see package metrics).
+	Registerer prometheus.Registerer
+	// KISObserver receives the KIS clients' request metrics.
+	KISObserver kis.Observer
+	// CacheObserver receives cache hits, misses and stale serves.
+	CacheObserver cache.Observer
+	// RedisPrefix, when set, starts every Redis key the upstream writes
+	// (cache, tokens, rate limiter), e.g. a unique prefix per test. When
+	// empty, cache keys are unprefixed (stock:{code}:price, ...) and token
+	// and limiter keys start with "kisfeed:".
+	RedisPrefix string
+	// OnBreakerState is called with the new state ("closed", "open",
+	// "half-open") after every breaker transition, and once at start with
+	// "closed".
+	OnBreakerState func(state string)
+}
+
+// Upstream is what [New] builds. Close it when done.
+type Upstream struct {
+	// Source is what commands read: cache(breaker(upstream)).
+	Source kisfeed.Source
+	// Direct is the upstream without cache and breaker (the mock source, a
+	// kis.Source, or a [Multi] over several); benchmarks use it to measure
+	// the client itself.
+	Direct kisfeed.Source
+	// Clients are the KIS clients, one per app key (kis and embedded
+	// modes; empty in mock mode).
+	Clients []*kis.Client
+	// Breaker is the circuit breaker; its State feeds readiness.
+	Breaker *breaker.Breaker
+	// Cache is the caching layer.
+	Cache *cache.Cache
+	// Redis is the shared Redis client, nil without REDIS_URL.
+	Redis *goredis.Client
+	// Mode is the mode the configuration selected.
+	Mode config.Mode
+	// BaseURL is the KIS base URL in use ("" in mock mode); in embedded
+	// mode, the built-in emulator's address.
+	BaseURL string
+	// Emulator is the built-in emulator in embedded mode, else nil.
+	Emulator *emulator.Server
+
+	closers []func() error
+	once    sync.Once
+	err     error
+}
+
+// Close stops everything the factory started: the embedded emulator's
+// HTTP server, the KIS clients' idle connections and the Redis pool. It
+// is safe to call more than once.
+func (u *Upstream) Close() error {
+	u.once.Do(func() {
+		var errs []error
+		for i := len(u.closers) - 1; i >= 0; i-- {
+			if err := u.closers[i](); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		u.err = errors.Join(errs...)
+	})
+	return u.err
+}
+
+// CheckBreaker is a readiness check: an error while the circuit is open.
+func (u *Upstream) CheckBreaker(context.Context) error {
+	if s := u.Breaker.State(); s == breaker.Open {
+		return fmt.Errorf("circuit breaker open (retry in %s)", u.Breaker.RetryAfter().Round(time.Second))
+	}
+	return nil
+}
+
+// CheckRedis is a readiness check: a PING to Redis (nil without Redis).
+func (u *Upstream) CheckRedis(ctx context.Context) error {
+	if u.Redis == nil {
+		return nil
+	}
+	if err := u.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// driverLogOnce routes go-redis's process-wide logger through slog once:
+// its "failed to dial" notices would otherwise hit stderr on every
+// attempt while Redis is down.
+var driverLogOnce sync.Once
+
+// New builds the upstream for cfg, which config.Validate has accepted. On
+// error everything already started is stopped.
+func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err error) {
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	u := &Upstream{Mode: cfg.Mode()}
+	defer func() {
+		if err != nil {
+			_ = u.Close()
+		}
+	}()
+
+	if cfg.RedisURL != "" {
+		driverLogOnce.Do(func() { goredis.SetLogger(redisx.DriverLogger(log)) })
+		rdb, err := redisx.Open(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		u.Redis = rdb
+		u.closers = append(u.closers, rdb.Close)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		if perr := rdb.Ping(pctx).Err(); perr != nil {
+			// Not fatal: the cache, token store and limiter degrade.
+			log.Warn("redis unreachable at start; continuing without it until it answers",
+				"redis", config.Redact(cfg.RedisURL), "err", perr)
+		}
+		cancel()
+	}
+
+	switch u.Mode {
+	case config.ModeMock:
+		u.Direct = mock.NewSource(sim.New(cfg.Seed), now)
+	case config.ModeEmbedded:
+		if err := u.startEmbedded(cfg, deps, log); err != nil {
+			return nil, err
+		}
+	default:
+		if err := u.startKIS(cfg, deps, log); err != nil {
+			return nil, err
+		}
+	}
+
+	b, err := breaker.New(u.Direct,
+		breaker.WithFailures(cfg.BreakerFailures),
+		breaker.WithDelay(cfg.BreakerDelay),
+		breaker.WithSuccesses(cfg.BreakerSuccesses),
+		breaker.WithLogger(log.With("component", "breaker")),
+		breaker.WithNeutral(neutral),
+		breaker.WithOnStateChange(func(_, to breaker.State) {
+			if deps.OnBreakerState != nil {
+				deps.OnBreakerState(string(to))
+			}
+		}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if deps.OnBreakerState != nil {
+		deps.OnBreakerState(string(breaker.Closed))
+	}
+	u.Breaker = b
+
+	mem := cache.NewMemory(cfg.MemoryEntries, now)
+	var store cache.Store = mem
+	opts := []cache.Option{
+		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
+		cache.WithStaleMaxAge(cfg.StaleMaxAge),
+		cache.WithClock(now),
+		cache.WithLogger(log.With("component", "cache")),
+		cache.WithObserver(deps.CacheObserver),
+	}
+	if u.Redis != nil {
+		store = cache.NewRedis(u.Redis)
+		opts = append(opts, cache.WithFallback(mem), cache.WithPrefix(deps.RedisPrefix))
+	}
+	c, err := cache.New(b, store, opts...)
+	if err != nil {
+		return nil, err
+	}
+	u.Cache = c
+	u.Source = c
+	return u, nil
+}
+
+// redisPrefix is the prefix of token and limiter keys.
+func redisPrefix(deps Deps) string {
+	if deps.RedisPrefix != "" {
+		return deps.RedisPrefix
+	}
+	return redisx.DefaultPrefix
+}
+
+// neutral marks errors that say the upstream is alive but pushing back or
+// unable to serve this one request; they must not open the circuit.
+func neutral(err error) bool {
+	return errors.Is(err, kis.ErrRateLimited) || errors.Is(err, kis.ErrQueueFull) ||
+		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon)
+}
+
+// clientOptions are the options every KIS client shares.
+func clientOptions(cfg config.Config, deps Deps, log *slog.Logger) []kis.Option {
+	opts := []kis.Option{
+		kis.WithHTTPClient(newHTTPClient(cfg.Timeout)),
+		kis.WithLogger(log),
+		kis.WithTokenMargin(cfg.TokenMargin),
+		kis.WithMaxQueue(cfg.MaxQueue),
+		// KIS_RETRY_ATTEMPTS counts attempts after the first.
+		kis.WithRetry(cfg.RetryAttempts+1, 200*time.Millisecond, 5*time.Second),
+	}
+	if deps.KISObserver != nil {
+		opts = append(opts, kis.WithObserver(deps.KISObserver))
+	}
+	return opts
+}
+
+func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) error {
+	keys, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return errors.New("KIS_APP_KEY required when ENABLE_KIS_API=true or KIS_BASE_URL is set")
+	}
+	server := kis.Mock
+	if cfg.UseRealServer {
+		server = kis.Real
+	}
+	store, err := u.tokenStore(cfg, deps, log)
+	if err != nil {
+		return err
+	}
+	rate := cfg.EffectiveRate()
+	var srcs []kisfeed.Source
+	for _, k := range keys {
+		opts := append(clientOptions(cfg, deps, log),
+			kis.WithServer(server),
+			kis.WithAppKey(k.Key, k.Secret.Reveal()),
+			kis.WithRateLimit(rate),
+			kis.WithTokenStore(store),
+		)
+		if cfg.BaseURL != "" {
+			opts = append(opts, kis.WithBaseURL(cfg.BaseURL))
+		}
+		if u.Redis != nil && cfg.SharedRateLimit {
+			lim, err := redisx.NewLimiter(u.Redis, k.Key, rate*sharedHeadroom,
+				redisx.WithLimiterPrefix(redisPrefix(deps)),
+				redisx.WithLimiterLogger(log.With("component", "redis-limiter")))
+			if err != nil {
+				return err
+			}
+			opts = append(opts, kis.WithLimiter(lim))
+		}
+		c, err := kis.NewClient(opts...)
+		if err != nil {
+			return err
+		}
+		u.Clients = append(u.Clients, c)
+		u.closers = append(u.closers, c.Close)
+		srcs = append(srcs, kis.NewSource(c))
+	}
+	u.BaseURL = u.Clients[0].BaseURL()
+	if len(srcs) == 1 {
+		u.Direct = srcs[0]
+		return nil
+	}
+	m, err := NewMulti(srcs...)
+	if err != nil {
+		return err
+	}
+	u.Direct = m
+	return nil
+}
+
+// tokenStore picks the token store: Redis (with the file store as its
+// local fallback) when REDIS_URL is set, else the file store, else memory.
+func (u *Upstream) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (kis.TokenStore, error) {
+	var local kis.TokenStore
+	path := cfg.TokenFile
+	if path == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			path = filepath.Join(dir, "kisfeed", "tokens.json")
+		}
+	}
+	if path != "" {
+		fs, err := kis.NewFileTokenStore(path)
+		switch {
+		case err == nil:
+			local = fs
+		case cfg.TokenFile != "":
+			return nil, fmt.Errorf("KIS_TOKEN_FILE=%s: %w", cfg.TokenFile, err)
+		default:
+			log.Warn("no token file; tokens will not survive a restart", "err", err)
+		}
+	}
+	if local == nil {
+		local = kis.NewMemoryTokenStore()
+	}
+	if u.Redis == nil {
+		return local, nil
+	}
+	return redisx.NewTokenStore(u.Redis,
+		redisx.WithFallback(local),
+		redisx.WithTokenPrefix(redisPrefix(deps)),
+		redisx.WithTokenLogger(log.With("component", "redis-tokens"))), nil
+}
+
+func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger) error {
+	emu, err := emulator.New(
+		emulator.WithSeed(cfg.Seed),
+		emulator.WithServerKind(emulator.KindReal),
+		emulator.WithRate(EmbeddedRate),
+		emulator.WithAppKey(DemoAppKey, DemoAppSecret),
+	)
+	if err != nil {
+		return fmt.Errorf("built-in emulator: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("built-in emulator: listen: %w", err)
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan struct{})
+	go func() { // owned by the closer below, which shuts it down and waits
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+	u.closers = append(u.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		<-served
+		return err
+	})
+	u.Emulator = emu
+	base := "http://" + ln.Addr().String()
+	log.Debug("using the built-in KIS emulator", "url", base)
+
+	opts := append(clientOptions(cfg, deps, log),
+		kis.WithServer(kis.Real),
+		kis.WithBaseURL(base),
+		kis.WithMasterURL(base),
+		kis.WithAppKey(DemoAppKey, DemoAppSecret),
+		kis.WithRateLimit(EmbeddedRate),
+		kis.WithTokenStore(kis.NewMemoryTokenStore()),
+	)
+	c, err := kis.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	u.Clients = []*kis.Client{c}
+	u.closers = append(u.closers, c.Close)
+	u.Direct = kis.NewSource(c)
+	u.BaseURL = base
+	return nil
+}

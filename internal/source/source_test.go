@@ -1,0 +1,343 @@
+package source_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/emulator/emulatortest"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/source"
+)
+
+// reqCounter is a kis.Observer counting HTTP attempts and tokens.
+type reqCounter struct {
+	requests, retries, tokens atomic.Int64
+}
+
+func (r *reqCounter) Request(string, int, string, time.Duration, error) { r.requests.Add(1) }
+func (r *reqCounter) Retry(string, string)                              { r.retries.Add(1) }
+func (r *reqCounter) LimiterWait(time.Duration)                         {}
+func (r *reqCounter) TokenIssued()                                      { r.tokens.Add(1) }
+
+func newUpstream(t *testing.T, cfg config.Config, deps source.Deps) *source.Upstream {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	u, err := source.New(t.Context(), cfg, deps)
+	if err != nil {
+		t.Fatalf("source.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := u.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return u
+}
+
+func kisConfig(t *testing.T, baseURL string) config.Config {
+	cfg := config.Default()
+	cfg.EnableKISAPI = "true"
+	cfg.AppKey, cfg.AppSecret = "test-key-"+t.Name(), "test-secret"
+	cfg.BaseURL = baseURL
+	cfg.RateLimit = 200
+	cfg.TokenFile = filepath.Join(t.TempDir(), "tokens.json")
+	return cfg
+}
+
+func quoteTwice(t *testing.T, src kisfeed.Source) (*kisfeed.Quote, *kisfeed.Quote) {
+	t.Helper()
+	a, err := src.Quote(t.Context(), "005930")
+	if err != nil {
+		t.Fatalf("first Quote: %v", err)
+	}
+	b, err := src.Quote(t.Context(), "005930")
+	if err != nil {
+		t.Fatalf("second Quote: %v", err)
+	}
+	if a.Meta.Origin != kisfeed.OriginSource || b.Meta.Origin != kisfeed.OriginCache {
+		t.Errorf("origins: got %q then %q, want source then cache", a.Meta.Origin, b.Meta.Origin)
+	}
+	if a.Price != b.Price || a.Price <= 0 {
+		t.Errorf("prices: got %d then %d, want the same positive price", a.Price, b.Price)
+	}
+	return a, b
+}
+
+func TestModes(t *testing.T) {
+	t.Parallel()
+	t.Run("mock", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.EnableKISAPI = "false"
+		var states []string
+		u := newUpstream(t, cfg, source.Deps{OnBreakerState: func(s string) { states = append(states, s) }})
+		if u.Mode != config.ModeMock || len(u.Clients) != 0 || u.Redis != nil {
+			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), u.Redis)
+		}
+		a, _ := quoteTwice(t, u.Source)
+		if a.Meta.Source != "mock" {
+			t.Errorf("Meta.Source: got %q, want mock", a.Meta.Source)
+		}
+		if len(states) != 1 || states[0] != "closed" {
+			t.Errorf("breaker states reported: got %v, want [closed]", states)
+		}
+		if err := u.CheckBreaker(t.Context()); err != nil {
+			t.Errorf("CheckBreaker: %v", err)
+		}
+	})
+	t.Run("kis", func(t *testing.T) {
+		t.Parallel()
+		_, base := emulatortest.Start(t)
+		obs := &reqCounter{}
+		u := newUpstream(t, kisConfig(t, base), source.Deps{KISObserver: obs})
+		if u.Mode != config.ModeKIS || len(u.Clients) != 1 || u.BaseURL != base {
+			t.Errorf("upstream: mode %s, %d clients, base %s; want kis, 1, %s", u.Mode, len(u.Clients), u.BaseURL, base)
+		}
+		quoteTwice(t, u.Source)
+		if got := obs.tokens.Load(); got != 1 {
+			t.Errorf("tokens issued: got %d, want 1", got)
+		}
+	})
+	t.Run("kis with several keys", func(t *testing.T) {
+		t.Parallel()
+		emu, base := emulatortest.Start(t)
+		cfg := kisConfig(t, base)
+		cfg.AppKeys = "second-key:second-secret,third-key:third-secret"
+		u := newUpstream(t, cfg, source.Deps{})
+		if len(u.Clients) != 3 {
+			t.Fatalf("clients: got %d, want 3", len(u.Clients))
+		}
+		if _, ok := u.Direct.(*source.Multi); !ok {
+			t.Errorf("Direct: got %T, want *source.Multi", u.Direct)
+		}
+		for _, code := range []string{"005930", "000660", "035420", "005380", "035720", "068270"} {
+			if _, err := u.Direct.Quote(t.Context(), code); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := emu.Stats()
+		if n := len(st.PerAppKey); n != 3 {
+			t.Errorf("app keys seen by the emulator: got %d, want 3 (calls spread)", n)
+		}
+	})
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		u := newUpstream(t, config.Default(), source.Deps{})
+		if u.Mode != config.ModeEmbedded || u.Emulator == nil || len(u.Clients) != 1 {
+			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, u.Emulator != nil, len(u.Clients))
+		}
+		quoteTwice(t, u.Source)
+		if got := u.Emulator.Stats().TokensIssued; got != 1 {
+			t.Errorf("tokens issued: got %d, want 1", got)
+		}
+		base := u.BaseURL
+		if err := u.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if conn, err := net.Dial("tcp", base[len("http://"):]); err == nil {
+			conn.Close()
+			t.Errorf("emulator still listening on %s after Close", base)
+		}
+	})
+}
+
+// closedURL returns an http URL on a loopback port nothing listens on.
+func closedURL(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// TestRefusedFailsFast: with nothing listening, a lookup makes one HTTP
+// attempt (no retry loop) and fails with ErrUnavailable; after the
+// breaker's threshold, calls make no attempt at all.
+func TestRefusedFailsFast(t *testing.T) {
+	t.Parallel()
+	obs := &reqCounter{}
+	cfg := kisConfig(t, closedURL(t))
+	u := newUpstream(t, cfg, source.Deps{KISObserver: obs})
+	for i, code := range []string{"005930", "000660", "035420", "005380", "035720"} {
+		_, err := u.Source.Quote(t.Context(), code)
+		var ue *kisfeed.UnavailableError
+		if !errors.As(err, &ue) {
+			t.Fatalf("Quote %s: got %v, want *UnavailableError", code, err)
+		}
+		if got := obs.requests.Load(); got != int64(i+1) {
+			t.Errorf("after %d lookups: %d HTTP attempts, want %d (one each, no retries)", i+1, got, i+1)
+		}
+	}
+	if got := obs.retries.Load(); got != 0 {
+		t.Errorf("retries: got %d, want 0", got)
+	}
+	if err := u.CheckBreaker(t.Context()); err == nil {
+		t.Errorf("CheckBreaker after 5 refused calls: got nil, want open")
+	}
+	if _, err := u.Source.Quote(t.Context(), "207940"); !errors.Is(err, kisfeed.ErrUnavailable) {
+		t.Errorf("while open: got %v, want ErrUnavailable", err)
+	}
+	if got := obs.requests.Load(); got != 5 {
+		t.Errorf("HTTP attempts while open: got %d, want 5 (none more)", got)
+	}
+}
+
+func TestMulti(t *testing.T) {
+	t.Parallel()
+	// Three members; the first blocks until released. Calls made while it
+	// is busy go to the others, alternating.
+	var counts [3]atomic.Int64
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	mk := func(i int) kisfeed.Source {
+		return &funcQuote{fn: func(ctx context.Context) {
+			counts[i].Add(1)
+			if i == 0 {
+				entered <- struct{}{}
+				<-release
+			}
+		}}
+	}
+	m, err := source.NewMulti(mk(0), mk(1), mk(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first pick after construction is member 1 (rotation starts
+	// after 0); make member 0 busy by calling until it is picked.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for counts[0].Load() == 0 {
+			_, _ = m.Quote(t.Context(), "005930")
+		}
+	}()
+	<-entered
+	before := [3]int64{counts[0].Load(), counts[1].Load(), counts[2].Load()}
+	for range 10 {
+		if _, err := m.Quote(t.Context(), "005930"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := counts[0].Load() - before[0]; got != 0 {
+		t.Errorf("busy member calls: got %d, want 0", got)
+	}
+	if a, b := counts[1].Load()-before[1], counts[2].Load()-before[2]; a != 5 || b != 5 {
+		t.Errorf("idle members: got %d and %d calls, want 5 and 5", a, b)
+	}
+	close(release)
+	<-done
+	if _, err := source.NewMulti(); err == nil {
+		t.Errorf("NewMulti(): got nil error, want one")
+	}
+}
+
+// funcQuote is a Source whose Quote runs fn and answers a fixed quote.
+type funcQuote struct {
+	kisfeed.Source
+	fn func(ctx context.Context)
+}
+
+func (f *funcQuote) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	f.fn(ctx)
+	return &kisfeed.Quote{Code: code, Price: 1}, nil
+}
+
+// redisURL returns KISFEED_TEST_REDIS_URL and a unique key prefix whose
+// keys are removed after the test.
+func redisURL(t *testing.T) (string, string) {
+	t.Helper()
+	url := os.Getenv("KISFEED_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("KISFEED_TEST_REDIS_URL not set: skipping real-Redis test")
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	prefix := "kisfeedtest:source:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		opt, err := goredis.ParseURL(url)
+		if err != nil {
+			return
+		}
+		rdb := goredis.NewClient(opt)
+		defer rdb.Close()
+		ctx := context.Background()
+		for _, pat := range []string{prefix + "*", "rate:" + prefix + "*"} {
+			iter := rdb.Scan(ctx, 0, pat, 500).Iterator()
+			for iter.Next(ctx) {
+				rdb.Del(ctx, iter.Val())
+			}
+		}
+	})
+	return url, prefix
+}
+
+// TestRedisLookups is the lookup bar in-process: two "processes" (two
+// upstreams) on one Redis: the second sees the first's cached quote; with
+// the emulator stopped and the TTL passed, a third serves it stale; a
+// never-seen code fails with ErrUnavailable after a single attempt.
+func TestRedisLookups(t *testing.T) {
+	t.Parallel()
+	url, prefix := redisURL(t)
+	emu, base := emulatortest.Start(t)
+	_ = emu
+	cfg := kisConfig(t, base)
+	cfg.RedisURL = url
+	cfg.PriceTTL = time.Second
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	deps := source.Deps{RedisPrefix: prefix, Now: now}
+
+	first := newUpstream(t, cfg, deps)
+	if first.Redis == nil {
+		t.Fatal("Redis: got nil, want a client")
+	}
+	if err := first.CheckRedis(t.Context()); err != nil {
+		t.Fatalf("CheckRedis: %v", err)
+	}
+	a, err := first.Source.Quote(t.Context(), "005930")
+	if err != nil || a.Meta.Origin != kisfeed.OriginSource {
+		t.Fatalf("first process: got %v, %v; want a source quote", a, err)
+	}
+	second := newUpstream(t, cfg, deps)
+	b, err := second.Source.Quote(t.Context(), "005930")
+	if err != nil || b.Meta.Origin != kisfeed.OriginCache || b.Price != a.Price {
+		t.Fatalf("second process: got %+v, %v; want the cached quote", b, err)
+	}
+
+	// The emulator goes away and the TTL passes.
+	cfg.BaseURL = closedURL(t)
+	mu.Lock()
+	clock = clock.Add(2 * time.Second)
+	mu.Unlock()
+	obs := &reqCounter{}
+	deps.KISObserver = obs
+	third := newUpstream(t, cfg, deps)
+	c, err := third.Source.Quote(t.Context(), "005930")
+	if err != nil || !c.Meta.Stale || c.Meta.Origin != kisfeed.OriginStale || c.Price != a.Price {
+		t.Fatalf("emulator down: got %+v, %v; want the cached quote, stale", c, err)
+	}
+	_, err = third.Source.Quote(t.Context(), "000660")
+	if !errors.Is(err, kisfeed.ErrUnavailable) {
+		t.Errorf("never-seen code: got %v, want ErrUnavailable", err)
+	}
+	if got := obs.requests.Load(); got != 2 {
+		t.Errorf("HTTP attempts: got %d, want 2 (one per lookup, no retries)", got)
+	}
+}
