@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestEmulatorCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--server", "mock", "--seed", "3"}, nil, strings.NewReader(""), pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the ready line: %v (stderr %s)", err, stderr.String())
+	}
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
+		t.Fatalf("ready line: got %q, want listening on http://127.0.0.1:PORT", line)
+	}
+	resp, err := http.Post(base+"/oauth2/tokenP", "application/json",
+		strings.NewReader(`{"grant_type":"client_credentials","appkey":"k","appsecret":"s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"expires_in":86400`) {
+		t.Errorf("tokenP: got HTTP %d %s", resp.StatusCode, body)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code after cancel: got %d, want 0 (stderr %s)", code, stderr.String())
+	}
+}
+
+func TestEmulatorCommandBadFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server", "paper"}, "--server"},
+		{[]string{"--fault", "error=0.1,boom=1"}, `unknown fault "boom"`},
+		{[]string{"--latency", "uniform:9ms-1ms"}, "--latency"},
+		{[]string{"--rate", "-1"}, "--rate"},
+		{[]string{"--token-ttl", "0s"}, "--token-ttl"},
+		{[]string{"--app-key", "nocolon"}, "--app-key"},
+		{[]string{"--addr", "nowhere"}, "--addr"},
+		{[]string{"--bogus"}, "unknown flag"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), append([]string{"emulator"}, tc.args...), nil, strings.NewReader(""), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("got exit %d stderr %q, want 2 mentioning %q", code, stderr.String(), tc.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout: got %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
