@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -79,3 +80,25 @@ var errPanicked = errorString("check panicked")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// BreakerCheck is the readiness check of a circuit breaker: degraded
+// unless the circuit is closed, saying when it will try again.
+func BreakerCheck(state func() string, retryAfter func() time.Duration) Check {
+	return Check{Name: "breaker", Func: func(context.Context) error {
+		s := state()
+		if s == "closed" {
+			return nil
+		}
+		if d := retryAfter(); d > 0 {
+			return fmt.Errorf("circuit %s; upstream retried in %s", s, d.Round(time.Second))
+		}
+		return fmt.Errorf("circuit %s", s)
+	}}
+}
+
+// PingCheck is the readiness check of a dependency with a Ping method
+// (Redis, a database pool). Its error text must not carry credentials;
+// go-redis and pgx errors name the host, not the password.
+func PingCheck(name string, ping func(ctx context.Context) error) Check {
+	return Check{Name: name, Func: ping}
+}
