@@ -132,7 +132,7 @@ func TestCorrupt(t *testing.T) {
 		h.login()
 		for _, tc := range goldenCases[:5] {
 			rec := h.get(tc.path, tc.trID, tc.query)
-			if rec.Header()["x-emulator-fault"] == nil {
+			if wireHeader(rec.Header(), "x-emulator-fault") == nil {
 				t.Errorf("seed %d %s: no corruption header", seed, tc.path)
 			}
 		}

@@ -49,11 +49,11 @@ func TestGoldenShapes(t *testing.T) {
 				}
 			}
 			for hdr, want := range map[string]string{"tr_id": tc.trID, "tr_cont": tc.trCont, "Content-Type": "application/json; charset=utf-8"} {
-				if got := rec.Header()[hdr]; len(got) != 1 || got[0] != want {
+				if got := wireHeader(rec.Header(), hdr); len(got) != 1 || got[0] != want {
 					t.Errorf("header %s: got %q, want %q", hdr, got, want)
 				}
 			}
-			if g := rec.Header()["gt_uid"]; len(g) != 1 || g[0] == "" {
+			if g := wireHeader(rec.Header(), "gt_uid"); len(g) != 1 || g[0] == "" {
 				t.Errorf("header gt_uid: got %q, want a value", g)
 			}
 		})

@@ -256,3 +256,7 @@ func diffShape(path string, want, got *shape) string {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// wireHeader reads a header the emulator writes in KIS's lowercase wire
+// form (not canonicalised).
+func wireHeader(h http.Header, k string) []string { return h[k] }

@@ -180,7 +180,7 @@ func TestHolidayPaging(t *testing.T) {
 		for _, o := range r.Output {
 			days = append(days, o["bass_dt"]+o["opnd_yn"])
 		}
-		cont := rec.Header()["tr_cont"][0]
+		cont := wireHeader(rec.Header(), "tr_cont")[0]
 		conts = append(conts, cont)
 		if cont == "D" {
 			break

@@ -254,7 +254,7 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, path, trID st
 			gt := s.gtUID()
 			c.GtUID = gt
 			s.stats.corrupted(c)
-			w.Header()["x-emulator-fault"] = []string{"corrupt " + c.Block + "." + c.Field + " " + c.Kind}
+			setWireHeader(w.Header(), "x-emulator-fault", "corrupt "+c.Block+"."+c.Field+" "+c.Kind)
 		}
 	}
 	s.writeReply(w, trID, rep)

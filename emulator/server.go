@@ -88,11 +88,6 @@ func WithMarket(m *sim.Market) Option {
 	}
 }
 
-// withMarketData serves any market implementation (tests).
-func withMarketData(m market) Option {
-	return func(o *options) error { o.market = m; return nil }
-}
-
 // WithServerKind selects "real" (default) or "mock" (모의투자) behaviour:
 // mock refuses the real-only TRs with EGW00213 and defaults to 1 req/s.
 func WithServerKind(kind string) Option {

@@ -130,15 +130,6 @@ func (r *statsRec) response(msgCd string) {
 	r.mu.Unlock()
 }
 
-// key applies f to the counters of app key k.
-func (r *statsRec) key(k string, f func(*AppKeyStats)) {
-	r.mu.Lock()
-	a := r.s.PerAppKey[k]
-	f(&a)
-	r.s.PerAppKey[k] = a
-	r.mu.Unlock()
-}
-
 // accepted records a request the limiter let through and the number of
 // accepted requests of that key in the 1-second window ending now.
 func (r *statsRec) accepted(k string, inWindow int) {

@@ -28,14 +28,6 @@ func (o obj) index(k string) int {
 	return -1
 }
 
-// get returns the value of key k.
-func (o obj) get(k string) (string, bool) {
-	if i := o.index(k); i >= 0 {
-		return o[i].v, true
-	}
-	return "", false
-}
-
 // block is one output block of an envelope: "output", "output1", ...
 type block struct {
 	name string
@@ -78,7 +70,6 @@ func okReply(msg1 string, blocks ...block) *reply {
 
 func one(name string, o obj) block          { return block{name: name, one: o} }
 func rows(name string, r []obj) block       { return block{name: name, rows: r, list: true} }
-func emptyRows(name string) block           { return block{name: name, rows: nil, list: true} }
 func (r *reply) withTrCont(c string) *reply { r.trCont = c; return r }
 
 // appendJSON appends the envelope's JSON encoding to b.
