@@ -268,6 +268,9 @@ func selectUniverse(all []kisfeed.Stock, markets []kisfeed.Market, codes []strin
 // run was recorded.
 func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	started := in.now()
+	// Elapsed is wall time on the monotonic clock: Now is the market
+	// clock, which tests pin.
+	wallStart := time.Now()
 	from, to, days, err := Window(opts.From, opts.To, started)
 	if err != nil {
 		return nil, err
@@ -306,7 +309,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 
 	sum := &Summary{
 		From: from, To: to, Days: len(days), Path: path, PathReason: why,
-		Universe: len(universe), DB: in.DB, started: started,
+		Universe: len(universe), DB: in.DB,
 	}
 	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe)}
 	if err := in.Store.StartRun(ctx, run); err != nil {
@@ -334,7 +337,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	sum.RateLimited = st.RateLimited - stats0.RateLimited
 	sum.LimiterWait = st.LimiterWait - stats0.LimiterWait
 	sum.SourceCalls = j.calls.Load()
-	sum.finish(in.now(), j.failed, j.rejectedCodes)
+	sum.finish(time.Since(wallStart), j.failed, j.rejectedCodes)
 
 	switch {
 	case runErr != nil && ctx.Err() != nil && !errors.Is(runErr, errStore):

@@ -52,7 +52,6 @@ type Summary struct {
 	DB          string // store, password redacted
 	Error       string
 
-	started time.Time
 	done    int // codes done in the first pass, for progress
 	failing int // codes failed so far, for progress
 }
@@ -82,8 +81,8 @@ func capped(m map[string]bool) []string {
 	return out
 }
 
-func (s *Summary) finish(now time.Time, failed map[string]error, rejected map[string]bool) {
-	s.Elapsed = now.Sub(s.started)
+func (s *Summary) finish(elapsed time.Duration, failed map[string]error, rejected map[string]bool) {
+	s.Elapsed = elapsed
 	fc := map[string]bool{}
 	for c := range failed {
 		fc[c] = true

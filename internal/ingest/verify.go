@@ -76,6 +76,7 @@ func (r *VerifyReport) OK() bool { return len(r.Mismatches) == 0 && len(r.Errors
 // corrupted store. The error is for bad options or a failing store.
 func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	started := in.now()
+	wallStart := time.Now()
 	day, _, _, err := Window(opts.Date, opts.Date, started)
 	if err != nil {
 		return nil, err
@@ -136,7 +137,7 @@ func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyRepo
 	sort.Slice(rep.Mismatches, func(i, j int) bool { return rep.Mismatches[i].Code < rep.Mismatches[j].Code })
 	sort.Slice(rep.Errors, func(i, j int) bool { return rep.Errors[i].Code < rep.Errors[j].Code })
 	rep.Requests = in.stats().Requests - stats0.Requests
-	rep.Elapsed = in.now().Sub(started)
+	rep.Elapsed = time.Since(wallStart)
 	return rep, nil
 }
 

@@ -1,0 +1,399 @@
+package ingest_test
+
+// End-to-end tests: the ingestion job against the KIS emulator through the
+// real KIS client, the way `kisfeed ingest` runs in embedded mode. The
+// emulator's rate limit is off here so they stay fast; the timed figures
+// (20 req/s) are in TestTimedAgainstEmulator, run with KISFEED_E2E_TIMED=1.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/emulator"
+	"github.com/kisfeed/kisfeed/emulator/emulatortest"
+	"github.com/kisfeed/kisfeed/internal/ingest"
+	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/postgres"
+	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/kis"
+	"github.com/kisfeed/kisfeed/krx"
+)
+
+// kisSource starts an emulator over the shared market pinned at now and
+// returns it with a KIS client (at rate req/s; 0 = unlimited) and the
+// Source over that client.
+func kisSource(t testing.TB, now time.Time, rate float64, emuOpts ...emulator.Option) (*emulator.Server, *kis.Client, kisfeed.Source) {
+	t.Helper()
+	clock := func() time.Time { return now }
+	opts := append([]emulator.Option{emulator.WithMarket(simMarket()), emulator.WithRate(0),
+		emulator.WithMarketClock(clock)}, emuOpts...)
+	srv, base := emulatortest.Start(t, opts...)
+	if rate <= 0 {
+		rate = 10000
+	}
+	c, err := kis.NewClient(kis.WithBaseURL(base), kis.WithMasterURL(base), kis.WithAppKey("e2e-key", "e2e-secret"),
+		kis.WithTokenStore(kis.NewMemoryTokenStore()), kis.WithRateLimit(rate), kis.WithClock(clock),
+		kis.WithRetry(3, time.Millisecond, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return srv, c, kis.NewSource(c)
+}
+
+func statsOf(c *kis.Client) func() ingest.ClientStats {
+	return func() ingest.ClientStats {
+		s := c.Stats()
+		return ingest.ClientStats{Requests: s.Requests, Retries: s.Retries, RateLimited: s.RateLimited, LimiterWait: s.LimiterWait}
+	}
+}
+
+func TestEmulatorWholeMarket(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srv, c, src := kisSource(t, afterClose, 0)
+	store := openStore(t)
+	in := newIngester(src, store, afterClose)
+	in.Stats = statsOf(c)
+	sum, err := in.Run(ctx, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := commonStocks(t, day)
+	if sum.Path != ingest.PathQuotes || sum.Written != want || sum.Rejected != 0 || sum.Failed != 0 {
+		t.Errorf("path %s written %d rejected %d failed %d; want quotes, %d, 0, 0", sum.Path, sum.Written,
+			sum.Rejected, sum.Failed, want)
+	}
+	batches := int64((want + ingest.BatchSize - 1) / ingest.BatchSize)
+	st := srv.Stats()
+	t.Logf("whole market via emulator: %d bars, %d HTTP requests (%d multprice batches), %s", sum.Written, sum.Requests, batches, sum.Elapsed)
+	if sum.Requests < batches || sum.Requests > batches+10 {
+		t.Errorf("requests = %d, want about %d batches (+ token and master files)", sum.Requests, batches)
+	}
+	if st.RateLimitRejections != 0 {
+		t.Errorf("emulator rate-limit rejections = %d, want 0", st.RateLimitRejections)
+	}
+	// Same numbers as the in-process mock source.
+	mstore := openStore(t)
+	if _, err := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), mstore, afterClose).Run(ctx, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := store.BarsOn(ctx, day)
+	b, _ := mstore.BarsOn(ctx, day)
+	if len(a) != len(b) {
+		t.Fatalf("emulator stored %d bars, mock %d", len(a), len(b))
+	}
+	for i := range a {
+		if !a[i].SameValues(b[i]) {
+			t.Fatalf("bar %d: emulator %+v, mock %+v", i, a[i], b[i])
+		}
+	}
+	// verify cross-checks the quotes with the daily chart.
+	rep, err := in.Verify(ctx, ingest.VerifyOptions{Sample: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Sample != 100 {
+		t.Errorf("verify: %+v, want 100 sampled, no mismatch", rep)
+	}
+}
+
+// barField reports whether an emulator-corrupted field feeds a bar on the
+// path: intstock-multprice's inter2_* prices, acml_vol and acml_tr_pbmn,
+// or the daily chart's output2 rows.
+func barField(c emulator.Corruption) bool {
+	switch c.Field {
+	case "inter2_prpr", "inter2_oprc", "inter2_hgpr", "inter2_lwpr", "acml_vol", "acml_tr_pbmn",
+		"stck_clpr", "stck_oprc", "stck_hgpr", "stck_lwpr":
+		return !strings.HasPrefix(c.Block, "output1")
+	}
+	return false
+}
+
+func TestEmulatorCorruptedResponses(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	seed := int64(2) // at 2 %, seed 2 corrupts 3 of ~88 responses: 2 bars, 1 non-numeric
+	if v := os.Getenv("KISFEED_E2E_SEED"); v != "" {
+		fmt.Sscan(v, &seed)
+	}
+	tests := []struct {
+		name string
+		opts ingest.Options
+	}{
+		{"quotes", ingest.Options{}},
+		// The daily chart of 400 stocks over a month: more responses,
+		// so more corruptions.
+		{"candles", ingest.Options{From: kisfeed.Date(2025, 5, 2), To: kisfeed.Date(2025, 5, 30), Path: ingest.PathCandles}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, src := kisSource(t, afterClose, 0, emulator.WithFaults(emulator.Faults{Corrupt: 0.02, Seed: seed}))
+			store := openStore(t)
+			in := newIngester(src, store, afterClose)
+			in.Stats = statsOf(c)
+			opts := tt.opts
+			if tt.name == "candles" {
+				for _, s := range simMarket().Universe()[:400] {
+					if s.IsCommonStock() && (s.ListingDate.IsZero() || s.ListingDate.Before(opts.From)) {
+						opts.Codes = append(opts.Codes, s.Code)
+					}
+				}
+			}
+			sum, err := in.Run(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := srv.Stats()
+			if st.CorruptedResponses == 0 {
+				t.Fatalf("the emulator corrupted nothing; the test proves nothing")
+			}
+			if int(st.CorruptedResponses) > len(st.Corrupted) {
+				t.Fatalf("%d corruptions, only %d listed: shrink the test", st.CorruptedResponses, len(st.Corrupted))
+			}
+			rejected, _ := store.Rejected(ctx, time.Time{}, time.Time{})
+			rejectedCodes := map[string]bool{}
+			for _, r := range rejected {
+				rejectedCodes[r.Code] = true
+			}
+			kinds := map[string]int{}
+			barHits := 0
+			for _, cr := range st.Corrupted {
+				kinds[cr.Kind]++
+				if cr.Kind == "non_numeric" || !barField(cr) {
+					// A non-numeric value fails the whole response in the
+					// client (no bar exists to reject; the retry pass
+					// refetches it); other fields do not make a bar.
+					continue
+				}
+				barHits++
+				code := cr.Code
+				if tt.name == "quotes" {
+					code = codeOfBlock(t, cr)
+				}
+				if code != "" && !rejectedCodes[code] {
+					t.Errorf("corruption %+v: code %s not in rejected_bars", cr, code)
+				}
+			}
+			t.Logf("%s: %d responses corrupted %v, %d in bar fields; %d bars rejected; written %d; requests %d",
+				tt.name, st.CorruptedResponses, kinds, barHits, sum.Rejected, sum.Written, sum.Requests)
+			// No stored bar breaks a rule, and every stored bar is the
+			// market's own.
+			n, _ := store.CountBars(ctx, sum.From, sum.To)
+			if sum.Incomplete != 0 {
+				t.Errorf("incomplete codes = %d (%v %v), want 0 after the retry pass", sum.Incomplete, sum.FailedCodes, sum.RejectedCodes)
+			}
+			var checked int
+			for _, code := range append(slices.Clone(opts.Codes), "005930", "000660") {
+				bars, _ := store.Bars(ctx, code, sum.From, sum.To)
+				for _, b := range bars {
+					want, ok := simMarket().DailyBar(code, b.Date)
+					if !ok || want.Close != b.Close || want.High != b.High || want.Low != b.Low || want.Volume != b.Volume || want.Value != b.Value {
+						t.Errorf("stored %+v, market has %+v", b, want)
+					}
+					checked++
+				}
+			}
+			t.Logf("%s: %d bars stored, %d compared with the market", tt.name, n, checked)
+			// verify with the corruption still on reports 0 mismatches:
+			// a bad answer is refetched before it counts.
+			rep, err := in.Verify(ctx, ingest.VerifyOptions{Date: sum.To, Sample: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() {
+				t.Errorf("verify: %d mismatches %v, %d errors %v; want none", len(rep.Mismatches), rep.Mismatches, len(rep.Errors), rep.Errors)
+			}
+			t.Logf("%s: verify sample %d matched %d (transient %d)", tt.name, rep.Sample, rep.Matched, rep.Transient)
+		})
+	}
+}
+
+// codeOfBlock maps a corrupted multprice element (output[i]) back to its
+// code: Corruption.Code names only the first code of the request.
+func codeOfBlock(t *testing.T, cr emulator.Corruption) string {
+	t.Helper()
+	var i int
+	if _, err := fmt.Sscanf(cr.Block, "output[%d]", &i); err != nil {
+		return cr.Code
+	}
+	// The batch of 30 starting at cr.Code, in universe order.
+	var codes []string
+	for _, s := range simMarket().Universe() {
+		if s.IsCommonStock() && (s.ListingDate.IsZero() || !s.ListingDate.After(day)) {
+			codes = append(codes, s.Code)
+		}
+	}
+	start := slices.Index(codes, cr.Code)
+	if start < 0 || start+i >= len(codes) {
+		return ""
+	}
+	return codes[start+i]
+}
+
+func TestEmulatorInterruptedThenResumed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, c, src := kisSource(t, afterClose, 0)
+	store := openStore(t)
+	want := commonStocks(t, day)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	half := &cancelAfter{Source: src, n: int64(want / ingest.BatchSize / 2), cancel: cancel}
+	in := newIngester(half, store, afterClose)
+	in.Stats = statsOf(c)
+	first, err := in.Run(runCtx, ingest.Options{Workers: 4})
+	if first == nil || first.Status != kisfeed.RunInterrupted {
+		t.Fatalf("first run: %+v, %v; want interrupted", first, err)
+	}
+	second, err := in.Run(ctx, ingest.Options{Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := store.CountBars(ctx, day, day)
+	if n != want || second.Skipped != first.Written {
+		t.Errorf("after resume: %d rows (want %d), skipped %d (want %d)", n, want, second.Skipped, first.Written)
+	}
+	full := int64((want + ingest.BatchSize - 1) / ingest.BatchSize)
+	t.Logf("interrupted run: %d written, %d requests; resumed: %d written, %d requests; a full run needs %d batches",
+		first.Written, first.Requests, second.Written, second.Requests, full)
+	if second.Requests >= full {
+		t.Errorf("resumed run made %d requests, want fewer than a full run's %d", second.Requests, full)
+	}
+}
+
+// cancelAfter cancels the run's context when the n-th Quotes call starts,
+// as SIGINT does through signal.NotifyContext.
+type cancelAfter struct {
+	kisfeed.Source
+	n      int64
+	calls  atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	if c.calls.Add(1) == c.n {
+		c.cancel()
+	}
+	return c.Source.Quotes(ctx, codes)
+}
+
+func TestPostgresSameCountsAsSQLite(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pg, err := postgres.Open(ctx, storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	lite := openStore(t)
+	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	var sums []*ingest.Summary
+	for _, st := range []kisfeed.PriceStore{lite, pg} {
+		s, err := newIngester(src, st, afterClose).Run(ctx, ingest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := newIngester(src, st, afterClose).Run(ctx, ingest.Options{Force: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Written != 0 || again.Unchanged != s.Written {
+			t.Errorf("forced rerun: written %d unchanged %d, want 0 and %d", again.Written, again.Unchanged, s.Written)
+		}
+		sums = append(sums, s)
+	}
+	if a, b := sums[0], sums[1]; a.Universe != b.Universe || a.Written != b.Written || a.Inserted != b.Inserted ||
+		a.Unchanged != b.Unchanged || a.Rejected != b.Rejected || a.Failed != b.Failed {
+		t.Errorf("sqlite %+v\npostgres %+v\nwant the same counts", a, b)
+	}
+	la, _ := lite.BarsOn(ctx, day)
+	pa, _ := pg.BarsOn(ctx, day)
+	if len(la) != len(pa) || len(la) < 2400 {
+		t.Fatalf("sqlite %d rows, postgres %d rows; want the same, >= 2400", len(la), len(pa))
+	}
+	for i := range la {
+		if !la[i].SameValues(pa[i]) {
+			t.Fatalf("row %d: sqlite %+v, postgres %+v", i, la[i], pa[i])
+		}
+	}
+	t.Logf("sqlite and postgres: %d rows each, identical", len(la))
+}
+
+// TestTimedAgainstEmulator measures the bars at the emulator's real-server
+// rate (20 req/s). It takes ~30 s, so it runs only with KISFEED_E2E_TIMED=1:
+//
+//	KISFEED_E2E_TIMED=1 go test -run TestTimedAgainstEmulator -v ./internal/ingest/
+func TestTimedAgainstEmulator(t *testing.T) {
+	if os.Getenv("KISFEED_E2E_TIMED") == "" {
+		t.Skip("KISFEED_E2E_TIMED not set: timed runs at 20 req/s take ~30 s")
+	}
+	const rate = 20.0
+	ctx := t.Context()
+
+	t.Run("whole market, one day", func(t *testing.T) {
+		srv, c, src := kisSource(t, afterClose, rate, emulator.WithRate(rate))
+		in := newIngester(src, openStore(t), afterClose)
+		in.Stats = statsOf(c)
+		start := time.Now()
+		sum, err := in.Run(ctx, ingest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wall := time.Since(start)
+		st := srv.Stats()
+		t.Logf("whole market: %d bars in %s wall (%s path), %d requests, limiter wait %s, emulator 201 rejections %d, max req in 1 s window %d",
+			sum.Written, wall.Round(time.Millisecond), sum.Path, sum.Requests, sum.LimiterWait.Round(time.Millisecond),
+			st.RateLimitRejections, st.MaxRequestsPerSecondWindow)
+		if wall > 10*time.Second {
+			t.Errorf("wall %s, want <= 10 s", wall)
+		}
+		if st.RateLimitRejections != 0 {
+			t.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
+		}
+	})
+
+	t.Run("one year backfill, 100 stocks", func(t *testing.T) {
+		srv, c, src := kisSource(t, afterClose, rate, emulator.WithRate(rate))
+		in := newIngester(src, openStore(t), afterClose)
+		in.Stats = statsOf(c)
+		var codes []string
+		from, to := kisfeed.Date(2024, 6, 4), kisfeed.Date(2025, 6, 4)
+		for _, s := range simMarket().Universe() {
+			if s.IsCommonStock() && (s.ListingDate.IsZero() || s.ListingDate.Before(from)) && len(codes) < 100 {
+				codes = append(codes, s.Code)
+			}
+		}
+		// Warm the token and master files so the timing is the charts'.
+		if _, err := src.Universe(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := c.Stats().Requests
+		start := time.Now()
+		sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: codes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wall := time.Since(start)
+		reqs := c.Stats().Requests - before
+		achieved := float64(reqs) / wall.Seconds()
+		st := srv.Stats()
+		t.Logf("backfill: %d bars for %d stocks over %d days in %s wall, %d requests = %.2f req/s (%.1f%% of %v), emulator 201 rejections %d",
+			sum.Written, len(codes), len(krx.TradingDays(from, to)), wall.Round(time.Millisecond), reqs, achieved,
+			100*achieved/rate, rate, st.RateLimitRejections)
+		if achieved < 0.95*rate {
+			t.Errorf("achieved %.2f req/s, want >= 95%% of %v", achieved, rate)
+		}
+		if st.RateLimitRejections != 0 {
+			t.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
+		}
+	})
+}
