@@ -46,6 +46,7 @@ type fakeKIS struct {
 	tokenFunc http.HandlerFunc            // guarded by mu: overrides tokenP
 	revokeFn  http.HandlerFunc            // guarded by mu: overrides revokeP
 	revokeReq map[string]string           // guarded by mu: last revokeP body
+	open      bool                        // guarded by mu: handlers need no token
 	lastHdr   http.Header                 // guarded by mu
 	lastQuery map[string][]string         // guarded by mu
 }
@@ -99,6 +100,7 @@ func (f *fakeKIS) serve(w http.ResponseWriter, r *http.Request) {
 	h := f.handlers[path]
 	tf := f.tokenFunc
 	rf := f.revokeFn
+	open := f.open
 	switch path {
 	case "/oauth2/tokenP":
 		f.tokens++
@@ -119,7 +121,7 @@ func (f *fakeKIS) serve(w http.ResponseWriter, r *http.Request) {
 	case path == "/oauth2/revokeP":
 		w.Write([]byte(`{"code":200,"message":"접근토큰 폐기에 성공하였습니다"}`))
 	case h != nil:
-		if r.Header.Get("authorization") == "" {
+		if r.Header.Get("authorization") == "" && !open {
 			w.WriteHeader(500)
 			w.Write([]byte(`{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다."}`))
 			return
