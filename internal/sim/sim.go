@@ -69,17 +69,56 @@ func (m *Market) Seed() int64 { return m.seed }
 // ETFs (Group "EF") on KOSPI. The slice is shared: do not modify it.
 //
 // BasePrice is the close of [BaseDay] (the offering price for a stock
-// listed later). The first call computes every stock's series (about
-// 0.1–0.2 s); later calls are free.
+// listed later). The first call for a seed in a process walks every
+// stock's series up to BaseDay (about 0.1–0.2 s of CPU, several times
+// that under -race); later calls, on any Market of that seed, are cheap.
 func (m *Market) Universe() []kisfeed.Stock {
 	m.uOnce.Do(func() {
+		prices := basePrices.get(m.seed)
+		if prices == nil {
+			prices = make([]int64, len(m.stocks))
+			for k, s := range m.stocks {
+				prices[k] = m.baseStock(s).BasePrice
+			}
+			basePrices.put(m.seed, prices)
+		}
 		u := make([]kisfeed.Stock, len(m.stocks))
 		for k, s := range m.stocks {
-			u[k] = m.baseStock(s)
+			u[k] = s.Stock
+			u[k].BasePrice = prices[k]
 		}
 		m.universe = u
 	})
 	return m.universe
+}
+
+// basePrices memoises the universe's base prices per seed across Market
+// instances. It caches a pure function of the seed (so it is not
+// observable state), and it makes the common pattern "New(seed) and
+// Universe() in every test" cost the walk of 2,700 stocks once per seed
+// and process instead of every time. At most maxMemoSeeds seeds are kept
+// (21 KB each).
+var basePrices = &priceMemo{m: make(map[int64][]int64)}
+
+const maxMemoSeeds = 64
+
+type priceMemo struct {
+	mu sync.Mutex
+	m  map[int64][]int64
+}
+
+func (p *priceMemo) get(seed int64) []int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[seed]
+}
+
+func (p *priceMemo) put(seed int64, prices []int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.m) < maxMemoSeeds {
+		p.m[seed] = prices
+	}
 }
 
 // baseStock returns s's Stock with BasePrice filled.

@@ -220,6 +220,22 @@ func TestUniverse(t *testing.T) {
 	}
 }
 
+func TestUniverseMemo(t *testing.T) {
+	t.Parallel()
+	want := market().Universe()
+	fresh := New(testSeed)
+	got := fresh.Universe() // from the per-seed memo
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("second instance's universe differs (-first +second):\n%s", diff)
+	}
+	for k := 0; k < len(got); k += 53 {
+		st, _ := fresh.Stock(got[k].Code)
+		if st != got[k] {
+			t.Errorf("Stock(%q) = %+v, want %+v as in Universe", got[k].Code, st, got[k])
+		}
+	}
+}
+
 func TestInfo(t *testing.T) {
 	t.Parallel()
 	m := market()
@@ -381,7 +397,7 @@ func TestMinuteBars(t *testing.T) {
 func TestQuoteAt(t *testing.T) {
 	t.Parallel()
 	m := market()
-	for _, smp := range randomSamples(m, 25) {
+	for _, smp := range randomSamples(m, 15) {
 		code, day := smp[0].(string), smp[1].(time.Time)
 		t.Run(code+"/"+day.Format("20060102"), func(t *testing.T) {
 			daily, _ := m.DailyBar(code, day)
@@ -487,7 +503,7 @@ func TestChangeRate(t *testing.T) {
 func TestOrderBookAt(t *testing.T) {
 	t.Parallel()
 	m := market()
-	for _, smp := range randomSamples(m, 40) {
+	for _, smp := range randomSamples(m, 25) {
 		code, day := smp[0].(string), smp[1].(time.Time)
 		for _, at := range []time.Time{day.Add(8*time.Hour + 40*time.Minute), day.Add(10 * time.Hour), day.Add(15*time.Hour + 25*time.Minute), day.Add(17 * time.Hour)} {
 			name := fmt.Sprintf("%s/%s", code, at.Format("20060102T1504"))
@@ -641,7 +657,7 @@ func query(m *Market, code string, day time.Time) snapshot {
 
 func TestDeterminism(t *testing.T) {
 	t.Parallel()
-	samples := randomSamples(market(), 60)
+	samples := randomSamples(market(), 24)
 	a := New(42)
 	want := make([]snapshot, len(samples))
 	for k, smp := range samples {
