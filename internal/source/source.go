@@ -14,7 +14,8 @@
 //     (package mock), no HTTP at all.
 //   - kis: one kis.Client per app key (KIS_APP_KEY, then KIS_APP_KEYS),
 //     real or mock server by KIS_USE_REAL_SERVER, KIS_BASE_URL overriding
-//     the URL, spread by [Multi]. Tokens are shared in Redis when
+//     the URL (and, unless it is a koreainvestment.com host, serving the
+//     master files too, as the emulator does), spread by [Multi]. Tokens are shared in Redis when
 //     REDIS_URL is set (one issuance per app key across replicas), else
 //     kept in KIS_TOKEN_FILE or <user cache dir>/kisfeed/tokens.json. With
 //     REDIS_URL and KISFEED_SHARED_RATE_LIMIT the per-key rate budget is
@@ -38,8 +39,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -256,6 +259,17 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	return u, nil
 }
 
+// isKISHost reports whether raw points at KIS itself
+// (*.koreainvestment.com) rather than an emulator or proxy.
+func isKISHost(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(u.Hostname())
+	return h == "koreainvestment.com" || strings.HasSuffix(h, ".koreainvestment.com")
+}
+
 // redisPrefix is the prefix of token and limiter keys.
 func redisPrefix(deps Deps) string {
 	if deps.RedisPrefix != "" {
@@ -314,6 +328,11 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) erro
 		)
 		if cfg.BaseURL != "" {
 			opts = append(opts, kis.WithBaseURL(cfg.BaseURL))
+			if !isKISHost(cfg.BaseURL) {
+				// An emulator (or a recording proxy) serves the master
+				// files too; the public download host is KIS's own.
+				opts = append(opts, kis.WithMasterURL(cfg.BaseURL))
+			}
 		}
 		if u.Redis != nil && cfg.SharedRateLimit {
 			lim, err := redisx.NewLimiter(u.Redis, k.Key, rate*sharedHeadroom,

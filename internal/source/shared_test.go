@@ -1,0 +1,87 @@
+package source_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed/emulator"
+	"github.com/kisfeed/kisfeed/emulator/emulatortest"
+	"github.com/kisfeed/kisfeed/internal/source"
+)
+
+// TestSharedBudget is the in-process version of scripts/shared-budget.sh:
+// three upstreams built by the factory (three KIS clients, each with its
+// own Redis connection pool, as three processes would have) share one app
+// key against an emulator limited to 18 req/s. Together they must stay
+// within 18 accepted requests in every 1-second window without drawing
+// rate-limit rejections, and issue exactly one token.
+func TestSharedBudget(t *testing.T) {
+	t.Parallel()
+	url, prefix := redisURL(t)
+	const rate = 18
+	emu, base := emulatortest.Start(t, emulator.WithRate(rate))
+	cfg := kisConfig(t, base)
+	cfg.RedisURL = url
+	cfg.RateLimit = rate
+	cfg.UseRealServer = true
+
+	var ups []*source.Upstream
+	for range 3 {
+		u := newUpstream(t, cfg, source.Deps{RedisPrefix: prefix})
+		if len(u.Clients) != 1 || u.Redis == nil {
+			t.Fatalf("upstream: %d clients, redis %v; want 1 and a client", len(u.Clients), u.Redis)
+		}
+		ups = append(ups, u)
+	}
+	codes := []string{"005930", "000660", "035420", "005380", "035720", "068270", "207940", "373220"}
+	const d = 3 * time.Second
+	// Cancelled at d, not a deadline: the client's limiter refuses at once
+	// any wait that would end after a deadline.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stop := time.AfterFunc(d, cancel)
+	defer stop.Stop()
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for i, u := range ups {
+		for w := range 4 {
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					if _, _, err := u.Clients[0].Price(ctx, codes[rng.IntN(len(codes))]); err != nil {
+						if ctx.Err() == nil {
+							t.Errorf("Price: %v", err)
+						}
+						return
+					}
+					calls.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+
+	st := emu.Stats()
+	t.Logf("%d calls in %s (%.1f/s); emulator: requests %d, max per 1 s window %d, rejections %d, tokens %d",
+		calls.Load(), d, float64(calls.Load())/d.Seconds(), st.Requests, st.MaxRequestsPerSecondWindow,
+		st.RateLimitRejections, st.TokensIssued)
+	if st.MaxRequestsPerSecondWindow > rate {
+		t.Errorf("max requests in a 1 s window: got %d, want ≤ %d", st.MaxRequestsPerSecondWindow, rate)
+	}
+	if st.TokensIssued != 1 {
+		t.Errorf("tokens issued: got %d, want 1", st.TokensIssued)
+	}
+	// Unshared, three clients at 18/s would send ~52/s and draw hundreds
+	// of rejections; shared, jitter may cost one now and then at most.
+	if st.RateLimitRejections > 2 {
+		t.Errorf("rate-limit rejections: got %d, want ≤ 2", st.RateLimitRejections)
+	}
+	// The budget is used, not just respected: at least 70 % of it.
+	if min := int64(0.7 * rate * d.Seconds()); calls.Load() < min {
+		t.Errorf("calls: got %d, want ≥ %d", calls.Load(), min)
+	}
+}
