@@ -9,7 +9,8 @@ type day struct {
 }
 
 // drawClose draws day i's close from the previous close: a bounded random
-// walk in basis points (sum of three uniforms, an occasional news day),
+// walk in basis points (sum of three uniforms, an occasional news day, a
+// rare limit-up or limit-down day for generated shares),
 // pulled towards the stock's anchor and turned back outside its band, on
 // the tick grid and within the day's limits. Integer arithmetic only.
 func (s *stock) drawClose(r *rng, prev int64) (closePx, ret int64) {
@@ -17,7 +18,11 @@ func (s *stock) drawClose(r *rng, prev int64) (closePx, ret int64) {
 	a, b, c, news := r.chunks(2*v+1, 2*v+1, 2*v+1, 250)
 	ret = a + b + c - 3*v
 	if news == 0 {
-		ret *= 4 // news day: may reach the limit
+		ret *= 4 // news day
+	}
+	if s.jumpy && r.intn(2_000) == 0 {
+		// Limit day (상한가/하한가): about one a day across the market.
+		ret = 3_500 - 7_000*r.intn(2)
 	}
 	ret += s.revBp * (s.anchor - prev) / (s.anchor + prev)
 	if (prev > s.bandHi && ret > 0) || (prev < s.bandLo && ret < 0) {

@@ -40,6 +40,7 @@ type stock struct {
 	revBp          int64 // mean-reversion strength, basis points
 	avgVol         int64 // average daily volume, shares
 	idle           int64 // probability (per 65,536) that a minute has no trade
+	jumpy          bool  // may have limit-up/limit-down days (generated shares)
 
 	once   sync.Once
 	closes []int32 // close of trading day i (valid from first)
@@ -357,7 +358,7 @@ func buildUniverse() []*stock {
 				par:   []int64{100, 200, 500, 500, 500, 1_000, 2_500, 5_000, 5_000}[r.intn(9)],
 				admin: r.intn(100) == 0, nxt: r.intn(10) < 3,
 				first: first, anchor: price, bandLo: max(price/3, 100), bandHi: price * 3,
-				volBp: vol, revBp: 20,
+				volBp: vol, revBp: 20, jumpy: true,
 			}
 			s.p0 = roundTick(price * (80 + r.intn(41)) / 100)
 			s.avgVol = shares * (10 + r.intn(140)) / 10_000
