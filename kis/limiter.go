@@ -29,6 +29,9 @@ const (
 	debounce = time.Second
 	// quietPeriod is how long without EGW00201 before creeping up a step.
 	quietPeriod = 3 * time.Second
+	// probeQuiet is the quiet spell before probing above a rate that
+	// drew EGW00201 before.
+	probeQuiet = 30 * time.Second
 	// probeStep is how far above the last known-good rate a probe goes
 	// once the bracket has closed, as a share of the configured rate.
 	probeStep = 0.02
@@ -130,7 +133,11 @@ func (p *pacer) creep() {
 	next := p.cur + (p.bad-p.cur)/2
 	if p.bad-p.cur < p.configured*probeStep {
 		// Bracket closed: probe a step above the old ceiling, so a limit
-		// KIS raised again is found.
+		// KIS raised again is found, but only after a longer quiet spell:
+		// each probe at a real limit costs a rejection and a retry.
+		if now.Sub(p.lastDown) < probeQuiet {
+			return
+		}
 		next = p.cur + p.configured*probeStep
 		p.bad = max(p.bad, next)
 	}
