@@ -352,7 +352,7 @@ func randomSamples(m *Market, n int) [][2]any {
 func TestMinuteBars(t *testing.T) {
 	t.Parallel()
 	m := market()
-	for _, smp := range randomSamples(m, 150) {
+	for _, smp := range randomSamples(m, 100) {
 		code, day := smp[0].(string), smp[1].(time.Time)
 		t.Run(code+"/"+day.Format("20060102"), func(t *testing.T) {
 			daily, ok := m.DailyBar(code, day)
@@ -411,7 +411,7 @@ func TestQuoteAt(t *testing.T) {
 				t.Fatalf("pre-open quote %+v: want previous close %d, zero volume", pre, prev)
 			}
 			var lastVol int64
-			for sec := int64(9 * 3600); sec <= 15*3600+31*60; sec += 7*60 + 13 {
+			for sec := int64(9 * 3600); sec <= 15*3600+31*60; sec += 11*60 + 13 {
 				at := day.Add(time.Duration(sec) * time.Second)
 				q, ok := m.QuoteAt(code, at)
 				if !ok {
