@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/source"
 )
 
 // upstream is what the data-source factory builds for a command: the
@@ -15,16 +17,45 @@ import (
 type upstream struct {
 	Source kisfeed.Source
 	// Clients holds the *kis.Client values (one per app key) in KIS and
-	// embedded modes; empty in mock mode. Typed any until the kis package
-	// lands, then []*kis.Client.
+	// embedded modes; empty in mock mode.
 	Clients []any
 	Close   func() error
+	// Built is the factory's full result (breaker, Redis, emulator); nil
+	// when a test injected the upstream.
+	Built *source.Upstream
 }
 
-// newUpstream builds the upstream for cfg. Tests replace app.newUpstream.
-func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
+// upstream builds the data source for cfg through the one factory,
+// internal/source. deps, when given, adds observers (metrics). In embedded
+// mode it says on stderr that the built-in emulator is in use, so nobody
+// mistakes synthetic numbers for KIS data. Tests replace app.newUpstream.
+func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...source.Deps) (*upstream, error) {
 	if a.newUpstream != nil {
 		return a.newUpstream(ctx, cfg, log)
 	}
-	return nil, errNotYet // wired to internal/source.New once it lands
+	var d source.Deps
+	if len(deps) > 0 {
+		d = deps[0]
+	}
+	if d.Logger == nil {
+		d.Logger = log
+	}
+	if d.Now == nil {
+		d.Now = a.now
+	}
+	u, err := source.New(ctx, cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Mode {
+	case config.ModeEmbedded:
+		fmt.Fprintf(a.stderr, "kisfeed: no KIS_APP_KEY set: using the built-in KIS emulator at %s (synthetic market, seed %d)\n", u.BaseURL, cfg.Seed)
+	case config.ModeMock:
+		fmt.Fprintf(a.stderr, "kisfeed: ENABLE_KIS_API=false: using the in-process mock market (seed %d)\n", cfg.Seed)
+	}
+	clients := make([]any, len(u.Clients))
+	for i, c := range u.Clients {
+		clients[i] = c
+	}
+	return &upstream{Source: u.Source, Clients: clients, Close: u.Close, Built: u}, nil
 }
