@@ -46,7 +46,7 @@ func TestMatchesEmulator(t *testing.T) {
 		at(2026, 3, 10, 8, 30),  // before the open
 		at(2026, 3, 14, 12, 0),  // Saturday
 	}
-	codes := []string{"005930", "000660", "035720"}
+	codes := []string{"005930", "035720"}
 	for _, now := range instants {
 		t.Run(now.Format("2006-01-02T15:04"), func(t *testing.T) {
 			t.Parallel()
