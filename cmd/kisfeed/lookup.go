@@ -1,28 +1,529 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// newQuoteCmd is a placeholder until its issue lands.
+	"github.com/spf13/cobra"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/kis"
+)
+
+// The lookup commands: quote, orderbook, candles, info and token. Each
+// validates its arguments first (bad usage exits 2 naming the flag and
+// the expected format), reads through the configured upstream's Source,
+// and prints a table or, with --json, snake_case JSON with RFC 3339 times
+// in +09:00.
+
+// withUpstream builds the upstream, runs fn and closes it.
+func (a *app) withUpstream(ctx context.Context, fn func(up *upstream) error) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	up, err := a.upstream(ctx, cfg, a.logger(cfg))
+	if err != nil {
+		return withExit(1, err)
+	}
+	defer func() {
+		if up.Close != nil {
+			_ = up.Close()
+		}
+	}()
+	return fn(up)
+}
+
+// lookupError gives upstream failures exit code 1 with a clear message.
+func lookupError(err error) error {
+	if errors.Is(err, kisfeed.ErrInvalid) {
+		return withExit(2, err)
+	}
+	return withExit(1, err)
+}
+
+// validCodes checks every code before any request.
+func validCodes(codes []string) error {
+	for _, c := range codes {
+		if err := kisfeed.ValidateCode(c); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	return nil
+}
+
+func kst(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(kisfeed.KST).Format(time.RFC3339)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// metaJSON is the provenance every JSON answer carries.
+type metaJSON struct {
+	AsOf   string `json:"as_of"`
+	Source string `json:"source"`
+	Origin string `json:"origin"`
+	Stale  bool   `json:"stale"`
+}
+
+func newMetaJSON(m kisfeed.Meta) metaJSON {
+	return metaJSON{AsOf: kst(m.AsOf), Source: m.Source, Origin: string(m.Origin), Stale: m.Stale}
+}
+
+// quoteJSON is the --json form of a quote.
+type quoteJSON struct {
+	Code         string  `json:"code"`
+	Name         string  `json:"name"`
+	Market       string  `json:"market,omitempty"`
+	Price        int64   `json:"price"`
+	Open         int64   `json:"open"`
+	High         int64   `json:"high"`
+	Low          int64   `json:"low"`
+	PrevClose    int64   `json:"prev_close"`
+	BasePrice    int64   `json:"base_price"`
+	Change       int64   `json:"change"`
+	ChangeRate   float64 `json:"change_rate"`
+	Volume       int64   `json:"volume"`
+	TradingValue int64   `json:"trading_value"`
+	UpperLimit   int64   `json:"upper_limit"`
+	LowerLimit   int64   `json:"lower_limit"`
+	TickSize     int64   `json:"tick_size,omitempty"`
+	metaJSON
+}
+
+func newQuoteJSON(q *kisfeed.Quote) quoteJSON {
+	return quoteJSON{
+		Code: q.Code, Name: q.Name, Market: string(q.Market), Price: q.Price, Open: q.Open, High: q.High,
+		Low: q.Low, PrevClose: q.PrevClose, BasePrice: q.BasePrice, Change: q.Change, ChangeRate: q.ChangeRate,
+		Volume: q.Volume, TradingValue: q.TradingValue, UpperLimit: q.UpperLimit, LowerLimit: q.LowerLimit,
+		TickSize: q.TickSize, metaJSON: newMetaJSON(q.Meta),
+	}
+}
+
 func newQuoteCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "quote", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "quote CODE...",
+		Short: "Print current prices",
+		Long: `Print the current price snapshot of one or more stocks (6-character KRX codes
+like 005930). With several codes they are fetched together (intstock-multprice,
+30 a call); a code that fails on its own is reported on stderr and the others
+are still printed (exit 1).`,
+		Example: "  kisfeed quote 005930\n  kisfeed quote 005930 000660 --json",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, codes []string) error {
+			if err := validCodes(codes); err != nil {
+				return err
+			}
+			return a.withUpstream(cmd.Context(), func(up *upstream) error {
+				return a.quote(cmd.Context(), up.Source, codes, asJSON)
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (one object for one code, an array for several)")
+	return c
 }
 
-// newOrderBookCmd is a placeholder until its issue lands.
+func (a *app) quote(ctx context.Context, src kisfeed.Source, codes []string, asJSON bool) error {
+	var qs []*kisfeed.Quote
+	var failed map[string]error
+	if len(codes) == 1 {
+		q, err := src.Quote(ctx, codes[0])
+		if err != nil {
+			return lookupError(err)
+		}
+		qs = []*kisfeed.Quote{q}
+	} else {
+		var err error
+		qs, err = src.Quotes(ctx, codes)
+		var be *kisfeed.BatchError
+		switch {
+		case errors.As(err, &be):
+			failed = be.Errs
+		case err != nil:
+			return lookupError(err)
+		}
+	}
+	if err := a.printQuotes(qs, len(codes) == 1, asJSON); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		keys := make([]string, 0, len(failed))
+		for k := range failed {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		msgs := make([]string, len(keys))
+		for i, k := range keys {
+			msgs[i] = failed[k].Error()
+		}
+		return withExit(1, fmt.Errorf("%d of %d codes failed: %s", len(failed), len(codes), strings.Join(msgs, "; ")))
+	}
+	return nil
+}
+
+func (a *app) printQuotes(qs []*kisfeed.Quote, single, asJSON bool) error {
+	if asJSON {
+		if single {
+			return writeJSON(a.stdout, newQuoteJSON(qs[0]))
+		}
+		out := make([]quoteJSON, 0, len(qs))
+		for _, q := range qs {
+			if q != nil {
+				out = append(out, newQuoteJSON(q))
+			}
+		}
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "CODE\tNAME\tPRICE\tCHANGE\tRATE%\tOPEN\tHIGH\tLOW\tVOLUME\tVALUE\tAS OF\tSOURCE\t")
+	for _, q := range qs {
+		if q == nil {
+			continue
+		}
+		src := q.Meta.Source
+		if q.Meta.Stale {
+			src += " (stale)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%+d\t%+.2f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", q.Code, q.Name, q.Price, q.Change,
+			q.ChangeRate, q.Open, q.High, q.Low, q.Volume, q.TradingValue, q.Meta.AsOf.In(kisfeed.KST).Format("2006-01-02 15:04:05"), src)
+	}
+	return tw.Flush()
+}
+
+// levelJSON is one order-book level.
+type levelJSON struct {
+	Price    int64 `json:"price"`
+	Quantity int64 `json:"quantity"`
+}
+
+type orderBookJSON struct {
+	Code          string      `json:"code"`
+	Asks          []levelJSON `json:"asks"`
+	Bids          []levelJSON `json:"bids"`
+	TotalAskQty   int64       `json:"total_ask_qty"`
+	TotalBidQty   int64       `json:"total_bid_qty"`
+	ExpectedPrice int64       `json:"expected_price"`
+	metaJSON
+}
+
 func newOrderBookCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "orderbook", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "orderbook CODE",
+		Short:   "Print the 10-level order book",
+		Example: "  kisfeed orderbook 005930 --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validCodes(args); err != nil {
+				return err
+			}
+			return a.withUpstream(cmd.Context(), func(up *upstream) error {
+				b, err := up.Source.OrderBook(cmd.Context(), args[0])
+				if err != nil {
+					return lookupError(err)
+				}
+				return a.printOrderBook(b, asJSON)
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
-// newCandlesCmd is a placeholder until its issue lands.
+func (a *app) printOrderBook(b *kisfeed.OrderBook, asJSON bool) error {
+	if asJSON {
+		out := orderBookJSON{Code: b.Code, TotalAskQty: b.TotalAskQty, TotalBidQty: b.TotalBidQty,
+			ExpectedPrice: b.ExpectedPrice, metaJSON: newMetaJSON(b.Meta)}
+		for i := range kisfeed.BookDepth {
+			out.Asks = append(out.Asks, levelJSON(b.Asks[i]))
+			out.Bids = append(out.Bids, levelJSON(b.Bids[i]))
+		}
+		return writeJSON(a.stdout, out)
+	}
+	fmt.Fprintf(a.stdout, "%s  as of %s  (%s)\n", b.Code, b.Meta.AsOf.In(kisfeed.KST).Format("2006-01-02 15:04:05"), b.Meta.Source)
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tASK QTY\tPRICE\tBID QTY\t")
+	for i := kisfeed.BookDepth - 1; i >= 0; i-- {
+		fmt.Fprintf(tw, "ask %d\t%d\t%d\t\t\n", i+1, b.Asks[i].Quantity, b.Asks[i].Price)
+	}
+	for i := range kisfeed.BookDepth {
+		fmt.Fprintf(tw, "bid %d\t\t%d\t%d\t\n", i+1, b.Bids[i].Price, b.Bids[i].Quantity)
+	}
+	fmt.Fprintf(tw, "total\t%d\t\t%d\t\n", b.TotalAskQty, b.TotalBidQty)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if b.ExpectedPrice > 0 {
+		fmt.Fprintf(a.stdout, "expected price %d\n", b.ExpectedPrice)
+	}
+	return nil
+}
+
+type candleJSON struct {
+	Time   string `json:"time"`
+	Open   int64  `json:"open"`
+	High   int64  `json:"high"`
+	Low    int64  `json:"low"`
+	Close  int64  `json:"close"`
+	Volume int64  `json:"volume"`
+	Value  int64  `json:"value"`
+}
+
+type candlesJSON struct {
+	Code     string       `json:"code"`
+	Interval string       `json:"interval"`
+	Bars     []candleJSON `json:"bars"`
+	metaJSON
+}
+
+// parseDayFlag parses a --from/--to flag value.
+func parseDayFlag(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", v, kisfeed.KST)
+	if err != nil {
+		return time.Time{}, usageError("--%s %q: want a date YYYY-MM-DD", flag, v)
+	}
+	return t, nil
+}
+
 func newCandlesCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "candles", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var (
+		interval, from, to string
+		unadjusted, asJSON bool
+	)
+	c := &cobra.Command{
+		Use:   "candles CODE",
+		Short: "Print daily, weekly, monthly or minute candles",
+		Long: `Print a candle series, oldest first. Day, week and month candles cover
+--from..--to (inclusive; --to defaults to today, --from to 3 months, 1 year and
+5 years back); minute candles cover the single day --from (default today).`,
+		Example: "  kisfeed candles 005930 --interval day --from 2020-01-01\n  kisfeed candles 005930 --interval minute --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validCodes(args); err != nil {
+				return err
+			}
+			iv, err := kisfeed.ParseInterval(interval)
+			if err != nil {
+				return usageError("--interval %q: want day, week, month or minute", interval)
+			}
+			f, err := parseDayFlag("from", from)
+			if err != nil {
+				return err
+			}
+			t, err := parseDayFlag("to", to)
+			if err != nil {
+				return err
+			}
+			if !f.IsZero() && !t.IsZero() && t.Before(f) {
+				return usageError("--from %s is after --to %s: want from <= to", from, to)
+			}
+			if iv == kisfeed.IntervalMinute && to != "" {
+				return usageError("--to %s: minute candles cover one day; give it with --from", to)
+			}
+			q := kisfeed.CandleQuery{Code: args[0], Interval: iv, From: f, To: t, Unadjusted: unadjusted}
+			return a.withUpstream(cmd.Context(), func(up *upstream) error {
+				cs, err := up.Source.Candles(cmd.Context(), q)
+				if err != nil {
+					return lookupError(err)
+				}
+				return a.printCandles(cs, asJSON)
+			})
+		},
+	}
+	c.Flags().StringVar(&interval, "interval", "day", "day, week, month or minute")
+	c.Flags().StringVar(&from, "from", "", "first day YYYY-MM-DD (minute: the day)")
+	c.Flags().StringVar(&to, "to", "", "last day YYYY-MM-DD (default today)")
+	c.Flags().BoolVar(&unadjusted, "unadjusted", false, "original prices instead of split-adjusted ones")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
-// newInfoCmd is a placeholder until its issue lands.
+func (a *app) printCandles(cs *kisfeed.Candles, asJSON bool) error {
+	if asJSON {
+		out := candlesJSON{Code: cs.Code, Interval: string(cs.Interval), Bars: make([]candleJSON, len(cs.Bars)), metaJSON: newMetaJSON(cs.Meta)}
+		for i, b := range cs.Bars {
+			out.Bars[i] = candleJSON{Time: kst(b.Time), Open: b.Open, High: b.High, Low: b.Low, Close: b.Close, Volume: b.Volume, Value: b.Value}
+		}
+		return writeJSON(a.stdout, out)
+	}
+	layout := "2006-01-02"
+	if cs.Interval == kisfeed.IntervalMinute {
+		layout = "2006-01-02 15:04"
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "TIME\tOPEN\tHIGH\tLOW\tCLOSE\tVOLUME\tVALUE\t")
+	for _, b := range cs.Bars {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", b.Time.In(kisfeed.KST).Format(layout), b.Open, b.High, b.Low, b.Close, b.Volume, b.Value)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%d %s candles of %s (%s)\n", len(cs.Bars), cs.Interval, cs.Code, cs.Meta.Source)
+	return nil
+}
+
+type infoJSON struct {
+	Code           string `json:"code"`
+	ISIN           string `json:"isin"`
+	Name           string `json:"name"`
+	FullName       string `json:"full_name"`
+	EnglishName    string `json:"english_name"`
+	Market         string `json:"market"`
+	Group          string `json:"group"`
+	Sector         string `json:"sector"`
+	ListedShares   int64  `json:"listed_shares"`
+	ParValue       int64  `json:"par_value"`
+	Capital        int64  `json:"capital"`
+	ListingDate    string `json:"listing_date"`
+	Halted         bool   `json:"halted"`
+	Administrative bool   `json:"administrative"`
+	NXTTradable    bool   `json:"nxt_tradable"`
+	metaJSON
+}
+
 func newInfoCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "info", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "info CODE",
+		Short:   "Print descriptive data about a stock",
+		Example: "  kisfeed info 005930 --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validCodes(args); err != nil {
+				return err
+			}
+			return a.withUpstream(cmd.Context(), func(up *upstream) error {
+				info, err := up.Source.StockInfo(cmd.Context(), args[0])
+				if err != nil {
+					return lookupError(err)
+				}
+				out := infoJSON{Code: info.Code, ISIN: info.ISIN, Name: info.Name, FullName: info.FullName,
+					EnglishName: info.EnglishName, Market: string(info.Market), Group: info.Group, Sector: info.Sector,
+					ListedShares: info.ListedShares, ParValue: info.ParValue, Capital: info.Capital,
+					ListingDate: kst(info.ListingDate), Halted: info.Halted, Administrative: info.Administrative,
+					NXTTradable: info.NXTTradable, metaJSON: newMetaJSON(info.Meta)}
+				if asJSON {
+					return writeJSON(a.stdout, out)
+				}
+				listed := ""
+				if !info.ListingDate.IsZero() {
+					listed = info.ListingDate.In(kisfeed.KST).Format("2006-01-02")
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				for _, row := range [][2]string{
+					{"code", info.Code}, {"isin", info.ISIN}, {"name", info.Name}, {"full name", info.FullName},
+					{"english name", info.EnglishName}, {"market", string(info.Market)}, {"group", info.Group},
+					{"sector", info.Sector}, {"listed shares", fmt.Sprint(info.ListedShares)},
+					{"par value", fmt.Sprint(info.ParValue)}, {"capital", fmt.Sprint(info.Capital)},
+					{"listing date", listed}, {"halted", fmt.Sprint(info.Halted)},
+					{"administrative", fmt.Sprint(info.Administrative)}, {"nxt tradable", fmt.Sprint(info.NXTTradable)},
+					{"source", info.Meta.Source},
+				} {
+					fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
-// newTokenCmd is a placeholder until its issue lands.
+// tokenJSON describes a token without its value.
+type tokenJSON struct {
+	Server   string `json:"server"`
+	BaseURL  string `json:"base_url"`
+	Type     string `json:"type,omitempty"`
+	Expires  string `json:"expires,omitempty"`
+	IssuedAt string `json:"issued_at,omitempty"`
+	Revoked  bool   `json:"revoked"`
+}
+
+// tokenClient is what the token command needs from a *kis.Client.
+type tokenClient interface {
+	Token(ctx context.Context) (*kis.Token, error)
+	Revoke(ctx context.Context) error
+	Server() kis.Server
+	BaseURL() string
+}
+
+var _ tokenClient = (*kis.Client)(nil)
+
 func newTokenCmd(a *app) *cobra.Command {
-	return &cobra.Command{Use: "token", Short: "(not implemented yet)", Hidden: true, RunE: func(*cobra.Command, []string) error { return withExit(1, errNotYet) }}
+	var revoke, asJSON bool
+	c := &cobra.Command{
+		Use:   "token",
+		Short: "Show (obtaining if needed) or revoke the KIS access token",
+		Long: `Show the access token of each configured app key — its type, expiry and
+issuance time, never its value — obtaining one if none is stored (KIS sends the
+account holder a notification per issuance, so a stored valid token is reused).
+With --revoke, revoke the stored tokens instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withUpstream(cmd.Context(), func(up *upstream) error {
+				var clients []tokenClient
+				for _, c := range up.Clients {
+					if tc, ok := c.(tokenClient); ok {
+						clients = append(clients, tc)
+					}
+				}
+				if len(clients) == 0 {
+					return usageError("token: no KIS client in this mode (ENABLE_KIS_API=false serves the in-process mock market)")
+				}
+				var out []tokenJSON
+				for _, c := range clients {
+					t := tokenJSON{Server: c.Server().String(), BaseURL: c.BaseURL()}
+					if revoke {
+						if err := c.Revoke(cmd.Context()); err != nil {
+							return withExit(1, err)
+						}
+						t.Revoked = true
+					} else {
+						tok, err := c.Token(cmd.Context())
+						if err != nil {
+							return withExit(1, err)
+						}
+						t.Type, t.Expires, t.IssuedAt = tok.Type, kst(tok.Expires), kst(tok.IssuedAt)
+					}
+					out = append(out, t)
+				}
+				if asJSON {
+					if len(out) == 1 {
+						return writeJSON(a.stdout, out[0])
+					}
+					return writeJSON(a.stdout, out)
+				}
+				for _, t := range out {
+					if t.Revoked {
+						fmt.Fprintf(a.stdout, "%s %s: token revoked\n", t.Server, t.BaseURL)
+						continue
+					}
+					fmt.Fprintf(a.stdout, "%s %s: %s token, expires %s (issued %s)\n", t.Server, t.BaseURL, t.Type, t.Expires, t.IssuedAt)
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVar(&revoke, "revoke", false, "revoke the token instead of showing it")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
