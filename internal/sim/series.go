@@ -93,6 +93,8 @@ func (m *Market) day(s *stock, i int) day {
 	// Volume: busier on big moves.
 	vol := s.avgVol * (40 + r.intn(121)) / 100
 	vol = vol * (2*v + abs64(ret)) / (2 * v)
-	vol = max(vol, 500)
+	// At least 500 so every anchor minute can trade; at most 2e9 so the
+	// minute split's 32.32 fixed point cannot overflow.
+	vol = clamp(vol, 500, 2_000_000_000)
 	return day{open: o, high: h, low: l, close: c, volume: vol}
 }

@@ -19,6 +19,17 @@
 // from the day's stream, and minute bars are rebuilt from the daily bar
 // on demand. The first simulated day's base price is a per-stock initial
 // price (the offering price for stocks listed after 2020-01-02).
+//
+// Costs (one core, see the benchmarks): New a few ms; the first query of a
+// stock walks its closes (about 50 µs); a daily bar a few µs the first time
+// (its traded value needs the day's minute path) and well under 1 µs once
+// memoised; MinuteBars 10–30 µs; QuoteAt and OrderBookAt about 10 µs
+// during the session, 1–2 µs after the close. Memory grows with use to at
+// most about 24 KB per stock (65 MB for the whole universe).
+//
+// ETFs use the stock tick table of package krx (real ETF ticks are
+// smaller), so that every consumer can derive the tick from the price. No
+// security is halted.
 package sim
 
 import (

@@ -3,6 +3,7 @@ package sim
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -447,15 +448,7 @@ func buildUniverse() []*stock {
 			s.ListingDate = c.days[s.first]
 		}
 	}
-	slices.SortFunc(out, func(a, b *stock) int {
-		switch {
-		case a.Code < b.Code:
-			return -1
-		case a.Code > b.Code:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *stock) int { return strings.Compare(a.Code, b.Code) })
 	return out
 }
 
