@@ -33,8 +33,8 @@ const (
 
 // calendar is the immutable trading calendar of the simulated period.
 type calendar struct {
-	days   []time.Time // trading days, midnight KST, oldest first
-	offs   []int32     // calendar offset (days since epoch) of each trading day
+	days   []time.Time    // trading days, midnight KST, oldest first
+	offs   []int32        // calendar offset (days since epoch) of each trading day
 	idx    [calDays]int16 // trading-day index of a calendar offset, -1 if closed
 	lastLE [calDays]int16 // index of the last trading day <= offset, -1 if none
 }

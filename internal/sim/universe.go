@@ -32,7 +32,7 @@ type stock struct {
 
 	hash  uint64 // FNV-1a of the code
 	key   uint64 // hash of (seed, code): the root of the daily stream
-	first int // trading-day index of the first simulated day (listing)
+	first int    // trading-day index of the first simulated day (listing)
 
 	p0             int64 // base price of the first day (previous close / offering price)
 	anchor         int64 // level the walk reverts to
