@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,6 +146,9 @@ func TestUniverse(t *testing.T) {
 		}
 		if !krx.OnTick(s.BasePrice) || s.ListedShares <= 0 || s.ListingDate.IsZero() || s.Halted {
 			t.Errorf("%s: implausible %+v", s.Code, s)
+		}
+		if s.Group == "EF" && !slices.ContainsFunc(etfBrands, func(b string) bool { return strings.HasPrefix(s.Name, b+" ") }) {
+			t.Errorf("ETF %s name %q: want a brand prefix like KODEX", s.Code, s.Name)
 		}
 		if s.ListingDate.After(FirstDay) {
 			late++
