@@ -23,8 +23,3 @@ func newBenchCmd(a *app) *cobra.Command {
 	return c
 }
 
-var errNotYet = errorString("not implemented yet")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
