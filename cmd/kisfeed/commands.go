@@ -22,4 +22,3 @@ func newBenchCmd(a *app) *cobra.Command {
 	c.AddCommand(newBenchQuotesCmd(a), newBenchSharedCmd(a))
 	return c
 }
-
