@@ -27,6 +27,11 @@
 //     the built-in KIS emulator (no KIS_APP_KEY set)" on stderr). Tokens
 //     and rate budget stay in-process: each process has its own emulator.
 //
+// Failing fast: a refused connection is not retried by the KIS client (see
+// [RefusedError]), and with the shared limiter a TCP probe runs before a
+// rate slot is taken, so a stopped upstream costs a lookup milliseconds:
+// the cache answers with its stale copy or a *kisfeed.UnavailableError.
+//
 // The cache uses Redis when REDIS_URL is set (with an in-memory LRU as its
 // fallback while Redis fails), else the in-memory LRU; its keys carry no
 // prefix (stock:{code}:price, ...), see package cache.
@@ -286,9 +291,9 @@ func neutral(err error) bool {
 }
 
 // clientOptions are the options every KIS client shares.
-func clientOptions(cfg config.Config, deps Deps, log *slog.Logger) []kis.Option {
+func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []kis.Option {
 	opts := []kis.Option{
-		kis.WithHTTPClient(newHTTPClient(cfg.Timeout)),
+		kis.WithHTTPClient(newHTTPClient(cfg.Timeout, r)),
 		kis.WithLogger(log),
 		kis.WithTokenMargin(cfg.TokenMargin),
 		kis.WithMaxQueue(cfg.MaxQueue),
@@ -318,9 +323,17 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) erro
 		return err
 	}
 	rate := cfg.EffectiveRate()
+	base := cfg.BaseURL
+	if base == "" {
+		base = kis.MockBaseURL
+		if server == kis.Real {
+			base = kis.RealBaseURL
+		}
+	}
+	r := newReach(base, cfg.Timeout)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
-		opts := append(clientOptions(cfg, deps, log),
+		opts := append(clientOptions(cfg, deps, log, r),
 			kis.WithServer(server),
 			kis.WithAppKey(k.Key, k.Secret.Reveal()),
 			kis.WithRateLimit(rate),
@@ -341,7 +354,7 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) erro
 			if err != nil {
 				return err
 			}
-			opts = append(opts, kis.WithLimiter(lim))
+			opts = append(opts, kis.WithLimiter(reachLimiter{reach: r, next: lim}))
 		}
 		c, err := kis.NewClient(opts...)
 		if err != nil {
@@ -428,7 +441,7 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger)
 	base := "http://" + ln.Addr().String()
 	log.Debug("using the built-in KIS emulator", "url", base)
 
-	opts := append(clientOptions(cfg, deps, log),
+	opts := append(clientOptions(cfg, deps, log, nil),
 		kis.WithServer(kis.Real),
 		kis.WithBaseURL(base),
 		kis.WithMasterURL(base),

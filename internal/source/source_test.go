@@ -337,7 +337,38 @@ func TestRedisLookups(t *testing.T) {
 	if !errors.Is(err, kisfeed.ErrUnavailable) {
 		t.Errorf("never-seen code: got %v, want ErrUnavailable", err)
 	}
-	if got := obs.requests.Load(); got != 2 {
-		t.Errorf("HTTP attempts: got %d, want 2 (one per lookup, no retries)", got)
+	if got := obs.requests.Load(); got != 0 {
+		t.Errorf("HTTP attempts: got %d, want 0 (the reachability probe is refused first)", got)
+	}
+}
+
+// TestRefusedTakesNoSharedSlot: with the shared Redis limiter on, a host
+// that refuses connections is found out by a dial probe before a rate
+// slot is taken, so fresh processes (CLI lookups) fail at once instead of
+// queueing behind each other for the app key's budget.
+func TestRefusedTakesNoSharedSlot(t *testing.T) {
+	t.Parallel()
+	url, prefix := redisURL(t)
+	cfg := kisConfig(t, closedURL(t))
+	cfg.RedisURL = url
+	cfg.RateLimit = 1 // the mock server's budget: a taken slot would cost the next process ~1 s
+	for i, code := range []string{"005930", "000660", "035420"} {
+		obs := &reqCounter{}
+		u := newUpstream(t, cfg, source.Deps{RedisPrefix: prefix, KISObserver: obs})
+		_, err := u.Source.Quote(t.Context(), code)
+		var re *source.RefusedError
+		if !errors.Is(err, kisfeed.ErrUnavailable) || !errors.As(err, &re) {
+			t.Fatalf("process %d: got %v, want ErrUnavailable wrapping a RefusedError", i, err)
+		}
+		if got := obs.requests.Load(); got != 0 {
+			t.Errorf("process %d: HTTP attempts %d, want 0 (the probe failed first)", i, got)
+		}
+		keys, err := u.Redis.Keys(t.Context(), "rate:"+prefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 0 {
+			t.Errorf("process %d: rate-limiter keys %v, want none (no slot taken)", i, keys)
+		}
 	}
 }
