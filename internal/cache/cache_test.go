@@ -609,7 +609,10 @@ func (p prefixed) Set(ctx context.Context, items ...cache.Item) error {
 
 // testRedis connects to KISFEED_TEST_REDIS_URL and returns a client and a
 // unique key prefix whose keys are deleted when the test ends.
-func testRedis(t *testing.T) (*goredis.Client, string) {
+func testRedis(t *testing.T) (*goredis.Client, string) { return testRedisB(t) }
+
+// testRedisB is testRedis for tests and benchmarks.
+func testRedisB(t testing.TB) (*goredis.Client, string) {
 	t.Helper()
 	url := os.Getenv("KISFEED_TEST_REDIS_URL")
 	if url == "" {
