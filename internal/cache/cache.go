@@ -617,9 +617,11 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 	if err := kisfeed.ValidateCode(q.Code); err != nil {
 		return nil, err
 	}
-	if _, err := kisfeed.ParseInterval(string(q.Interval)); err != nil || q.Interval == "" {
-		return nil, fmt.Errorf("%w: candles: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
+	iv, err := kisfeed.ParseInterval(string(q.Interval))
+	if err != nil {
+		return nil, err
 	}
+	q.Interval = iv // one key per series: "d" and "day" share it
 	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), c.ttl.Candles, coversToday(q, c.now()),
 		func(ctx context.Context) (kisfeed.Candles, error) {
 			cs, err := c.up.Candles(ctx, q)
