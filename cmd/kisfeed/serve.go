@@ -16,6 +16,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/source"
 )
 
 // serveOptions are the serve command's flags.
@@ -69,15 +70,15 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
-	// TODO(factory): hand m to the factory as KISObserver, CacheObserver and
-	// OnBreakerState (m.SetBreakerState) once a.upstream takes source.Deps.
 	// Bind first: a busy port fails fast, before an upstream (embedded
 	// emulator, pools) is started for nothing.
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return withExit(1, fmt.Errorf("listen %s: %w", o.addr, err))
 	}
-	up, err := a.upstream(ctx, cfg, log)
+	up, err := a.upstream(ctx, cfg, log, source.Deps{
+		Registerer: reg, KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
+	})
 	if err != nil {
 		ln.Close()
 		return withExit(1, fmt.Errorf("upstream: %w", err))
@@ -106,13 +107,18 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
-// readinessChecks lists what /readyz checks for this upstream.
-// TODO(factory): add the breaker ("breaker": not closed → degraded, with
-// RetryAfter), Redis (Ping) and the database (Ping) once the upstream
-// exposes them.
+// readinessChecks lists what /readyz checks: the circuit breaker and
+// Redis when the factory built them (a test-injected upstream has none).
+// The database is not checked: serve reads no database.
 func readinessChecks(up *upstream) []httpapi.Check {
-	_ = up
-	return nil
+	if up.Built == nil {
+		return nil
+	}
+	checks := []httpapi.Check{{Name: "breaker", Func: up.Built.CheckBreaker}}
+	if up.Built.Redis != nil {
+		checks = append(checks, httpapi.PingCheck("redis", up.Built.CheckRedis))
+	}
+	return checks
 }
 
 // loadtestOptions are the loadtest command's flags.

@@ -127,3 +127,52 @@ func TestServeBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestServeFactoryMock runs serve through the real factory in mock mode:
+// readiness lists the breaker, and cache metrics reach /metrics.
+func TestServeFactoryMock(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--access-log=false"},
+			[]string{"ENABLE_KIS_API=false", "LOG_LEVEL=warn"}, strings.NewReader(""), pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listening line: %v", err)
+	}
+	base := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
+	fetch := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 2 {
+		if code, body := fetch("/v1/stocks/005930/quote"); code != 200 {
+			t.Fatalf("quote: got %d %s, want 200", code, body)
+		}
+	}
+	if code, body := fetch("/readyz"); code != 200 || !strings.Contains(body, `"breaker":"ok"`) {
+		t.Errorf("/readyz: got %d %s, want 200 with breaker ok", code, body)
+	}
+	_, metrics := fetch("/metrics")
+	for _, want := range []string{`kisfeed_cache_hits_total{kind="price"} 1`, `kisfeed_cache_misses_total{kind="price"} 1`, `kisfeed_breaker_state{state="closed"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics: missing %s", want)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code: got %d, want 0; stderr %s", code, stderr.String())
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/kisfeed/kisfeed"
 )
@@ -173,6 +172,3 @@ func instance(r *http.Request) string {
 	}
 	return p
 }
-
-// retryAfterSeconds is a helper for tests and callers formatting delays.
-func retryAfterSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
