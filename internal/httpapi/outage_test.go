@@ -185,3 +185,32 @@ func (g gaugeFromRegistry) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// BenchmarkQuoteCacheStack measures the cached quote path through the
+// production stack: handler, middleware, cache (memory store) and breaker,
+// every request a fresh cache hit.
+func BenchmarkQuoteCacheStack(b *testing.B) {
+	now := func() time.Time { return time.Date(2025, time.March, 11, 10, 0, 0, 0, kisfeed.KST) }
+	br, err := breaker.New(mock.NewSource(sim.New(1), now))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(now))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httpapi.New(httpapi.Options{Source: c, Now: now, Observer: metrics.New(prometheus.NewRegistry()),
+		Logger: slog.New(slog.DiscardHandler)})
+	req := httptest.NewRequest(http.MethodGet, "/v1/stocks/005930/quote", nil)
+	srv.ServeHTTP(httptest.NewRecorder(), req) // warm the cache
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status: got %d, want 200", rec.Code)
+			}
+		}
+	})
+}
