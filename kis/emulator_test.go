@@ -255,7 +255,7 @@ func TestEmulatorFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, c := startEmulator(t, []emulator.Option{emulator.WithFaults(faults)})
-	const calls = 200
+	calls := envInt("KISFEED_FAULT_CALLS", 200) // the bar: 1000
 	var wg sync.WaitGroup
 	errs := make(chan error, calls)
 	work := make(chan string)

@@ -104,15 +104,21 @@ func (p *pacer) rateLimited() {
 		return
 	}
 	floor := p.configured * minRateShare
-	p.bad = p.cur
-	next := p.cur * backoffFactor
-	if p.good > 0 && p.good < p.cur {
-		next = p.good
+	r := p.cur
+	var next float64
+	switch {
+	case p.good > 0 && r <= p.good*1.001:
+		// A rate that ran quietly before was refused: jitter at the edge
+		// of the limit, or the limit moved down a little. Step down
+		// gently; a real drop brings more rejections and more steps.
+		next = r * 0.95
+		p.good = next
+	case p.good > 0:
+		next = p.good // a probe above the last good rate failed
+	default:
+		next = r * backoffFactor // nothing known good yet
 	}
-	if p.good >= p.cur {
-		// The last good rate just failed: the limit moved down.
-		p.good = 0
-	}
+	p.bad = r
 	p.set(max(next, floor), now)
 	p.lastDown = now
 }
