@@ -74,6 +74,11 @@ type Config struct {
 
 	// Seed of the synthetic market (mock source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
+	// MarketTime, when set, starts the synthetic market's clock (mock
+	// source and embedded emulator) at this instant and lets it run in real
+	// time from there — e.g. "2026-11-27T10:00:00+09:00" to load-test during
+	// simulated market hours at any hour of the day. Empty = wall clock.
+	MarketTime string `env:"KISFEED_MARKET_TIME"`
 
 	RedisURL        string        `env:"REDIS_URL"`
 	PriceTTL        time.Duration `env:"CACHE_PRICE_TTL" envDefault:"30m"`
@@ -234,6 +239,35 @@ func (c Config) EffectiveRate() float64 {
 	return 1
 }
 
+// MarketStart parses KISFEED_MARKET_TIME: RFC 3339, or "YYYY-MM-DD HH:MM"
+// read as KST. The zero time means "use the wall clock".
+func (c Config) MarketStart() (time.Time, error) {
+	if c.MarketTime == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, c.MarketTime); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04", c.MarketTime, kst); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("KISFEED_MARKET_TIME=%q: want RFC 3339 like 2026-11-27T10:00:00+09:00 or \"2026-11-27 10:00\" (KST)", c.MarketTime)
+}
+
+// MarketClock returns the clock the synthetic market runs on: now itself
+// without KISFEED_MARKET_TIME, else one that starts at that instant when
+// MarketClock is called and advances with now.
+func (c Config) MarketClock(now func() time.Time) func() time.Time {
+	start, err := c.MarketStart()
+	if err != nil || start.IsZero() {
+		return now
+	}
+	origin := now()
+	return func() time.Time { return start.Add(now().Sub(origin)) }
+}
+
+var kst = time.FixedZone("KST", 9*60*60)
+
 // Validate checks every setting and reports all problems at once, each
 // naming its variable and what was expected.
 func (c Config) Validate() error {
@@ -260,6 +294,11 @@ func (c Config) Validate() error {
 	if c.BaseURL != "" {
 		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", c.BaseURL)
+		}
+	}
+	if c.MarketTime != "" {
+		if _, err := c.MarketStart(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.RateLimit < 0 {

@@ -167,3 +167,24 @@ func TestEnvExample(t *testing.T) {
 		}
 	}
 }
+
+func TestMarketClock(t *testing.T) {
+	wall := time.Date(2026, 11, 27, 22, 0, 0, 0, time.UTC)
+	now := func() time.Time { return wall }
+	c, err := Load([]string{"KISFEED_MARKET_TIME=2026-11-27 10:00"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := c.MarketClock(now)
+	wall = wall.Add(90 * time.Second)
+	want := time.Date(2026, 11, 27, 1, 1, 30, 0, time.UTC) // 10:01:30 KST
+	if got := clock(); !got.Equal(want) {
+		t.Errorf("market clock = %s, want %s", got, want)
+	}
+	if got := Default().MarketClock(now)(); !got.Equal(wall) {
+		t.Errorf("default market clock = %s, want the wall clock %s", got, wall)
+	}
+	if _, err := Load([]string{"KISFEED_MARKET_TIME=tomorrow"}, ""); err == nil || !strings.Contains(err.Error(), "KISFEED_MARKET_TIME") {
+		t.Errorf("bad KISFEED_MARKET_TIME error = %v", err)
+	}
+}
