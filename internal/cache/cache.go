@@ -73,6 +73,7 @@ type Cache struct {
 	prefix        string
 	flightTimeout time.Duration
 	retryEvery    time.Duration
+	health        func(context.Context) error // nil = always available
 
 	flight singleflight.Group
 
@@ -187,6 +188,21 @@ func WithStoreRetry(d time.Duration) Option {
 		c.retryEvery = d
 		return nil
 	}
+}
+
+// WithUpstreamHealth sets a check the cache runs on every fresh hit: a
+// non-nil error means the upstream is known to be unavailable right now
+// (its circuit is open, or it refuses connections), and the hit is then
+// served marked stale (Origin "stale", Stale=true) instead of "cache":
+// the value is still within its TTL, but nobody can refresh it, and a
+// client deciding whether to trust or retry must be told so. The check
+// only changes the marking — a hit never fails because of it — so it must
+// be cheap: answer from a recent observation and dial at most rarely (the
+// factory in package source reuses its breaker state and a cached TCP
+// probe). It is called with the lookup's flight context; nil (the
+// default) means always available.
+func WithUpstreamHealth(f func(ctx context.Context) error) Option {
+	return func(c *Cache) error { c.health = f; return nil }
 }
 
 // New returns a Cache in front of upstream, keeping values in store.
@@ -346,6 +362,15 @@ func (c *Cache) flightDo(ctx context.Context, key string, fn func(ctx context.Co
 	}
 }
 
+// hitOrigin is the origin of a fresh hit: "cache", or "stale" while the
+// upstream health check says the upstream is unavailable.
+func (c *Cache) hitOrigin(ctx context.Context) kisfeed.Origin {
+	if c.health != nil && c.health(ctx) != nil {
+		return kisfeed.OriginStale
+	}
+	return kisfeed.OriginCache
+}
+
 // unavailable turns an upstream failure into the error callers get when no
 // stale copy can stand in.
 func unavailable(err error) error {
@@ -371,7 +396,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, ttl time.Dur
 		env, cached := decode[T](c.get(ctx, key)[0])
 		now := c.now()
 		if cached && now.Before(env.FreshUntil) {
-			return result[T]{val: env.Value, origin: kisfeed.OriginCache, expires: env.FreshUntil}, nil
+			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
 		}
 		val, err := fetch(ctx)
 		if err == nil {
@@ -481,11 +506,19 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 		now := c.now()
 		var misses []string
 		stale := map[string]envelope[kisfeed.Quote]{}
+		var hitOrigin kisfeed.Origin // asked once, on the first hit
 		for i, code := range uniq {
 			env, ok := decode[kisfeed.Quote](raws[i])
 			if ok && now.Before(env.FreshUntil) {
-				c.obs.Hit(KindPrice)
-				put(code, env.Value, kisfeed.OriginCache, env.FreshUntil)
+				if hitOrigin == "" {
+					hitOrigin = c.hitOrigin(ctx)
+				}
+				if hitOrigin == kisfeed.OriginStale {
+					c.obs.Stale(KindPrice)
+				} else {
+					c.obs.Hit(KindPrice)
+				}
+				put(code, env.Value, hitOrigin, env.FreshUntil)
 				continue
 			}
 			if ok {

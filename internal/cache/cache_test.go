@@ -703,3 +703,121 @@ func TestRedisShared(t *testing.T) {
 		t.Errorf("candles key %s: missing", key)
 	}
 }
+
+// TestUpstreamHealth: a fresh hit is marked stale, without an upstream
+// call and with the value unchanged, while the injected health check says
+// the upstream is unavailable; it is an ordinary hit while it is healthy.
+func TestUpstreamHealth(t *testing.T) {
+	t.Parallel()
+	errOpen := &kisfeed.UnavailableError{RetryAfter: time.Minute}
+	tests := []struct {
+		name       string
+		health     error
+		wantOrigin kisfeed.Origin
+		wantObs    string
+	}{
+		{"healthy: cache", nil, kisfeed.OriginCache, "hit:price"},
+		{"circuit open: stale", errOpen, kisfeed.OriginStale, "stale:price"},
+		{"refused: stale", errDown, kisfeed.OriginStale, "stale:price"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var down atomic.Bool
+			var checks atomic.Int64
+			health := func(context.Context) error {
+				checks.Add(1)
+				if down.Load() {
+					return tt.health
+				}
+				return nil
+			}
+			e := newEnv(t, kst(10, 0), nil, cache.WithUpstreamHealth(health))
+			first := e.quote(t, "005930")
+			if first.Meta.Origin != kisfeed.OriginSource {
+				t.Fatalf("first read origin: got %q, want %q", first.Meta.Origin, kisfeed.OriginSource)
+			}
+			if got := checks.Load(); got != 0 {
+				t.Errorf("health checks on a miss: got %d, want 0", got)
+			}
+			e.clk.Add(time.Minute) // well within the 30 min TTL
+			down.Store(true)
+
+			q := e.quote(t, "005930")
+			if q.Meta.Origin != tt.wantOrigin || q.Meta.Stale != (tt.wantOrigin == kisfeed.OriginStale) {
+				t.Errorf("quote meta: got origin %q stale %v, want %q", q.Meta.Origin, q.Meta.Stale, tt.wantOrigin)
+			}
+			if q.Price != first.Price || !q.Meta.AsOf.Equal(first.Meta.AsOf) {
+				t.Errorf("quote value: got price %d as of %v, want the cached %d as of %v", q.Price, q.Meta.AsOf, first.Price, first.Meta.AsOf)
+			}
+			if wantZero := tt.wantOrigin == kisfeed.OriginStale; q.Meta.Expires.IsZero() != wantZero {
+				t.Errorf("Expires: got %v, want zero: %v", q.Meta.Expires, wantZero)
+			}
+			qs, err := e.c.Quotes(t.Context(), []string{"005930", "005930"})
+			if err != nil {
+				t.Fatalf("Quotes: %v", err)
+			}
+			for i, q := range qs {
+				if q.Meta.Origin != tt.wantOrigin || q.Price != first.Price {
+					t.Errorf("Quotes[%d]: got origin %q price %d, want %q %d", i, q.Meta.Origin, q.Price, tt.wantOrigin, first.Price)
+				}
+			}
+			if got := e.up.calls.Load(); got != 1 {
+				t.Errorf("upstream calls: got %d, want 1 (hits never call it)", got)
+			}
+			if got := checks.Load(); got != 2 {
+				t.Errorf("health checks: got %d, want 2 (one per Quote, one per Quotes batch)", got)
+			}
+			if got := e.obs.get(tt.wantObs); got != 2 {
+				t.Errorf("%s observations: got %d, want 2", tt.wantObs, got)
+			}
+		})
+	}
+	t.Run("other kinds", func(t *testing.T) {
+		t.Parallel()
+		var down atomic.Bool
+		e := newEnv(t, kst(10, 0), nil, cache.WithUpstreamHealth(func(context.Context) error {
+			if down.Load() {
+				return errDown
+			}
+			return nil
+		}))
+		if _, err := e.c.OrderBook(t.Context(), "005930"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.StockInfo(t.Context(), "005930"); err != nil {
+			t.Fatal(err)
+		}
+		down.Store(true)
+		b, err := e.c.OrderBook(t.Context(), "005930")
+		if err != nil || !b.Meta.Stale {
+			t.Errorf("OrderBook: got %+v, %v; want a stale hit", b, err)
+		}
+		s, err := e.c.StockInfo(t.Context(), "005930")
+		if err != nil || !s.Meta.Stale {
+			t.Errorf("StockInfo: got %+v, %v; want a stale hit", s, err)
+		}
+		if got := e.up.calls.Load(); got != 2 {
+			t.Errorf("upstream calls: got %d, want 2", got)
+		}
+	})
+	t.Run("recovers", func(t *testing.T) {
+		t.Parallel()
+		var down atomic.Bool
+		down.Store(true)
+		e := newEnv(t, kst(10, 0), nil, cache.WithUpstreamHealth(func(context.Context) error {
+			if down.Load() {
+				return errDown
+			}
+			return nil
+		}))
+		e.quote(t, "005930") // a miss still calls the upstream (which answers)
+		if q := e.quote(t, "005930"); q.Meta.Origin != kisfeed.OriginStale {
+			t.Errorf("while down: got %q, want stale", q.Meta.Origin)
+		}
+		down.Store(false)
+		if q := e.quote(t, "005930"); q.Meta.Origin != kisfeed.OriginCache || q.Meta.Stale {
+			t.Errorf("after recovery: got %q stale %v, want cache false", q.Meta.Origin, q.Meta.Stale)
+		}
+	})
+}

@@ -34,10 +34,23 @@
 // # Origins
 //
 // Served values carry [kisfeed.Meta]: Origin "source" for a value fetched
-// now, "cache" for a fresh hit, "stale" (Stale=true) for an expired copy
-// served because the upstream failed or its circuit is open. Meta.Expires
-// is fresh_until for source and cache values (for Cache-Control) and zero
-// for stale ones.
+// now, "cache" for a fresh hit while the upstream is available, and
+// "stale" (Stale=true) for a cached value served while the upstream is
+// unavailable, in either of two cases:
+//
+//   - the copy is past its TTL and the upstream call for a fresh one
+//     failed (error, refused connection, or open circuit); or
+//   - the copy is within its TTL but the upstream is known to be
+//     unavailable right now: the check given with [WithUpstreamHealth]
+//     returns an error (the factory's check reports an open circuit or a
+//     host that refuses connections). The upstream is not called.
+//
+// The value itself is the same either way; only the marking differs, so
+// a client can tell "fresh from a healthy feed" from "the last value we
+// have, and nothing can refresh it now". The health check never fails a
+// hit. Meta.Expires is fresh_until for source and cache values (for
+// Cache-Control) and zero for stale ones. The [Observer] counts a
+// stale-marked hit as Stale, not Hit.
 //
 // # Failures
 //
