@@ -204,6 +204,20 @@ func (b *Breaker) State() State {
 // RetryAfter returns how long an open circuit stays open; 0 otherwise.
 func (b *Breaker) RetryAfter() time.Duration { return b.cb.RemainingDelay() }
 
+// Health reports whether the circuit would refuse a call now: a
+// *[kisfeed.UnavailableError] (with RetryAfter and the last failure) while
+// it is open, nil when it is closed or ready for a trial (an open circuit
+// whose delay has passed, or half-open). A failed half-open trial opens
+// the circuit again, so Health errs again from then on. It takes no
+// permit and makes no call, so it is cheap enough for every cache hit
+// (see cache.WithUpstreamHealth).
+func (b *Breaker) Health(context.Context) error {
+	if b.State() != Open {
+		return nil
+	}
+	return b.unavailable()
+}
+
 // unavailable is the fast answer while the circuit refuses calls.
 func (b *Breaker) unavailable() error {
 	b.mu.Lock()

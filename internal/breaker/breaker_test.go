@@ -322,3 +322,43 @@ func TestCacheOverBreaker(t *testing.T) {
 		}
 	})
 }
+
+// TestHealth follows the circuit: nil while closed, an UnavailableError
+// while open, nil once a trial may run, an error again after a failed
+// trial, nil after a successful one; it never calls the upstream.
+func TestHealth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		u := &upstream{fail: err5xx}
+		b := newBreaker(t, u, nil, breaker.WithFailures(2), breaker.WithDelay(10*time.Second))
+		ctx := t.Context()
+		wantHealth := func(step string, wantErr bool) {
+			t.Helper()
+			err := b.Health(ctx)
+			if got := err != nil; got != wantErr {
+				t.Errorf("%s: Health got %v, want error: %v", step, err, wantErr)
+			}
+			var ue *kisfeed.UnavailableError
+			if err != nil && (!errors.As(err, &ue) || ue.RetryAfter <= 0) {
+				t.Errorf("%s: Health got %v, want *UnavailableError with RetryAfter > 0", step, err)
+			}
+		}
+		wantHealth("closed", false)
+		for range 2 {
+			_, _ = b.Quote(ctx, "005930")
+		}
+		wantHealth("open", true)
+		time.Sleep(10 * time.Second)
+		wantHealth("delay passed", false)
+		_, _ = b.Quote(ctx, "005930") // the trial fails
+		wantHealth("failed trial", true)
+		time.Sleep(10 * time.Second)
+		u.setFail(nil)
+		if _, err := b.Quote(ctx, "005930"); err != nil {
+			t.Fatalf("trial: %v", err)
+		}
+		wantHealth("closed again", false)
+		if got := u.calls.Load(); got != 4 {
+			t.Errorf("upstream calls: got %d, want 4 (Health makes none)", got)
+		}
+	})
+}
