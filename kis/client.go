@@ -137,25 +137,24 @@ type Client struct {
 
 // options collects what the Option functions set before NewClient builds.
 type options struct {
-	baseURL     string
-	server      Server
-	masterURL   string
-	appKey      string
-	appSecret   string
-	rate        float64
-	limiter     Limiter
-	timeout     time.Duration
-	store       TokenStore
-	log         *slog.Logger
-	now         func() time.Time
-	attempts    int
-	retryBase   time.Duration
-	retryMax    time.Duration
-	httpClient  *http.Client
-	margin      time.Duration
-	maxQueue    int
-	observer    Observer
-	concurrency int
+	baseURL    string
+	server     Server
+	masterURL  string
+	appKey     string
+	appSecret  string
+	rate       float64
+	limiter    Limiter
+	timeout    time.Duration
+	store      TokenStore
+	log        *slog.Logger
+	now        func() time.Time
+	attempts   int
+	retryBase  time.Duration
+	retryMax   time.Duration
+	httpClient *http.Client
+	margin     time.Duration
+	maxQueue   int
+	observer   Observer
 }
 
 // Option configures a [Client]. Each rejects bad input with an error from

@@ -218,7 +218,7 @@ func TestRetries(t *testing.T) {
 	}{
 		{"rate limited then ok", sequence(errBody(500, "EGW00201", "초당 거래건수를 초과하였습니다."), ok), nil, 2, ""},
 		{"500 html then ok", sequence(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "<html>bad gateway</html>", 502)
+			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
 		}, ok), nil, 2, ""},
 		{"gateway error then ok", sequence(errBody(500, "EGW00002", "서버 에러"), ok), nil, 2, ""},
 		{"empty 503 then ok", sequence(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }, ok), nil, 2, ""},
