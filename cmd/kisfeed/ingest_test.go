@@ -230,14 +230,14 @@ func TestIngestInterruptedThenResumed(t *testing.T) {
 	src := &mock.FuncSource{
 		UniverseFn: base.Universe,
 		QuotesFn: func(qctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-			if calls.Add(1) == 40 {
+			if calls.Add(1) == 15 {
 				cancel() // what SIGINT does through signal.NotifyContext
 			}
 			return base.Quotes(qctx, codes)
 		},
 	}
 	db := filepath.Join(t.TempDir(), "k.db")
-	code, out, _ := ingestExec(ctx, ingestApp(src, ingestNow), "ingest", "--db", db, "--json", "--workers", "2")
+	code, out, _ := ingestExec(ctx, ingestApp(src, ingestNow), "ingest", "--db", db, "--json", "--workers", "2", "--market", "kospi")
 	if code != exitInterrupted {
 		t.Fatalf("exit %d, want %d", code, exitInterrupted)
 	}
@@ -246,7 +246,7 @@ func TestIngestInterruptedThenResumed(t *testing.T) {
 		t.Fatalf("interrupted ingestSummary = %+v, want status interrupted, some written, some pending", first)
 	}
 	firstCalls := calls.Load()
-	code, out, errOut := ingestExec(t.Context(), ingestApp(src, ingestNow), "ingest", "--db", db, "--json")
+	code, out, errOut := ingestExec(t.Context(), ingestApp(src, ingestNow), "ingest", "--db", db, "--json", "--market", "kospi")
 	if code != 0 {
 		t.Fatalf("resumed exit %d, want 0; stderr:\n%s", code, errOut)
 	}

@@ -192,8 +192,7 @@ func ChoosePath(want Path, now, from, to time.Time) (Path, string, error) {
 		why = fmt.Sprintf("%s is not the latest session (%s): per-stock daily charts",
 			from.Format(time.DateOnly), latest.Format(time.DateOnly))
 	case !now.Before(krx.OpenTime(krx.NextTradingDay(latest))):
-		// Unreachable while LastCompletedSession is consistent; kept so a
-		// clock at the open never reads a live quote as a final bar.
+		// The next session is running: a quote now is today's, live.
 		why = "the market is open: per-stock daily charts"
 	}
 	switch want {

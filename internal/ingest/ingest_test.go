@@ -70,9 +70,16 @@ func newIngester(src kisfeed.Source, store kisfeed.PriceStore, now time.Time) *i
 
 func commonStocks(t *testing.T, asOf time.Time) int {
 	t.Helper()
+	return commonStocksIn(t, asOf, "")
+}
+
+// commonStocksIn counts the common stocks listed by asOf in market (all
+// markets when "").
+func commonStocksIn(t *testing.T, asOf time.Time, market kisfeed.Market) int {
+	t.Helper()
 	n := 0
 	for _, s := range simMarket().Universe() {
-		if s.IsCommonStock() && (s.ListingDate.IsZero() || !s.ListingDate.After(asOf)) {
+		if s.IsCommonStock() && (s.ListingDate.IsZero() || !s.ListingDate.After(asOf)) && (market == "" || s.Market == market) {
 			n++
 		}
 	}
@@ -366,7 +373,9 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	ctx := t.Context()
 	store := openStore(t)
 	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	want := commonStocks(t, day)
+	// KOSPI only (~950 stocks): the whole market adds time, not coverage.
+	opts := ingest.Options{Workers: 4, Markets: []kisfeed.Market{kisfeed.MarketKOSPI}}
+	want := commonStocksIn(t, day, kisfeed.MarketKOSPI)
 	full := int64((want + ingest.BatchSize - 1) / ingest.BatchSize)
 
 	// Cancel when about half the batches have been asked for, as SIGINT
@@ -384,7 +393,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 		},
 	}
 	in := newIngester(src, store, afterClose)
-	sum, err := in.Run(runCtx, ingest.Options{Workers: 4})
+	sum, err := in.Run(runCtx, opts)
 	if !errors.Is(err, ingest.ErrInterrupted) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run error = %v, want ErrInterrupted wrapping context.Canceled", err)
 	}
@@ -408,7 +417,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	first := calls.Load()
 
 	// Started again: only the missing codes are fetched.
-	sum2, err := in.Run(ctx, ingest.Options{Workers: 4})
+	sum2, err := in.Run(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

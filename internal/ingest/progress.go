@@ -40,7 +40,6 @@ func (p *BarProgress) Start(total int) {
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }),
 	)
 }
 
@@ -60,6 +59,7 @@ func (p *BarProgress) Finish(t Tally) {
 	}
 	p.Update(t)
 	_ = p.bar.Finish()
+	fmt.Fprintln(p.w) // end the bar's line before the summary and logs
 }
 
 // LogProgress logs structured progress lines when stderr is not a
