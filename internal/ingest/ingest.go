@@ -1,17 +1,3 @@
-// Package ingest is the daily ingestion job: it fetches the day's (or a
-// window's) daily bars of the whole market from a [kisfeed.Source],
-// validates every bar, and writes the sound ones to a [kisfeed.PriceStore]
-// exactly once, rejected ones to its rejected_bars with the reason.
-//
-// Two fetch paths: right after the close of the latest session, one
-// Quotes call per 30 codes (KIS intstock-multprice) gives every stock's
-// finished day in ~85 calls; for older days and windows, one daily-chart
-// Candles call per stock (the client pages). Workers are bounded; the
-// client's rate limiter sets the pace.
-//
-// Runs are resumable: codes that already have every bar of the window are
-// skipped (Options.Force refetches them), so a run interrupted half way and
-// started again fetches only the other half.
 package ingest
 
 import (
@@ -595,9 +581,15 @@ func (j *job) fetchQuotes(ctx context.Context, codes unit) result {
 			Volume: q.Volume, Value: q.TradingValue, Source: sourceLabel(q.Meta, PathQuotes), FetchedAt: now,
 		}
 		reason := ""
-		if q.Code != "" && q.Code != code {
+		switch {
+		case q.Code != "" && q.Code != code:
 			reason = fmt.Sprintf("quote for %s answered the request for %s", q.Code, code)
-		} else {
+		case !q.Meta.AsOf.IsZero() && q.Meta.AsOf.Before(krx.CloseTime(j.from)):
+			// A snapshot from before the close (a cache that outlived
+			// it, a clock gone wrong) is not the day's bar.
+			reason = fmt.Sprintf("quote as of %s precedes the close of %s", q.Meta.AsOf.In(kisfeed.KST).Format(time.DateTime),
+				j.from.Format(time.DateOnly))
+		default:
 			// Limit reference: the stored, validated close of the day
 			// before; without one, the quote's own previous close.
 			ref := j.prevClose[code]

@@ -267,13 +267,14 @@ func (c *corrupting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quo
 func TestRunRejectsCorruptBars(t *testing.T) {
 	t.Parallel()
 	bad := map[string]func(*kisfeed.Quote){
-		"005930": func(q *kisfeed.Quote) { q.High, q.Low = q.Low-100, q.High },          // high below low
-		"000660": func(q *kisfeed.Quote) { q.Volume = -q.Volume },                       // negative volume
-		"035420": func(q *kisfeed.Quote) { q.Price++ },                                  // off tick
-		"005380": func(q *kisfeed.Quote) { q.Open = 0 },                                 // missing
-		"068270": func(q *kisfeed.Quote) { q.High = q.PrevClose * 2; q.Price = q.High }, // beyond the limit
+		"005930": func(q *kisfeed.Quote) { q.High, q.Low = q.Low-100, q.High },               // high below low
+		"000660": func(q *kisfeed.Quote) { q.Volume = -q.Volume },                            // negative volume
+		"035420": func(q *kisfeed.Quote) { q.Price++ },                                       // off tick
+		"005380": func(q *kisfeed.Quote) { q.Open = 0 },                                      // missing
+		"068270": func(q *kisfeed.Quote) { q.High = q.PrevClose * 2; q.Price = q.High },      // beyond the limit
+		"035720": func(q *kisfeed.Quote) { q.Meta.AsOf = afterClose.Add(-70 * time.Minute) }, // a pre-close snapshot
 	}
-	codes := []string{"005930", "000660", "035420", "005380", "068270", "035720", "005935"}
+	codes := []string{"005930", "000660", "035420", "005380", "068270", "035720", "005935", "207940"}
 	tests := []struct {
 		name         string
 		times        int
