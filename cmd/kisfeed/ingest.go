@@ -223,6 +223,7 @@ func writeSummary(w io.Writer, v interface {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // a URL's & stays readable
 		return enc.Encode(v)
 	}
 	return v.WriteText(w)
@@ -250,7 +251,8 @@ func openStore(ctx context.Context, flag string, cfg config.Config) (store, stri
 		if err != nil {
 			return nil, "", err
 		}
-		return db, config.Redact(raw), nil
+		// url.UserPassword escapes the mask; show it as typed.
+		return db, strings.ReplaceAll(config.Redact(raw), "%2A%2A%2A", "***"), nil
 	}
 	path := sqlite.PathFromURL(raw)
 	db, err := sqlite.Open(ctx, path)

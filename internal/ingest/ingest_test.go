@@ -620,7 +620,7 @@ func ExampleSummary_WriteText() {
 	// rejected    0 bars; codes still rejected: -
 	// failed      0 codes: -
 	// requests    0 HTTP (0 source calls, 0 retries)
-	// rate limit  0 EGW00201, 0s waiting on the limiter
+	// rate limit  0 EGW00201, 0s waiting on the limiter (summed over workers)
 	// elapsed     0s
 	// db          kisfeed.db
 }

@@ -195,7 +195,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	rows = append(rows,
 		[2]string{"requests", fmt.Sprintf("%d HTTP (%d source calls, %d retries)", s.Requests, s.SourceCalls, s.Retries)},
-		[2]string{"rate limit", fmt.Sprintf("%d EGW00201, %s waiting on the limiter", s.RateLimited, s.LimiterWait.Round(time.Millisecond))},
+		[2]string{"rate limit", fmt.Sprintf("%d EGW00201, %s waiting on the limiter (summed over workers)", s.RateLimited, s.LimiterWait.Round(time.Millisecond))},
 		[2]string{"elapsed", s.Elapsed.Round(time.Millisecond).String()},
 		[2]string{"db", s.DB},
 	)
