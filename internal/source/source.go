@@ -32,6 +32,13 @@
 // rate slot is taken, so a stopped upstream costs a lookup milliseconds:
 // the cache answers with its stale copy or a *kisfeed.UnavailableError.
 //
+// Marking hits stale: the cache asks [Upstream.Health] on every fresh hit
+// and serves the hit with Origin "stale" (Stale=true) while the breaker is
+// open or the upstream host refuses connections, so an outage shows at
+// once, not only after the TTL. The answer reuses the last reachability
+// observation (seconds old at most) and dials at most once per process
+// start or refresh interval, never once per request.
+//
 // The cache uses Redis when REDIS_URL is set (with an in-memory LRU as its
 // fallback while Redis fails), else the in-memory LRU; its keys carry no
 // prefix (stock:{code}:price, ...), see package cache.
@@ -83,7 +90,8 @@ const sharedHeadroom = 0.97
 type Deps struct {
 	// Logger receives state changes (breaker, Redis); discard when nil.
 	Logger *slog.Logger
-	// Now is the clock for the cache and the mock market (time.Now).
+	// Now is the clock for the cache, the mock market and the age of
+	// reachability observations (time.Now).
 	Now func() time.Time
 	// Registerer is accepted for callers that wire metrics here; the
 	// factory registers nothing itself: metrics flow through the
@@ -129,6 +137,8 @@ type Upstream struct {
 	// Emulator is the built-in emulator in embedded mode, else nil.
 	Emulator *emulator.Server
 
+	reach *reach // the upstream host's reachability; nil in mock mode
+
 	closers []func() error
 	once    sync.Once
 	err     error
@@ -154,6 +164,28 @@ func (u *Upstream) Close() error {
 func (u *Upstream) CheckBreaker(context.Context) error {
 	if s := u.Breaker.State(); s == breaker.Open {
 		return fmt.Errorf("circuit breaker open (retry in %s)", u.Breaker.RetryAfter().Round(time.Second))
+	}
+	return nil
+}
+
+// Health reports whether the upstream is known to be unavailable right
+// now: the breaker's *kisfeed.UnavailableError while the circuit is open,
+// a *[RefusedError] while the upstream host refuses TCP connections (KIS
+// and embedded modes), else nil. It is what the cache asks on every fresh
+// hit to decide between Origin "cache" and "stale" (see
+// cache.WithUpstreamHealth), so it is cheap: the reachability answer
+// comes from the last observation (the transport's own requests, or a
+// probe) and only a process with no recent observation dials — once,
+// with a 200 ms timeout; a long-running process refreshes it in the
+// background. Mock mode is always available.
+func (u *Upstream) Health(ctx context.Context) error {
+	if u.Breaker != nil {
+		if err := u.Breaker.Health(ctx); err != nil {
+			return err
+		}
+	}
+	if u.reach != nil {
+		return u.reach.health(ctx)
 	}
 	return nil
 }
@@ -213,11 +245,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	case config.ModeMock:
 		u.Direct = mock.NewSource(sim.New(cfg.Seed), now)
 	case config.ModeEmbedded:
-		if err := u.startEmbedded(cfg, deps, log); err != nil {
+		if err := u.startEmbedded(cfg, deps, log, now); err != nil {
 			return nil, err
 		}
 	default:
-		if err := u.startKIS(cfg, deps, log); err != nil {
+		if err := u.startKIS(cfg, deps, log, now); err != nil {
 			return nil, err
 		}
 	}
@@ -251,6 +283,13 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		cache.WithLogger(log.With("component", "cache")),
 		cache.WithObserver(deps.CacheObserver),
 	}
+	if u.Mode != config.ModeMock {
+		// A fresh hit is served marked stale while the upstream is known
+		// to be down (circuit open, or the host refuses connections): the
+		// value cannot be refreshed, and clients are told so at once
+		// rather than only after the TTL has passed.
+		opts = append(opts, cache.WithUpstreamHealth(u.Health))
+	}
 	if u.Redis != nil {
 		store = cache.NewRedis(u.Redis)
 		opts = append(opts, cache.WithFallback(mem), cache.WithPrefix(deps.RedisPrefix))
@@ -262,6 +301,13 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	u.Cache = c
 	u.Source = c
 	return u, nil
+}
+
+// setReach keeps r for [Upstream.Health] and stops its background probe
+// on Close.
+func (u *Upstream) setReach(r *reach) {
+	u.reach = r
+	u.closers = append(u.closers, r.close)
 }
 
 // isKISHost reports whether raw points at KIS itself
@@ -306,7 +352,7 @@ func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []k
 	return opts
 }
 
-func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) error {
+func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now func() time.Time) error {
 	keys, err := cfg.Keys()
 	if err != nil {
 		return err
@@ -330,7 +376,8 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger) erro
 			base = kis.RealBaseURL
 		}
 	}
-	r := newReach(base, cfg.Timeout)
+	r := newReach(base, cfg.Timeout, now)
+	u.setReach(r)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
 		opts := append(clientOptions(cfg, deps, log, r),
@@ -410,7 +457,7 @@ func (u *Upstream) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (k
 		redisx.WithTokenLogger(log.With("component", "redis-tokens"))), nil
 }
 
-func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger) error {
+func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now func() time.Time) error {
 	emu, err := emulator.New(
 		emulator.WithSeed(cfg.Seed),
 		emulator.WithServerKind(emulator.KindReal),
@@ -440,8 +487,10 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger)
 	u.Emulator = emu
 	base := "http://" + ln.Addr().String()
 	log.Debug("using the built-in KIS emulator", "url", base)
+	r := newReach(base, cfg.Timeout, now)
+	u.setReach(r)
 
-	opts := append(clientOptions(cfg, deps, log, nil),
+	opts := append(clientOptions(cfg, deps, log, r),
 		kis.WithServer(kis.Real),
 		kis.WithBaseURL(base),
 		kis.WithMasterURL(base),

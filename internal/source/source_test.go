@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/source"
@@ -196,6 +198,9 @@ func TestRefusedFailsFast(t *testing.T) {
 	if got := obs.requests.Load(); got != 5 {
 		t.Errorf("HTTP attempts while open: got %d, want 5 (none more)", got)
 	}
+	if err := u.Health(t.Context()); !errors.Is(err, kisfeed.ErrUnavailable) {
+		t.Errorf("Health while open: got %v, want ErrUnavailable", err)
+	}
 }
 
 func TestMulti(t *testing.T) {
@@ -371,4 +376,128 @@ func TestRefusedTakesNoSharedSlot(t *testing.T) {
 			t.Errorf("process %d: rate-limiter keys %v, want none (no slot taken)", i, keys)
 		}
 	}
+}
+
+// settableClock is a fake clock for the factory's Deps.Now.
+type settableClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *settableClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// startEmulator runs an emulator on a real loopback listener the test can
+// stop mid-way (stop is idempotent and also runs at cleanup).
+func startEmulator(t *testing.T) (base string, stop func()) {
+	t.Helper()
+	emu, err := emulator.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(emu)
+	t.Cleanup(ts.Close)
+	return ts.URL, ts.Close
+}
+
+// TestOutageMarksHitsStale is the lookup bar of issue 4 and the outage bar
+// of issue 6 at the factory level: once the emulator is stopped, a cached
+// quote still within its TTL is served marked stale without an upstream
+// call, and a never-seen code fails fast with ErrUnavailable after at most
+// one HTTP attempt and no retries.
+func TestOutageMarksHitsStale(t *testing.T) {
+	t.Parallel()
+	// 10:00 KST on a trading day: the 30 min price TTL outlives the test.
+	start := time.Date(2026, 3, 10, 10, 0, 0, 0, kisfeed.KST)
+	wantStale := func(t *testing.T, src kisfeed.Source, want *kisfeed.Quote) {
+		t.Helper()
+		q, err := src.Quote(t.Context(), "005930")
+		if err != nil {
+			t.Fatalf("cached code after the outage: got %v, want the cached quote", err)
+		}
+		if q.Meta.Origin != kisfeed.OriginStale || !q.Meta.Stale || q.Price != want.Price {
+			t.Errorf("cached code after the outage: got origin %q stale %v price %d, want stale true %d",
+				q.Meta.Origin, q.Meta.Stale, q.Price, want.Price)
+		}
+	}
+	wantUnavailable := func(t *testing.T, src kisfeed.Source) {
+		t.Helper()
+		_, err := src.Quote(t.Context(), "000020")
+		var ue *kisfeed.UnavailableError
+		if !errors.As(err, &ue) || !errors.Is(err, kisfeed.ErrUnavailable) {
+			t.Errorf("never-seen code: got %v, want *UnavailableError", err)
+		}
+	}
+
+	t.Run("one process", func(t *testing.T) {
+		t.Parallel()
+		base, stop := startEmulator(t)
+		clk := &settableClock{t: start}
+		obs := &reqCounter{}
+		u := newUpstream(t, kisConfig(t, base), source.Deps{Now: clk.Now, KISObserver: obs})
+		a, _ := quoteTwice(t, u.Source)
+		if err := u.Health(t.Context()); err != nil {
+			t.Errorf("Health while the emulator runs: got %v, want nil", err)
+		}
+		stop()
+		// A long-running process trusts a recent success for a few
+		// seconds and refreshes it in the background; past reachTTL (30 s)
+		// the next hit dials synchronously.
+		clk.Add(31 * time.Second)
+		before := obs.requests.Load()
+		wantStale(t, u.Source, a)
+		if got := obs.requests.Load() - before; got != 0 {
+			t.Errorf("HTTP attempts for the stale hit: got %d, want 0", got)
+		}
+		wantUnavailable(t, u.Source)
+		if got := obs.requests.Load() - before; got != 1 {
+			t.Errorf("HTTP attempts for the never-seen code: got %d, want 1 (refused, not retried)", got)
+		}
+		if got := obs.retries.Load(); got != 0 {
+			t.Errorf("retries: got %d, want 0", got)
+		}
+	})
+
+	t.Run("fresh processes sharing redis", func(t *testing.T) {
+		t.Parallel()
+		url, prefix := redisURL(t)
+		base, stop := startEmulator(t)
+		cfg := kisConfig(t, base)
+		cfg.RedisURL = url
+		clk := &settableClock{t: start}
+		deps := source.Deps{RedisPrefix: prefix, Now: clk.Now}
+		first := newUpstream(t, cfg, deps)
+		a, err := first.Source.Quote(t.Context(), "005930")
+		if err != nil || a.Meta.Origin != kisfeed.OriginSource {
+			t.Fatalf("first process: got %+v, %v; want a source quote", a, err)
+		}
+		second := newUpstream(t, cfg, deps)
+		b, err := second.Source.Quote(t.Context(), "005930")
+		if err != nil || b.Meta.Origin != kisfeed.OriginCache || b.Meta.Stale {
+			t.Fatalf("second process: got %+v, %v; want a cache hit, not stale", b, err)
+		}
+		stop()
+		obs := &reqCounter{}
+		deps.KISObserver = obs
+		third := newUpstream(t, cfg, deps) // no clock change: the TTL has not passed
+		wantStale(t, third.Source, a)
+		wantUnavailable(t, third.Source)
+		// The hit dials once (refused); the miss's limiter probe is refused
+		// before any HTTP request.
+		if got := obs.requests.Load(); got != 0 {
+			t.Errorf("HTTP attempts: got %d, want 0", got)
+		}
+		if got := obs.retries.Load(); got != 0 {
+			t.Errorf("retries: got %d, want 0", got)
+		}
+	})
 }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/kisfeed/kisfeed/kis"
 )
@@ -58,6 +61,9 @@ func (f refusedFast) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, &RefusedError{msg: err.Error()}
 	}
+	if err == nil && f.reach != nil {
+		f.reach.answered()
+	}
 	return resp, err
 }
 
@@ -68,27 +74,89 @@ type RefusedError struct{ msg string }
 
 func (e *RefusedError) Error() string { return e.msg }
 
-// reach remembers whether the upstream host accepted a connection lately.
-// The shared (Redis) rate limiter consults it before taking a slot: a slot
-// is a share of the app key's budget that other processes then wait for,
-// and a host that refuses connections should cost no slot and no wait. A
-// fresh process (every CLI lookup) probes once with a plain TCP dial;
-// after that the probe is repeated only once a refusal has been seen or
-// the last success is older than reachTTL.
+// reach remembers what the upstream host's TCP port last said: it
+// accepted a connection, refused one, or the probe was inconclusive
+// (timeout, DNS, anything else). Two readers use it:
+//
+//   - The shared (Redis) rate limiter calls [reach.check] before taking a
+//     slot: a slot is a share of the app key's budget that other
+//     processes then wait for, and a host that refuses connections should
+//     cost no slot and no wait. A fresh process (every CLI lookup) probes
+//     once with a plain TCP dial; after that the probe is repeated only
+//     once the last success is older than reachTTL or a refusal has been
+//     seen.
+//   - The cache's upstream health check calls [reach.health] on every
+//     fresh hit, to mark the hit stale while the host refuses
+//     connections. It must cost nothing on serve's hot path, so it answers
+//     from the last observation while that is recent (healthFresh for a
+//     success, refusedFresh for a refusal), refreshes it in the background
+//     while it is older but within reachTTL, and dials synchronously —
+//     once, shared by concurrent callers, with a short timeout — only
+//     when there is no usable observation (a fresh CLI process pays one
+//     loopback dial).
+//
+// The HTTP transport feeds it too: a refused request records a refusal, an
+// answered one a success.
 type reach struct {
-	addr    string // host:port; "" disables probing
-	timeout time.Duration
+	addr          string // host:port; "" disables probing
+	timeout       time.Duration
+	healthTimeout time.Duration
+	now           func() time.Time
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	mu      sync.Mutex // guards okUntil
-	okUntil time.Time
+	last   atomic.Pointer[observation]
+	probes singleflight.Group // the synchronous health dial
+
+	mu         sync.Mutex // guards refreshing and closed, and wg.Add
+	refreshing bool
+	closed     bool
+	wg         sync.WaitGroup // background refreshes
 }
 
-const reachTTL = 30 * time.Second
+// The reachability states.
+const (
+	reachUnknown = iota // inconclusive probe: assume the host is up
+	reachOK
+	reachRefused
+)
+
+// observation is one reachability result and when it was made.
+type observation struct {
+	state int
+	at    time.Time
+}
+
+// err is the health answer for o: a *RefusedError after a refusal.
+func (o *observation) err() error {
+	if o.state == reachRefused {
+		return &RefusedError{msg: "upstream refused the connection (reachability probe)"}
+	}
+	return nil
+}
+
+const (
+	// reachTTL is how long a success spares the limiter path a dial, and
+	// the oldest observation the health check answers from.
+	reachTTL = 30 * time.Second
+	// healthFresh is how long the health check reuses a success (or an
+	// inconclusive probe) before refreshing it in the background.
+	healthFresh = 5 * time.Second
+	// refusedFresh is the same for a refusal: short, so that an upstream
+	// that comes back is noticed within seconds.
+	refusedFresh = 2 * time.Second
+	// healthDialTimeout bounds the health check's synchronous dial: a
+	// loopback or LAN dial takes well under a millisecond, and the check
+	// must never hold a cache hit up for long.
+	healthDialTimeout = 200 * time.Millisecond
+)
 
 // newReach returns a reach for baseURL, or one that never probes when the
-// URL cannot be dialled directly (unparsable, or behind a proxy).
-func newReach(baseURL string, timeout time.Duration) *reach {
-	r := &reach{timeout: min(timeout, 2*time.Second)}
+// URL cannot be dialled directly (unparsable, or behind a proxy). now
+// dates the observations.
+func newReach(baseURL string, timeout time.Duration, now func() time.Time) *reach {
+	t := min(timeout, 2*time.Second)
+	r := &reach{timeout: t, healthTimeout: min(t, healthDialTimeout), now: now,
+		dial: (&net.Dialer{}).DialContext}
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" {
 		return r
@@ -109,10 +177,37 @@ func newReach(baseURL string, timeout time.Duration) *reach {
 	return r
 }
 
-func (r *reach) refused() {
-	r.mu.Lock()
-	r.okUntil = time.Time{}
-	r.mu.Unlock()
+func (r *reach) record(state int) *observation {
+	o := &observation{state: state, at: r.now()}
+	r.last.Store(o)
+	return o
+}
+
+// refused records a refused connection seen by the transport.
+func (r *reach) refused() { r.record(reachRefused) }
+
+// answered records a response seen by the transport; cheap when a recent
+// success is already recorded (no allocation per request).
+func (r *reach) answered() {
+	if o := r.last.Load(); o != nil && o.state == reachOK && r.now().Sub(o.at) < time.Second {
+		return
+	}
+	r.record(reachOK)
+}
+
+// probe dials the host once and records the outcome.
+func (r *reach) probe(ctx context.Context, timeout time.Duration) *observation {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := r.dial(ctx, "tcp", r.addr)
+	switch {
+	case err == nil:
+		conn.Close()
+		return r.record(reachOK)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return r.record(reachRefused)
+	}
+	return r.record(reachUnknown)
 }
 
 // check returns a *RefusedError when the host refuses a connection now;
@@ -121,24 +216,72 @@ func (r *reach) check(ctx context.Context) error {
 	if r.addr == "" {
 		return nil
 	}
+	if o := r.last.Load(); o != nil && o.state == reachOK && r.now().Sub(o.at) < reachTTL {
+		return nil
+	}
+	if o := r.probe(ctx, r.timeout); o.state == reachRefused {
+		return &RefusedError{msg: "upstream refused the connection: dial " + r.addr}
+	}
+	return nil
+}
+
+// health returns a *RefusedError while the host is known to refuse
+// connections, else nil; see [reach] for what it costs.
+func (r *reach) health(ctx context.Context) error {
+	if r.addr == "" {
+		return nil
+	}
+	if o := r.last.Load(); o != nil {
+		fresh := healthFresh
+		if o.state == reachRefused {
+			fresh = refusedFresh
+		}
+		switch age := r.now().Sub(o.at); {
+		case age < fresh:
+			return o.err()
+		case age < reachTTL:
+			r.refreshAsync()
+			return o.err()
+		}
+	}
+	// Nothing usable: one dial, shared by concurrent callers and detached
+	// from any one caller's context.
+	ch := r.probes.DoChan("probe", func() (any, error) {
+		return r.probe(context.Background(), r.healthTimeout), nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(*observation).err()
+	case <-ctx.Done():
+		return nil // unknown: never mark a hit stale on a guess
+	}
+}
+
+// refreshAsync starts one background probe unless one is running.
+func (r *reach) refreshAsync() {
 	r.mu.Lock()
-	fresh := time.Now().Before(r.okUntil)
-	r.mu.Unlock()
-	if fresh {
-		return nil
-	}
-	d := net.Dialer{Timeout: r.timeout}
-	conn, err := d.DialContext(ctx, "tcp", r.addr)
-	if err == nil {
-		conn.Close()
-		r.mu.Lock()
-		r.okUntil = time.Now().Add(reachTTL)
+	if r.refreshing || r.closed {
 		r.mu.Unlock()
-		return nil
+		return
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return &RefusedError{msg: "upstream refused the connection: " + err.Error()}
-	}
+	r.refreshing = true
+	r.wg.Add(1)
+	r.mu.Unlock()
+	go func() { // bounded by healthTimeout; close waits for it
+		defer r.wg.Done()
+		r.probe(context.Background(), r.healthTimeout)
+		r.mu.Lock()
+		r.refreshing = false
+		r.mu.Unlock()
+	}()
+}
+
+// close stops background refreshes and waits for a running one.
+func (r *reach) close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
 	return nil
 }
 
