@@ -501,3 +501,46 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkCachedQuote measures serve's hot path through the factory's
+// stack: a fresh hit in the memory cache, including the upstream health
+// check (breaker state and the cached reachability observation — no dial).
+func BenchmarkCachedQuote(b *testing.B) {
+	_, base := emulatortest.Start(b)
+	cfg := config.Default()
+	cfg.EnableKISAPI = "true"
+	cfg.AppKey, cfg.AppSecret = "bench-key", "bench-secret"
+	cfg.BaseURL = base
+	cfg.TokenFile = filepath.Join(b.TempDir(), "tokens.json")
+	u, err := source.New(b.Context(), cfg, source.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = u.Close() })
+	if _, err := u.Source.Quote(b.Context(), "005930"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("health", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := u.Health(b.Context()); err != nil {
+					b.Errorf("Health: got %v, want nil", err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("hit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				q, err := u.Source.Quote(b.Context(), "005930")
+				if err != nil || q.Meta.Origin != kisfeed.OriginCache {
+					b.Errorf("hit: got %v, %v; want a cache hit", q, err)
+					return
+				}
+			}
+		})
+	})
+}
