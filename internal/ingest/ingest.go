@@ -368,6 +368,7 @@ type job struct {
 	path     Path
 	from, to time.Time
 	lookback time.Time // the trading day before from: limit reference
+	widen    bool      // retry pass: ask daily charts one more day back
 	v        *validator
 	// prevClose holds, on the quotes path, the stored close of the
 	// trading day before the run's day: the limit reference.
@@ -381,13 +382,15 @@ type job struct {
 	rejectedCodes map[string]bool  // codes whose last attempt was rejected
 }
 
-// unit is one fetch: a batch of codes on the quotes path, one code on the
-// candles path.
-type unit []string
+// unit is one fetch: a Quotes batch, or one code's daily chart.
+type unit struct {
+	codes   []string
+	candles bool
+}
 
 // result is what one unit produced.
 type result struct {
-	codes   unit
+	codes   []string
 	bars    []kisfeed.DailyBar
 	fetched int
 	rejects []kisfeed.RejectedBar
@@ -449,42 +452,55 @@ func (j *job) run(ctx context.Context, universe []kisfeed.Stock, days []time.Tim
 		p.Start(len(todo))
 		defer func() { p.Finish(j.sum.tally()) }()
 	}
-	retry, err := j.pass(ctx, todo, workers, true)
-	if err != nil || len(retry) == 0 {
+	failed, rejected, err := j.pass(ctx, j.units(todo, j.path == PathCandles), workers, true)
+	if err != nil || len(failed)+len(rejected) == 0 {
 		return err
 	}
 	// One more attempt for codes whose fetch failed or whose bar was
-	// rejected: injected or transient corruption and timeouts clear on a
-	// second fetch, real bad data is rejected again.
-	j.log.Info("retrying failed and rejected codes once", "codes", len(retry))
-	_, err = j.pass(ctx, retry, workers, false)
+	// rejected: a corrupted response or a timeout rarely repeats, real
+	// bad data is rejected again. The cache in front of the source keeps
+	// what it was given, a rejected bar included, so the second attempt
+	// must not ask the same question: a rejected quote is checked against
+	// the daily chart (another endpoint), a rejected chart is asked for
+	// one more day back (another cache key). Failures were not cached and
+	// are asked again as they were.
+	j.log.Info("retrying failed and rejected codes once", "failed", len(failed), "rejected", len(rejected))
+	var units []unit
+	if j.path == PathQuotes {
+		units = append(j.units(failed, false), j.units(rejected, true)...)
+	} else {
+		j.widen = true
+		units = j.units(append(failed, rejected...), true)
+	}
+	_, _, err = j.pass(ctx, units, workers, false)
 	return err
 }
 
-// units groups codes for the path.
-func (j *job) units(codes []string) []unit {
-	size := 1
-	if j.path == PathQuotes {
-		size = BatchSize
+// units groups codes into fetches: daily charts one code each, quotes in
+// batches of BatchSize.
+func (j *job) units(codes []string, candles bool) []unit {
+	size := BatchSize
+	if candles {
+		size = 1
 	}
 	var out []unit
 	for c := range slices.Chunk(codes, size) {
-		out = append(out, unit(c))
+		out = append(out, unit{codes: c, candles: candles})
 	}
 	return out
 }
 
-// pass fetches codes with bounded workers while one writer stores the
-// results. It returns the codes worth one more attempt (when first).
-func (j *job) pass(ctx context.Context, codes []string, workers int, first bool) ([]string, error) {
+// pass runs units with bounded workers while one writer stores the
+// results. When first, it returns the codes worth one more attempt: those
+// whose fetch failed and those whose bar was rejected.
+func (j *job) pass(ctx context.Context, units []unit, workers int, first bool) (failed, rejected []string, err error) {
 	fctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	results := make(chan result, workers)
 	writerDone := make(chan error, 1)
-	var retry []string
 	go func() {
 		var err error
-		retry, err = j.write(ctx, results, first)
+		failed, rejected, err = j.write(ctx, results, first)
 		if err != nil {
 			cancel(err) // stop fetching: nothing could be stored
 		}
@@ -493,7 +509,6 @@ func (j *job) pass(ctx context.Context, codes []string, workers int, first bool)
 
 	g := new(errgroup.Group)
 	g.SetLimit(workers)
-	units := j.units(codes)
 	launched := 0
 	for _, u := range units {
 		if fctx.Err() != nil {
@@ -509,26 +524,26 @@ func (j *job) pass(ctx context.Context, codes []string, workers int, first bool)
 	close(results)
 	werr := <-writerDone
 	for _, u := range units[launched:] {
-		j.sum.Pending += len(u) // the writer is done: no race
+		j.sum.Pending += len(u.codes) // the writer is done: no race
 	}
 	if werr != nil {
-		return nil, werr
+		return nil, nil, werr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return retry, nil
+	return failed, rejected, nil
 }
 
 func (j *job) fetch(ctx context.Context, u unit) result {
 	if ctx.Err() != nil {
-		return result{codes: u, pending: true}
+		return result{codes: u.codes, pending: true}
 	}
 	j.calls.Add(1)
-	if j.path == PathQuotes {
-		return j.fetchQuotes(ctx, u)
+	if u.candles {
+		return j.fetchCandles(ctx, u.codes[0])
 	}
-	return j.fetchCandles(ctx, u[0])
+	return j.fetchQuotes(ctx, u.codes)
 }
 
 // fetchErr sorts a failed call: cancelled (pending) or a failure of codes.
@@ -551,7 +566,7 @@ func sourceLabel(m kisfeed.Meta, path Path) string {
 	return src + "/" + string(path)
 }
 
-func (j *job) fetchQuotes(ctx context.Context, codes unit) result {
+func (j *job) fetchQuotes(ctx context.Context, codes []string) result {
 	r := result{codes: codes}
 	qs, err := j.in.Source.Quotes(ctx, codes)
 	var be *kisfeed.BatchError
@@ -620,13 +635,17 @@ type candlePayload struct {
 }
 
 func (j *job) fetchCandles(ctx context.Context, code string) result {
-	r := result{codes: unit{code}}
+	r := result{codes: []string{code}}
 	// Ask from the trading day before the window: that bar is the limit
 	// reference of the first one and costs no extra call (≤100 rows a
 	// page). Unadjusted prices are what traded, as a quote shows them, so
 	// both paths store the same numbers and the tick rule holds.
+	from := j.lookback
+	if j.widen {
+		from = krx.PrevTradingDay(from) // a retry: not the cached question
+	}
 	cs, err := j.in.Source.Candles(ctx, kisfeed.CandleQuery{
-		Code: code, Interval: kisfeed.IntervalDay, From: j.lookback, To: j.to, Unadjusted: true,
+		Code: code, Interval: kisfeed.IntervalDay, From: from, To: j.to, Unadjusted: true,
 	})
 	if err != nil {
 		return fetchErr(ctx, &r, r.codes, fmt.Errorf("candles: %w", err))
@@ -672,7 +691,7 @@ func (j *job) fetchCandles(ctx context.Context, code string) result {
 // write stores results as they come, in batches, and keeps the tallies.
 // It writes with a context that outlives cancellation so an interrupted
 // run still stores what it fetched; the writes themselves are short.
-func (j *job) write(ctx context.Context, results <-chan result, first bool) ([]string, error) {
+func (j *job) write(ctx context.Context, results <-chan result, first bool) (retryFailed, retryRejected []string, err error) {
 	wctx := context.WithoutCancel(ctx)
 	flushSize := j.in.FlushSize
 	if flushSize <= 0 {
@@ -681,7 +700,6 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) ([]s
 	var (
 		buf      []kisfeed.DailyBar
 		rejects  []kisfeed.RejectedBar
-		retry    []string
 		storeErr error
 	)
 	if j.rejectedCodes == nil {
@@ -734,14 +752,14 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) ([]s
 				// Recorded now; a successful retry clears it.
 				j.failed[c] = ferr
 				if first && !kisfeed.IsBusinessError(ferr) {
-					retry = append(retry, c)
+					retryFailed = append(retryFailed, c)
 				}
 				j.log.Warn("fetch failed", "code", c, "err", ferr, "will_retry", first && !kisfeed.IsBusinessError(ferr))
 			case rejected[c]:
 				delete(j.failed, c)
 				j.rejectedCodes[c] = true
 				if first {
-					retry = append(retry, c)
+					retryRejected = append(retryRejected, c)
 				}
 			default:
 				delete(j.failed, c)
@@ -763,5 +781,5 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) ([]s
 		}
 	}
 	flush()
-	return retry, storeErr
+	return retryFailed, retryRejected, storeErr
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,8 +245,9 @@ type corrupting struct {
 	kisfeed.Source
 	mu    sync.Mutex
 	bad   map[string]func(*kisfeed.Quote) // guarded by mu
-	times int
-	seen  map[string]int // guarded by mu
+	times   int
+	seen    map[string]int // guarded by mu
+	candles int            // Candles calls, guarded by mu
 }
 
 func (c *corrupting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
@@ -262,6 +264,24 @@ func (c *corrupting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quo
 		}
 	}
 	return qs, err
+}
+
+// Candles damages the daily chart of the bad codes too when the
+// corruption is persistent (bad data, not a bad response).
+func (c *corrupting) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+	cs, err := c.Source.Candles(ctx, q)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.candles++
+	if _, ok := c.bad[q.Code]; ok && c.times < 0 && err == nil {
+		cp := *cs
+		cp.Bars = slices.Clone(cs.Bars)
+		for i := range cp.Bars {
+			cp.Bars[i].High = cp.Bars[i].Low - 1
+		}
+		return &cp, nil
+	}
+	return cs, err
 }
 
 func TestRunRejectsCorruptBars(t *testing.T) {
@@ -282,8 +302,8 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 		wantWritten  int
 		wantRetried  bool
 	}{
-		{"transient: the retry stores the good bar", 1, len(bad), len(codes), true},
-		{"persistent: rejected twice, never stored", -1, 2 * len(bad), len(codes) - len(bad), true},
+		{"bad quote: the daily chart stores the good bar", 1, len(bad), len(codes), true},
+		{"bad data: rejected twice, never stored", -1, 2 * len(bad), len(codes) - len(bad), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,6 +345,9 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 					}
 				}
 			}
+			if src.candles != len(bad) {
+				t.Errorf("Candles calls = %d, want %d (one re-check per rejected quote)", src.candles, len(bad))
+			}
 			if tt.times < 0 {
 				if sum.Incomplete != len(bad) || len(sum.RejectedCodes) != len(bad) {
 					t.Errorf("incomplete %d rejected codes %v, want %d", sum.Incomplete, sum.RejectedCodes, len(bad))
@@ -343,11 +366,16 @@ func TestRunFailuresAreCollected(t *testing.T) {
 	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
 	var calls atomic.Int64
 	boom := errors.New("upstream 500")
+	var mu sync.Mutex
+	var asked []time.Time // From of each 000660 call, guarded by mu
 	src := &mock.FuncSource{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			calls.Add(1)
 			if q.Code == "000660" {
+				mu.Lock()
+				asked = append(asked, q.From)
+				mu.Unlock()
 				return nil, boom
 			}
 			return base.Candles(ctx, q)
@@ -363,6 +391,11 @@ func TestRunFailuresAreCollected(t *testing.T) {
 	}
 	if got := calls.Load(); got != 4 {
 		t.Errorf("Candles calls = %d, want 4 (3 + one retry of the failure)", got)
+	}
+	// The retry asks one trading day further back: a different question,
+	// so a cache in front cannot answer it with what it kept.
+	if len(asked) != 2 || !asked[1].Equal(krx.PrevTradingDay(asked[0])) {
+		t.Errorf("000660 asked from %v, want twice, the retry one trading day earlier", asked)
 	}
 	if r := sum.FailureRatio(); r < 0.33 || r > 0.34 {
 		t.Errorf("FailureRatio = %v, want 1/3", r)
