@@ -105,10 +105,15 @@ type Origin string
 const (
 	// OriginSource is a value fetched from the upstream just now.
 	OriginSource Origin = "source"
-	// OriginCache is a value served from the cache within its TTL.
+	// OriginCache is a value served from the cache within its TTL while
+	// the upstream is available.
 	OriginCache Origin = "cache"
-	// OriginStale is a cached value past its TTL, served because the
-	// upstream is unavailable (circuit open or failing).
+	// OriginStale is a cached value served while the upstream is
+	// unavailable: either past its TTL after the upstream call failed
+	// (circuit open, refused, failing), or still within its TTL while the
+	// upstream is known to be down (circuit open, or the host refuses
+	// connections), so nothing can refresh it. The value is the cached one
+	// either way.
 	OriginStale Origin = "stale"
 )
 
@@ -121,7 +126,8 @@ type Meta struct {
 	Source string `json:"source"`
 	// Origin is "source", "cache" or "stale".
 	Origin Origin `json:"origin"`
-	// Stale is true when Origin is OriginStale.
+	// Stale is true when Origin is OriginStale: the upstream is
+	// unavailable and this is the last value kisfeed has.
 	Stale bool `json:"stale"`
 	// Expires is when a cached value's TTL ends; zero when not cached.
 	Expires time.Time `json:"-"`
