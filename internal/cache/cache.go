@@ -74,6 +74,16 @@ type Cache struct {
 	flightTimeout time.Duration
 	retryEvery    time.Duration
 	health        func(context.Context) error // nil = always available
+	market        func() time.Time            // session-boundary clock; nil = now
+
+	// hot holds decoded values read before any flight: the store itself
+	// when it is a *Memory, else (hotShared) a small local LRU of copies of
+	// what the shared store holds, each kept at most localTTL.
+	hot          *Memory
+	hotShared    bool
+	localTTL     time.Duration
+	localEntries int
+	memFallback  *Memory // fallback when it is a *Memory, written decoded
 
 	flight singleflight.Group
 
@@ -205,6 +215,49 @@ func WithUpstreamHealth(f func(ctx context.Context) error) Option {
 	return func(c *Cache) error { c.health = f; return nil }
 }
 
+// WithMarketClock sets the clock on which session boundaries (the 09:00
+// open and 15:30 close that end intraday freshness) and "today" (for
+// candle series) are read; by default the freshness clock ([WithClock]).
+// TTLs, stale ages and store expiry stay on the freshness clock. The
+// factory passes the synthetic market's clock in mock and embedded modes
+// (KISFEED_MARKET_TIME), whose sessions open and close in market time,
+// not wall-clock time: a quote fetched at 15:29 market time must not
+// outlive 15:30 market time.
+func WithMarketClock(now func() time.Time) Option {
+	return func(c *Cache) error {
+		if now == nil {
+			return errors.New("cache: market clock: want a non-nil func")
+		}
+		c.market = now
+		return nil
+	}
+}
+
+// DefaultLocalTTL is how long a decoded local copy of a value read from
+// a shared store (Redis) is used without asking the store again, when
+// [WithLocalCopies] is not given.
+const DefaultLocalTTL = time.Second
+
+// WithLocalCopies sizes the in-process copies kept in front of a shared
+// store such as [Redis]: at most entries decoded values (default 10,000),
+// each used for at most ttl (default [DefaultLocalTTL], 1 s) and never
+// past its own freshness end. A hit on a local copy costs no Redis round
+// trip and no JSON decode; the price is that a value another replica
+// wrote to Redis is seen here up to ttl later — replicas agree within
+// that window, and TTL expiry and the close invalidation are still exact
+// because a copy never outlives its fresh_until. ttl 0 turns local copies
+// off (every read goes to the store). It has no effect with a [Memory]
+// store, which keeps decoded values itself.
+func WithLocalCopies(entries int, ttl time.Duration) Option {
+	return func(c *Cache) error {
+		if entries < 1 || ttl < 0 {
+			return fmt.Errorf("cache: local copies %d for %s: want entries >= 1 and ttl >= 0", entries, ttl)
+		}
+		c.localEntries, c.localTTL = entries, ttl
+		return nil
+	}
+}
+
 // New returns a Cache in front of upstream, keeping values in store.
 func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 	if upstream == nil || store == nil {
@@ -214,26 +267,48 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		up: upstream, store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
 		flightTimeout: 30 * time.Second, retryEvery: 5 * time.Second,
+		localTTL: DefaultLocalTTL, localEntries: 10_000,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
+	if m, ok := store.(*Memory); ok {
+		c.hot = m
+	} else {
+		c.hot = NewMemory(c.localEntries, c.now)
+		c.hotShared = true
+	}
+	c.memFallback, _ = c.fallback.(*Memory)
 	return c, nil
 }
 
-// envelope is the stored form of a value.
+// envelope is the stored form of a value: JSON in a shared store, the
+// decoded *envelope itself in a [Memory]. A stored envelope is never
+// modified: readers copy its Value.
 type envelope[T any] struct {
 	FetchedAt  time.Time `json:"fetched_at"`
 	FreshUntil time.Time `json:"fresh_until"`
 	Value      T         `json:"value"`
 }
 
+func (e *envelope[T]) encode() ([]byte, error) { return json.Marshal(e) }
+
 // Keys.
 
 func (c *Cache) stockKey(code, what string) string {
 	return c.prefix + "stock:" + code + ":" + what
+}
+
+// appendStockKey appends stockKey(code, what) to b, so the hit path can
+// build the key on its stack.
+func (c *Cache) appendStockKey(b []byte, code, what string) []byte {
+	b = append(b, c.prefix...)
+	b = append(b, "stock:"...)
+	b = append(b, code...)
+	b = append(b, ':')
+	return append(b, what...)
 }
 
 func ymd(t time.Time) string {
@@ -297,12 +372,50 @@ func (c *Cache) get(ctx context.Context, keys ...string) [][]byte {
 	return make([][]byte, len(keys))
 }
 
-func (c *Cache) set(ctx context.Context, items ...Item) {
-	if c.fallback != nil {
-		_ = c.fallback.Set(ctx, items...) // memory: cannot fail
+// saved is one value to store.
+type saved struct {
+	key   string
+	env   encoder // an *envelope[T]
+	until time.Time
+}
+
+// save stores values: decoded in every Memory involved (the store itself,
+// the local copies, a memory fallback), JSON-encoded in the others.
+func (c *Cache) save(ctx context.Context, items ...saved) {
+	if len(items) == 0 {
+		return
 	}
-	if c.usePrimary() {
-		c.noteStore(c.store.Set(ctx, items...))
+	now := c.now()
+	var raws []Item
+	for _, it := range items {
+		if !c.hotShared {
+			c.hot.put(it.key, it.env, c.staleMaxAge)
+		} else {
+			c.keepLocal(it.key, it.env, it.until, now)
+		}
+		if c.memFallback != nil && c.memFallback != c.hot {
+			c.memFallback.put(it.key, it.env, c.staleMaxAge)
+		}
+		if c.hotShared || (c.fallback != nil && c.memFallback == nil) {
+			if raw, err := it.env.encode(); err == nil {
+				raws = append(raws, Item{Key: it.key, Value: raw, TTL: c.staleMaxAge})
+			}
+		}
+	}
+	if c.fallback != nil && c.memFallback == nil {
+		_ = c.fallback.Set(ctx, raws...)
+	}
+	if c.hotShared && len(raws) > 0 && c.usePrimary() {
+		c.noteStore(c.store.Set(ctx, raws...))
+	}
+}
+
+// keepLocal keeps a decoded local copy of a shared store's value for the
+// local TTL, never past its freshness end (expired values are not kept:
+// stale serving reads the store).
+func (c *Cache) keepLocal(key string, env encoder, until, now time.Time) {
+	if c.localTTL > 0 {
+		c.hot.put(key, env, min(c.localTTL, until.Sub(now)))
 	}
 }
 
@@ -327,14 +440,29 @@ func nextBoundary(t time.Time) time.Time {
 	return t.Add(24 * time.Hour)
 }
 
-func freshUntil(fetched time.Time, ttl time.Duration, intraday bool) time.Time {
+// freshUntil is the end of freshness of a value fetched at fetched: its
+// TTL, capped for intraday values at the next session boundary, which is
+// found on the market clock and applied as a duration from fetched.
+func (c *Cache) freshUntil(fetched time.Time, ttl time.Duration, intraday bool) time.Time {
 	until := fetched.Add(ttl)
 	if intraday {
-		if b := nextBoundary(fetched); b.Before(until) {
-			until = b
+		mnow := fetched
+		if c.market != nil {
+			mnow = c.market()
+		}
+		if left := nextBoundary(mnow).Sub(mnow); left < ttl {
+			until = fetched.Add(left)
 		}
 	}
 	return until
+}
+
+// marketNow is the market clock's now (the freshness clock by default).
+func (c *Cache) marketNow() time.Time {
+	if c.market != nil {
+		return c.market()
+	}
+	return c.now()
 }
 
 // The shared lookup path.
@@ -346,11 +474,28 @@ type result[T any] struct {
 	expires time.Time
 }
 
+// maxDeadlineMargin bounds the time a flight leaves its starting caller
+// between the flight's end and the caller's own deadline (a quarter of
+// the time left, at most this), to answer with a stale copy.
+const maxDeadlineMargin = 250 * time.Millisecond
+
 // flightDo runs fn once for concurrent callers of key, detached from any
 // one caller's context; each caller waits for it or its own ctx.
+//
+// The flight ends at the flight timeout or shortly before the deadline of
+// the caller that started it, whichever is sooner: an upstream call that
+// cannot finish in time (typically a rate limiter wait longer than the
+// time left, which x/time/rate refuses at once) then fails inside the
+// flight while that caller can still be answered from a stale copy,
+// instead of the caller's own deadline passing first (a 504).
 func (c *Cache) flightDo(ctx context.Context, key string, fn func(ctx context.Context) (any, error)) (any, error) {
 	ch := c.flight.DoChan(key, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.flightTimeout)
+		d := c.flightTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl)
+			d = min(d, left-min(maxDeadlineMargin, left/4))
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 		defer cancel()
 		return fn(fctx)
 	})
@@ -371,6 +516,18 @@ func (c *Cache) hitOrigin(ctx context.Context) kisfeed.Origin {
 	return kisfeed.OriginCache
 }
 
+// observe counts one served lookup by its origin.
+func (c *Cache) observe(kind string, origin kisfeed.Origin) {
+	switch origin {
+	case kisfeed.OriginCache:
+		c.obs.Hit(kind)
+	case kisfeed.OriginStale:
+		c.obs.Stale(kind)
+	default:
+		c.obs.Miss(kind)
+	}
+}
+
 // unavailable turns an upstream failure into the error callers get when no
 // stale copy can stand in.
 func unavailable(err error) error {
@@ -380,20 +537,74 @@ func unavailable(err error) error {
 	return &kisfeed.UnavailableError{Err: err}
 }
 
-func decode[T any](raw []byte) (envelope[T], bool) {
-	var env envelope[T]
-	if raw == nil || json.Unmarshal(raw, &env) != nil || env.FetchedAt.IsZero() {
-		return env, false
+// decodeRaw decodes a stored JSON envelope.
+func decodeRaw[T any](raw []byte) (*envelope[T], bool) {
+	if raw == nil {
+		return nil, false
+	}
+	env := new(envelope[T])
+	if json.Unmarshal(raw, env) != nil || env.FetchedAt.IsZero() {
+		return nil, false
 	}
 	return env, true
 }
 
+// fromEntry turns a Memory entry into an envelope: the decoded value when
+// the cache stored it, else its bytes decoded (a value Set from outside).
+func fromEntry[T any](obj encoder, raw []byte, ok bool) (*envelope[T], bool) {
+	if !ok {
+		return nil, false
+	}
+	if env, ok := obj.(*envelope[T]); ok {
+		return env, true
+	}
+	return decodeRaw[T](raw)
+}
+
+// load returns key's stored envelope: the decoded hot copy, else (with a
+// shared store) the store's (or fallback's) value, of which a local copy
+// is kept while fresh.
+func load[T any](ctx context.Context, c *Cache, key string) (*envelope[T], bool) {
+	if env, ok := fromEntry[T](c.hot.lookupString(key)); ok || !c.hotShared {
+		return env, ok
+	}
+	env, ok := decodeRaw[T](c.get(ctx, key)[0])
+	if ok {
+		c.keepLocal(key, env, env.FreshUntil, c.now())
+	}
+	return env, ok
+}
+
+// hit answers from env when it is fresh: no flight, no decode, no
+// allocation but the caller's copy.
+func hit[T any](ctx context.Context, c *Cache, kind string, env *envelope[T]) (result[T], bool) {
+	if env == nil || !c.now().Before(env.FreshUntil) {
+		return result[T]{}, false
+	}
+	origin := c.hitOrigin(ctx)
+	c.observe(kind, origin)
+	return result[T]{val: env.Value, origin: origin, expires: env.FreshUntil}, true
+}
+
+// staleOK reports whether env may stand in for a value the upstream could
+// not give.
+func (c *Cache) staleOK(env interface{ fetched() time.Time }) bool {
+	return c.now().Sub(env.fetched()) <= c.staleMaxAge
+}
+
+func (e *envelope[T]) fetched() time.Time { return e.FetchedAt }
+
 // lookup is the read-through path for one key: fresh hit, else upstream,
-// else stale copy, else error.
+// else stale copy, else error. A fresh hit on a decoded copy is answered
+// before any flight; the flight covers the store read and the upstream.
 func lookup[T any](ctx context.Context, c *Cache, kind, key string, ttl time.Duration, intraday bool,
 	fetch func(context.Context) (T, error)) (result[T], error) {
+	pre, _ := fromEntry[T](c.hot.lookupString(key))
+	if r, ok := hit(ctx, c, kind, pre); ok {
+		return r, nil
+	}
 	v, err := c.flightDo(ctx, key, func(ctx context.Context) (any, error) {
-		env, cached := decode[T](c.get(ctx, key)[0])
+		env, cached := load[T](ctx, c, key)
 		now := c.now()
 		if cached && now.Before(env.FreshUntil) {
 			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
@@ -401,33 +612,30 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, ttl time.Dur
 		val, err := fetch(ctx)
 		if err == nil {
 			fetched := c.now()
-			until := freshUntil(fetched, ttl, intraday)
-			if raw, merr := json.Marshal(envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}); merr == nil {
-				c.set(ctx, Item{Key: key, Value: raw, TTL: c.staleMaxAge})
-			}
+			until := c.freshUntil(fetched, ttl, intraday)
+			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
 		if kisfeed.IsBusinessError(err) {
 			return nil, err
 		}
-		if cached && c.now().Sub(env.FetchedAt) <= c.staleMaxAge {
+		if cached && c.staleOK(env) {
 			return result[T]{val: env.Value, origin: kisfeed.OriginStale}, nil
 		}
 		return nil, unavailable(err)
 	})
 	if err != nil {
+		// This caller's deadline passed while the flight it joined went
+		// on: the copy it saw before the flight still beats a 504.
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && pre != nil && c.staleOK(pre) {
+			c.obs.Stale(kind)
+			return result[T]{val: pre.Value, origin: kisfeed.OriginStale}, nil
+		}
 		c.obs.Miss(kind)
 		return result[T]{}, err
 	}
 	r := v.(result[T])
-	switch r.origin {
-	case kisfeed.OriginCache:
-		c.obs.Hit(kind)
-	case kisfeed.OriginStale:
-		c.obs.Stale(kind)
-	default:
-		c.obs.Miss(kind)
-	}
+	c.observe(kind, r.origin)
 	return r, nil
 }
 
@@ -444,25 +652,61 @@ func stamp(m *kisfeed.Meta, origin kisfeed.Origin, expires time.Time) {
 	}
 }
 
+// validCode is a cheap positive check of kisfeed.ValidateCode's rule
+// (six characters: a digit, then digits or upper-case letters), so the hit
+// path skips the regular expression; anything it rejects goes through
+// ValidateCode for the error.
+func validCode(code string) bool {
+	if len(code) != 6 || code[0] < '0' || code[0] > '9' {
+		return false
+	}
+	for i := 1; i < 6; i++ {
+		if ch := code[i]; (ch < '0' || ch > '9') && (ch < 'A' || ch > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkCode(code string) error {
+	if validCode(code) {
+		return nil
+	}
+	return kisfeed.ValidateCode(code)
+}
+
+// stockHit answers a fresh hit on stock:{code}:{what} with the key built
+// on the stack: the hit path's only allocation is the caller's copy.
+func stockHit[T any](ctx context.Context, c *Cache, kind, code, what string) (result[T], bool) {
+	var kb [64]byte
+	env, _ := fromEntry[T](c.hot.lookup(c.appendStockKey(kb[:0], code, what)))
+	return hit(ctx, c, kind, env)
+}
+
 // Quote returns the cached quote of code, or fetches it.
 func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	if err := checkCode(code); err != nil {
 		return nil, err
 	}
-	r, err := lookup(ctx, c, KindPrice, c.stockKey(code, "price"), c.ttl.Price, true,
-		func(ctx context.Context) (kisfeed.Quote, error) {
-			q, err := c.up.Quote(ctx, code)
-			if err != nil {
-				return kisfeed.Quote{}, err
-			}
-			return *q, nil
-		})
-	if err != nil {
-		return nil, err
+	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
+	if !ok {
+		var err error
+		r, err = lookup(ctx, c, KindPrice, c.stockKey(code, "price"), c.ttl.Price, true,
+			func(ctx context.Context) (kisfeed.Quote, error) {
+				q, err := c.up.Quote(ctx, code)
+				if err != nil {
+					return kisfeed.Quote{}, err
+				}
+				return *q, nil
+			})
+		if err != nil {
+			return nil, err
+		}
 	}
-	q := r.val
+	q := new(kisfeed.Quote)
+	*q = r.val
 	stamp(&q.Meta, r.origin, r.expires)
-	return &q, nil
+	return q, nil
 }
 
 // Quotes serves the cached codes from the cache and fetches the rest in one
@@ -481,7 +725,7 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 	var uniq []string
 	pos := map[string][]int{}
 	for i, code := range codes {
-		if err := kisfeed.ValidateCode(code); err != nil {
+		if err := checkCode(code); err != nil {
 			fail(code, err)
 			continue
 		}
@@ -498,33 +742,46 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 		}
 	}
 	if len(uniq) > 0 {
-		keys := make([]string, len(uniq))
-		for i, code := range uniq {
-			keys[i] = c.stockKey(code, "price")
-		}
-		raws := c.get(ctx, keys...)
 		now := c.now()
 		var misses []string
-		stale := map[string]envelope[kisfeed.Quote]{}
+		stale := map[string]*envelope[kisfeed.Quote]{}
 		var hitOrigin kisfeed.Origin // asked once, on the first hit
-		for i, code := range uniq {
-			env, ok := decode[kisfeed.Quote](raws[i])
+		// classify serves a fresh env as a hit, else notes a miss (with its
+		// stale copy, if any).
+		classify := func(code string, env *envelope[kisfeed.Quote], ok bool) {
 			if ok && now.Before(env.FreshUntil) {
 				if hitOrigin == "" {
 					hitOrigin = c.hitOrigin(ctx)
 				}
-				if hitOrigin == kisfeed.OriginStale {
-					c.obs.Stale(KindPrice)
-				} else {
-					c.obs.Hit(KindPrice)
-				}
+				c.observe(KindPrice, hitOrigin)
 				put(code, env.Value, hitOrigin, env.FreshUntil)
-				continue
+				return
 			}
 			if ok {
 				stale[code] = env
 			}
 			misses = append(misses, code)
+		}
+		// Decoded copies first; with a shared store, one MGET for the rest.
+		var rest, restKeys []string
+		for _, code := range uniq {
+			key := c.stockKey(code, "price")
+			env, ok := fromEntry[kisfeed.Quote](c.hot.lookupString(key))
+			if ok || !c.hotShared {
+				classify(code, env, ok)
+				continue
+			}
+			rest, restKeys = append(rest, code), append(restKeys, key)
+		}
+		if len(rest) > 0 {
+			raws := c.get(ctx, restKeys...)
+			for i, code := range rest {
+				env, ok := decodeRaw[kisfeed.Quote](raws[i])
+				if ok {
+					c.keepLocal(restKeys[i], env, env.FreshUntil, now)
+				}
+				classify(code, env, ok)
+			}
 		}
 		if len(misses) > 0 {
 			got, err := c.fetchQuotes(ctx, misses)
@@ -542,15 +799,18 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 						fail(code, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code))
 					}
 				}
-			case kisfeed.IsBusinessError(err) || errors.Is(err, context.Canceled) || ctx.Err() != nil:
+			case kisfeed.IsBusinessError(err) || errors.Is(err, context.Canceled):
 				return nil, err
 			default:
-				// Upstream failure: every miss needs a stale copy, else the
-				// whole call fails.
+				// Upstream failure, or this caller's deadline passed: every
+				// miss needs a stale copy, else the whole call fails.
 				for _, code := range misses {
 					env, ok := stale[code]
-					if !ok || c.now().Sub(env.FetchedAt) > c.staleMaxAge {
+					if !ok || !c.staleOK(env) {
 						c.obs.Miss(KindPrice)
+						if ctx.Err() != nil {
+							return nil, err
+						}
 						return nil, unavailable(err)
 					}
 				}
@@ -590,20 +850,19 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string) (map[string]res
 			return nil, err
 		}
 		fetched := c.now()
-		until := freshUntil(fetched, c.ttl.Price, true)
+		until := c.freshUntil(fetched, c.ttl.Price, true)
 		got := map[string]result[kisfeed.Quote]{}
-		var items []Item
+		var items []saved
 		for i, q := range qs {
 			if q == nil || i >= len(codes) {
 				continue
 			}
 			code := codes[i]
 			got[code] = result[kisfeed.Quote]{val: *q, origin: kisfeed.OriginSource, expires: until}
-			if raw, merr := json.Marshal(envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}); merr == nil {
-				items = append(items, Item{Key: c.stockKey(code, "price"), Value: raw, TTL: c.staleMaxAge})
-			}
+			items = append(items, saved{key: c.stockKey(code, "price"),
+				env: &envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}, until: until})
 		}
-		c.set(ctx, items...)
+		c.save(ctx, items...)
 		return batch{got: got, err: err}, nil
 	})
 	if err != nil {
@@ -615,23 +874,28 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string) (map[string]res
 
 // OrderBook returns the cached book of code, or fetches it.
 func (c *Cache) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	if err := checkCode(code); err != nil {
 		return nil, err
 	}
-	r, err := lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), c.ttl.OrderBook, true,
-		func(ctx context.Context) (kisfeed.OrderBook, error) {
-			b, err := c.up.OrderBook(ctx, code)
-			if err != nil {
-				return kisfeed.OrderBook{}, err
-			}
-			return *b, nil
-		})
-	if err != nil {
-		return nil, err
+	r, ok := stockHit[kisfeed.OrderBook](ctx, c, KindOrderBook, code, "orderbook")
+	if !ok {
+		var err error
+		r, err = lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), c.ttl.OrderBook, true,
+			func(ctx context.Context) (kisfeed.OrderBook, error) {
+				b, err := c.up.OrderBook(ctx, code)
+				if err != nil {
+					return kisfeed.OrderBook{}, err
+				}
+				return *b, nil
+			})
+		if err != nil {
+			return nil, err
+		}
 	}
-	b := r.val
+	b := new(kisfeed.OrderBook)
+	*b = r.val
 	stamp(&b.Meta, r.origin, r.expires)
-	return &b, nil
+	return b, nil
 }
 
 // coversToday reports whether a candle query's answer can still change
@@ -647,7 +911,7 @@ func coversToday(q kisfeed.CandleQuery, now time.Time) bool {
 // Candles returns the cached series of q, or fetches it. Series that reach
 // today follow the intraday freshness rule; older ones the candles TTL.
 func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := kisfeed.ValidateCode(q.Code); err != nil {
+	if err := checkCode(q.Code); err != nil {
 		return nil, err
 	}
 	iv, err := kisfeed.ParseInterval(string(q.Interval))
@@ -655,7 +919,7 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 		return nil, err
 	}
 	q.Interval = iv // one key per series: "d" and "day" share it
-	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), c.ttl.Candles, coversToday(q, c.now()),
+	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), c.ttl.Candles, coversToday(q, c.marketNow()),
 		func(ctx context.Context) (kisfeed.Candles, error) {
 			cs, err := c.up.Candles(ctx, q)
 			if err != nil {
@@ -677,7 +941,7 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 
 // StockInfo returns the cached info of code, or fetches it.
 func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	if err := checkCode(code); err != nil {
 		return nil, err
 	}
 	r, err := lookup(ctx, c, KindInfo, c.stockKey(code, "info"), c.ttl.Info, false,

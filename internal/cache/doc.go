@@ -16,9 +16,24 @@
 //	universe                                         []Stock
 //	calendar:{YYYYMMDD}                              IsTradingDay
 //
-// A value is stored as JSON {"fetched_at", "fresh_until", "value"}. The
-// store keeps it for the stale window ([WithStaleMaxAge], CACHE_STALE_MAX_AGE)
-// while it is served as fresh only until fresh_until.
+// A value is stored as JSON {"fetched_at", "fresh_until", "value"} in a
+// shared store (Redis); a [Memory] store keeps the same envelope as a
+// decoded Go value (and encodes it only if read through [Memory.Get]). The
+// store keeps it for the stale window ([WithStaleMaxAge],
+// CACHE_STALE_MAX_AGE) while it is served as fresh only until fresh_until.
+//
+// # The hit path
+//
+// A fresh hit is answered before any singleflight: one LRU lookup of a
+// decoded value (the key built on the stack), the freshness check, the
+// upstream health check and a copy of the value for the caller — no
+// goroutine, no JSON, one allocation (the returned value). With a shared
+// store the decoded value comes from a small in-process copy
+// ([WithLocalCopies]) kept for at most 1 s and never past fresh_until:
+// within that window a hit costs no Redis round trip, and the price is
+// that a value another replica writes reaches this one up to 1 s later.
+// Replicas therefore agree within the window, while TTL expiry and the
+// close invalidation stay exact (a copy never outlives fresh_until).
 //
 // # Freshness and the market close
 //
@@ -29,7 +44,10 @@
 // holidays). So a price fetched at 15:29 is not served as fresh at 15:31 —
 // nobody reads a pre-close price as the close — while a price fetched
 // after the close stays fresh for its TTL (it is the closing price until
-// the next open).
+// the next open). The boundaries are read on the market clock
+// ([WithMarketClock]; the freshness clock by default): the synthetic
+// market of mock and embedded modes can run at a simulated time
+// (KISFEED_MARKET_TIME), and its sessions open and close in that time.
 //
 // # Origins
 //
@@ -69,4 +87,14 @@
 // runs detached from any single caller's context (bounded by
 // [WithFlightTimeout]) so one caller giving up does not fail the others;
 // each caller still returns as soon as its own context ends.
+//
+// A flight also ends a little before the deadline of the caller that
+// started it (a quarter of the time left, at most 250 ms), so an upstream
+// call that cannot make it — typically a KIS rate-limiter wait longer than
+// the time left, which x/time/rate refuses at once ("would exceed context
+// deadline") — fails while the caller can still be answered from a stale
+// copy (or, with none, a fast *[kisfeed.UnavailableError]) instead of
+// timing out. A caller whose deadline passes while it waits on a flight
+// someone else started is answered from the copy it saw before joining,
+// when it has one.
 package cache

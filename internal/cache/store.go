@@ -26,6 +26,10 @@ type Item struct {
 
 // Memory is an in-memory LRU [Store] bounded by entry count: when full, the
 // least recently used entry goes. Expired entries are dropped when read.
+//
+// A [Cache] keeps its values in a Memory as decoded Go values, not JSON:
+// a hit then costs a map lookup and a struct copy instead of a JSON decode.
+// Such entries are encoded only if someone reads them through [Memory.Get].
 type Memory struct {
 	max int
 	now func() time.Time
@@ -37,8 +41,15 @@ type Memory struct {
 
 type memEntry struct {
 	key     string
-	val     []byte
+	val     []byte // encoded value; for an obj entry, nil until Get asks
+	obj     encoder
 	expires time.Time
+}
+
+// encoder is a decoded value a Cache keeps in a Memory (its *envelope[T]);
+// Get encodes it for callers that want bytes.
+type encoder interface {
+	encode() ([]byte, error)
 }
 
 var _ Store = (*Memory)(nil)
@@ -73,9 +84,78 @@ func (s *Memory) Get(_ context.Context, keys ...string) ([][]byte, error) {
 			continue
 		}
 		s.ll.MoveToFront(el)
+		if e.val == nil && e.obj != nil {
+			raw, err := e.obj.encode()
+			if err != nil {
+				continue // cannot happen for the cache's envelopes; read as absent
+			}
+			e.val = raw
+		}
 		out[i] = e.val
 	}
 	return out, nil
+}
+
+// lookup returns the live entry under key (given as bytes so that a
+// caller can build it on its stack: the map index does not copy it),
+// touching it for the LRU. The entry's obj and raw must not be modified.
+func (s *Memory) lookup(key []byte) (obj encoder, raw []byte, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.touch(s.m[string(key)], now)
+}
+
+// lookupString is lookup for a key the caller already holds as a string.
+func (s *Memory) lookupString(key string) (obj encoder, raw []byte, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.touch(s.m[key], now)
+}
+
+// touch returns el's entry if it is live, moving it to the front, and
+// drops it if it has expired. s.mu must be held.
+func (s *Memory) touch(el *list.Element, now time.Time) (encoder, []byte, bool) {
+	if el == nil {
+		return nil, nil, false
+	}
+	e := el.Value.(*memEntry)
+	if !now.Before(e.expires) {
+		s.ll.Remove(el)
+		delete(s.m, e.key)
+		return nil, nil, false
+	}
+	s.ll.MoveToFront(el)
+	return e.obj, e.val, true
+}
+
+// put stores a decoded value for ttl (not stored when ttl <= 0).
+func (s *Memory) put(key string, obj encoder, ttl time.Duration) {
+	if ttl <= 0 {
+		return
+	}
+	s.insert(&memEntry{key: key, obj: obj, expires: s.now().Add(ttl)})
+}
+
+func (s *Memory) insert(e *memEntry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.insertLocked(e)
+}
+
+func (s *Memory) insertLocked(e *memEntry) {
+	if el, ok := s.m[e.key]; ok {
+		el.Value = e
+		s.ll.MoveToFront(el)
+		return
+	}
+	s.m[e.key] = s.ll.PushFront(e)
+	for s.ll.Len() > s.max {
+		last := s.ll.Back()
+		s.ll.Remove(last)
+		delete(s.m, last.Value.(*memEntry).key)
+	}
 }
 
 // Set stores the items, evicting the least recently used entries beyond
@@ -88,18 +168,7 @@ func (s *Memory) Set(_ context.Context, items ...Item) error {
 		if it.TTL <= 0 {
 			continue
 		}
-		e := &memEntry{key: it.Key, val: it.Value, expires: now.Add(it.TTL)}
-		if el, ok := s.m[it.Key]; ok {
-			el.Value = e
-			s.ll.MoveToFront(el)
-			continue
-		}
-		s.m[it.Key] = s.ll.PushFront(e)
-		for s.ll.Len() > s.max {
-			last := s.ll.Back()
-			s.ll.Remove(last)
-			delete(s.m, last.Value.(*memEntry).key)
-		}
+		s.insertLocked(&memEntry{key: it.Key, val: it.Value, expires: now.Add(it.TTL)})
 	}
 	return nil
 }
