@@ -136,6 +136,10 @@ type Upstream struct {
 	BaseURL string
 	// Emulator is the built-in emulator in embedded mode, else nil.
 	Emulator *emulator.Server
+	// MarketNow is the clock the market being served runs on: in mock and
+	// embedded modes the synthetic market's (KISFEED_MARKET_TIME, see
+	// config.Config.MarketClock), in kis mode Deps.Now.
+	MarketNow func() time.Time
 
 	reach *reach // the upstream host's reachability; nil in mock mode
 
@@ -218,6 +222,16 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		now = time.Now
 	}
 	u := &Upstream{Mode: cfg.Mode()}
+	// The synthetic market (mock source, embedded emulator) runs on the
+	// market clock: KISFEED_MARKET_TIME starts it at a simulated instant
+	// and it advances in real time. One clock, made once, so the market and
+	// the cache's session boundaries agree. KIS itself, tokens and rate
+	// windows keep the real clock.
+	market := now
+	if u.Mode != config.ModeKIS {
+		market = cfg.MarketClock(now)
+	}
+	u.MarketNow = market
 	defer func() {
 		if err != nil {
 			_ = u.Close()
@@ -243,9 +257,9 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 
 	switch u.Mode {
 	case config.ModeMock:
-		u.Direct = mock.NewSource(sim.New(cfg.Seed), now)
+		u.Direct = mock.NewSource(sim.New(cfg.Seed), market)
 	case config.ModeEmbedded:
-		if err := u.startEmbedded(cfg, deps, log, now); err != nil {
+		if err := u.startEmbedded(cfg, deps, log, now, market); err != nil {
 			return nil, err
 		}
 	default:
@@ -280,6 +294,12 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
 		cache.WithClock(now),
+		// Session boundaries (the 09:00 open and 15:30 close that end
+		// intraday freshness) are those of the market being served: in
+		// mock and embedded modes the synthetic market's sessions run in
+		// market time, so a quote fetched at 15:29 market time must not
+		// outlive 15:30 market time whatever the wall clock says.
+		cache.WithMarketClock(market),
 		cache.WithLogger(log.With("component", "cache")),
 		cache.WithObserver(deps.CacheObserver),
 	}
@@ -333,7 +353,17 @@ func redisPrefix(deps Deps) string {
 // unable to serve this one request; they must not open the circuit.
 func neutral(err error) bool {
 	return errors.Is(err, kis.ErrRateLimited) || errors.Is(err, kis.ErrQueueFull) ||
-		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon)
+		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon) ||
+		limiterDeadline(err)
+}
+
+// limiterDeadline reports a rate-limiter wait refused because it would end
+// past the caller's deadline: our own budget is spent, the upstream was not
+// even asked. x/time/rate has no sentinel for it (its Wait returns a plain
+// "rate: Wait(n=1) would exceed context deadline", which package kis wraps
+// with %w), so the text is matched.
+func limiterDeadline(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "would exceed context deadline")
 }
 
 // clientOptions are the options every KIS client shares.
@@ -457,9 +487,12 @@ func (u *Upstream) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (k
 		redisx.WithTokenLogger(log.With("component", "redis-tokens"))), nil
 }
 
-func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now func() time.Time) error {
+func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now, market func() time.Time) error {
 	emu, err := emulator.New(
 		emulator.WithSeed(cfg.Seed),
+		// Quotes, books and minute bars at the market clock; the token and
+		// rate windows keep the emulator's real clock.
+		emulator.WithMarketClock(market),
 		emulator.WithServerKind(emulator.KindReal),
 		emulator.WithRate(EmbeddedRate),
 		emulator.WithAppKey(DemoAppKey, DemoAppSecret),

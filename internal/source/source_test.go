@@ -544,3 +544,75 @@ func BenchmarkCachedQuote(b *testing.B) {
 		})
 	})
 }
+
+// fakeNow is a settable clock for Deps.Now.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeNow) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeNow) Add(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
+// TestMarketTime: KISFEED_MARKET_TIME runs the synthetic market (mock
+// source, embedded emulator) and the cache's session boundaries on the
+// simulated clock, which advances with Deps.Now; KIS mode ignores it.
+func TestMarketTime(t *testing.T) {
+	t.Parallel()
+	// The wall clock says 03:00 on a Sunday; the market 15:29:58 on a Friday.
+	wall := time.Date(2026, 11, 22, 3, 0, 0, 0, kisfeed.KST)
+	start := time.Date(2026, 11, 27, 15, 29, 58, 0, kisfeed.KST)
+	for _, mode := range []string{"mock", "embedded"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			clk := &fakeNow{t: wall}
+			cfg := config.Default()
+			if mode == "mock" {
+				cfg.EnableKISAPI = "false"
+			}
+			cfg.MarketTime = start.Format(time.RFC3339)
+			u := newUpstream(t, cfg, source.Deps{Now: clk.Now})
+			if got := u.MarketNow(); !got.Equal(start) {
+				t.Errorf("MarketNow: got %v, want %v", got, start)
+			}
+			q, err := u.Source.Quote(t.Context(), "005930")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := kisfeed.Day(q.Meta.AsOf); !d.Equal(kisfeed.Day(start)) {
+				t.Errorf("quote as of %v: want the market day %s", q.Meta.AsOf, start.Format(time.DateOnly))
+			}
+			if want := wall.Add(2 * time.Second); !q.Meta.Expires.Equal(want) {
+				t.Errorf("quote expires: got %v, want the 15:30 market close, %v on the wall clock", q.Meta.Expires, want)
+			}
+			clk.Add(time.Second) // 15:29:59 market time: still fresh
+			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+				t.Errorf("before the market close: got %v, %v; want a cache hit", q, err)
+			}
+			clk.Add(2 * time.Second) // 15:30:01 market time: past the close
+			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginSource {
+				t.Errorf("after the market close: got %v, %v; want a refetch", q, err)
+			}
+		})
+	}
+	t.Run("kis mode ignores it", func(t *testing.T) {
+		t.Parallel()
+		_, base := emulatortest.Start(t)
+		cfg := kisConfig(t, base)
+		cfg.MarketTime = start.Format(time.RFC3339)
+		clk := &fakeNow{t: wall}
+		u := newUpstream(t, cfg, source.Deps{Now: clk.Now})
+		if got := u.MarketNow(); !got.Equal(wall) {
+			t.Errorf("MarketNow: got %v, want the wall clock %v", got, wall)
+		}
+	})
+}
