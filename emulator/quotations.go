@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,10 +40,28 @@ var endpoints = map[string]endpoint{
 }
 
 // dataReq is a parsed quotation request.
+//
+// Its parameter readers (marketCode, code, stock, date, hour, enum,
+// require, cursor, product) check one parameter each and record the first
+// error; once one is recorded they check nothing more. A handler reads its
+// parameters in KIS's order and then asks [dataReq.failed] once: the error
+// answered is the first bad parameter's, as if each had been checked and
+// returned in turn.
 type dataReq struct {
 	q      url.Values
 	now    time.Time // the market clock, KST
 	trCont string    // request header tr_cont
+	err    *reply    // the first parameter error; nil while all are fine
+}
+
+// failed returns the first parameter error, or nil.
+func (d *dataReq) failed() *reply { return d.err }
+
+// fail records rep unless an earlier error is recorded.
+func (d *dataReq) fail(rep *reply) {
+	if d.err == nil {
+		d.err = rep
+	}
 }
 
 // param looks a query parameter up. KIS's query keys look
@@ -58,6 +77,20 @@ func (d *dataReq) param(k string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// require returns the value of key k, which must be sent (blank
+// included). ok is false when k is missing (recorded as the error) or an
+// earlier error is recorded.
+func (d *dataReq) require(k string) (v string, ok bool) {
+	if d.err != nil {
+		return "", false
+	}
+	v, ok = d.param(k)
+	if !ok {
+		d.fail(errMissing(k))
+	}
+	return v, ok
 }
 
 // OPSQ errors come from the query backend with HTTP 200 and rt_cd "2"
@@ -76,18 +109,18 @@ func errMarket() *reply { return opsqErr("OPSQ2001", "ERROR : INPUT INVALID_CHEC
 
 func errField() *reply { return opsqErr("OPSQ2002", "ERROR : INPUT INVALID_CHECK_FIELD_LENGTH") }
 
-// marketCode validates an FID_COND_MRKT_DIV_CODE: J (KRX), NX (NXT) or UN
+// marketCode checks an FID_COND_MRKT_DIV_CODE: J (KRX), NX (NXT) or UN
 // (통합). NX and UN serve the same synthetic data as J.
-func (d *dataReq) marketCode(k string) *reply {
-	v, ok := d.param(k)
+func (d *dataReq) marketCode(k string) {
+	v, ok := d.require(k)
 	if !ok {
-		return errMissing(k)
+		return
 	}
 	switch v {
 	case "J", "NX", "UN":
-		return nil
+		return
 	}
-	return errMarket()
+	d.fail(errMarket())
 }
 
 // validCode accepts a 6-character short code or an ETN code (Q + 6
@@ -105,15 +138,20 @@ func validCode(c string) bool {
 	return kisfeed.ValidateCode(c) == nil
 }
 
-func (d *dataReq) code(k string) (string, *reply) {
-	v, ok := d.param(k)
-	if !ok {
-		return "", errMissing(k)
+// code reads a stock code (see validCode).
+func (d *dataReq) code(k string) string {
+	v, ok := d.require(k)
+	if ok && !validCode(v) {
+		d.fail(errField())
 	}
-	if !validCode(v) {
-		return "", errField()
-	}
-	return v, nil
+	return v
+}
+
+// stock reads the pair every single-stock quotation takes,
+// FID_COND_MRKT_DIV_CODE then FID_INPUT_ISCD, and returns the code.
+func (d *dataReq) stock() string {
+	d.marketCode("FID_COND_MRKT_DIV_CODE")
+	return d.code("FID_INPUT_ISCD")
 }
 
 // parseYMD parses YYYYMMDD strictly (year 0000 allowed: python-kis sends
@@ -134,58 +172,71 @@ func parseYMD(s string) (time.Time, bool) {
 	return t, true
 }
 
-func (d *dataReq) date(k string) (time.Time, *reply) {
-	v, ok := d.param(k)
-	if !ok {
-		return time.Time{}, errMissing(k)
+// parseHMS parses HHMMSS strictly into an offset from midnight.
+func parseHMS(s string) (time.Duration, bool) {
+	if len(s) != 6 {
+		return 0, false
 	}
-	t, ok := parseYMD(v)
-	if !ok {
-		return time.Time{}, errField()
-	}
-	return t, nil
-}
-
-// hour parses HHMMSS into an offset from midnight.
-func (d *dataReq) hour(k string) (time.Duration, *reply) {
-	v, ok := d.param(k)
-	if !ok {
-		return 0, errMissing(k)
-	}
-	if len(v) != 6 {
-		return 0, errField()
-	}
-	n, err := strconv.Atoi(v)
+	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return 0, errField()
+		return 0, false
 	}
 	h, m, sec := n/10000, n/100%100, n%100
 	if h > 23 || m > 59 || sec > 59 {
-		return 0, errField()
+		return 0, false
 	}
-	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, true
 }
 
-// enum requires k to be one of the allowed values.
-func (d *dataReq) enum(k string, allowed ...string) (string, *reply) {
-	v, ok := d.param(k)
+// date reads a YYYYMMDD date.
+func (d *dataReq) date(k string) time.Time {
+	v, ok := d.require(k)
 	if !ok {
-		return "", errMissing(k)
+		return time.Time{}
 	}
-	for _, a := range allowed {
-		if v == a {
-			return v, nil
-		}
+	t, ok := parseYMD(v)
+	if !ok {
+		d.fail(errField())
 	}
-	return "", errField()
+	return t
 }
 
-// present requires key k (any value, blank included).
-func (d *dataReq) present(k string) *reply {
-	if _, ok := d.param(k); !ok {
-		return errMissing(k)
+// hour reads an HHMMSS time as an offset from midnight.
+func (d *dataReq) hour(k string) time.Duration {
+	v, ok := d.require(k)
+	if !ok {
+		return 0
 	}
-	return nil
+	h, ok := parseHMS(v)
+	if !ok {
+		d.fail(errField())
+	}
+	return h
+}
+
+// enum reads k, which must be one of the allowed values.
+func (d *dataReq) enum(k string, allowed ...string) string {
+	v, ok := d.require(k)
+	if ok && !slices.Contains(allowed, v) {
+		d.fail(errField())
+	}
+	return v
+}
+
+// cursor reads an optional continuation key holding a YYYYMMDD date,
+// space-padded as ctx_area_* are sent back; def when absent or blank.
+func (d *dataReq) cursor(k string, def time.Time) time.Time {
+	v, _ := d.param(k)
+	v = strings.TrimSpace(v)
+	if d.err != nil || v == "" {
+		return def
+	}
+	t, ok := parseYMD(v)
+	if !ok {
+		d.fail(errField())
+		return def
+	}
+	return t
 }
 
 // serveData runs a quotation call through the gateway (auth, injected
@@ -436,11 +487,8 @@ func marketKorName(m kisfeed.Market) string {
 // ---- inquire-price (d.1) ----
 
 func (s *Server) inquirePrice(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
+	code := d.stock()
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
 	// An unknown code is not an error at KIS: python-kis detects it by an
@@ -627,11 +675,8 @@ func sessionCode(t time.Time) (mkop, antc string) {
 }
 
 func (s *Server) inquireAskingPrice(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
+	code := d.stock()
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
 	sn := s.snapshot(code, d.now)
@@ -842,28 +887,14 @@ func (s *Server) chartOutput1(sn *snap, now time.Time) obj {
 }
 
 func (s *Server) inquireDailyItemChart(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
-		return rep
-	}
-	from, rep := d.date("FID_INPUT_DATE_1")
-	if rep != nil {
-		return rep
-	}
-	to, rep := d.date("FID_INPUT_DATE_2")
-	if rep != nil {
-		return rep
-	}
-	period, rep := d.enum("FID_PERIOD_DIV_CODE", "D", "W", "M", "Y")
-	if rep != nil {
-		return rep
-	}
+	code := d.stock()
+	from := d.date("FID_INPUT_DATE_1")
+	to := d.date("FID_INPUT_DATE_2")
+	period := d.enum("FID_PERIOD_DIV_CODE", "D", "W", "M", "Y")
 	// 0 adjusted, 1 original: the synthetic market has no corporate
 	// actions, so both series are the same; the value is still checked.
-	if _, rep := d.enum("FID_ORG_ADJ_PRC", "0", "1"); rep != nil {
+	d.enum("FID_ORG_ADJ_PRC", "0", "1")
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
 	sn := s.snapshot(code, d.now)
@@ -951,22 +982,12 @@ func (s *Server) minuteRows(code string, day, cutoff time.Time, asOf time.Time, 
 }
 
 func (s *Server) inquireTimeItemChart(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
-		return rep
-	}
-	hour, rep := d.hour("FID_INPUT_HOUR_1")
-	if rep != nil {
-		return rep
-	}
-	if _, rep := d.enum("FID_PW_DATA_INCU_YN", "Y", "N"); rep != nil {
-		return rep
-	}
+	code := d.stock()
+	hour := d.hour("FID_INPUT_HOUR_1")
+	d.enum("FID_PW_DATA_INCU_YN", "Y", "N")
 	// FID_ETC_CLS_CODE must be sent, blank (REFERENCE §d.4).
-	if rep := d.present("FID_ETC_CLS_CODE"); rep != nil {
+	d.require("FID_ETC_CLS_CODE")
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
 	sn := s.snapshot(code, d.now)
@@ -991,29 +1012,18 @@ func (s *Server) inquireTimeItemChart(d *dataReq) *reply {
 const minuteHistory = 365 * 24 * time.Hour
 
 func (s *Server) inquireTimeDailyChart(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
-		return rep
-	}
-	hour, rep := d.hour("FID_INPUT_HOUR_1")
-	if rep != nil {
-		return rep
-	}
-	day, rep := d.date("FID_INPUT_DATE_1")
-	if rep != nil {
-		return rep
-	}
-	if _, rep := d.enum("FID_PW_DATA_INCU_YN", "Y", "N"); rep != nil {
-		return rep
-	}
+	code := d.stock()
+	hour := d.hour("FID_INPUT_HOUR_1")
+	day := d.date("FID_INPUT_DATE_1")
+	d.enum("FID_PW_DATA_INCU_YN", "Y", "N")
 	// FID_FAKE_TICK_INCU_YN is optional per REFERENCE §d.5 (must be blank
 	// when sent); one client reports KIS rejecting its absence, but the
 	// documented reading is kept.
 	if v, ok := d.param("FID_FAKE_TICK_INCU_YN"); ok && strings.TrimSpace(v) != "" && v != "N" {
-		return errField()
+		d.fail(errField())
+	}
+	if rep := d.failed(); rep != nil {
+		return rep
 	}
 	sn := s.snapshot(code, d.now)
 	var out []obj
@@ -1035,18 +1045,10 @@ func (s *Server) inquireTimeDailyChart(d *dataReq) *reply {
 // ---- inquire-daily-price (d.6) ----
 
 func (s *Server) inquireDailyPrice(d *dataReq) *reply {
-	if rep := d.marketCode("FID_COND_MRKT_DIV_CODE"); rep != nil {
-		return rep
-	}
-	code, rep := d.code("FID_INPUT_ISCD")
-	if rep != nil {
-		return rep
-	}
-	period, rep := d.enum("FID_PERIOD_DIV_CODE", "D", "W", "M")
-	if rep != nil {
-		return rep
-	}
-	if _, rep := d.enum("FID_ORG_ADJ_PRC", "0", "1"); rep != nil {
+	code := d.stock()
+	period := d.enum("FID_PERIOD_DIV_CODE", "D", "W", "M")
+	d.enum("FID_ORG_ADJ_PRC", "0", "1")
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
 	sn := s.snapshot(code, d.now)
@@ -1105,25 +1107,24 @@ func kiokReply(o obj) *reply {
 	return &reply{status: http.StatusOK, rtCd: "0", msgCd: msgCdKIOK, msg1: msg1KIOK, blocks: []block{one("output", o)}}
 }
 
-// productParams reads PDNO and PRDT_TYPE_CD. Only stocks (300) exist in
-// the synthetic market; other product types find nothing.
-func (d *dataReq) productParams() (code string, known300 bool, rep *reply) {
-	pt, ok := d.param("PRDT_TYPE_CD")
-	if !ok {
-		return "", false, errMissing("PRDT_TYPE_CD")
-	}
-	pd, ok := d.param("PDNO")
-	if !ok {
-		return "", false, errMissing("PDNO")
+// product reads PRDT_TYPE_CD and PDNO and returns the code asked for and
+// whether it can be a stock. Only stocks (300) exist in the synthetic
+// market; other product types find nothing.
+func (d *dataReq) product() (code string, stock bool) {
+	pt, ok1 := d.require("PRDT_TYPE_CD")
+	pd, ok2 := d.require("PDNO")
+	if !ok1 || !ok2 {
+		return "", false
 	}
 	if len(pt) != 3 || len(pd) == 0 || len(pd) > 12 {
-		return "", false, errField()
+		d.fail(errField())
+		return "", false
 	}
 	// The 12-character product number form "00000A005930" is accepted too.
 	if len(pd) == 12 && strings.HasPrefix(pd, "00000A") {
 		pd = pd[6:]
 	}
-	return pd, pt == "300" && validCode(pd), nil
+	return pd, pt == "300" && validCode(pd)
 }
 
 func pdno(code string) string {
@@ -1144,11 +1145,11 @@ func mketID(m kisfeed.Market) (id, excg string) {
 }
 
 func (s *Server) searchStockInfo(d *dataReq) *reply {
-	code, ok300, rep := d.productParams()
-	if rep != nil {
+	code, stock := d.product()
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
-	if !ok300 {
+	if !stock {
 		return noData()
 	}
 	st, ok := s.m.Stock(code)
@@ -1257,11 +1258,11 @@ func sectorCode(sector string) string {
 }
 
 func (s *Server) searchInfo(d *dataReq) *reply {
-	code, ok300, rep := d.productParams()
-	if rep != nil {
+	code, stock := d.product()
+	if rep := d.failed(); rep != nil {
 		return rep
 	}
-	if !ok300 {
+	if !stock {
 		return noData()
 	}
 	st, ok := s.m.Stock(code)
@@ -1322,11 +1323,9 @@ func (s *Server) intstockMultprice(d *dataReq) *reply {
 			}
 			continue
 		}
-		if rep := d.marketCode(mktKey); rep != nil {
-			return rep
-		}
-		code, rep := d.code(iscdKey)
-		if rep != nil {
+		d.marketCode(mktKey)
+		code := d.code(iscdKey)
+		if rep := d.failed(); rep != nil {
 			return rep
 		}
 		out = append(out, s.multRow(code, d.now))
@@ -1404,26 +1403,14 @@ func padCtx(s string) string {
 }
 
 func (s *Server) chkHoliday(d *dataReq) *reply {
-	base, rep := d.date("BASS_DT")
-	if rep != nil {
-		return rep
-	}
-	origin, start := base, base
+	origin := d.date("BASS_DT")
+	start := origin
 	if d.trCont == "N" {
-		if fk, _ := d.param("CTX_AREA_FK"); strings.TrimSpace(fk) != "" {
-			t, ok := parseYMD(strings.TrimSpace(fk))
-			if !ok {
-				return errField()
-			}
-			origin = t
-		}
-		if nk, _ := d.param("CTX_AREA_NK"); strings.TrimSpace(nk) != "" {
-			t, ok := parseYMD(strings.TrimSpace(nk))
-			if !ok {
-				return errField()
-			}
-			start = t
-		}
+		origin = d.cursor("CTX_AREA_FK", origin)
+		start = d.cursor("CTX_AREA_NK", start)
+	}
+	if rep := d.failed(); rep != nil {
+		return rep
 	}
 	end := origin.AddDate(0, 0, holidayQueryDays) // exclusive
 	if start.Before(origin) || !start.Before(end) {
