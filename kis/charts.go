@@ -2,10 +2,12 @@ package kis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/kisfeed/kisfeed"
@@ -48,7 +50,18 @@ type chartRow struct {
 type chartResponse struct {
 	envelope
 	Output1 *chartOutput1 `json:"output1"`
-	Output2 []*chartRow   `json:"output2"`
+	// Output2 rows are decoded one by one (decodeObject) so an unexpected
+	// JSON type names its row and keeps it as Raw.
+	Output2 []json.RawMessage `json:"output2"`
+}
+
+// row decodes output2[n]; a nil row is KIS's padding.
+func (r *chartResponse) row(trID string, n int) (*chartRow, error) {
+	var row *chartRow
+	if err := decodeObject(trID, "output2["+strconv.Itoa(n)+"]", r.Output2[n], &row); err != nil {
+		return nil, err
+	}
+	return row, nil
 }
 
 // DailyCandles returns day, week or month bars of code for the KST days
@@ -89,20 +102,24 @@ func (c *Client) DailyCandles(ctx context.Context, code string, period Period, f
 		}
 		rows := 0
 		var oldest time.Time
-		f := fields{prefix: "output2"}
-		for _, r := range res.Output2 {
+		for n := range res.Output2 {
+			r, err := res.row(TrDailyChart, n)
+			if err != nil {
+				return nil, withCode(err, code)
+			}
 			if r == nil || r.Date == "" {
 				continue // python-kis drops the empty objects KIS pads with
 			}
 			rows++
+			f := fields{prefix: "output2[" + strconv.Itoa(n) + "]"}
 			b := kisfeed.Candle{
 				Time: f.reqDate("stck_bsop_date", r.Date),
 				Open: f.int("stck_oprc", r.Open), High: f.int("stck_hgpr", r.High),
 				Low: f.int("stck_lwpr", r.Low), Close: f.req("stck_clpr", r.Close),
 				Volume: f.int("acml_vol", r.Vol), Value: f.int("acml_tr_pbmn", r.Value),
 			}
-			if f.err != nil {
-				return nil, fmt.Errorf("%s %s: %w", TrDailyChart, code, f.err)
+			if err := f.malformed(TrDailyChart, code, res.Output2[n]); err != nil {
+				return nil, err
 			}
 			if oldest.IsZero() || b.Time.Before(oldest) {
 				oldest = b.Time
@@ -187,13 +204,17 @@ func (c *Client) minutes(ctx context.Context, code string, day time.Time, path, 
 		if _, err := c.Do(ctx, c.NewRequest(path, trID, q), &res); err != nil {
 			return nil, notFoundOr(code, err)
 		}
-		f := fields{prefix: "output2"}
 		added := 0
 		var oldest time.Duration = -1
-		for _, r := range res.Output2 {
+		for n := range res.Output2 {
+			r, err := res.row(trID, n)
+			if err != nil {
+				return nil, withCode(err, code)
+			}
 			if r == nil || r.Date == "" {
 				continue
 			}
+			f := fields{prefix: "output2[" + strconv.Itoa(n) + "]"}
 			d := f.reqDate("stck_bsop_date", r.Date)
 			h := f.clock("stck_cntg_hour", r.Hour)
 			b := kisfeed.Candle{
@@ -203,8 +224,8 @@ func (c *Client) minutes(ctx context.Context, code string, day time.Time, path, 
 				Volume: f.int("cntg_vol", r.CVol),
 			}
 			v := f.int("acml_tr_pbmn", r.Value)
-			if f.err != nil {
-				return nil, fmt.Errorf("%s %s: %w", trID, code, f.err)
+			if err := f.malformed(trID, code, res.Output2[n]); err != nil {
+				return nil, err
 			}
 			if !d.Equal(day) {
 				continue

@@ -2,6 +2,7 @@ package kis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -146,6 +147,9 @@ func TestPriceErrors(t *testing.T) {
 		is      []error
 		msg     string
 		noCalls bool
+		// field and value: the *MalformedError expected, with the code
+		// and the raw object.
+		field, value string
 	}{
 		{name: "malformed code", code: "12345", is: []error{kisfeed.ErrInvalid}, noCalls: true},
 		{name: "lowercase code", code: "00593a", is: []error{kisfeed.ErrInvalid}, noCalls: true},
@@ -155,15 +159,24 @@ func TestPriceErrors(t *testing.T) {
 		{name: "rt_cd 7", code: "999999", h: func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"rt_cd":"7","msg_cd":"KIOK0560","msg1":"조회할 자료가 없습니다   "}`))
 		}, is: []error{ErrUnknownStock, kisfeed.ErrNotFound}, msg: `"조회할 자료가 없습니다"`},
-		{name: "bad integer", code: "005930", h: okWith("stck_oprc", "12a"), msg: `output.stck_oprc: "12a" is not an integer`},
-		{name: "bad rate", code: "005930", h: okWith("prdy_ctrt", "1.2.3"), msg: `output.prdy_ctrt: "1.2.3" is not a decimal number`},
-		{name: "hex integer", code: "005930", h: okWith("acml_vol", "0x10"), msg: `output.acml_vol: "0x10" is not an integer`},
+		{name: "bad integer", code: "005930", h: okWith("stck_oprc", "12a"), is: []error{ErrMalformed},
+			msg: `kis FHKST01010100 stock 005930: output.stck_oprc: "12a" is not an integer`, field: "output.stck_oprc", value: "12a"},
+		{name: "bad rate", code: "005930", h: okWith("prdy_ctrt", "1.2.3"), is: []error{ErrMalformed},
+			msg: `output.prdy_ctrt: "1.2.3" is not a decimal number`, field: "output.prdy_ctrt", value: "1.2.3"},
+		{name: "hex integer", code: "005930", h: okWith("acml_vol", "0x10"), is: []error{ErrMalformed},
+			msg: `output.acml_vol: "0x10" is not an integer`, field: "output.acml_vol", value: "0x10"},
 		{name: "empty price", code: "005930", h: func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"rt_cd":"0","msg_cd":"MCA00000","msg1":"ok","output":{"stck_prpr":""}}`))
 		}, is: []error{ErrUnknownStock}},
 		{name: "number not string", code: "005930", h: func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"rt_cd":"0","output":{"stck_prpr":100}}`))
-		}, msg: "output.stck_prpr"},
+		}, is: []error{ErrMalformed}, msg: `output.stck_prpr: "100" is not a JSON string`, field: "output.stck_prpr", value: "100"},
+		{name: "object not object", code: "005930", h: func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"rt_cd":"0","output":[1]}`))
+		}, is: []error{ErrMalformed}, field: "output", value: "[1]"},
+		{name: "envelope type", code: "005930", h: func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"rt_cd":0,"output":{"stck_prpr":"1"}}`))
+		}, is: []error{ErrMalformed}, field: "rt_cd", value: "0"},
 		{name: "truncated json", code: "005930", h: func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"rt_cd":"0","output":{"stck_prpr":"1`))
 		}, msg: "not JSON"},
@@ -194,6 +207,18 @@ func TestPriceErrors(t *testing.T) {
 			}
 			if tt.msg != "" && !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("got %q, want it to contain %q", err, tt.msg)
+			}
+			if tt.field != "" {
+				var me *MalformedError
+				switch {
+				case !errors.As(err, &me):
+					t.Errorf("got %T %v, want a *MalformedError", err, err)
+				case me.Field != tt.field || me.Value != tt.value || me.TrID != TrPrice || len(me.Raw) == 0 || !json.Valid(me.Raw):
+					t.Errorf("got field %q value %q tr_id %q raw %s; want %q %q %s and the raw object",
+						me.Field, me.Value, me.TrID, me.Raw, tt.field, tt.value, TrPrice)
+				case tt.field != "rt_cd" && me.Code != tt.code:
+					t.Errorf("got code %q, want %q", me.Code, tt.code)
+				}
 			}
 			calls := f.count(path)
 			if tt.noCalls && calls != 0 {

@@ -1,8 +1,8 @@
 package kis
 
 import (
+	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -12,20 +12,145 @@ import (
 
 // fields converts KIS's string-encoded values, remembering the first
 // failure with the field's full name (output.stck_prpr) so that one bad
-// value fails the response loudly instead of becoming a silent zero.
+// value fails its row or response loudly instead of becoming a silent zero.
 type fields struct {
 	prefix string
-	err    error
+	err    *MalformedError
 }
 
 func (f *fields) fail(name, raw, what string) {
 	if f.err == nil {
-		shown := raw
-		if len(shown) > 32 {
-			shown = shown[:32] + "…"
-		}
-		f.err = fmt.Errorf("%s.%s: %q is not %s", f.prefix, name, shown, what)
+		f.err = &MalformedError{Field: f.prefix + "." + name, Value: shorten(raw, maxMalformedValue), Want: what}
 	}
+}
+
+// malformed returns nil when every value read, else the first failure
+// completed with the request's tr_id, the stock code and the raw row.
+func (f *fields) malformed(trID, code string, raw json.RawMessage) error {
+	if f.err == nil {
+		return nil
+	}
+	e := *f.err
+	e.TrID, e.Code, e.Raw = trID, code, raw
+	return &e
+}
+
+// rawOf re-encodes a decoded object for MalformedError.Raw where the
+// original bytes are not kept (map-decoded endpoints).
+func rawOf(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// decodeObject decodes one response object or array row (raw) into v. A
+// JSON type KIS never sends there (a number where a string is expected,
+// an array for an object) is a *MalformedError naming field, the value
+// and raw, not a failure of the whole response.
+func decodeObject(trID, field string, raw json.RawMessage, v any) error {
+	err := json.Unmarshal(raw, v)
+	if err == nil {
+		return nil
+	}
+	e := &MalformedError{TrID: trID, Field: field, Value: shorten(string(raw), maxMalformedValue), Want: "a JSON object", Raw: raw}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		if ute.Field != "" {
+			e.Field += "." + ute.Field
+			if val, _, keys := lookupPath(raw, ute.Field); val != nil {
+				e.Field = field + "." + keys
+				e.Value = shorten(string(val), maxMalformedValue)
+			}
+		}
+		e.Want = "a JSON " + jsonKind(ute)
+	}
+	return e
+}
+
+// typeMismatch turns a JSON type error of a whole body into a
+// *MalformedError (nil when err is something else). Raw is the object
+// holding the value, or the body when the path cannot be followed.
+func typeMismatch(trID string, body []byte, err error) *MalformedError {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) {
+		return nil
+	}
+	e := &MalformedError{TrID: trID, Field: ute.Field, Value: ute.Value, Want: "a JSON " + jsonKind(ute)}
+	if e.Field == "" {
+		e.Field = "(body)"
+	}
+	val, parent, keys := lookupPath(body, ute.Field)
+	if val != nil {
+		e.Field = keys
+		e.Value = shorten(string(val), maxMalformedValue)
+	}
+	e.Raw = parent
+	if e.Raw == nil {
+		e.Raw = shortRaw(body)
+	}
+	return e
+}
+
+// shortRaw keeps a body as Raw only when it is a reasonable size.
+func shortRaw(b []byte) json.RawMessage {
+	if len(b) > 4096 {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func jsonKind(ute *json.UnmarshalTypeError) string {
+	if ute.Type == nil {
+		return "value"
+	}
+	switch k := ute.Type.Kind().String(); k {
+	case "struct", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	case "ptr":
+		return "object"
+	default:
+		return k
+	}
+}
+
+// lookupPath follows a dotted path of object keys (as json reports a
+// type error's field) through b and returns the value there, the object
+// holding it and the path of keys actually followed: a segment that is
+// not a key is an embedded Go struct (envelope.rt_cd) and is skipped.
+// val is nil when the path cannot be followed.
+func lookupPath(b []byte, path string) (val, parent json.RawMessage, keys string) {
+	cur := json.RawMessage(b)
+	var found []string
+	for key := range strings.SplitSeq(path, ".") {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(cur, &obj) != nil {
+			return nil, nil, ""
+		}
+		next, ok := obj[key]
+		if !ok {
+			// json matches keys case-insensitively and names untagged
+			// fields the Go way (B for "b").
+			for k, v := range obj {
+				if strings.EqualFold(k, key) {
+					key, next, ok = k, v, true
+					break
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		found = append(found, key)
+		parent, cur = cur, next
+	}
+	if len(found) == 0 {
+		return nil, nil, ""
+	}
+	return cur, parent, strings.Join(found, ".")
 }
 
 // int parses a signed integer; "" (KIS's "no value") is 0.

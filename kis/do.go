@@ -215,6 +215,11 @@ func (c *Client) check(req *Request, status int, b []byte, v any, resp *Response
 		}
 	}
 	if decodeErr != nil {
+		// A JSON type KIS never sends (a number for a string field): a
+		// malformed value, reported like an unreadable number.
+		if me := typeMismatch(req.TrID, b, decodeErr); me != nil {
+			return me
+		}
 		return fmt.Errorf("%s: decode response: %w", req.TrID, decodeErr)
 	}
 	return nil

@@ -18,8 +18,11 @@
 //   - retries with exponential backoff and jitter on EGW00201, HTTP 5xx,
 //     timeouts and connection resets, never on business errors;
 //   - errors as [*APIError] matching sentinels ([ErrRateLimited],
-//     [ErrTokenExpired], [ErrUnknownStock], ...) with errors.Is; malformed
-//     numbers fail with the field's name instead of turning into zeros; the
+//     [ErrTokenExpired], [ErrUnknownStock], ...) with errors.Is; an
+//     unreadable value (a non-numeric number, a JSON type KIS never sends)
+//     is a [*MalformedError] matching [ErrMalformed] that names the field,
+//     the value, the code and the raw row instead of turning into a zero,
+//     and in a batch (intstock-multprice) it fails only its own code; the
 //     app secret and tokens never appear in errors or logs;
 //   - fallbacks on the mock server, which lacks several TRs.
 //

@@ -346,3 +346,58 @@ func envInt(name string, def int) int {
 	}
 	return n
 }
+
+// TestEmulatorCorruptedMultPrice corrupts every response: an unreadable
+// value fails only the code of its row (a *MalformedError naming the
+// emulator's field and value), a readable one passes to the caller's
+// validation, and the other codes of the batch always come back.
+func TestEmulatorCorruptedMultPrice(t *testing.T) {
+	t.Parallel()
+	srv, c := startEmulator(t, []emulator.Option{emulator.WithFaults(emulator.Faults{Corrupt: 1, Seed: 3})})
+	var codes []string
+	for _, s := range simMarket().Universe() {
+		if s.IsCommonStock() && len(codes) < MaxBatch {
+			codes = append(codes, s.Code)
+		}
+	}
+	kinds := map[string]int{}
+	for call := range 12 {
+		qs, err := c.Prices(t.Context(), codes)
+		st := srv.Stats()
+		if len(st.Corrupted) != call+1 {
+			t.Fatalf("call %d: the emulator lists %d corruptions, want %d", call, len(st.Corrupted), call+1)
+		}
+		cr := st.Corrupted[call]
+		kinds[cr.Kind]++
+		var be *kisfeed.BatchError
+		if cr.Kind != "non_numeric" {
+			if err != nil {
+				t.Errorf("call %d: %s %s corruption: got %v, want every quote (validation is the caller's)", call, cr.Kind, cr.Field, err)
+			}
+			continue
+		}
+		if !errors.As(err, &be) || len(be.Errs) != 1 {
+			t.Fatalf("call %d: non-numeric %s: got %v, want a BatchError for one code", call, cr.Field, err)
+		}
+		for code, e := range be.Errs {
+			var me *MalformedError
+			if !errors.As(e, &me) || me.Code != code || me.Field != cr.Block+"."+cr.Field || me.Value != cr.Value ||
+				!strings.Contains(string(me.Raw), `"`+cr.Value+`"`) {
+				t.Errorf("call %d: %s: got %v (%+v), want a *MalformedError for %s.%s = %q", call, code, e, me, cr.Block, cr.Field, cr.Value)
+			}
+		}
+		returned := 0
+		for _, q := range qs {
+			if q != nil {
+				returned++
+			}
+		}
+		if returned != len(codes)-1 {
+			t.Errorf("call %d: got %d quotes, want %d (all but the corrupted row)", call, returned, len(codes)-1)
+		}
+	}
+	if kinds["non_numeric"] == 0 {
+		t.Errorf("no non-numeric corruption in %v: pick another seed", kinds)
+	}
+	t.Logf("corruptions: %v", kinds)
+}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kisfeed/kisfeed"
 )
@@ -137,8 +138,18 @@ func TestDailyCandlesErrors(t *testing.T) {
 	f.handle(pathDailyChart, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"rt_cd":"0","output1":{"stck_prpr":"5"},"output2":[{"stck_bsop_date":"20240101","stck_clpr":"x"}]}`))
 	})
-	if _, err := c.DailyCandles(ctx, "005930", PeriodDay, d, d, false); err == nil || !strings.Contains(err.Error(), `output2.stck_clpr: "x"`) {
-		t.Errorf("bad close: got %v", err)
+	_, err := c.DailyCandles(ctx, "005930", PeriodDay, d, d, false)
+	var me *MalformedError
+	if !errors.As(err, &me) || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), `kis FHKST03010100 stock 005930: output2[0].stck_clpr: "x"`) ||
+		me.Code != "005930" || me.Field != "output2[0].stck_clpr" || string(me.Raw) != `{"stck_bsop_date":"20240101","stck_clpr":"x"}` {
+		t.Errorf("bad close: got %v (%+v), want a *MalformedError naming output2[0].stck_clpr with the row", err, me)
+	}
+	f.handle(pathDailyChart, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"rt_cd":"0","output1":{"stck_prpr":"5"},"output2":[{"stck_bsop_date":"20240102","stck_clpr":"1"},{"stck_bsop_date":20240101}]}`))
+	})
+	_, err = c.DailyCandles(ctx, "005930", PeriodDay, d, d, false)
+	if !errors.As(err, &me) || me.Field != "output2[1].stck_bsop_date" || me.Value != "20240101" || me.Code != "005930" {
+		t.Errorf("number for a string: got %v, want a *MalformedError for output2[1].stck_bsop_date", err)
 	}
 	f.handle(pathDailyChart, func(w http.ResponseWriter, r *http.Request) {
 		w.Write(fixture(t, "inquire-daily-itemchartprice.json"))
@@ -244,8 +255,14 @@ func TestMinuteCandlesPaging(t *testing.T) {
 	f.handle(pathTodayMin, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"rt_cd":"0","output2":[{"stck_bsop_date":"20241025","stck_cntg_hour":"9999","stck_prpr":"1"}]}`))
 	})
-	if _, err := c.MinuteCandles(t.Context(), "005930", today); err == nil || !strings.Contains(err.Error(), "stck_cntg_hour") {
+	if _, err := c.MinuteCandles(t.Context(), "005930", today); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "output2[0].stck_cntg_hour") {
 		t.Errorf("bad hour: got %v", err)
+	}
+	f.handle(pathTodayMin, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"rt_cd":"0","output2":[{"stck_bsop_date":"20241025","stck_cntg_hour":153000,"stck_prpr":"1"}]}`))
+	})
+	if _, err := c.MinuteCandles(t.Context(), "005930", today); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "stock 005930: output2[0].stck_cntg_hour") {
+		t.Errorf("number hour: got %v", err)
 	}
 	if _, err := c.MinuteCandles(t.Context(), "00", today); !errors.Is(err, kisfeed.ErrInvalid) {
 		t.Errorf("bad code: got %v", err)
@@ -309,12 +326,57 @@ func TestPricesFixtureAndBatching(t *testing.T) {
 	if err != nil || qs[0].Price != 35150 || qs[1].Name != "삼성전자" || qs[1].PrevClose != 57600 || qs[1].Market != kisfeed.MarketKOSPI {
 		t.Errorf("fixture: got %+v %+v %v", qs[0], qs[1], err)
 	}
-	// A malformed number fails the call, naming the code and field.
+	// An unreadable row fails only its own code: the others of the batch
+	// are returned, and the code's error is a *MalformedError with the
+	// field (by row index), the value and the raw row.
 	f.handle(pathMultPrice, func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(`{"rt_cd":"0","output":[{"inter_shrn_iscd":"005930","inter2_prpr":"1","acml_vol":"1e5"}]}`))
+		w.Write([]byte(`{"rt_cd":"0","output":[` +
+			`{"inter_shrn_iscd":"000660","inter2_prpr":"2"},` +
+			`{"inter_shrn_iscd":"005930","inter2_prpr":"1","acml_vol":"1e5"},` +
+			`{"inter_shrn_iscd":"035720","inter2_prpr":"3","inter2_hgpr":12},` +
+			`{"inter_shrn_iscd":"051910","inter2_prpr":"4x"}]}`))
 	})
-	if _, err := c.Prices(t.Context(), []string{"005930"}); err == nil || !strings.Contains(err.Error(), `output[005930].acml_vol: "1e5"`) {
-		t.Errorf("got %v", err)
+	batch := []string{"000660", "005930", "035720", "051910"}
+	qs, err = c.Prices(t.Context(), batch)
+	if !errors.As(err, &be) {
+		t.Fatalf("malformed rows: got %v, want a *BatchError", err)
+	}
+	if len(qs) != 4 || qs[0] == nil || qs[0].Price != 2 || qs[1] != nil || qs[2] != nil || qs[3] != nil {
+		t.Errorf("malformed rows: got quotes %v, want only 000660", qs)
+	}
+	wantBad := map[string]struct{ field, value, raw string }{
+		"005930": {"output[1].acml_vol", "1e5", `{"inter_shrn_iscd":"005930","inter2_prpr":"1","acml_vol":"1e5"}`},
+		"035720": {"output[2].inter2_hgpr", "12", `{"inter_shrn_iscd":"035720","inter2_prpr":"3","inter2_hgpr":12}`},
+		"051910": {"output[3].inter2_prpr", "4x", `{"inter_shrn_iscd":"051910","inter2_prpr":"4x"}`},
+	}
+	if len(be.Errs) != len(wantBad) {
+		t.Errorf("malformed rows: got errors %v, want %d", be.Errs, len(wantBad))
+	}
+	for code, w := range wantBad {
+		var me *MalformedError
+		err := be.Errs[code]
+		if !errors.As(err, &me) || !errors.Is(err, ErrMalformed) || errors.Is(err, kisfeed.ErrNotFound) {
+			t.Errorf("%s: got %v, want a *MalformedError", code, err)
+			continue
+		}
+		if me.Code != code || me.Field != w.field || me.Value != w.value || string(me.Raw) != w.raw || me.TrID != TrMultPrice {
+			t.Errorf("%s: got %+v (raw %s), want field %s value %s raw %s", code, me, me.Raw, w.field, w.value, w.raw)
+		}
+		if want := "kis " + TrMultPrice + " stock " + code + ": " + w.field; !strings.Contains(me.Error(), want) {
+			t.Errorf("%s: got %q, want it to name %q", code, me.Error(), want)
+		}
+	}
+	// A row whose code cannot be read either fails the codes left
+	// without a row (it may be theirs), not as unknown.
+	f.handle(pathMultPrice, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"rt_cd":"0","output":[{"inter_shrn_iscd":"000660","inter2_prpr":"2"},{"inter_shrn_iscd":5930,"inter2_prpr":"1"},7]}`))
+	})
+	qs, err = c.Prices(t.Context(), []string{"000660", "005930"})
+	var orphan *MalformedError
+	if !errors.As(err, &be) || qs[0] == nil || !errors.As(be.Errs["005930"], &orphan) || errors.Is(be.Errs["005930"], kisfeed.ErrNotFound) {
+		t.Errorf("orphan row: got %v %v, want 005930 malformed", qs, err)
+	} else if orphan.Code != "005930" || orphan.Field != "output[1].inter_shrn_iscd" || orphan.Value != "5930" {
+		t.Errorf("orphan row: got %+v, want code 005930, field output[1].inter_shrn_iscd, value 5930", orphan)
 	}
 	// Upstream failure fails the whole call.
 	f.handle(pathMultPrice, errBody(500, "EGW00105", "x"))
@@ -411,7 +473,7 @@ func TestCalendarFixturePaging(t *testing.T) {
 	f.handle(pathHoliday, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"rt_cd":"0","output":[{"bass_dt":"2025-01-01","opnd_yn":"N"}]}`))
 	})
-	if _, err := c.Calendar(t.Context(), kisfeed.Date(2024, 1, 1), kisfeed.Date(2024, 1, 2)); err == nil || !strings.Contains(err.Error(), "output.bass_dt") {
+	if _, err := c.Calendar(t.Context(), kisfeed.Date(2024, 1, 1), kisfeed.Date(2024, 1, 2)); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "output[0].bass_dt") {
 		t.Errorf("bad date: got %v", err)
 	}
 	f.handle(pathHoliday, errBody(500, "EGW00105", "x"))
@@ -467,10 +529,12 @@ func TestDecodeFields(t *testing.T) {
 }
 
 // FuzzDecodePrice feeds arbitrary bodies through the whole decode path:
-// never a panic, and a success always has a positive price.
+// never a panic, a success always has a positive price, and a decode
+// failure is a *MalformedError naming a field.
 func FuzzDecodePrice(f *testing.F) {
 	f.Add(fixture(f, "inquire-price.json"), 200)
 	f.Add([]byte(`{"rt_cd":"0","output":{"stck_prpr":"12a"}}`), 200)
+	f.Add([]byte(`{"rt_cd":"0","output":{"stck_prpr":12}}`), 200)
 	f.Add([]byte(`{"rt_cd":"1","msg_cd":"EGW00201"}`), 500)
 	f.Add([]byte(`<html>`), 502)
 	f.Add([]byte(`{"error_code":"EGW00133","error_description":"x"}`), 403)
@@ -482,15 +546,69 @@ func FuzzDecodePrice(f *testing.F) {
 		var out priceResponse
 		resp := &Response{}
 		err := c.check(&Request{TrID: TrPrice}, status, body, &out, resp)
-		if err != nil || out.Output == nil {
+		var me *MalformedError
+		if errors.As(err, &me) && (me.TrID != TrPrice || !errors.Is(err, ErrMalformed)) {
+			t.Fatalf("malformed error %+v: want tr_id %s and ErrMalformed", me, TrPrice)
+		}
+		if err != nil {
+			return
+		}
+		var o *priceOutput
+		if err := decodeObject(TrPrice, "output", out.Output, &o); err != nil {
+			if !errors.As(err, &me) || !strings.HasPrefix(me.Field, "output") {
+				t.Fatalf("decode: got %v, want a *MalformedError for output", err)
+			}
+			return
+		}
+		if o == nil {
 			return
 		}
 		fl := fields{prefix: "output"}
-		p := fl.req("stck_prpr", out.Output.StckPrpr)
-		fl.int("prdy_vrss", out.Output.PrdyVrss)
-		fl.float("prdy_ctrt", out.Output.PrdyCtrt)
-		if fl.err == nil && strings.TrimSpace(out.Output.StckPrpr) == "" {
+		p := fl.req("stck_prpr", o.StckPrpr)
+		fl.int("prdy_vrss", o.PrdyVrss)
+		fl.float("prdy_ctrt", o.PrdyCtrt)
+		if fl.err == nil && strings.TrimSpace(o.StckPrpr) == "" {
 			t.Fatalf("empty price accepted as %d", p)
+		}
+		if err := fl.malformed(TrPrice, "005930", out.Output); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("got %v, want ErrMalformed", err)
+		}
+	})
+}
+
+// FuzzDecodeMult feeds arbitrary intstock-multprice rows: never a panic,
+// every code asked gets exactly one of a quote or an error, a quote has a
+// positive price only when one was sent, and an unreadable row is a
+// *MalformedError for that code.
+func FuzzDecodeMult(f *testing.F) {
+	f.Add(fixture(f, "intstock-multprice.json"))
+	f.Add([]byte(`{"rt_cd":"0","output":[{"inter_shrn_iscd":"005930","inter2_prpr":"1","acml_vol":"1e5"}]}`))
+	f.Add([]byte(`{"rt_cd":"0","output":[{"inter_shrn_iscd":"005930","inter2_prpr":"-5","inter2_hgpr":7},null,3]}`))
+	f.Add([]byte(`{"rt_cd":"0","output":[{"inter_shrn_iscd":5930}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var res multResponse
+		if json.Unmarshal(body, &res) != nil {
+			return
+		}
+		codes := []string{"005930", "035720", "000660"}
+		out := make([]*kisfeed.Quote, len(codes))
+		bad := map[string]error{}
+		decodeMult(res.Output, codes, []int{0, 1, 2}, time.Time{}, out, bad)
+		for i, code := range codes {
+			e, failed := bad[code]
+			if (out[i] != nil) == failed {
+				t.Fatalf("%s: quote %v and error %v; want exactly one", code, out[i], e)
+			}
+			var me *MalformedError
+			if errors.As(e, &me) && (me.Code != code || me.TrID != TrMultPrice || !strings.HasPrefix(me.Field, "output")) {
+				t.Fatalf("%s: malformed error %+v", code, me)
+			}
+			if failed && !errors.Is(e, ErrMalformed) && !errors.Is(e, kisfeed.ErrNotFound) {
+				t.Fatalf("%s: got %v, want ErrMalformed or ErrNotFound", code, e)
+			}
+			if out[i] != nil && (out[i].Code != code || out[i].Price == 0) {
+				t.Fatalf("%s: got quote %+v", code, out[i])
+			}
 		}
 	})
 }
@@ -515,4 +633,83 @@ func FuzzParseNumbers(f *testing.F) {
 		fl.clock("c", s)
 		fl.yn("y", s)
 	})
+}
+
+func TestMalformedHelpers(t *testing.T) {
+	t.Parallel()
+	t.Run("error text", func(t *testing.T) {
+		e := &MalformedError{Field: "output.x", Value: strings.Repeat("가", 20)}
+		if got := e.Error(); !strings.HasPrefix(got, "kis: output.x: ") || !strings.HasSuffix(got, `…" is not readable`) || !utf8.ValidString(got) {
+			t.Errorf("got %q, want a shortened valid value", got)
+		}
+		if !errors.Is(fmt.Errorf("wrapped: %w", e), ErrMalformed) || errors.Is(e, kisfeed.ErrNotFound) {
+			t.Errorf("errors.Is: want ErrMalformed only")
+		}
+	})
+	t.Run("decode object", func(t *testing.T) {
+		var v struct{ A string }
+		err := decodeObject("T", "out[1]", json.RawMessage(`"str"`), &v)
+		var me *MalformedError
+		if !errors.As(err, &me) || me.Field != "out[1]" || me.Want != "a JSON object" || me.Value != `"str"` {
+			t.Errorf("got %+v, want the whole row named", me)
+		}
+		if err := decodeObject("T", "out", json.RawMessage(`{"A":"x"}`), &v); err != nil || v.A != "x" {
+			t.Errorf("got %v %+v", err, v)
+		}
+	})
+	t.Run("type mismatch", func(t *testing.T) {
+		if typeMismatch("T", nil, errors.New("other")) != nil {
+			t.Errorf("a non-type error: want nil")
+		}
+		body := []byte(`{"a":{"b":1}}`)
+		var v struct {
+			A struct{ B string } `json:"a"`
+		}
+		err := json.Unmarshal(body, &v)
+		me := typeMismatch("T", body, err)
+		if me == nil || me.Field != "a.b" || me.Value != "1" || string(me.Raw) != `{"b":1}` || me.Want != "a JSON string" {
+			t.Errorf("got %+v, want a.b = 1 in its object", me)
+		}
+		big := []byte(`[` + strings.Repeat(`1,`, 3000) + `1]`)
+		me = typeMismatch("T", big, json.Unmarshal(big, &v))
+		if me == nil || me.Field != "(body)" || me.Raw != nil {
+			t.Errorf("got %+v, want the body named, too big to keep", me)
+		}
+	})
+	t.Run("lookup path", func(t *testing.T) {
+		if v, _, _ := lookupPath([]byte(`{"a":1}`), "x.y"); v != nil {
+			t.Errorf("missing path: got %s", v)
+		}
+		if v, _, _ := lookupPath([]byte(`{"a":1}`), "a.b"); v != nil {
+			t.Errorf("path through a number: got %s", v)
+		}
+		if v, _, _ := lookupPath([]byte(`[1]`), "a"); v != nil {
+			t.Errorf("not an object: got %s", v)
+		}
+	})
+	t.Run("raw of", func(t *testing.T) {
+		if rawOf(func() {}) != nil || string(rawOf(map[string]string{"a": "1"})) != `{"a":"1"}` {
+			t.Errorf("rawOf: want nil for an unencodable value, the JSON otherwise")
+		}
+	})
+}
+
+// TestPricesOneByOneMalformed: on a server without intstock-multprice an
+// unreadable inquire-price answer fails only its code too.
+func TestPricesOneByOneMalformed(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.handle(pathPrice, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("FID_INPUT_ISCD") == "005930" {
+			w.Write([]byte(`{"rt_cd":"0","output":{"stck_prpr":"7x"}}`))
+			return
+		}
+		w.Write([]byte(`{"rt_cd":"0","output":{"stck_prpr":"5"}}`))
+	})
+	c := testClient(t, f.url(), WithServer(Mock))
+	qs, err := c.Prices(t.Context(), []string{"000660", "005930"})
+	var be *kisfeed.BatchError
+	if !errors.As(err, &be) || qs[0] == nil || qs[1] != nil || !errors.Is(be.Errs["005930"], ErrMalformed) {
+		t.Errorf("got %v %v, want 000660 and a malformed 005930", qs, err)
+	}
 }

@@ -1,6 +1,7 @@
 package kis
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -33,7 +34,73 @@ var (
 	// ErrUnsupported is an endpoint the server does not offer (the mock
 	// server answers EGW00213 "모의투자 TR 이 아닙니다" for several TRs).
 	ErrUnsupported = errors.New("kis: endpoint not supported by this server")
+	// ErrMalformed is a response KIS accepted (rt_cd "0") holding a value
+	// the client cannot read: a non-numeric number, a bad date, a JSON
+	// type it does not expect. Every [*MalformedError] matches it. It is
+	// never retried by the client (the same answer would come back from a
+	// cache); callers decide, and on batch calls it fails only its code.
+	ErrMalformed = errors.New("kis: malformed value in response")
 )
+
+// MalformedError is one unreadable value in an otherwise successful
+// response. The client keeps decoding strict (no silent zeros), so the
+// value fails its row: the code's entry in a *[kisfeed.BatchError] for a
+// batch call (intstock-multprice), the call itself for single-object
+// endpoints. It holds only response data, never a secret.
+type MalformedError struct {
+	TrID string // tr_id of the request, e.g. FHKST11300006
+	// Field is the value's full name in the response, with the row index
+	// for arrays: output[3].inter2_hgpr, output2[0].stck_clpr.
+	Field string
+	// Value is the offending value as sent (at most maxMalformedValue
+	// bytes, then "…"); for a JSON type mismatch, the JSON text.
+	Value string
+	// Want is what was expected, e.g. "an integer".
+	Want string
+	// Code is the stock code the row or object belongs to, when known.
+	Code string
+	// Raw is the offending row or object as received (or re-encoded when
+	// the endpoint decodes into a map), for an audit trail.
+	Raw json.RawMessage
+}
+
+// maxMalformedValue bounds MalformedError.Value; Raw keeps the rest.
+const maxMalformedValue = 64
+
+func (e *MalformedError) Error() string {
+	var b strings.Builder
+	b.WriteString("kis")
+	if e.TrID != "" {
+		b.WriteString(" ")
+		b.WriteString(e.TrID)
+	}
+	if e.Code != "" {
+		b.WriteString(" stock ")
+		b.WriteString(e.Code)
+	}
+	want := e.Want
+	if want == "" {
+		want = "readable"
+	}
+	fmt.Fprintf(&b, ": %s: %q is not %s", e.Field, shorten(e.Value, 32), want)
+	return b.String()
+}
+
+// Is makes every MalformedError match [ErrMalformed].
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+// shorten cuts s to n bytes (on a rune boundary) and marks the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // APIError is a failure KIS reported: an rt_cd other than "0" in any HTTP
 // status, a tokenP error_code, or a non-JSON error page. It never holds the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,8 +94,8 @@ func (c *Client) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo
 		info.Market = kisfeed.MarketKONEX
 		info.ListingDate = f.date("frbd_mket_lstg_dt", o.KonexListed)
 	}
-	if f.err != nil {
-		return nil, fmt.Errorf("%s %s: %w", TrStockInfo, code, f.err)
+	if err := f.malformed(TrStockInfo, code, rawOf(o)); err != nil {
+		return nil, err
 	}
 	info.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.now().In(kisfeed.KST)}
 	return info, nil
@@ -222,13 +223,15 @@ func (c *Client) calendarQuery(ctx context.Context, base, to time.Time) (time.Ti
 		if err != nil {
 			return time.Time{}, fmt.Errorf("market calendar: %w", err)
 		}
-		f := fields{prefix: "output"}
+		var f fields
+		var bad *holidayRow
 		rows := 0
 		c.calMu.Lock()
-		for _, r := range res.Output {
+		for n, r := range res.Output {
 			if r == nil || r.Date == "" {
 				continue
 			}
+			f.prefix, bad = "output["+strconv.Itoa(n)+"]", r
 			rows++
 			d := f.reqDate("bass_dt", r.Date)
 			day := CalendarDay{
@@ -247,8 +250,8 @@ func (c *Client) calendarQuery(ctx context.Context, base, to time.Time) (time.Ti
 			}
 		}
 		c.calMu.Unlock()
-		if f.err != nil {
-			return time.Time{}, fmt.Errorf("%s: %w", TrHoliday, f.err)
+		if err := f.malformed(TrHoliday, "", rawOf(bad)); err != nil {
+			return time.Time{}, err
 		}
 		if rows == 0 || !resp.More() || !last.Before(to) {
 			return last, nil

@@ -2,10 +2,12 @@ package kis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +64,9 @@ type priceOutput struct {
 
 type priceResponse struct {
 	envelope
-	Output *priceOutput `json:"output"`
+	// Output is decoded on its own (decodeObject) so an unexpected JSON
+	// type is a *MalformedError with the object as Raw.
+	Output json.RawMessage `json:"output"`
 }
 
 // Price returns the current price of one stock (inquire-price). A code
@@ -76,7 +80,10 @@ func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Respo
 	if err != nil {
 		return nil, resp, notFoundOr(code, err)
 	}
-	o := out.Output
+	var o *priceOutput
+	if err := decodeObject(TrPrice, "output", out.Output, &o); err != nil && !isNull(out.Output) {
+		return nil, resp, withCode(err, code)
+	}
 	// python-kis treats stck_prpr "0" as "not found": KIS answers unknown
 	// codes with an all-zero object, not an error code.
 	if o == nil || o.StckPrpr == "" || o.StckPrpr == "0" {
@@ -98,8 +105,8 @@ func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Respo
 		BasePrice:    f.int("stck_sdpr", o.StckSdpr),
 		TickSize:     f.int("aspr_unit", o.AsprUnit),
 	}
-	if f.err != nil {
-		return nil, resp, fmt.Errorf("%s %s: %w", TrPrice, code, f.err)
+	if err := f.malformed(TrPrice, code, out.Output); err != nil {
+		return nil, resp, err
 	}
 	// KIS gives no previous close here; python-kis derives it the same way.
 	q.PrevClose = q.Price - q.Change
@@ -108,12 +115,29 @@ func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Respo
 	return q, resp, nil
 }
 
-// notFoundOr turns KIS's "no data" answers into ErrUnknownStock for code.
+// notFoundOr turns KIS's "no data" answers into ErrUnknownStock for code,
+// and names code in a *MalformedError that does not name one yet.
 func notFoundOr(code string, err error) error {
 	if errors.Is(err, ErrUnknownStock) {
 		return fmt.Errorf("stock %s: %w", code, err)
 	}
+	return withCode(err, code)
+}
+
+// withCode sets the stock code of a *MalformedError in err when it has
+// none (the check of the body does not know the code).
+func withCode(err error, code string) error {
+	var me *MalformedError
+	if errors.As(err, &me) && me.Code == "" {
+		me.Code = code
+	}
 	return err
+}
+
+// isNull reports an absent or JSON null object.
+func isNull(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
 }
 
 type orderBookResponse struct {
@@ -157,8 +181,11 @@ func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook
 	if out.Output2 != nil {
 		b.ExpectedPrice = f2.int("antc_cnpr", out.Output2["antc_cnpr"])
 	}
-	if err := errors.Join(f.err, f2.err); err != nil {
-		return nil, resp, fmt.Errorf("%s %s: %w", TrOrderBook, code, err)
+	if err := f.malformed(TrOrderBook, code, rawOf(o1)); err != nil {
+		return nil, resp, err
+	}
+	if err := f2.malformed(TrOrderBook, code, rawOf(out.Output2)); err != nil {
+		return nil, resp, err
 	}
 	b.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.serverTime(hour)}
 	return b, resp, nil
@@ -199,15 +226,19 @@ type multOutput struct {
 
 type multResponse struct {
 	envelope
-	Output []*multOutput `json:"output"`
+	// Output rows are decoded one by one so that one unreadable row
+	// fails only its own code.
+	Output []json.RawMessage `json:"output"`
 }
 
 // Prices returns quotes for many codes in the order asked, using
 // intstock-multprice in batches of at most [MaxBatch]. Codes that fail on
-// their own (malformed, unknown) are nil in the result and listed in the
-// returned *[kisfeed.BatchError]; any other error fails the call. On the
-// mock server, which lacks the TR, it falls back to one [Client.Price]
-// call per code.
+// their own are nil in the result and listed in the returned
+// *[kisfeed.BatchError]: unknown codes (matching [kisfeed.ErrNotFound])
+// and rows with an unreadable value (a *[MalformedError], matching
+// [ErrMalformed]); the other codes of the batch are still returned. Any
+// other error fails the call. On the mock server, which lacks the TR, it
+// falls back to one [Client.Price] call per code.
 func (c *Client) Prices(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 	out := make([]*kisfeed.Quote, len(codes))
 	bad := map[string]error{}
@@ -252,40 +283,97 @@ func (c *Client) pricesBatched(ctx context.Context, codes []string, valid []int,
 		if err != nil {
 			return err
 		}
-		byCode := make(map[string]*multOutput, len(res.Output))
-		for _, o := range res.Output {
-			if o != nil && o.Code != "" {
-				byCode[o.Code] = o
-			}
-		}
-		now := c.now().In(kisfeed.KST)
-		for _, i := range idx {
-			o := byCode[codes[i]]
-			if o == nil || o.Price == "" || o.Price == "0" {
-				bad[codes[i]] = notFound(codes[i])
-				continue
-			}
-			f := fields{prefix: "output[" + codes[i] + "]"}
-			q := &kisfeed.Quote{
-				Code: codes[i], Name: o.Name, Market: marketFromName(o.Market),
-				Price: f.req("inter2_prpr", o.Price), Change: f.int("inter2_prdy_vrss", o.Change),
-				ChangeRate: f.float("prdy_ctrt", o.Rate), Volume: f.int("acml_vol", o.Volume),
-				Open: f.int("inter2_oprc", o.Open), High: f.int("inter2_hgpr", o.High),
-				Low: f.int("inter2_lwpr", o.Low), LowerLimit: f.int("inter2_llam", o.Lower),
-				UpperLimit: f.int("inter2_mxpr", o.Upper), TradingValue: f.int("acml_tr_pbmn", o.Value),
-				PrevClose: f.int("inter2_prdy_clpr", o.PrevClose), BasePrice: f.int("inter2_sdpr", o.Base),
-				Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: now},
-			}
-			if f.err != nil {
-				return fmt.Errorf("%s: %w", TrMultPrice, f.err)
-			}
-			if q.PrevClose == 0 {
-				q.PrevClose = q.Price - q.Change
-			}
-			out[i] = q
-		}
+		decodeMult(res.Output, codes, idx, c.now().In(kisfeed.KST), out, bad)
 	}
 	return nil
+}
+
+// multRow is one decoded intstock-multprice row.
+type multRow struct {
+	n   int // index in the response's output array
+	raw json.RawMessage
+	o   *multOutput
+	err error // the row could not be decoded
+}
+
+// decodeMult maps the rows of one intstock-multprice answer to the codes
+// asked (codes[i] for i in idx): a quote in out[i], or the code's own
+// error in bad. Rows are matched by inter_shrn_iscd, not position.
+func decodeMult(rows []json.RawMessage, codes []string, idx []int, now time.Time, out []*kisfeed.Quote, bad map[string]error) {
+	byCode := make(map[string]multRow, len(rows))
+	// An undecodable row whose code cannot be read either: it may be the
+	// answer for any code left without a row, which then fails with it
+	// rather than passing for unknown.
+	var orphan *MalformedError
+	for n, raw := range rows {
+		field := "output[" + strconv.Itoa(n) + "]"
+		var o *multOutput
+		if err := decodeObject(TrMultPrice, field, raw, &o); err != nil {
+			me := err.(*MalformedError)
+			if me.Code = rowCode(raw); me.Code == "" {
+				if orphan == nil {
+					orphan = me
+				}
+				continue
+			}
+			byCode[me.Code] = multRow{n: n, raw: raw, err: me}
+			continue
+		}
+		if o != nil && o.Code != "" {
+			byCode[o.Code] = multRow{n: n, raw: raw, o: o}
+		}
+	}
+	for _, i := range idx {
+		code := codes[i]
+		r, ok := byCode[code]
+		switch {
+		case ok && r.err != nil:
+			bad[code] = r.err
+			continue
+		case !ok && orphan != nil:
+			e := *orphan
+			e.Code = code
+			bad[code] = &e
+			continue
+		case !ok || r.o.Price == "" || r.o.Price == "0":
+			bad[code] = notFound(code)
+			continue
+		}
+		o := r.o
+		f := fields{prefix: "output[" + strconv.Itoa(r.n) + "]"}
+		q := &kisfeed.Quote{
+			Code: code, Name: o.Name, Market: marketFromName(o.Market),
+			Price: f.req("inter2_prpr", o.Price), Change: f.int("inter2_prdy_vrss", o.Change),
+			ChangeRate: f.float("prdy_ctrt", o.Rate), Volume: f.int("acml_vol", o.Volume),
+			Open: f.int("inter2_oprc", o.Open), High: f.int("inter2_hgpr", o.High),
+			Low: f.int("inter2_lwpr", o.Low), LowerLimit: f.int("inter2_llam", o.Lower),
+			UpperLimit: f.int("inter2_mxpr", o.Upper), TradingValue: f.int("acml_tr_pbmn", o.Value),
+			PrevClose: f.int("inter2_prdy_clpr", o.PrevClose), BasePrice: f.int("inter2_sdpr", o.Base),
+			Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: now},
+		}
+		if err := f.malformed(TrMultPrice, code, r.raw); err != nil {
+			bad[code] = err
+			continue
+		}
+		if q.PrevClose == 0 {
+			q.PrevClose = q.Price - q.Change
+		}
+		out[i] = q
+	}
+}
+
+// rowCode reads the stock code of a row that did not decode, when it is
+// a string; "" otherwise.
+func rowCode(raw json.RawMessage) string {
+	var row map[string]json.RawMessage
+	if json.Unmarshal(raw, &row) != nil {
+		return ""
+	}
+	var code string
+	if json.Unmarshal(row["inter_shrn_iscd"], &code) != nil {
+		return ""
+	}
+	return strings.TrimSpace(code)
 }
 
 // pricesOneByOne is the fallback for servers without intstock-multprice.
@@ -297,7 +385,9 @@ func (c *Client) pricesOneByOne(ctx context.Context, codes []string, idx []int, 
 	for _, i := range idx {
 		g.Go(func() error {
 			q, _, err := c.Price(ctx, codes[i])
-			if errors.Is(err, kisfeed.ErrNotFound) {
+			// An unknown code or an unreadable answer fails only its code,
+			// as in a batch.
+			if errors.Is(err, kisfeed.ErrNotFound) || errors.Is(err, ErrMalformed) {
 				mu.Lock()
 				bad[codes[i]] = err
 				mu.Unlock()
