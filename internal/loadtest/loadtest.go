@@ -3,6 +3,21 @@
 // and each latency is measured from the moment the request was scheduled,
 // not sent, so a stalled server shows up as latency instead of silently
 // lowering the load (coordinated omission).
+//
+// The generator is built to cost little next to the server it measures
+// (both often share one small machine): one dispatcher goroutine wakes
+// when the next request is due and hands every request due by then, with
+// its scheduled time, to a pool of long-lived workers; the pool grows only
+// when every worker is busy, up to Config.Concurrency, so a fast server is
+// driven by a handful of goroutines and keep-alive connections. Requests
+// are built once per code and shared read-only (net/http never writes to
+// a request it is given: Client.Do works on a copy when it adds a timeout,
+// and the Transport only reads); bodies are drained into a per-worker
+// buffer. When the dispatcher or the pool falls behind, requests leave
+// late, and the lateness is part of their latency: the figures stay
+// honest about coordinated omission. The service time (from the actual
+// send) is reported alongside, so a late generator can be told from a
+// slow server.
 package loadtest
 
 import (
@@ -63,6 +78,14 @@ type Result struct {
 	P95 time.Duration `json:"p95"`
 	P99 time.Duration `json:"p99"`
 	Max time.Duration `json:"max"`
+	// Service-time percentiles, from the moment the request was actually
+	// sent to the end of the body: the server's share. A gap between these
+	// and the latencies above is time requests waited to leave (a late
+	// dispatcher or a saturated pool on the generator's side).
+	ServiceP50 time.Duration `json:"service_p50"`
+	ServiceP99 time.Duration `json:"service_p99"`
+	// Workers is how many worker goroutines the pool grew to.
+	Workers int `json:"workers"`
 	// Statuses counts answers by HTTP status (0 = no answer: transport
 	// error or timeout).
 	Statuses map[int]int `json:"statuses"`
@@ -134,6 +157,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	n := int(cfg.Rate * cfg.Duration.Seconds())
 	lat := make([]time.Duration, n)
+	svc := make([]time.Duration, n)
 	status := make([]int16, n)
 	xc := make([]uint8, n)
 	var errOnce sync.Once
@@ -141,22 +165,75 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	zipf := rand.NewZipf(rng, cfg.Zipf, 1, uint64(len(cfg.Codes)-1))
-	urls := make([]string, len(cfg.Codes))
+	reqs := make([]*http.Request, len(cfg.Codes))
 	for i, c := range cfg.Codes {
-		urls[i] = base + "/v1/stocks/" + c + "/quote"
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/stocks/"+c+"/quote", nil)
+		if err != nil {
+			return Result{}, fmt.Errorf("code %q: %w", c, err)
+		}
+		req.Header = http.Header{} // non-nil: Client.Do need not copy the request to add one
+		reqs[i] = req
 	}
 
-	sem := make(chan struct{}, cfg.Concurrency)
+	// The pool: workers take jobs (request index, scheduled time) until
+	// jobs is closed. The channel is unbuffered so a send succeeds only
+	// when a worker is idle; otherwise the dispatcher grows the pool.
+	type job struct {
+		i   int
+		at  time.Time
+		req *http.Request
+	}
+	jobs := make(chan job)
 	var wg sync.WaitGroup
+	workers := 0
+	spawn := func() {
+		workers++
+		wg.Go(func() {
+			buf := make([]byte, 16<<10)
+			for j := range jobs {
+				sent := time.Now()
+				st, x, err := get(client, j.req, buf)
+				end := time.Now()
+				lat[j.i], svc[j.i] = end.Sub(j.at), end.Sub(sent)
+				status[j.i], xc[j.i] = int16(st), x
+				if err != nil {
+					errOnce.Do(func() { firstErr = err.Error() })
+				}
+			}
+		})
+	}
+	dispatch := func(j job) bool {
+		select {
+		case jobs <- j:
+			return true
+		default:
+		}
+		if workers < cfg.Concurrency {
+			spawn()
+		}
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for range min(cfg.Concurrency, 4) {
+		spawn()
+	}
+
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	start := time.Now()
 	interval := float64(time.Second) / cfg.Rate
 	scheduled := 0
 loop:
-	for i := range n {
-		at := start.Add(time.Duration(float64(i) * interval))
+	for scheduled < n {
+		at := start.Add(time.Duration(float64(scheduled) * interval))
 		if d := time.Until(at); d > 0 {
+			// Sleep until the next request is due; every request due by
+			// the time the dispatcher wakes (timers are coarse under
+			// 1 ms) then leaves at once, each with its own scheduled time.
 			timer.Reset(d)
 			select {
 			case <-ctx.Done():
@@ -165,29 +242,19 @@ loop:
 			case <-timer.C:
 			}
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if !dispatch(job{i: scheduled, at: at, req: reqs[zipf.Uint64()]}) {
 			break loop
 		}
-		url := urls[zipf.Uint64()]
 		scheduled++
-		wg.Go(func() {
-			defer func() { <-sem }()
-			st, x, err := get(ctx, client, url)
-			lat[i] = time.Since(at)
-			status[i], xc[i] = int16(st), x
-			if err != nil {
-				errOnce.Do(func() { firstErr = err.Error() })
-			}
-		})
 	}
+	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
 
-	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled,
+	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled, Workers: workers,
 		Elapsed: elapsed, Statuses: map[int]int{}, XCache: map[string]int{}, HitRatio: -1, FirstError: firstErr}
 	done := make([]time.Duration, 0, scheduled)
+	service := make([]time.Duration, 0, scheduled)
 	for i := range scheduled {
 		st := int(status[i])
 		r.Statuses[st]++
@@ -196,6 +263,7 @@ loop:
 		}
 		if st != 0 {
 			done = append(done, lat[i])
+			service = append(service, svc[i])
 			r.XCache[xNames[xc[i]]]++
 		}
 	}
@@ -208,6 +276,8 @@ loop:
 	if len(done) > 0 {
 		r.Max = done[len(done)-1]
 	}
+	slices.Sort(service)
+	r.ServiceP50, r.ServiceP99 = percentile(service, 0.50), percentile(service, 0.99)
 	if beforeErr == nil {
 		if after, err := ScrapeCache(context.WithoutCancel(ctx), client, base); err == nil {
 			r.CacheDelta = after.sub(before)
@@ -251,21 +321,27 @@ func validate(cfg *Config) error {
 	return nil
 }
 
-// get sends one request and reads the whole body.
-func get(ctx context.Context, c *http.Client, url string) (status int, x uint8, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, xNone, err
-	}
+// get sends one request and drains the body into buf.
+func get(c *http.Client, req *http.Request, buf []byte) (status int, x uint8, err error) {
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, xNone, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, xNone, err
+	for {
+		_, rerr := resp.Body.Read(buf)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return 0, xNone, rerr
+		}
 	}
-	switch resp.Header.Get("X-Cache") {
+	var h string
+	if v := resp.Header["X-Cache"]; len(v) > 0 {
+		h = v[0]
+	}
+	switch h {
 	case "":
 		x = xNone
 	case "HIT":

@@ -68,6 +68,12 @@ func TestRun(t *testing.T) {
 	if !(r.P50 > 0 && r.P50 <= r.P95 && r.P95 <= r.P99 && r.P99 <= r.Max) {
 		t.Errorf("percentiles %s %s %s %s: want 0 < p50 <= p95 <= p99 <= max", r.P50, r.P95, r.P99, r.Max)
 	}
+	if !(r.ServiceP50 > 0 && r.ServiceP50 <= r.P50 && r.ServiceP99 <= r.P99) {
+		t.Errorf("service p50 %s p99 %s: want 0 < each <= latency p50 %s p99 %s", r.ServiceP50, r.ServiceP99, r.P50, r.P99)
+	}
+	if r.Workers < 1 || r.Workers > 64 {
+		t.Errorf("workers: got %d, want 1 to the concurrency 64", r.Workers)
+	}
 	var text bytes.Buffer
 	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "cache hit   75.0%") {
 		t.Errorf("text report %q (%v): want the hit ratio", text.String(), err)
@@ -90,7 +96,7 @@ func TestRunNoMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.HitRatio != -1 || r.Completed != 20 {
+	if r.HitRatio != -1 || r.Completed != 20 || r.Workers > 2000 {
 		t.Errorf("got ratio %v, %d completed; want -1 (unknown), 20", r.HitRatio, r.Completed)
 	}
 }

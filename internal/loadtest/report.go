@@ -18,6 +18,7 @@ func (r Result) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "achieved    %.1f req/s (%d completed in %s)\n", r.Achieved, r.Completed, r.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "latency     p50 %s  p95 %s  p99 %s  max %s (from scheduled time)\n",
 		ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max))
+	fmt.Fprintf(&b, "service     p50 %s  p99 %s (from send; %d workers)\n", ms(r.ServiceP50), ms(r.ServiceP99), r.Workers)
 	fmt.Fprintf(&b, "statuses   ")
 	for _, st := range slices.Sorted(maps.Keys(r.Statuses)) {
 		name := fmt.Sprint(st)
@@ -64,6 +65,9 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		P95ms      float64        `json:"p95_ms"`
 		P99ms      float64        `json:"p99_ms"`
 		MaxMs      float64        `json:"max_ms"`
+		SvcP50ms   float64        `json:"service_p50_ms"`
+		SvcP99ms   float64        `json:"service_p99_ms"`
+		Workers    int            `json:"workers"`
 		Statuses   map[int]int    `json:"statuses"`
 		Errors     int            `json:"errors"`
 		XCache     map[string]int `json:"x_cache"`
@@ -74,6 +78,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Target: r.Target, Rate: r.Rate, DurationS: r.Duration.Seconds(), Scheduled: r.Scheduled,
 		Completed: r.Completed, ElapsedS: r.Elapsed.Seconds(), Achieved: r.Achieved,
 		P50ms: msf(r.P50), P95ms: msf(r.P95), P99ms: msf(r.P99), MaxMs: msf(r.Max),
+		SvcP50ms: msf(r.ServiceP50), SvcP99ms: msf(r.ServiceP99), Workers: r.Workers,
 		Statuses: r.Statuses, Errors: r.Errors, XCache: r.XCache, HitRatio: r.HitRatio,
 		CacheDelta: r.CacheDelta, FirstError: r.FirstError,
 	})
