@@ -118,6 +118,40 @@ func readJSONBody(r *http.Request) (map[string]string, bool) {
 	return out, true
 }
 
+// oauthBody reads an OAuth call (tokenP, revokeP, Approval): a POST whose
+// JSON body carries appkey and the secret under secretField ("appsecret",
+// or "secretkey" for Approval). A wrong method or body is EGW00101, a bad
+// key/secret pair as checkKey says; then it has answered HTTP 403 and ok
+// is false.
+func (s *Server) oauthBody(w http.ResponseWriter, r *http.Request, secretField string) (body map[string]string, ok bool) {
+	if r.Method != http.MethodPost {
+		s.oauthFail(w, "EGW00101")
+		return nil, false
+	}
+	body, ok = readJSONBody(r)
+	if !ok {
+		s.oauthFail(w, "EGW00101")
+		return nil, false
+	}
+	if code := s.checkKey(body["appkey"], body[secretField]); code != "" {
+		s.oauthFail(w, code)
+		return nil, false
+	}
+	return body, true
+}
+
+// checkGrant validates grant_type: "" when it is client_credentials, else
+// EGW00115 (missing) or EGW00116 (unsupported).
+func checkGrant(gt string) string {
+	switch gt {
+	case "client_credentials":
+		return ""
+	case "":
+		return "EGW00115"
+	}
+	return "EGW00116"
+}
+
 // checkKey validates an app key/secret pair against the registry: ""
 // when fine, else EGW00102/00104 (missing) or EGW00103/00105 (unknown).
 func (s *Server) checkKey(key, secret string) string {
@@ -159,29 +193,15 @@ type tokenResponse struct {
 // KIS; the lenient reading, since clients must not depend on it either
 // way).
 func (s *Server) serveTokenP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.oauthFail(w, "EGW00101")
-		return
-	}
-	body, ok := readJSONBody(r)
+	body, ok := s.oauthBody(w, r, "appsecret")
 	if !ok {
-		s.oauthFail(w, "EGW00101")
 		return
 	}
-	key, secret := body["appkey"], body["appsecret"]
-	if code := s.checkKey(key, secret); code != "" {
+	if code := checkGrant(body["grant_type"]); code != "" {
 		s.oauthFail(w, code)
 		return
 	}
-	switch gt := body["grant_type"]; gt {
-	case "client_credentials":
-	case "":
-		s.oauthFail(w, "EGW00115")
-		return
-	default:
-		s.oauthFail(w, "EGW00116")
-		return
-	}
+	key, secret := body["appkey"], body["appsecret"]
 	now := s.now()
 	s.auth.mu.Lock()
 	kt := s.auth.keys[key]
@@ -245,23 +265,13 @@ func newJWT(appKey string, iat, exp time.Time) string {
 
 // serveRevokeP is POST /oauth2/revokeP (REFERENCE §b.2).
 func (s *Server) serveRevokeP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.oauthFail(w, "EGW00101")
-		return
-	}
-	body, ok := readJSONBody(r)
+	body, ok := s.oauthBody(w, r, "appsecret")
 	if !ok {
-		s.oauthFail(w, "EGW00101")
-		return
-	}
-	key, secret := body["appkey"], body["appsecret"]
-	if code := s.checkKey(key, secret); code != "" {
-		s.oauthFail(w, code)
 		return
 	}
 	s.auth.mu.Lock()
 	t := s.auth.tokens[body["token"]]
-	if t == nil || t.appKey != key {
+	if t == nil || t.appKey != body["appkey"] {
 		s.auth.mu.Unlock()
 		s.oauthFail(w, "EGW00121")
 		return
@@ -277,21 +287,12 @@ func (s *Server) serveRevokeP(w http.ResponseWriter, r *http.Request) {
 // serveApproval is POST /oauth2/Approval (REFERENCE §b.3): the secret
 // travels as "secretkey". Not counted against the REST limit.
 func (s *Server) serveApproval(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.oauthFail(w, "EGW00101")
-		return
-	}
-	body, ok := readJSONBody(r)
+	body, ok := s.oauthBody(w, r, "secretkey")
 	if !ok {
-		s.oauthFail(w, "EGW00101")
 		return
 	}
-	if code := s.checkKey(body["appkey"], body["secretkey"]); code != "" {
+	if code := checkGrant(body["grant_type"]); code != "" {
 		s.oauthFail(w, code)
-		return
-	}
-	if gt := body["grant_type"]; gt != "client_credentials" {
-		s.oauthFail(w, map[bool]string{true: "EGW00115", false: "EGW00116"}[gt == ""])
 		return
 	}
 	var b [16]byte
