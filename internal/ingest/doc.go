@@ -49,6 +49,14 @@
 //
 // # Failures, retries, exactly once
 //
+// A value the upstream sent but the client could not read (a non-numeric
+// price: a *kis.MalformedError, kis.ErrMalformed; in a batch it fails
+// only its own code) is a rejected bar, not a failed fetch: it goes to
+// rejected_bars with the reason "malformed upstream field <field>:
+// <value>" and the raw row as payload, on the quotes path for the run's
+// day, on the candles path for the row's own date. It is counted once, in
+// Rejected (and Summary.Malformed), and retried like any rejected bar.
+//
 // A code whose fetch fails, or whose bar is rejected, does not stop the
 // run; after the pass it is fetched once more (a corrupted response or a
 // timeout rarely repeats), and what still fails is reported: failed codes

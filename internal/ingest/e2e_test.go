@@ -115,7 +115,10 @@ func barField(c emulator.Corruption) bool {
 func TestEmulatorCorruptedResponses(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	seed := int64(2) // at 2 %, seed 2 corrupts 3 of ~88 responses: 2 bars, 1 non-numeric
+	// At 2 %, seed 2 corrupts 3 of ~88 quote responses: 2 parsable bars
+	// (high below low, negative) and 1 non-numeric; both kinds must end in
+	// rejected_bars, neither in daily_prices.
+	seed := int64(2)
 	if v := os.Getenv("KISFEED_E2E_SEED"); v != "" {
 		fmt.Sscan(v, &seed)
 	}
@@ -160,25 +163,43 @@ func TestEmulatorCorruptedResponses(t *testing.T) {
 				rejectedCodes[r.Code] = true
 			}
 			kinds := map[string]int{}
-			barHits := 0
+			barHits, unreadable := 0, 0
 			for _, cr := range st.Corrupted {
 				kinds[cr.Kind]++
-				if cr.Kind == "non_numeric" || !barField(cr) {
-					// A non-numeric value fails the whole response in the
-					// client (no bar exists to reject; the retry pass
-					// refetches it); other fields do not make a bar.
-					continue
+				if !barField(cr) {
+					continue // other fields do not make a bar
 				}
 				barHits++
 				if cr.Code != "" && !rejectedCodes[cr.Code] {
 					t.Errorf("corruption %+v: code %s not in rejected_bars", cr, cr.Code)
 				}
+				if cr.Kind != "non_numeric" {
+					continue
+				}
+				// An unreadable value is rejected by the client and lands
+				// in rejected_bars with its field, its value and the raw
+				// row (which holds the value).
+				unreadable++
+				want := fmt.Sprintf("malformed upstream field %s.%s: %q", cr.Block, cr.Field, cr.Value)
+				found := false
+				for _, r := range rejected {
+					if r.Reason == want && (cr.Code == "" || r.Code == cr.Code) && strings.Contains(string(r.Payload), cr.Value) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("corruption %+v: no rejected row %q with the raw row", cr, want)
+				}
 			}
 			// The emulator does not name the code of a corrupted
 			// multprice element, so count: one rejected bar per corrupted
-			// bar, and nothing else rejected.
-			if len(rejected) != barHits {
-				t.Errorf("rejected_bars has %d rows, the emulator corrupted %d bars", len(rejected), barHits)
+			// bar, both kinds, and nothing else rejected.
+			if len(rejected) != barHits || sum.Rejected != barHits || sum.Malformed != unreadable {
+				t.Errorf("rejected_bars has %d rows (summary %d, %d malformed); the emulator corrupted %d bars, %d unreadable",
+					len(rejected), sum.Rejected, sum.Malformed, barHits, unreadable)
+			}
+			if sum.Failed != 0 {
+				t.Errorf("failed codes %v, want none: a corrupted response is a rejected bar, not a failure", sum.FailedCodes)
 			}
 			t.Logf("%s: %d responses corrupted %v, %d in bar fields; %d bars rejected; written %d; requests %d",
 				tt.name, st.CorruptedResponses, kinds, barHits, sum.Rejected, sum.Written, sum.Requests)

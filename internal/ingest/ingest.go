@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -294,7 +295,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 
 	sum := &Summary{
 		From: from, To: to, Days: len(days), Path: path, PathReason: why,
-		Universe: len(universe), DB: in.DB,
+		Universe: len(universe), DB: in.DB, Workers: workers,
 	}
 	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe)}
 	if err := in.Store.StartRun(ctx, run); err != nil {
@@ -394,8 +395,10 @@ type result struct {
 	bars    []kisfeed.DailyBar
 	fetched int
 	rejects []kisfeed.RejectedBar
-	failed  map[string]error // per code
-	pending bool             // cancelled before or while fetching
+	// malformed counts the rejects that are unreadable upstream values.
+	malformed int
+	failed    map[string]error // per code
+	pending   bool             // cancelled before or while fetching
 }
 
 func (r *result) fail(code string, err error) {
@@ -570,13 +573,30 @@ func (j *job) fetchQuotes(ctx context.Context, codes []string) result {
 	r := result{codes: codes}
 	qs, err := j.in.Source.Quotes(ctx, codes)
 	var be *kisfeed.BatchError
+	now := j.in.now()
 	if err != nil && !errors.As(err, &be) {
+		// An unreadable answer that names its code is that code's
+		// rejected bar; the others of the call failed with it.
+		if me := malformed(err); me != nil && slices.Contains(codes, me.Code) && ctx.Err() == nil {
+			r.fetched++
+			r.malformed++
+			r.rejects = append(r.rejects, j.rejectMalformed(me.Code, j.from, me, now))
+			codes = slices.DeleteFunc(slices.Clone(codes), func(c string) bool { return c == me.Code })
+		}
 		return fetchErr(ctx, &r, codes, fmt.Errorf("quotes: %w", err))
 	}
-	now := j.in.now()
 	for i, code := range codes {
 		if be != nil {
 			if e, ok := be.Errs[code]; ok {
+				// A row KIS sent but the client could not read is a bar
+				// that failed validation upstream of ours: rejected, with
+				// the raw row, not a failed fetch.
+				if me := malformed(e); me != nil {
+					r.fetched++
+					r.malformed++
+					r.rejects = append(r.rejects, j.rejectMalformed(code, j.from, me, now))
+					continue
+				}
 				r.fail(code, e)
 				continue
 			}
@@ -626,6 +646,47 @@ func (j *job) reject(code string, day time.Time, reason string, payload []byte, 
 	return kisfeed.RejectedBar{RunID: j.runID, Code: code, Date: day, Reason: reason, Payload: payload, CreatedAt: now}
 }
 
+// malformed returns the *kis.MalformedError in err: a value the upstream
+// sent that the client could not read (nil when err is anything else).
+func malformed(err error) *kis.MalformedError {
+	var me *kis.MalformedError
+	if errors.As(err, &me) {
+		return me
+	}
+	return nil
+}
+
+// rejectMalformed records an unreadable upstream value as a rejected bar
+// of code on day: the reason names the field and the value, the payload
+// is the raw row (or, when that is not JSON, what the error knows).
+func (j *job) rejectMalformed(code string, day time.Time, me *kis.MalformedError, now time.Time) kisfeed.RejectedBar {
+	payload := []byte(me.Raw)
+	if len(payload) == 0 || !json.Valid(payload) {
+		payload, _ = json.Marshal(struct {
+			TrID  string `json:"tr_id"`
+			Field string `json:"field"`
+			Value string `json:"value"`
+		}{me.TrID, me.Field, me.Value})
+	}
+	return j.reject(code, day, fmt.Sprintf("malformed upstream field %s: %q", me.Field, me.Value), payload, now)
+}
+
+// malformedDay is the trading day of an unreadable daily-chart row: its
+// stck_bsop_date when that reads, else fallback.
+func malformedDay(me *kis.MalformedError, fallback time.Time) time.Time {
+	var row struct {
+		Date string `json:"stck_bsop_date"`
+	}
+	if json.Unmarshal(me.Raw, &row) != nil {
+		return fallback
+	}
+	d, err := time.ParseInLocation("20060102", strings.TrimSpace(row.Date), kisfeed.KST)
+	if err != nil {
+		return fallback
+	}
+	return d
+}
+
 // candlePayload is the raw JSON kept for a rejected daily-chart bar.
 type candlePayload struct {
 	Code     string         `json:"code"`
@@ -647,10 +708,19 @@ func (j *job) fetchCandles(ctx context.Context, code string) result {
 	cs, err := j.in.Source.Candles(ctx, kisfeed.CandleQuery{
 		Code: code, Interval: kisfeed.IntervalDay, From: from, To: j.to, Unadjusted: true,
 	})
+	now := j.in.now()
+	if me := malformed(err); me != nil && ctx.Err() == nil {
+		// The chart held an unreadable row: that bar is rejected (on its
+		// own date when it reads, else the window's last day); the rest
+		// of the series comes with the retry.
+		r.fetched++
+		r.malformed++
+		r.rejects = append(r.rejects, j.rejectMalformed(code, malformedDay(me, j.to), me, now))
+		return r
+	}
 	if err != nil {
 		return fetchErr(ctx, &r, r.codes, fmt.Errorf("candles: %w", err))
 	}
-	now := j.in.now()
 	bars := slices.Clone(cs.Bars)
 	sort.SliceStable(bars, func(a, b int) bool { return bars[a].Time.Before(bars[b].Time) })
 	label := sourceLabel(cs.Meta, PathCandles)
@@ -741,6 +811,7 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) (ret
 		buf = append(buf, r.bars...)
 		rejects = append(rejects, r.rejects...)
 		j.sum.Rejected += len(r.rejects)
+		j.sum.Malformed += r.malformed
 		rejected := map[string]bool{}
 		for _, rj := range r.rejects {
 			rejected[rj.Code] = true

@@ -243,8 +243,8 @@ func TestRunBackfillWindow(t *testing.T) {
 // `times` times each is asked (forever when times < 0).
 type corrupting struct {
 	kisfeed.Source
-	mu    sync.Mutex
-	bad   map[string]func(*kisfeed.Quote) // guarded by mu
+	mu      sync.Mutex
+	bad     map[string]func(*kisfeed.Quote) // guarded by mu
 	times   int
 	seen    map[string]int // guarded by mu
 	candles int            // Candles calls, guarded by mu
@@ -602,7 +602,8 @@ func TestSummaryJSONAndText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, want := range map[string]any{"status": "succeeded", "from": "2025-06-04", "path": "quotes", "universe": 1.0,
-		"written": 1.0, "unchanged": 0.0, "rejected": 0.0, "failed": 0.0, "requests": 0.0, "db": "test.db"} {
+		"written": 1.0, "unchanged": 0.0, "rejected": 0.0, "malformed": 0.0, "failed": 0.0, "requests": 0.0, "db": "test.db",
+		"workers": float64(ingest.DefaultWorkers), "rate_limit_wait_seconds": 0.0, "rate_limit_wait_avg_seconds": 0.0} {
 		if m[k] != want {
 			t.Errorf("json %q = %v, want %v", k, m[k], want)
 		}
@@ -653,7 +654,7 @@ func ExampleSummary_WriteText() {
 	// rejected    0 bars; codes still rejected: -
 	// failed      0 codes: -
 	// requests    0 HTTP (0 source calls, 0 retries)
-	// rate limit  0 EGW00201, 0s waiting on the limiter (summed over workers)
+	// rate limit  0 EGW00201 answers; limiter wait: no HTTP requests
 	// elapsed     0s
 	// db          kisfeed.db
 }
@@ -661,3 +662,43 @@ func ExampleSummary_WriteText() {
 type stdout struct{}
 
 func (stdout) Write(p []byte) (int, error) { fmt.Print(string(p)); return len(p), nil }
+
+// TestSummaryRateLimitLine: the limiter wait is summed over requests that
+// wait at the same time; the text leads with the mean per request and
+// never reads like wall time, and the JSON carries both.
+func TestSummaryRateLimitLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		sum      ingest.Summary
+		wantText string
+		wantAvg  float64
+	}{
+		{"busy run", ingest.Summary{RateLimited: 3, Requests: 480, LimiterWait: 20 * time.Minute, Workers: 8},
+			"3 EGW00201 answers; limiter wait 2.5s per request on average (20m0s summed over 480 requests by 8 workers, not wall time)", 2.5},
+		{"short waits", ingest.Summary{Requests: 88, LimiterWait: 3*time.Second + 300*time.Millisecond},
+			"0 EGW00201 answers; limiter wait 38ms per request on average (3.3s summed over 88 requests, not wall time)", 0.0375},
+		{"no HTTP", ingest.Summary{Workers: 8}, "0 EGW00201 answers; limiter wait: no HTTP requests", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var text bytesBuffer
+			if err := tt.sum.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			if !contains(text.String(), "rate limit  "+tt.wantText+"\n") {
+				t.Errorf("got\n%s\nwant the line %q", text.String(), tt.wantText)
+			}
+			b, _ := json.Marshal(&tt.sum)
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m["rate_limit_wait_avg_seconds"] != tt.wantAvg || m["rate_limit_wait_seconds"] != tt.sum.LimiterWait.Seconds() ||
+				m["workers"] != float64(tt.sum.Workers) {
+				t.Errorf("json avg %v sum %v workers %v; want %v, %v, %d", m["rate_limit_wait_avg_seconds"], m["rate_limit_wait_seconds"],
+					m["workers"], tt.wantAvg, tt.sum.LimiterWait.Seconds(), tt.sum.Workers)
+			}
+		})
+	}
+}

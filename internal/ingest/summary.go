@@ -31,6 +31,9 @@ type Summary struct {
 	Updated    int
 	Unchanged  int // bars fetched that were already stored as is
 	Rejected   int // bars that failed validation (each attempt counts)
+	// Malformed is the part of Rejected the upstream sent unreadable (a
+	// non-numeric number: kis.ErrMalformed), rejected before validation.
+	Malformed int
 	// Failed is the number of codes whose fetch failed for good.
 	Failed      int
 	FailedCodes []string // sorted, at most MaxListedCodes
@@ -46,8 +49,13 @@ type Summary struct {
 	SourceCalls int64 // Source method calls (a Quotes batch is one)
 	Requests    int64 // HTTP requests, 0 without HTTP underneath
 	Retries     int64
-	RateLimited int64         // EGW00201 answers
-	LimiterWait time.Duration // time spent waiting on the rate limiter
+	RateLimited int64 // EGW00201 answers
+	// LimiterWait is the time requests spent waiting on the client's rate
+	// limiter, summed over every request. Workers wait at the same time,
+	// so it is not wall time: with 8 workers it can be ~8x Elapsed. See
+	// AvgLimiterWait for the figure per request.
+	LimiterWait time.Duration
+	Workers     int // concurrent fetches of the run
 	Elapsed     time.Duration
 	DB          string // store, password redacted
 	Error       string
@@ -99,6 +107,15 @@ func (s *Summary) finish(elapsed time.Duration, failed map[string]error, rejecte
 	s.Incomplete = len(fc) + len(rc)
 }
 
+// AvgLimiterWait is the mean time one HTTP request waited on the rate
+// limiter: LimiterWait / Requests (0 without requests).
+func (s *Summary) AvgLimiterWait() time.Duration {
+	if s.Requests <= 0 {
+		return 0
+	}
+	return s.LimiterWait / time.Duration(s.Requests)
+}
+
 // FailureRatio is Incomplete / Universe: the share of the scope left
 // without its bars. The job exits 1 when it exceeds --max-failure-ratio.
 func (s *Summary) FailureRatio() float64 {
@@ -109,7 +126,11 @@ func (s *Summary) FailureRatio() float64 {
 }
 
 // summaryJSON is the machine form: stable snake_case keys, dates as
-// YYYY-MM-DD, durations in seconds.
+// YYYY-MM-DD, durations in seconds. rate_limit_wait_seconds is the
+// limiter wait summed over every request (not wall time: concurrent
+// workers wait at once); rate_limit_wait_avg_seconds is the mean per
+// request and workers the concurrency. malformed counts the rejected bars
+// the upstream sent unreadable (included in rejected).
 type summaryJSON struct {
 	RunID          int64    `json:"run_id"`
 	Status         string   `json:"status"`
@@ -126,6 +147,7 @@ type summaryJSON struct {
 	Updated        int      `json:"updated"`
 	Unchanged      int      `json:"unchanged"`
 	Rejected       int      `json:"rejected"`
+	Malformed      int      `json:"malformed"`
 	Failed         int      `json:"failed"`
 	FailedCodes    []string `json:"failed_codes"`
 	RejectedCodes  []string `json:"rejected_codes"`
@@ -137,6 +159,8 @@ type summaryJSON struct {
 	Retries        int64    `json:"retries"`
 	RateLimited    int64    `json:"rate_limited"`
 	LimiterWaitSec float64  `json:"rate_limit_wait_seconds"`
+	LimiterAvgSec  float64  `json:"rate_limit_wait_avg_seconds"`
+	Workers        int      `json:"workers"`
 	ElapsedSec     float64  `json:"elapsed_seconds"`
 	DB             string   `json:"db"`
 	Error          string   `json:"error,omitempty"`
@@ -154,10 +178,10 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 		RunID: s.RunID, Status: string(s.Status), From: s.From.Format(time.DateOnly), To: s.To.Format(time.DateOnly),
 		Days: s.Days, Path: string(s.Path), PathReason: s.PathReason, Universe: s.Universe, Skipped: s.Skipped,
 		Fetched: s.Fetched, Written: s.Written, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged,
-		Rejected: s.Rejected, Failed: s.Failed, FailedCodes: nonNil(s.FailedCodes), RejectedCodes: nonNil(s.RejectedCodes),
+		Rejected: s.Rejected, Malformed: s.Malformed, Failed: s.Failed, FailedCodes: nonNil(s.FailedCodes), RejectedCodes: nonNil(s.RejectedCodes),
 		Incomplete: s.Incomplete, FailureRatio: s.FailureRatio(), Pending: s.Pending, SourceCalls: s.SourceCalls,
 		Requests: s.Requests, Retries: s.Retries, RateLimited: s.RateLimited,
-		LimiterWaitSec: s.LimiterWait.Seconds(), ElapsedSec: s.Elapsed.Seconds(), DB: s.DB, Error: s.Error,
+		LimiterWaitSec: s.LimiterWait.Seconds(), LimiterAvgSec: s.AvgLimiterWait().Seconds(), Workers: s.Workers, ElapsedSec: s.Elapsed.Seconds(), DB: s.DB, Error: s.Error,
 	})
 }
 
@@ -178,6 +202,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 		return out
 	}
+	malformed := ""
+	if s.Malformed > 0 {
+		malformed = fmt.Sprintf(" (%d unreadable upstream)", s.Malformed)
+	}
 	rows := [][2]string{
 		{"run", fmt.Sprintf("%d (%s)", s.RunID, s.Status)},
 		{"date", dates},
@@ -187,7 +215,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		{"fetched", fmt.Sprintf("%d bars", s.Fetched)},
 		{"written", fmt.Sprintf("%d (%d new, %d updated)", s.Written, s.Inserted, s.Updated)},
 		{"unchanged", fmt.Sprint(s.Unchanged)},
-		{"rejected", fmt.Sprintf("%d bars; codes still rejected: %s", s.Rejected, list(s.RejectedCodes, s.Incomplete-s.Failed))},
+		{"rejected", fmt.Sprintf("%d bars%s; codes still rejected: %s", s.Rejected, malformed, list(s.RejectedCodes, s.Incomplete-s.Failed))},
 		{"failed", fmt.Sprintf("%d codes: %s", s.Failed, list(s.FailedCodes, s.Failed))},
 	}
 	if s.Pending > 0 {
@@ -195,7 +223,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	rows = append(rows,
 		[2]string{"requests", fmt.Sprintf("%d HTTP (%d source calls, %d retries)", s.Requests, s.SourceCalls, s.Retries)},
-		[2]string{"rate limit", fmt.Sprintf("%d EGW00201, %s waiting on the limiter (summed over workers)", s.RateLimited, s.LimiterWait.Round(time.Millisecond))},
+		[2]string{"rate limit", s.rateLimitText()},
 		[2]string{"elapsed", s.Elapsed.Round(time.Millisecond).String()},
 		[2]string{"db", s.DB},
 	)
@@ -206,4 +234,28 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
 	}
 	return tw.Flush()
+}
+
+// rateLimitText says how the rate limit weighed on the run. The limiter
+// wait is summed over requests that wait at the same time, so the mean
+// per request leads and the sum is labelled as such, never as wall time.
+func (s *Summary) rateLimitText() string {
+	out := fmt.Sprintf("%d EGW00201 answers", s.RateLimited)
+	if s.Requests <= 0 {
+		return out + "; limiter wait: no HTTP requests"
+	}
+	workers := ""
+	if s.Workers > 0 {
+		workers = fmt.Sprintf(" by %d workers", s.Workers)
+	}
+	return out + fmt.Sprintf("; limiter wait %s per request on average (%s summed over %d requests%s, not wall time)",
+		roundWait(s.AvgLimiterWait()), roundWait(s.LimiterWait), s.Requests, workers)
+}
+
+// roundWait keeps a wait readable: ms under a minute, seconds above.
+func roundWait(d time.Duration) time.Duration {
+	if d >= time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }

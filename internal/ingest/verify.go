@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/krx"
 )
 
 // VerifyOptions select what Verify checks.
@@ -73,7 +74,8 @@ func (r *VerifyReport) OK() bool { return len(r.Mismatches) == 0 && len(r.Errors
 // stored from quotes) and reports every mismatch. A bar whose first
 // re-fetch disagrees is fetched once more and reported only when that
 // second answer disagrees too: a corrupted response must not pass for a
-// corrupted store. The error is for bad options or a failing store.
+// corrupted store. The second fetch asks a slightly wider window, so a
+// cache in front cannot repeat the first answer. The error is for bad options or a failing store.
 func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
 	started := in.now()
 	wallStart := time.Now()
@@ -147,7 +149,9 @@ func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyRepo
 func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatch, error) {
 	var first *Mismatch
 	for attempt := range 2 {
-		src, err := in.fetchBar(ctx, b.Code, b.Date)
+		// The second fetch asks from one trading day earlier: another
+		// question, so a cache in front cannot hand back the first answer.
+		src, err := in.fetchBar(ctx, b.Code, b.Date, attempt == 1)
 		if err != nil {
 			if attempt == 0 {
 				continue // the second attempt decides
@@ -172,8 +176,12 @@ func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatc
 	return first, nil
 }
 
-func (in *Ingester) fetchBar(ctx context.Context, code string, day time.Time) (*kisfeed.DailyBar, error) {
-	cs, err := in.Source.Candles(ctx, kisfeed.CandleQuery{Code: code, Interval: kisfeed.IntervalDay, From: day, To: day, Unadjusted: true})
+func (in *Ingester) fetchBar(ctx context.Context, code string, day time.Time, widen bool) (*kisfeed.DailyBar, error) {
+	from := day
+	if widen {
+		from = krx.PrevTradingDay(day)
+	}
+	cs, err := in.Source.Candles(ctx, kisfeed.CandleQuery{Code: code, Interval: kisfeed.IntervalDay, From: from, To: day, Unadjusted: true})
 	if err != nil {
 		return nil, fmt.Errorf("candles %s: %w", code, err)
 	}
