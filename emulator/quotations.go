@@ -365,6 +365,16 @@ type fundamentals struct {
 	marg                 string
 }
 
+// valuation returns PER, PBR, EPS and BPS at the quoted price from f, the
+// stock's fundamentals: "0.00" each for an unknown stock or a zero price.
+func valuation(sn *snap, f fundamentals) (per, pbr, eps, bps string) {
+	if !sn.known || sn.q.Price <= 0 {
+		return "0.00", "0.00", "0.00", "0.00"
+	}
+	p := float64(sn.q.Price)
+	return fixed(f.per, 2), fixed(f.pbr, 2), fixed(float64(int64(p/f.per)), 2), fixed(float64(int64(p/f.pbr)), 2)
+}
+
 func hash64(parts ...string) uint64 {
 	h := fnv.New64a()
 	for _, p := range parts {
@@ -534,11 +544,7 @@ func (s *Server) priceOutput(sn *snap) obj {
 		x := H + L + 2*C
 		dmr, dms = x/2-L, x/2-H
 	}
-	var per, pbr, eps, bps string = "0.00", "0.00", "0.00", "0.00"
-	if sn.known && q.Price > 0 {
-		per, pbr = fixed(f.per, 2), fixed(f.pbr, 2)
-		eps, bps = fixed(float64(int64(float64(q.Price)/f.per)), 2), fixed(float64(int64(float64(q.Price)/f.pbr)), 2)
-	}
+	per, pbr, eps, bps := valuation(sn, f)
 	frgnNet, pgtrNet := int64(0), int64(0)
 	if sn.known {
 		frgnNet = int64(dailyNoise("frgn", st.Code, sn.day) * float64(q.Volume) / 10)
@@ -569,7 +575,7 @@ func (s *Server) priceOutput(sn *snap) obj {
 		{"oprc_rang_cont_yn", "N"},
 		{"clpr_rang_cont_yn", "N"},
 		{"crdt_able_yn", crdt},
-		{"grmn_rate_cls_code", map[bool]string{true: "40", false: ""}[sn.known]},
+		{"grmn_rate_cls_code", choose(sn.known, "40", "")},
 		{"elw_pblc_yn", "N"},
 		{"stck_prpr", itoa(q.Price)},
 		{"prdy_vrss", itoa(q.Change)},
@@ -600,12 +606,12 @@ func (s *Server) priceOutput(sn *snap) obj {
 		{"stck_fcam", itoa(info.ParValue)},
 		{"stck_sspr", itoa(sspr)},
 		{"aspr_unit", itoa(q.TickSize)},
-		{"hts_deal_qty_unit_val", map[bool]string{true: "1", false: "0"}[sn.known]},
+		{"hts_deal_qty_unit_val", choose(sn.known, "1", "0")},
 		{"lstn_stcn", itoa(shares)},
 		{"hts_avls", itoa(q.Price * shares / 100_000_000)},
 		{"per", per},
 		{"pbr", pbr},
-		{"stac_month", map[bool]string{true: "12", false: ""}[sn.known]},
+		{"stac_month", choose(sn.known, "12", "")},
 		{"vol_tnrt", ratio(q.Volume, shares, 2)},
 		{"eps", eps},
 		{"bps", bps},
@@ -743,7 +749,7 @@ func (s *Server) inquireAskingPrice(d *dataReq) *reply {
 		{"antc_cntg_prdy_ctrt", antcRate},
 		{"antc_vol", itoa(antcVol)},
 		{"stck_shrn_iscd", sn.st.Code},
-		{"vi_cls_code", map[bool]string{true: "N", false: ""}[sn.known]},
+		{"vi_cls_code", choose(sn.known, "N", "")},
 	}
 	return okReply(msg1OKBang, one("output1", o1), one("output2", o2))
 }
@@ -764,6 +770,11 @@ type periodBar struct {
 	upper     int64 // daily limits (D only; 0 otherwise)
 	lower     int64
 }
+
+// sign is the bar's prdy_vrss_sign. Only day bars carry limits, so only
+// they can be 1 (upper limit) or 4 (lower limit); longer bars are up,
+// down or unchanged.
+func (b periodBar) sign() string { return sign(b.Close, b.prevClose, b.upper, b.lower) }
 
 // periodBars returns the bars of code for trading days in [from, to],
 // grouped by period ("D", "W", "M", "Y"), oldest first. Complete daily bars
@@ -843,11 +854,7 @@ func (s *Server) chartOutput1(sn *snap, now time.Time) obj {
 		f = fundOf(st.Code)
 	}
 	shares := st.ListedShares
-	var per, eps, pbr = "0.00", "0.00", "0.00"
-	if sn.known && q.Price > 0 {
-		per, pbr = fixed(f.per, 2), fixed(f.pbr, 2)
-		eps = fixed(float64(int64(float64(q.Price)/f.per)), 2)
-	}
+	per, pbr, eps, _ := valuation(sn, f)
 	p := sn.prev
 	if !sn.hasPrev {
 		p = kisfeed.Candle{}
@@ -904,10 +911,6 @@ func (s *Server) inquireDailyItemChart(d *dataReq) *reply {
 		for i := len(bars) - 1; i >= 0 && len(out) < dailyChartRows; i-- {
 			b := bars[i]
 			change := b.Close - b.prevClose
-			sg := simpleSign(change)
-			if period == "D" {
-				sg = sign(b.Close, b.prevClose, b.upper, b.lower)
-			}
 			out = append(out, obj{
 				{"stck_bsop_date", ymd(b.Time)},
 				{"stck_clpr", itoa(b.Close)},
@@ -919,7 +922,7 @@ func (s *Server) inquireDailyItemChart(d *dataReq) *reply {
 				{"flng_cls_code", "00"},
 				{"prtt_rate", "0.00"},
 				{"mod_yn", yn(b.Volume == 0)},
-				{"prdy_vrss_sign", sg},
+				{"prdy_vrss_sign", b.sign()},
 				{"prdy_vrss", itoa(change)},
 				{"revl_issu_reas", ""},
 			})
@@ -1054,20 +1057,20 @@ func (s *Server) inquireDailyPrice(d *dataReq) *reply {
 	sn := s.snapshot(code, d.now)
 	out := []obj{}
 	if sn.known {
-		span := map[string]int{"D": 0, "W": 0, "M": 3}[period]
-		from := sn.day.AddDate(-span, 0, -80) // ≥ 31 trading days
-		if period == "W" {
+		// More than dailyPriceRows periods back, so every row served has
+		// its previous period's volume.
+		from := sn.day.AddDate(0, 0, -80) // ≥ 31 trading days
+		switch period {
+		case "W":
 			from = sn.day.AddDate(0, 0, -7*33)
+		case "M":
+			from = sn.day.AddDate(-3, 0, -80)
 		}
 		bars := s.periodBars(sn, from, sn.day, period)
 		f := fundOf(code)
 		for i := len(bars) - 1; i >= 0 && len(out) < dailyPriceRows; i-- {
 			b := bars[i]
 			change := b.Close - b.prevClose
-			sg := simpleSign(change)
-			if period == "D" {
-				sg = sign(b.Close, b.prevClose, b.upper, b.lower)
-			}
 			prevVol := int64(0)
 			if i > 0 {
 				prevVol = bars[i-1].Volume
@@ -1082,7 +1085,7 @@ func (s *Server) inquireDailyPrice(d *dataReq) *reply {
 				{"acml_vol", itoa(b.Volume)},
 				{"prdy_vrss_vol_rate", pctChange(b.Volume, prevVol)},
 				{"prdy_vrss", itoa(change)},
-				{"prdy_vrss_sign", sg},
+				{"prdy_vrss_sign", b.sign()},
 				{"prdy_ctrt", pctChange(b.Close, b.prevClose)},
 				{"hts_frgn_ehrt", fixed(max(ehrt, 0), 2)},
 				{"frgn_ntby_qty", itoa(int64(dailyNoise("frgn", code, b.Time) * float64(b.Volume) / 10))},

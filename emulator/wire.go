@@ -227,15 +227,12 @@ func sign(price, prev, upper, lower int64) string {
 	return "3"
 }
 
-// simpleSign is sign without limits (weekly/monthly bars).
-func simpleSign(change int64) string {
-	switch {
-	case change > 0:
-		return "2"
-	case change < 0:
-		return "5"
+// choose returns a when c holds, else b.
+func choose(c bool, a, b string) string {
+	if c {
+		return a
 	}
-	return "3"
+	return b
 }
 
 // yn renders a bool as KIS's Y/N.
