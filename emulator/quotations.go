@@ -1130,6 +1130,25 @@ func (d *dataReq) product() (code string, stock bool) {
 	return pd, pt == "300" && validCode(pd)
 }
 
+// productStock finds the stock a product-info call (search-stock-info,
+// search-info) asks for. rep is the parameter error, or the no-data answer
+// when the market has no such stock.
+func (s *Server) productStock(d *dataReq) (code string, st kisfeed.Stock, info kisfeed.StockInfo, rep *reply) {
+	code, stock := d.product()
+	if rep := d.failed(); rep != nil {
+		return "", st, info, rep
+	}
+	if !stock {
+		return "", st, info, noData()
+	}
+	st, ok := s.m.Stock(code)
+	info, ok2 := s.m.Info(code)
+	if !ok || !ok2 {
+		return "", st, info, noData()
+	}
+	return code, st, info, nil
+}
+
 func pdno(code string) string {
 	if len(code) == 6 {
 		return "00000A" + code
@@ -1148,17 +1167,9 @@ func mketID(m kisfeed.Market) (id, excg string) {
 }
 
 func (s *Server) searchStockInfo(d *dataReq) *reply {
-	code, stock := d.product()
-	if rep := d.failed(); rep != nil {
+	code, st, info, rep := s.productStock(d)
+	if rep != nil {
 		return rep
-	}
-	if !stock {
-		return noData()
-	}
-	st, ok := s.m.Stock(code)
-	info, ok2 := s.m.Info(code)
-	if !ok || !ok2 {
-		return noData()
 	}
 	id, excg := mketID(st.Market)
 	listed := ymd(info.ListingDate)
@@ -1261,17 +1272,9 @@ func sectorCode(sector string) string {
 }
 
 func (s *Server) searchInfo(d *dataReq) *reply {
-	code, stock := d.product()
-	if rep := d.failed(); rep != nil {
+	code, st, info, rep := s.productStock(d)
+	if rep != nil {
 		return rep
-	}
-	if !stock {
-		return noData()
-	}
-	st, ok := s.m.Stock(code)
-	info, ok2 := s.m.Info(code)
-	if !ok || !ok2 {
-		return noData()
 	}
 	clsCd, clsName, ivst, ivstName := "101010", "주권", "1010", "주식"
 	if st.Group == "EF" {
