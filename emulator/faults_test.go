@@ -130,11 +130,13 @@ func TestCorrupt(t *testing.T) {
 	for seed := int64(1); seed <= 6; seed++ {
 		h := newHarness(t, WithFaults(Faults{Corrupt: 1, Seed: seed}))
 		h.login()
+		var gtUIDs []string
 		for _, tc := range goldenCases[:5] {
 			rec := h.get(tc.path, tc.trID, tc.query)
 			if wireHeader(rec.Header(), "x-emulator-fault") == nil {
 				t.Errorf("seed %d %s: no corruption header", seed, tc.path)
 			}
+			gtUIDs = append(gtUIDs, wireHeader(rec.Header(), "gt_uid")...)
 		}
 		st := h.s.Stats()
 		if st.CorruptedResponses != 5 || len(st.Corrupted) != 5 {
@@ -148,6 +150,11 @@ func TestCorrupt(t *testing.T) {
 			}
 			if c.Field == "" || c.Value == "" {
 				t.Errorf("corruption without field/value: %+v", c)
+			}
+		}
+		for i, c := range st.Corrupted {
+			if i < len(gtUIDs) && c.GtUID != gtUIDs[i] {
+				t.Errorf("seed %d corruption %d: got gt_uid %q, want the response's %q", seed, i, c.GtUID, gtUIDs[i])
 			}
 		}
 	}

@@ -301,9 +301,10 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, path, trID st
 	if rep.rtCd == "0" && s.draw(f.Corrupt) {
 		code, _ := d.param("FID_INPUT_ISCD")
 		if c, ok := s.corrupt(rep); ok {
-			c.Time, c.Path, c.TrID, c.Code = s.now(), path, trID, code
-			gt := s.gtUID()
-			c.GtUID = gt
+			// The record names the gt_uid the response carries, so a
+			// client can tell which of its responses was corrupted.
+			rep.gtUID = s.gtUID()
+			c.Time, c.Path, c.TrID, c.Code, c.GtUID = s.now(), path, trID, code, rep.gtUID
 			s.stats.corrupted(c)
 			setWireHeader(w.Header(), "x-emulator-fault", "corrupt "+c.Block+"."+c.Field+" "+c.Kind)
 		}

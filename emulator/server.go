@@ -449,7 +449,11 @@ func (s *Server) writeReply(w http.ResponseWriter, trID string, rep *reply) {
 	setWireHeader(h, "Content-Type", "application/json; charset=utf-8")
 	setWireHeader(h, "tr_id", trID)
 	setWireHeader(h, "tr_cont", rep.trCont)
-	setWireHeader(h, "gt_uid", s.gtUID())
+	gt := rep.gtUID
+	if gt == "" {
+		gt = s.gtUID()
+	}
+	setWireHeader(h, "gt_uid", gt)
 	s.stats.response(rep.msgCd)
 	buf := rep.appendJSON(make([]byte, 0, 4096))
 	setWireHeader(h, "Content-Length", strconv.Itoa(len(buf)))

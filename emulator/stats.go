@@ -63,10 +63,11 @@ type Corruption struct {
 	Code  string    `json:"code"`  // stock code asked for
 	Block string    `json:"block"` // output, output1, output2[0], ...
 	Field string    `json:"field"`
-	// Kind is "high_below_low", "negative" or "non_numeric".
+	// Kind is "high_below_low", "crossed_book", "negative" or
+	// "non_numeric".
 	Kind  string `json:"kind"`
-	Value string `json:"value"` // the corrupted value sent
-	GtUID string `json:"gt_uid"`
+	Value string `json:"value"`  // the corrupted value sent
+	GtUID string `json:"gt_uid"` // the corrupted response's gt_uid header
 }
 
 const maxCorruptions = 100

@@ -41,6 +41,7 @@ type block struct {
 type reply struct {
 	status int
 	trCont string
+	gtUID  string  // gt_uid header; "" = a fresh one
 	head   []field // top-level string fields before the blocks (chk-holiday cursor)
 	blocks []block
 	rtCd   string
