@@ -195,6 +195,23 @@ func TestParamErrors(t *testing.T) {
 	}
 }
 
+// TestParamSpellingsDeterministic: two spellings of one key, neither
+// exact, get the same answer every time (map order must not decide).
+func TestParamSpellingsDeterministic(t *testing.T) {
+	h := newHarness(t)
+	h.login()
+	const q = "FID_COND_MRKT_DIV_CODE=J&fid_input_iscd=12345&Fid_Input_Iscd=005930"
+	want := decodeEnv(t, h.get("inquire-price", "FHKST01010100", q))
+	if want.MsgCd != "MCA00000" {
+		t.Errorf("got %s, want MCA00000 (Fid_Input_Iscd sorts first)", want.MsgCd)
+	}
+	for i := range 50 {
+		if got := decodeEnv(t, h.get("inquire-price", "FHKST01010100", q)); got != want {
+			t.Fatalf("call %d: got %+v, want %+v", i, got, want)
+		}
+	}
+}
+
 func TestUnknownCode(t *testing.T) {
 	h := newHarness(t)
 	h.login()

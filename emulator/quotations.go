@@ -66,17 +66,21 @@ func (d *dataReq) fail(rep *reply) {
 
 // param looks a query parameter up. KIS's query keys look
 // case-insensitive (the Postman collection sends some lowercase, REFERENCE
-// §c.1), so an exact match is tried first, then any case.
+// §c.1), so an exact match is tried first, then any case. Of several
+// spellings (fid_input_iscd and Fid_Input_Iscd) the least in byte order
+// wins, so the answer does not depend on map iteration order.
 func (d *dataReq) param(k string) (string, bool) {
 	if v, ok := d.q[k]; ok && len(v) > 0 {
 		return v[0], true
 	}
+	var best, val string
+	found := false
 	for key, v := range d.q {
-		if len(v) > 0 && strings.EqualFold(key, k) {
-			return v[0], true
+		if len(v) > 0 && strings.EqualFold(key, k) && (!found || key < best) {
+			best, val, found = key, v[0], true
 		}
 	}
-	return "", false
+	return val, found
 }
 
 // require returns the value of key k, which must be sent (blank
