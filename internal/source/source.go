@@ -40,8 +40,18 @@
 // start or refresh interval, never once per request.
 //
 // The cache uses Redis when REDIS_URL is set (with an in-memory LRU as its
-// fallback while Redis fails), else the in-memory LRU; its keys carry no
-// prefix (stock:{code}:price, ...), see package cache.
+// fallback while Redis fails, and decoded local copies of at most 1 s in
+// front of it), else the in-memory LRU; its keys carry no prefix
+// (stock:{code}:price, ...), see package cache.
+//
+// Simulated market hours: in mock and embedded modes KISFEED_MARKET_TIME
+// (config.Config.MarketClock) starts the synthetic market at a chosen
+// instant, advancing in real time from the factory's start. The mock
+// source and the embedded emulator's quotes, books and minute bars follow
+// that clock ([Upstream.MarketNow]); so do the cache's session boundaries
+// (the 09:00 open and 15:30 close that end intraday freshness), because
+// the synthetic sessions open and close in market time. Tokens, rate
+// windows, TTLs and timeouts keep the real clock. KIS mode ignores it.
 package source
 
 import (
