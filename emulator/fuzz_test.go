@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -12,19 +13,21 @@ import (
 // quotation path: the server must never panic and must always answer a
 // KIS-shaped JSON envelope (rt_cd, msg_cd, msg1 strings).
 func FuzzRequestParams(f *testing.F) {
-	for _, tc := range goldenCases {
-		f.Add(uint8(0), tc.query, tc.trID, "", "P")
-	}
-	f.Add(uint8(3), "FID_INPUT_DATE_1=00000101&FID_INPUT_DATE_2=99991231&FID_PERIOD_DIV_CODE=Y&FID_ORG_ADJ_PRC=0&FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=Q500001", "FHKST03010100", "", "B")
-	f.Add(uint8(9), "BASS_DT=20271225&CTX_AREA_NK=%ZZ&CTX_AREA_FK=20271225", "CTCA0903R", "N", "")
-	f.Add(uint8(4), "FID_INPUT_HOUR_1=999999&FID_INPUT_ISCD=\x00\xff", "", "", "?")
-
 	h := newHarnessF(f)
 	paths := make([]string, 0, len(endpoints))
 	for p := range endpoints {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	// A seed's path index must be its own path's, or the seed only tests
+	// the tr_id mismatch answer.
+	pathIndex := func(p string) uint8 { return uint8(slices.Index(paths, p)) }
+	for _, tc := range goldenCases {
+		f.Add(pathIndex(tc.path), tc.query, tc.trID, "", "P")
+	}
+	f.Add(pathIndex("inquire-daily-itemchartprice"), "FID_INPUT_DATE_1=00000101&FID_INPUT_DATE_2=99991231&FID_PERIOD_DIV_CODE=Y&FID_ORG_ADJ_PRC=0&FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=Q500001", "FHKST03010100", "", "B")
+	f.Add(pathIndex("chk-holiday"), "BASS_DT=20271225&CTX_AREA_NK=%ZZ&CTX_AREA_FK=20271225", "CTCA0903R", "N", "")
+	f.Add(pathIndex("inquire-price"), "FID_INPUT_HOUR_1=999999&FID_INPUT_ISCD=\x00\xff", "", "", "?")
 	f.Fuzz(func(t *testing.T, pi uint8, query, trID, trCont, custtype string) {
 		path := paths[int(pi)%len(paths)]
 		if trID == "" {
@@ -36,10 +39,13 @@ func FuzzRequestParams(f *testing.F) {
 		req.Header.Set("authorization", "Bearer "+h.token)
 		req.Header.Set("appkey", testKey)
 		req.Header.Set("appsecret", testSecret)
-		req.Header["tr_id"] = []string{trID}
-		req.Header["tr_cont"] = []string{trCont}
+		// Set, not a raw map entry: the server reads canonical keys
+		// ("Tr_id"), as net/http delivers them off the wire; a raw
+		// "tr_id" entry is never seen and every call stopped at OPSQ9999.
+		req.Header.Set("tr_id", trID)
+		req.Header.Set("tr_cont", trCont)
 		if custtype != "" {
-			req.Header["custtype"] = []string{custtype}
+			req.Header.Set("custtype", custtype)
 		}
 		rec := httptest.NewRecorder()
 		h.s.ServeHTTP(rec, req)
