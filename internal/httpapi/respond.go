@@ -247,8 +247,23 @@ func cacheControl(m kisfeed.Meta, now time.Time) []string {
 	if left < time.Second {
 		return hdrAge0
 	}
-	return []string{"max-age=" + strconv.FormatInt(int64(left/time.Second), 10)}
+	secs := int64(left / time.Second)
+	if secs < int64(len(maxAges)) {
+		return maxAges[secs]
+	}
+	return []string{"max-age=" + strconv.FormatInt(secs, 10)}
 }
+
+// maxAges holds the Cache-Control values max-age=0 … max-age=3600 (every
+// quote and order book TTL), built once and shared like the other header
+// values above.
+var maxAges = func() [][]string {
+	t := make([][]string, 3601)
+	for i := range t {
+		t[i] = []string{"max-age=" + strconv.Itoa(i)}
+	}
+	return t
+}()
 
 // mergeMeta summarises the metas of a batch: the oldest as_of, the worst
 // origin (stale over source over cache), the soonest expiry.
@@ -280,9 +295,40 @@ func mergeMeta(metas []kisfeed.Meta, now time.Time) kisfeed.Meta {
 	return out
 }
 
+// encBuf is a response buffer with its encoder; pooled together, so the
+// hot path allocates neither per request.
+type encBuf struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
 // bufPool recycles response buffers; answers are small (a quote is
 // ~500 bytes) and the hot path should not allocate one per request.
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bufPool = sync.Pool{New: func() any {
+	e := new(encBuf)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(true)
+	return e
+}}
+
+// contentLengths holds the Content-Length header values of bodies up to
+// 4 KiB (every quote and most answers), built once: a header value slice
+// is never modified after being set, so sharing it saves two allocations
+// per response.
+var contentLengths = func() [][]string {
+	t := make([][]string, 4<<10)
+	for i := range t {
+		t[i] = []string{strconv.Itoa(i)}
+	}
+	return t
+}()
+
+func contentLength(n int) []string {
+	if n < len(contentLengths) {
+		return contentLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
 
 // writeJSON writes v as a JSON body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -293,16 +339,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeJSONBody encodes v before writing headers, so an encoding failure
 // still yields a clean 500 instead of a truncated 200.
 func writeJSONBody(w http.ResponseWriter, status int, v any) {
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			bufPool.Put(buf)
-		}
-	}()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(true)
-	if err := enc.Encode(v); err != nil {
+	e := bufPool.Get().(*encBuf)
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		// e is dropped, not pooled: its encoder saw a failure.
 		h := w.Header()
 		h.Set("Content-Type", "application/problem+json")
 		h.Set("Cache-Control", "no-store")
@@ -311,7 +351,10 @@ func writeJSONBody(w http.ResponseWriter, status int, v any) {
 		_, _ = w.Write([]byte(`{"type":"/problems/internal","title":"Internal server error","status":500}` + "\n"))
 		return
 	}
-	w.Header()["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	w.Header()["Content-Length"] = contentLength(e.buf.Len())
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(e.buf.Bytes())
+	if e.buf.Cap() <= 64<<10 {
+		bufPool.Put(e)
+	}
 }
