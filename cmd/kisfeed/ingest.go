@@ -40,7 +40,15 @@ func newIngestCmd(a *app) *cobra.Command {
 		Short: "Load the day's OHLCV of every listed stock into the database",
 		Long: `ingest fetches daily bars for the whole market (or --codes), validates every
 bar, and writes the sound ones to daily_prices exactly once; bars that fail
-validation go to rejected_bars with the reason and the raw payload.
+validation go to rejected_bars with the reason and the raw payload. A value
+the upstream sent unreadable (a non-numeric price) is rejected the same way
+("malformed upstream field <field>: <value>", the raw row as payload) and
+only its own code is affected; every rejected code is fetched once more.
+
+The summary's limiter wait is the mean per HTTP request; the total is summed
+over requests that wait at the same time (--workers), so it is not wall time.
+--json: rate_limit_wait_seconds (sum), rate_limit_wait_avg_seconds (mean per
+request), workers, malformed (unreadable bars, included in rejected).
 
 Default window: the last completed trading day. Universe: the master files'
 common stocks — the "ST" security group, i.e. ordinary and preferred shares,
