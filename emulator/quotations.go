@@ -1416,6 +1416,8 @@ func padCtx(s string) string {
 func (s *Server) chkHoliday(d *dataReq) *reply {
 	origin := d.date("BASS_DT")
 	start := origin
+	// A continuation (tr_cont N) sends the cursor back: FK is the query's
+	// first day, NK the next day to serve.
 	if d.trCont == "N" {
 		origin = d.cursor("CTX_AREA_FK", origin)
 		start = d.cursor("CTX_AREA_NK", start)
