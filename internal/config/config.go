@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -342,6 +343,11 @@ func (c Config) Validate() error {
 			bad("REDIS_URL=%q: want redis://host:port/db", redact(c.RedisURL))
 		}
 	}
+	if c.DatabaseURL != "" {
+		if err := ValidateDatabaseURL(c.DatabaseURL); err != nil {
+			bad("DATABASE_URL=%v", err)
+		}
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -362,17 +368,58 @@ func (c Config) Validate() error {
 	return fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
 }
 
-// redact hides a password in a URL.
+// redact hides a password in a URL. It works on the text, not on a parsed
+// URL, because the URLs that most need hiding are the ones that do not
+// parse (a password with a stray '%' or '#'): url.Parse fails on them and
+// printing them whole would print the password. Everything between the
+// scheme and the last '@' of the authority is userinfo; with a ':' the part
+// after it is the password, replaced by a literal "***" (url.UserPassword
+// would escape it to %2A%2A%2A). An unparsable userinfo is hidden whole.
 func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
+	return passwordParam.ReplaceAllString(redactUserinfo(raw), "${1}***")
 }
 
-// Redact hides a password in a connection URL for logs and errors.
+// passwordParam matches a password given as a query parameter
+// (postgres://h/db?password=...), which pgx accepts.
+var passwordParam = regexp.MustCompile(`(?i)([?&](?:ssl)?password=)[^&#]*`)
+
+func redactUserinfo(raw string) string {
+	rest, scheme := raw, ""
+	if i := strings.Index(raw, "://"); i >= 0 {
+		scheme, rest = raw[:i+3], raw[i+3:]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return raw
+	}
+	userinfo, host := rest[:at], rest[at:]
+	if _, err := url.Parse(scheme + userinfo + "@x"); err != nil || scheme == "" {
+		return scheme + "***" + host
+	}
+	user, _, hasPassword := strings.Cut(userinfo, ":")
+	if !hasPassword {
+		return raw
+	}
+	return scheme + user + ":***" + host
+}
+
+// Redact hides a password in a connection URL for logs and errors, also
+// when the URL does not parse.
 func Redact(raw string) string { return redact(raw) }
+
+// ValidateDatabaseURL checks a DATABASE_URL or --db value: a postgres:// or
+// postgresql:// URL, a sqlite:, sqlite3: or file: URL, or a plain file path.
+// Any other scheme (mysql://, http://) is refused rather than taken for a
+// SQLite file of that name. The error names the value with its password
+// hidden.
+func ValidateDatabaseURL(raw string) error {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return nil // a path, or sqlite:path / file:path
+	}
+	switch strings.ToLower(raw[:i]) {
+	case "postgres", "postgresql", "sqlite", "sqlite3", "file":
+		return nil
+	}
+	return fmt.Errorf("%q: want postgres://user:password@host:5432/db, sqlite:path or a file path", redact(raw))
+}

@@ -188,3 +188,56 @@ func TestMarketClock(t *testing.T) {
 		t.Errorf("bad KISFEED_MARKET_TIME error = %v", err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"password", "postgres://u:pw@h:5432/db", "postgres://u:***@h:5432/db"},
+		{"user only", "redis://u@h:6379/0", "redis://u@h:6379/0"},
+		{"no userinfo", "redis://h:6379/0", "redis://h:6379/0"},
+		{"unparsable password", "redis://:S3CRET%zz@h:6379/0", "redis://***@h:6379/0"},
+		{"password with #", "postgres://u:a#S3CRET@h/db", "postgres://***@h/db"},
+		{"password with @", "postgres://u:a@S3CRET@h/db", "postgres://u:***@h/db"},
+		{"query password", "postgres://h/db?user=u&password=S3CRET&sslmode=disable", "postgres://h/db?user=u&password=***&sslmode=disable"},
+		{"no scheme", "u:S3CRET@h", "***@h"},
+		{"path", "./kisfeed.db", "./kisfeed.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Redact(tt.raw); got != tt.want {
+				t.Errorf("Redact(%q): got %q, want %q", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBadURLsNeverPrintThePassword(t *testing.T) {
+	tests := []struct {
+		name, env, wantVar string
+	}{
+		{"redis unparsable", "REDIS_URL=redis://:S3CRET%zz@h:6379/0", "REDIS_URL"},
+		{"redis wrong scheme", "REDIS_URL=http://u:S3CRET@h:6379/0", "REDIS_URL"},
+		{"database wrong scheme", "DATABASE_URL=mysql://u:S3CRET@h/db", "DATABASE_URL"},
+		{"database http", "DATABASE_URL=http://x", "DATABASE_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load([]string{tt.env}, "")
+			if err == nil {
+				t.Fatalf("Load(%s): got no error, want one naming %s", tt.env, tt.wantVar)
+			}
+			if !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("error %q: want it to name %s", err, tt.wantVar)
+			}
+			if strings.Contains(err.Error(), "S3CRET") {
+				t.Errorf("error %q prints the password", err)
+			}
+		})
+	}
+	for _, ok := range []string{"postgres://u:p@h/db", "postgresql://h/db", "sqlite:x.db", "sqlite://x.db", "file:x.db", "x.db", "/tmp/x.db"} {
+		if err := ValidateDatabaseURL(ok); err != nil {
+			t.Errorf("ValidateDatabaseURL(%q): got %v, want nil", ok, err)
+		}
+	}
+}
