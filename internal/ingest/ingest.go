@@ -148,6 +148,15 @@ func Window(from, to, now time.Time) (first, last time.Time, days []time.Time, e
 		return first, last, nil, fmt.Errorf("%w: window: %s has no completed session yet (the latest completed session is %s)",
 			kisfeed.ErrInvalid, to.Format(time.DateOnly), latest.Format(time.DateOnly))
 	}
+	// Before the built-in calendar, weekends are all it knows: holidays
+	// (2019-12-31, ...) would pass for trading days, so neither the window
+	// nor the date validation could be trusted. Refuse rather than spend a
+	// request per stock on a window the source may not even hold.
+	if from.Year() < krx.FirstYear {
+		return first, last, nil, fmt.Errorf("%w: window: %s is before %d-01-01, the start of the built-in KRX calendar (%d–%d): want a day from %s",
+			kisfeed.ErrInvalid, from.Format(time.DateOnly), krx.FirstYear, krx.FirstYear, krx.LastYear,
+			krx.NextTradingDay(kisfeed.Date(krx.FirstYear-1, 12, 31)).Format(time.DateOnly))
+	}
 	days = krx.TradingDays(from, to)
 	if len(days) == 0 {
 		if from.Equal(to) {

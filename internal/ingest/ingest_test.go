@@ -565,6 +565,9 @@ func TestWindow(t *testing.T) {
 		{"trimmed to trading days", kisfeed.Date(2025, 5, 31), kisfeed.Date(2025, 6, 4), afterClose, kisfeed.Date(2025, 6, 2), 2, false},
 		{"holiday", kisfeed.Date(2025, 6, 6), time.Time{}, time.Date(2025, 6, 9, 16, 0, 0, 0, kisfeed.KST), time.Time{}, 0, true},
 		{"today before close", day, day, time.Date(2025, 6, 4, 10, 0, 0, 0, kisfeed.KST), time.Time{}, 0, true},
+		{"before the calendar", kisfeed.Date(2019, 12, 30), time.Time{}, afterClose, time.Time{}, 0, true},
+		{"starts before the calendar", kisfeed.Date(2019, 12, 1), kisfeed.Date(2020, 1, 10), afterClose, time.Time{}, 0, true},
+		{"first day of the calendar", kisfeed.Date(2020, 1, 1), kisfeed.Date(2020, 1, 3), afterClose, kisfeed.Date(2020, 1, 2), 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
