@@ -190,7 +190,10 @@ func (c *Client) obtain(ctx context.Context, stale *Token) (*Token, error) {
 				c.token.Store(last)
 				return last, nil
 			}
-			c.log.Debug("kis: waiting before the next token issuance", "wait", wait)
+			// Info, not debug: a command line stands still for up to a
+			// minute here, and without this line nobody knows why.
+			c.log.Info("kis: waiting before the next token issuance (KIS allows one a minute per app key)",
+				"wait", wait.Round(time.Second))
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -272,6 +275,25 @@ func (c *Client) issue(ctx context.Context) (*Token, error) {
 	c.observer.TokenIssued()
 	c.log.Info("kis: access token issued", "expires", exp)
 	return &Token{Value: tr.AccessToken, Type: typ, Expires: exp, IssuedAt: issuedAt}, nil
+}
+
+// CurrentToken returns the token this client holds, or else the one in
+// its store, without ever issuing one; nil when there is none or it was
+// revoked (a valueless record). The token command uses it to tell a
+// revocation from a no-op.
+func (c *Client) CurrentToken(ctx context.Context) (*Token, error) {
+	t := c.token.Load()
+	if t == nil || t.Value == "" {
+		st, err := c.store.Load(ctx, c.storeID)
+		if err != nil {
+			return nil, fmt.Errorf("load token: %w", err)
+		}
+		t = st
+	}
+	if t == nil || t.Value == "" {
+		return nil, nil
+	}
+	return t, nil
 }
 
 // Revoke revokes the current token (revokeP) and forgets it. The store

@@ -385,3 +385,37 @@ func TestStoreLocks(t *testing.T) {
 		t.Error("memory save nil: want an error")
 	}
 }
+
+func TestCurrentTokenAndIssuanceWaitLog(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.handle(pricePath, tokenGated(t, testToken))
+	var logs logBuffer
+	// Info level, as the commands log: the wait must show there.
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	c := testClient(t, f.url(), WithLogger(logger))
+	clk := newFakeClock(time.Date(2026, 5, 20, 9, 0, 0, 0, kisfeed.KST))
+	clk.install(c)
+	if tok, err := c.CurrentToken(t.Context()); tok != nil || err != nil {
+		t.Fatalf("CurrentToken before any call: got %v, %v; want nil, nil", tok, err)
+	}
+	if _, _, err := c.Price(t.Context(), "000660"); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.CurrentToken(t.Context()); tok == nil || err != nil || tok.Value != testToken {
+		t.Fatalf("CurrentToken after a call: got %v, %v; want the issued token", tok, err)
+	}
+	if err := c.Revoke(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := c.CurrentToken(t.Context()); tok != nil || err != nil {
+		t.Fatalf("CurrentToken after revoke: got %v, %v; want nil, nil", tok, err)
+	}
+	if _, _, err := c.Price(t.Context(), "000660"); err != nil {
+		t.Fatal(err)
+	}
+	if got := logs.String(); !strings.Contains(got, "level=INFO") || !strings.Contains(got, "waiting before the next token issuance") ||
+		!strings.Contains(got, "wait=1m0s") {
+		t.Errorf("log at info: got %q, want an INFO line about waiting 1m0s before the next issuance", got)
+	}
+}
