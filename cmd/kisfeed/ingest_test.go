@@ -48,32 +48,12 @@ func ingestApp(src kisfeed.Source, now time.Time) *app {
 	}
 }
 
-// execute runs the command line as run() does and returns the exit code
-// and outputs.
+// ingestExec runs the command line as run() does and returns the exit
+// code and outputs.
 func ingestExec(ctx context.Context, a *app, args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	a.stdout, a.stderr, a.stdin = &stdout, &stderr, strings.NewReader("")
-	root := newRootCmd(a)
-	root.SetArgs(args)
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	code := 0
-	if err := root.ExecuteContext(ctx); err != nil {
-		var ee *exitError
-		switch {
-		case errors.As(err, &ee):
-			if ee.err != nil {
-				stderr.WriteString("kisfeed: " + ee.err.Error() + "\n")
-			}
-			code = ee.code
-		case isFlagError(err):
-			stderr.WriteString("kisfeed: " + err.Error() + "\n")
-			code = 2
-		default:
-			stderr.WriteString("kisfeed: " + err.Error() + "\n")
-			code = 1
-		}
-	}
+	code := a.exec(ctx, args)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -172,7 +152,7 @@ func TestIngestUsage(t *testing.T) {
 		{"holiday", []string{"--date", "2025-06-03"}, "2025-06-03 is not a trading day: a market holiday"},
 		{"future", []string{"--date", "2025-06-05"}, "2025-06-05 has no completed session yet"},
 		{"quotes for an old day", []string{"--date", "2025-06-02", "--path", "quotes"}, "path quotes needs the latest session"},
-		{"argument", []string{"extra"}, "unknown command"},
+		{"argument", []string{"extra"}, "takes no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

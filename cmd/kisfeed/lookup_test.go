@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -57,25 +56,7 @@ func lookupExec(t *testing.T, a *app, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	a.stdout, a.stderr, a.stdin = &stdout, &stderr, strings.NewReader("")
-	root := newRootCmd(a)
-	root.SetArgs(args)
-	root.SetOut(&stdout)
-	root.SetErr(&stderr)
-	code := 0
-	if err := root.ExecuteContext(t.Context()); err != nil {
-		var ee *exitError
-		switch {
-		case errors.As(err, &ee):
-			stderr.WriteString("kisfeed: " + ee.Error() + "\n")
-			code = ee.code
-		case isFlagError(err):
-			stderr.WriteString("kisfeed: " + err.Error() + "\n")
-			code = 2
-		default:
-			stderr.WriteString("kisfeed: " + err.Error() + "\n")
-			code = 1
-		}
-	}
+	code := a.exec(t.Context(), args)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -95,7 +76,7 @@ func TestLookupUsage(t *testing.T) {
 		{"candles reversed", []string{"candles", "005930", "--from", "2024-02-01", "--to", "2024-01-01"}, "want from <= to"},
 		{"candles minute to", []string{"candles", "005930", "--interval", "minute", "--to", "2024-01-01"}, "minute candles cover one day"},
 		{"info bad code", []string{"info", "abc"}, "want 6 characters"},
-		{"token args", []string{"token", "x"}, "unknown command"},
+		{"token args", []string{"token", "x"}, `token takes no arguments, got "x"`},
 		{"token mock mode", []string{"token"}, "no KIS client"},
 		{"bench calls", []string{"bench", "quotes", "--calls", "0"}, "--calls 0: want 1 to 1000000"},
 		{"bench workers", []string{"bench", "quotes", "--workers", "0"}, "--workers 0: want 1 to 1024"},

@@ -32,6 +32,9 @@ func main() {
 type exitError struct {
 	code int
 	err  error
+	// usage marks bad command-line usage: the error is followed by a
+	// pointer to the command's --help.
+	usage bool
 }
 
 func (e *exitError) Error() string {
@@ -44,7 +47,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // usageError marks bad command-line usage (exit 2).
 func usageError(format string, a ...any) error {
-	return &exitError{code: 2, err: fmt.Errorf(format, a...)}
+	return &exitError{code: 2, err: fmt.Errorf(format, a...), usage: true}
 }
 
 // withExit attaches an exit code to err.
@@ -53,35 +56,92 @@ func withExit(code int, err error) error { return &exitError{code: code, err: er
 // run is the whole program with its dependencies injected, so tests drive
 // it end to end. It returns the process exit code.
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	app := &app{environ: environ, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
-	root := newRootCmd(app)
+	a := &app{environ: environ, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	return a.exec(ctx, args)
+}
+
+// exec runs one command line and returns its exit code: 0 success, 1
+// failure, 2 bad usage or configuration, or the code a command chose. The
+// error goes to stderr as "kisfeed: ..."; bad usage adds where to read
+// about the command.
+func (a *app) exec(ctx context.Context, args []string) int {
+	root := newRootCmd(a)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
+	code, usage, msg := 1, false, err.Error()
 	var ee *exitError
-	if errors.As(err, &ee) {
+	switch {
+	case errors.As(err, &ee):
+		code, usage, msg = ee.code, ee.usage, ""
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "kisfeed:", ee.err)
+			msg = ee.err.Error()
 		}
-		return ee.code
+	case strings.HasPrefix(msg, "unknown command "):
+		// cobra's own answer to "kisfeed bogus" (with suggestions); every
+		// other usage error is turned into a usageError by newRootCmd.
+		code, usage = 2, true
 	}
-	fmt.Fprintln(stderr, "kisfeed:", err)
-	if isFlagError(err) {
-		return 2
+	if msg != "" {
+		fmt.Fprintln(a.stderr, "kisfeed:", msg)
 	}
-	return 1
+	if usage && cmd != nil {
+		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
 }
 
-func isFlagError(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "unknown flag") || strings.Contains(s, "unknown command") ||
-		strings.Contains(s, "flag needs an argument") || strings.Contains(s, "invalid argument") ||
-		strings.Contains(s, "accepts ") || strings.Contains(s, "requires at least")
+// cmdName is a command's path without the program name ("calendar list"),
+// or "" for the root.
+func cmdName(c *cobra.Command) string {
+	_, name, _ := strings.Cut(c.CommandPath(), " ")
+	return name
+}
+
+// strictUsage makes every usage mistake under c an exit-2 usageError that
+// names the command: flag errors, wrong argument counts, and unknown
+// subcommands of command groups (which cobra otherwise answers with the
+// group's help and exit 0, so "kisfeed calendar is-tradingday" passed in a
+// script).
+func strictUsage(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictUsage(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && c.Run == nil && c.RunE == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if cmd.SuggestionsMinimumDistance <= 0 {
+				cmd.SuggestionsMinimumDistance = 2 // cobra's default, set only for the root
+			}
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError("%s", msg)
+		}
+	}
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			switch {
+			case err == nil:
+				return nil
+			case len(args) > 0 && !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command "):
+				// cobra.NoArgs words it as an unknown command.
+				return usageError("%s takes no arguments, got %q (usage: %s)", cmdName(cmd), args[0], cmd.UseLine())
+			default:
+				return usageError("%s: %v (usage: %s)", cmdName(cmd), err, cmd.UseLine())
+			}
+		}
+	}
 }
 
 // app is what every command shares: the injected process environment.
@@ -143,5 +203,12 @@ talk to KIS; see .env.example for every setting.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(commands(a)...)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if name := cmdName(c); name != "" {
+			return usageError("%s: %v", name, err)
+		}
+		return usageError("%v", err)
+	})
+	strictUsage(root)
 	return root
 }
