@@ -30,7 +30,14 @@ func newCalendarIsTradingDayCmd(a *app) *cobra.Command {
 		Short: "Print yes and exit 0 if KRX trades on DATE (default: today, KST), else print no and exit 1",
 		Long: `is-trading-day prints "yes" and exits 0 when KRX trades on DATE (YYYY-MM-DD,
 default today in KST), or prints "no" and exits 1 when it does not (weekend or
-market holiday). Exit 2 on bad usage. Schedulers use it to skip holidays.`,
+market holiday). Schedulers use it to skip holidays.
+
+The built-in calendar covers 2020–2027. For a date outside it, or when
+--source cannot answer, it exits 3: "could not tell" must not read as
+"closed" (nor as "open", since holidays there are unknown). --source asks the
+data source, which knows any date KIS does.
+
+Exit status: 0 trading day; 1 closed; 2 bad usage; 3 could not tell.`,
 		Example: `  kisfeed calendar is-trading-day
   kisfeed calendar is-trading-day 2025-10-06 || echo closed`,
 		Args: cobra.MaximumNArgs(1),
@@ -44,6 +51,10 @@ market holiday). Exit 2 on bad usage. Schedulers use it to skip holidays.`,
 				day = d
 			}
 			open := krx.IsTradingDay(day)
+			if !fromSource && !inCalendar(day) {
+				return withExit(3, fmt.Errorf("is-trading-day %s: outside the built-in KRX calendar (%d–%d), whose holidays are unknown there; ask the data source with --source",
+					day.Format(time.DateOnly), krx.FirstYear, krx.LastYear))
+			}
 			if fromSource {
 				cfg, err := a.config()
 				if err != nil {
@@ -75,8 +86,11 @@ func newCalendarListCmd(a *app) *cobra.Command {
 	var from, to string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "list",
-		Short:   "List the trading days in a window (default: the current month)",
+		Use:   "list",
+		Short: "List the trading days in a window (default: the current month)",
+		Long: `list prints the trading days from --from to --to, one a line, and the market
+holidays among them with their names (--json: every day, trading true/false).
+The window must lie within the built-in calendar, 2020–2027.`,
 		Example: `  kisfeed calendar list --from 2025-09-29 --to 2025-10-10`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -100,8 +114,9 @@ func newCalendarListCmd(a *app) *cobra.Command {
 			if end.Before(start) {
 				return usageError("--to %s is before --from %s", end.Format(time.DateOnly), start.Format(time.DateOnly))
 			}
-			if end.Sub(start) > 366*24*time.Hour*10 {
-				return usageError("window %s..%s: want at most 10 years", start.Format(time.DateOnly), end.Format(time.DateOnly))
+			if !inCalendar(start) || !inCalendar(end) {
+				return usageError("window %s..%s: want days within the built-in KRX calendar, %d-01-01 to %d-12-31 (holidays outside it are unknown)",
+					start.Format(time.DateOnly), end.Format(time.DateOnly), krx.FirstYear, krx.LastYear)
 			}
 			type dayJSON struct {
 				Date    string `json:"date"`
@@ -133,4 +148,11 @@ func newCalendarListCmd(a *app) *cobra.Command {
 	f.StringVar(&to, "to", "", "last day YYYY-MM-DD (default: --from, or the end of this month)")
 	f.BoolVar(&asJSON, "json", false, "print every day with trading true/false as JSON")
 	return c
+}
+
+// inCalendar reports whether day falls within the built-in holiday table;
+// outside it krx judges by weekday alone and would call a holiday open.
+func inCalendar(day time.Time) bool {
+	y := day.In(kisfeed.KST).Year()
+	return y >= krx.FirstYear && y <= krx.LastYear
 }

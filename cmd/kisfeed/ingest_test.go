@@ -300,6 +300,13 @@ func TestCalendarCommand(t *testing.T) {
 		{[]string{"calendar", "is-trading-day", "June 4"}, 2, ""},
 		{[]string{"calendar", "list", "--from", "2025-06-02", "--to", "2025-06-06"}, 0,
 			"2025-06-02\n2025-06-03 closed (대통령 선거)\n2025-06-04\n2025-06-05\n2025-06-06 closed (현충일)\n"},
+		// Outside the built-in calendar weekdays are not known to trade:
+		// 2019-12-31 and 2031-01-01 were/are holidays.
+		{[]string{"calendar", "is-trading-day", "2019-12-31"}, 3, ""},
+		{[]string{"calendar", "is-trading-day", "2031-01-01"}, 3, ""},
+		{[]string{"calendar", "is-trading-day", "--source", "2019-12-31"}, 0, "yes\n"}, // the mock source knows no holidays there either, but it answers
+		{[]string{"calendar", "list", "--from", "2019-12-30", "--to", "2020-01-03"}, 2, ""},
+		{[]string{"calendar", "list", "--from", "2027-12-30", "--to", "2028-01-03"}, 2, ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[1:], " "), func(t *testing.T) {
