@@ -78,6 +78,13 @@ interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// An explicit empty list ("--codes $CODES" with CODES unset)
+			// must not silently mean the whole market.
+			for _, name := range []string{"codes", "market"} {
+				if v, _ := cmd.Flags().GetString(name); cmd.Flags().Changed(name) && len(splitList(v)) == 0 {
+					return usageError("--%s %q: an empty list; leave the flag out for all", name, v)
+				}
+			}
 			opts, err := ingestOptions(date, from, to, markets, codes, path)
 			if err != nil {
 				return err
@@ -101,7 +108,7 @@ interrupted.`,
 			log := a.logger(cfg)
 			store, dbName, err := openStore(ctx, dbURL, cfg)
 			if err != nil {
-				return withExit(1, err)
+				return exitOr(1, err)
 			}
 			defer store.Close()
 			up, err := a.upstream(ctx, cfg, log)
@@ -188,7 +195,9 @@ func ingestOptions(date, from, to, markets, codes, path string) (ingest.Options,
 	}
 	for _, m := range splitList(markets) {
 		mk, err := kisfeed.ParseMarket(m)
-		if err != nil {
+		if err != nil || mk == kisfeed.MarketKONEX {
+			// KONEX parses as a market but is not in the master files the
+			// universe comes from: it would select nothing.
 			return opts, usageError("--market %q: want kospi or kosdaq (comma separated)", m)
 		}
 		opts.Markets = append(opts.Markets, mk)
@@ -254,13 +263,18 @@ func openStore(ctx context.Context, flag string, cfg config.Config) (store, stri
 	if raw == "" {
 		raw = defaultSQLite
 	}
+	if flag != "" {
+		// DATABASE_URL was checked with the rest of the configuration.
+		if err := config.ValidateDatabaseURL(flag); err != nil {
+			return nil, "", usageError("--db %v", err)
+		}
+	}
 	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
 		db, err := postgres.Open(ctx, raw)
 		if err != nil {
 			return nil, "", err
 		}
-		// url.UserPassword escapes the mask; show it as typed.
-		return db, strings.ReplaceAll(config.Redact(raw), "%2A%2A%2A", "***"), nil
+		return db, config.Redact(raw), nil
 	}
 	path := sqlite.PathFromURL(raw)
 	db, err := sqlite.Open(ctx, path)
@@ -320,7 +334,7 @@ does it alone, e.g. before granting a read-only role.`,
 			}
 			st, name, err := openStore(cmd.Context(), dbURL, cfg)
 			if err != nil {
-				return withExit(1, err)
+				return exitOr(1, err)
 			}
 			defer st.Close()
 			v, err := st.SchemaVersion(cmd.Context())
@@ -377,7 +391,7 @@ error; 2 bad usage.`,
 			log := a.logger(cfg)
 			st, name, err := openStore(ctx, dbURL, cfg)
 			if err != nil {
-				return withExit(1, err)
+				return exitOr(1, err)
 			}
 			defer st.Close()
 			up, err := a.upstream(ctx, cfg, log)
@@ -409,4 +423,14 @@ error; 2 bad usage.`,
 	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
+}
+
+// exitOr gives err exit code code unless it already carries one (a usage
+// error from deeper down).
+func exitOr(code int, err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return withExit(code, err)
 }

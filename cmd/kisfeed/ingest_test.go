@@ -153,6 +153,12 @@ func TestIngestUsage(t *testing.T) {
 		{"future", []string{"--date", "2025-06-05"}, "2025-06-05 has no completed session yet"},
 		{"quotes for an old day", []string{"--date", "2025-06-02", "--path", "quotes"}, "path quotes needs the latest session"},
 		{"argument", []string{"extra"}, "takes no arguments"},
+		{"empty codes", []string{"--codes", ",,"}, `--codes ",,": an empty list`},
+		{"empty codes flag", []string{"--codes", ""}, `--codes "": an empty list`},
+		{"empty market", []string{"--market", " "}, `--market " ": an empty list`},
+		{"konex", []string{"--market", "konex"}, `--market "konex": want kospi or kosdaq`},
+		{"before the calendar", []string{"--date", "2019-12-30"}, "2019-12-30 is before 2020-01-01, the start of the built-in KRX calendar"},
+		{"foreign database", []string{"--db", "mysql://u:S3CRET@h/db"}, `--db "mysql://u:***@h/db": want postgres://`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +170,9 @@ func TestIngestUsage(t *testing.T) {
 			}
 			if !strings.Contains(errOut, tt.want) {
 				t.Errorf("stderr = %q, want it to contain %q", errOut, tt.want)
+			}
+			if strings.Contains(errOut, "S3CRET") {
+				t.Errorf("stderr = %q prints the password", errOut)
 			}
 		})
 	}
