@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -93,6 +94,10 @@ interrupted.`,
 				return usageError("--max-failure-ratio %v: want a fraction from 0 to 1", maxFailure)
 			}
 			opts.Force = force
+			// The run is recorded failed above the same ratio that exits 1
+			// (0 = any failure: the smallest positive ratio, since 0 means
+			// "never" to the ingester).
+			opts.MaxFailureRatio = max(maxFailure, math.SmallestNonzeroFloat64)
 			cfg, err := a.config()
 			if err != nil {
 				return err

@@ -200,13 +200,20 @@ func TestIngestFailureRatio(t *testing.T) {
 	if s.Failed != 1 || len(s.FailedCodes) != 1 || s.FailedCodes[0] != "000660" || s.Written != 2 || s.Path != "candles" {
 		t.Errorf("summary = %+v, want 000660 failed, 2 written, candles path", s)
 	}
+	// The summary and the runs table agree with the exit status.
+	if s.Status != "failed" {
+		t.Errorf("summary status: got %q, want failed (exit 1 above --max-failure-ratio)", s.Status)
+	}
 	if !strings.Contains(errOut, "1 of 3 codes") {
 		t.Errorf("stderr = %q, want the failure ratio explained", errOut)
 	}
 	// Tolerated when the ratio allows it.
-	code, _, errOut = ingestExec(t.Context(), ingestApp(src, ingestNow), append(args, "--max-failure-ratio", "0.5")...)
+	code, out, errOut = ingestExec(t.Context(), ingestApp(src, ingestNow), append(args, "--max-failure-ratio", "0.5", "--force")...)
 	if code != 0 {
 		t.Errorf("exit %d with --max-failure-ratio 0.5, want 0; stderr:\n%s", code, errOut)
+	}
+	if s := decodeSummary(t, out); s.Status != "succeeded" {
+		t.Errorf("summary status with --max-failure-ratio 0.5: got %q, want succeeded", s.Status)
 	}
 }
 

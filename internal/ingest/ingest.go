@@ -69,6 +69,12 @@ type Options struct {
 	Force bool
 	// Path forces a fetch path ("" or PathAuto: choose).
 	Path Path
+	// MaxFailureRatio, when > 0, is the largest share of the universe
+	// that may be left without its bars for the run to be recorded as
+	// succeeded; above it the run is recorded (and summarised) as failed
+	// with the reason, so the runs table agrees with the exit status.
+	// 0: per-code failures never fail the run.
+	MaxFailureRatio float64
 }
 
 // ClientStats are counters of the HTTP clients under the source, read
@@ -340,6 +346,10 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		runErr = fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 	case runErr != nil:
 		sum.Status = kisfeed.RunFailed
+	case opts.MaxFailureRatio > 0 && sum.FailureRatio() > opts.MaxFailureRatio:
+		sum.Status = kisfeed.RunFailed
+		sum.Error = fmt.Sprintf("%d of %d codes (%.4f) left without their bars, above the maximum failure ratio %v",
+			sum.Incomplete, sum.Universe, sum.FailureRatio(), opts.MaxFailureRatio)
 	default:
 		sum.Status = kisfeed.RunSucceeded
 	}

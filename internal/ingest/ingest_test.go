@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -354,6 +355,48 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 				}
 			} else if sum.Incomplete != 0 {
 				t.Errorf("incomplete = %d, want 0 after the retry", sum.Incomplete)
+			}
+		})
+	}
+}
+
+func TestRunAboveMaxFailureRatioIsRecordedFailed(t *testing.T) {
+	t.Parallel()
+	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := &mock.FuncSource{
+		UniverseFn: base.Universe,
+		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+			return nil, errors.New("upstream 500")
+		},
+	}
+	codes := []string{"005930", "000660"}
+	tests := []struct {
+		name     string
+		maxRatio float64
+		want     kisfeed.RunStatus
+	}{
+		{"above the ratio", 0.001, kisfeed.RunFailed},
+		{"no ratio given", 0, kisfeed.RunSucceeded},
+		{"within the ratio", 1, kisfeed.RunSucceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := openStore(t)
+			sum, err := newIngester(src, store, afterClose).Run(t.Context(),
+				ingest.Options{Codes: codes, Path: ingest.PathCandles, MaxFailureRatio: tt.maxRatio})
+			if err != nil {
+				t.Fatalf("Run: %v (per-code failures return a summary, not an error)", err)
+			}
+			if sum.Status != tt.want {
+				t.Errorf("summary status: got %s, want %s", sum.Status, tt.want)
+			}
+			runs, err := store.Runs(t.Context(), 1)
+			if err != nil || len(runs) != 1 || runs[0].Status != tt.want {
+				t.Fatalf("recorded run: got %v, %v; want status %s", runs, err, tt.want)
+			}
+			if tt.want == kisfeed.RunFailed && !strings.Contains(runs[0].Error, "2 of 2 codes") {
+				t.Errorf("recorded error: got %q, want it to say 2 of 2 codes were left without bars", runs[0].Error)
 			}
 		})
 	}
