@@ -41,13 +41,24 @@ func (a *app) withUpstream(ctx context.Context, fn func(up *upstream) error) err
 	return fn(up)
 }
 
-// lookupError gives upstream failures exit code 1 with a clear message.
+// lookupError gives upstream failures exit code 1 with a clear message;
+// bad input and credentials KIS refuses are configuration or usage
+// problems (exit 2) that no retry will fix.
 func lookupError(err error) error {
-	if errors.Is(err, kisfeed.ErrInvalid) {
+	switch {
+	case errors.Is(err, kis.ErrInvalidCredentials):
+		return withExit(2, fmt.Errorf("%w; check KIS_APP_KEY and KIS_APP_SECRET", err))
+	case errors.Is(err, kisfeed.ErrInvalid):
 		return withExit(2, err)
 	}
 	return withExit(1, err)
 }
+
+// lookupExit is the exit-status paragraph of every lookup command's help.
+const lookupExit = `
+
+Exit status: 0 success; 1 lookup failed (unknown code, KIS unavailable or
+erring); 2 bad usage or configuration, credentials KIS refuses included.`
 
 // validCodes checks every code before any request.
 func validCodes(codes []string) error {
@@ -123,7 +134,7 @@ func newQuoteCmd(a *app) *cobra.Command {
 		Long: `Print the current price snapshot of one or more stocks (6-character KRX codes
 like 005930). With several codes they are fetched together (intstock-multprice,
 30 a call); a code that fails on its own is reported on stderr and the others
-are still printed (exit 1).`,
+are still printed (exit 1).` + lookupExit,
 		Example: "  kisfeed quote 005930\n  kisfeed quote 005930 000660 --json",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, codes []string) error {
@@ -225,8 +236,11 @@ type orderBookJSON struct {
 func newOrderBookCmd(a *app) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "orderbook CODE",
-		Short:   "Print the 10-level order book",
+		Use:   "orderbook CODE",
+		Short: "Print the 10-level order book",
+		Long: `Print the 10 best asks and bids of a stock (6-character KRX code like
+005930) with their quantities, the totals and, during an auction, the
+expected price.` + lookupExit,
 		Example: "  kisfeed orderbook 005930 --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -314,7 +328,8 @@ func newCandlesCmd(a *app) *cobra.Command {
 		Short: "Print daily, weekly, monthly or minute candles",
 		Long: `Print a candle series, oldest first. Day, week and month candles cover
 --from..--to (inclusive; --to defaults to today, --from to 3 months, 1 year and
-5 years back); minute candles cover the single day --from (default today).`,
+5 years back); minute candles cover the single day --from (default today).
+Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + lookupExit,
 		Example: "  kisfeed candles 005930 --interval day --from 2020-01-01\n  kisfeed candles 005930 --interval minute --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -403,8 +418,11 @@ type infoJSON struct {
 func newInfoCmd(a *app) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "info CODE",
-		Short:   "Print descriptive data about a stock",
+		Use:   "info CODE",
+		Short: "Print descriptive data about a stock",
+		Long: `Print a stock's descriptive data: names, ISIN, market, security group,
+sector, listed shares, par value, capital, listing date and its halted,
+administrative and NXT flags.` + lookupExit,
 		Example: "  kisfeed info 005930 --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -456,11 +474,14 @@ type tokenJSON struct {
 	Expires  string `json:"expires,omitempty"`
 	IssuedAt string `json:"issued_at,omitempty"`
 	Revoked  bool   `json:"revoked"`
+	// NoToken: --revoke found no token stored, so nothing was revoked.
+	NoToken bool `json:"no_token,omitempty"`
 }
 
 // tokenClient is what the token command needs from a *kis.Client.
 type tokenClient interface {
 	Token(ctx context.Context) (*kis.Token, error)
+	CurrentToken(ctx context.Context) (*kis.Token, error)
 	Revoke(ctx context.Context) error
 	Server() kis.Server
 	BaseURL() string
@@ -476,8 +497,13 @@ func newTokenCmd(a *app) *cobra.Command {
 		Long: `Show the access token of each configured app key — its type, expiry and
 issuance time, never its value — obtaining one if none is stored (KIS sends the
 account holder a notification per issuance, so a stored valid token is reused).
-With --revoke, revoke the stored tokens instead.`,
-		Args: cobra.NoArgs,
+With --revoke, revoke the stored tokens instead; with none stored there is
+nothing to revoke, and it says so.
+
+The token store is KIS_TOKEN_FILE (default: the user cache directory), or
+Redis with REDIS_URL.` + lookupExit,
+		Example: "  kisfeed token --json\n  kisfeed token --revoke",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withUpstream(cmd.Context(), func(up *upstream) error {
 				var clients []tokenClient
@@ -493,14 +519,23 @@ With --revoke, revoke the stored tokens instead.`,
 				for _, c := range clients {
 					t := tokenJSON{Server: c.Server().String(), BaseURL: c.BaseURL()}
 					if revoke {
-						if err := c.Revoke(cmd.Context()); err != nil {
+						cur, err := c.CurrentToken(cmd.Context())
+						if err != nil {
 							return withExit(1, err)
 						}
-						t.Revoked = true
+						if cur == nil {
+							// Revoke is a no-op then; do not claim a revocation.
+							t.NoToken = true
+						} else {
+							if err := c.Revoke(cmd.Context()); err != nil {
+								return lookupError(err)
+							}
+							t.Revoked = true
+						}
 					} else {
 						tok, err := c.Token(cmd.Context())
 						if err != nil {
-							return withExit(1, err)
+							return lookupError(err)
 						}
 						t.Type, t.Expires, t.IssuedAt = tok.Type, kst(tok.Expires), kst(tok.IssuedAt)
 					}
@@ -515,6 +550,10 @@ With --revoke, revoke the stored tokens instead.`,
 				for _, t := range out {
 					if t.Revoked {
 						fmt.Fprintf(a.stdout, "%s %s: token revoked\n", t.Server, t.BaseURL)
+						continue
+					}
+					if t.NoToken {
+						fmt.Fprintf(a.stdout, "%s %s: no token stored, nothing to revoke\n", t.Server, t.BaseURL)
 						continue
 					}
 					fmt.Fprintf(a.stdout, "%s %s: %s token, expires %s (issued %s)\n", t.Server, t.BaseURL, t.Type, t.Expires, t.IssuedAt)

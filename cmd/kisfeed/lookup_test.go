@@ -247,8 +247,36 @@ func TestTokenCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "token revoked") {
 		t.Errorf("revoke: exit %d: %s", code, out)
 	}
+	// Nothing left: say so instead of claiming another revocation.
+	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token", "--revoke", "--json")
+	var again map[string]any
+	if err := json.Unmarshal([]byte(out), &again); err != nil || code != 0 || again["revoked"] != false || again["no_token"] != true {
+		t.Errorf("second revoke: got exit %d, %s (%v); want 0, revoked false, no_token true", code, out, err)
+	}
+	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token", "--revoke")
+	if code != 0 || !strings.Contains(out, "no token stored, nothing to revoke") {
+		t.Errorf("second revoke: got exit %d, %q; want 0 and nothing to revoke", code, out)
+	}
 	if st := srv.Stats(); st.TokensIssued != 1 {
 		t.Errorf("tokens issued: got %d, want 1", st.TokensIssued)
+	}
+}
+
+func TestRefusedCredentials(t *testing.T) {
+	t.Parallel()
+	_, base := emulatortest.Start(t, emulator.WithMarket(lookupMarket()), emulator.WithRate(0),
+		emulator.WithAppKey("PSKEY", "right-secret"))
+	c, err := kis.NewClient(kis.WithBaseURL(base), kis.WithAppKey("PSKEY", "S3CRETVALUE123"),
+		kis.WithTokenStore(kis.NewMemoryTokenStore()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := lookupExec(t, lookupApp([]any{c}, nil), "token")
+	if code != 2 || !strings.Contains(stderr, "check KIS_APP_KEY and KIS_APP_SECRET") {
+		t.Errorf("got exit %d, stderr %q; want 2 and a pointer to KIS_APP_KEY and KIS_APP_SECRET", code, stderr)
+	}
+	if strings.Contains(out+stderr, "S3CRETVALUE123") {
+		t.Errorf("the secret was printed: %s%s", out, stderr)
 	}
 }
 
