@@ -306,16 +306,18 @@ type candlesJSON struct {
 	metaJSON
 }
 
-// parseDayFlag parses a --from/--to flag value.
+// parseDayFlag parses a --from/--to flag value: YYYY-MM-DD, or YYYYMMDD
+// as ingest also accepts.
 func parseDayFlag(flag, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.ParseInLocation("2006-01-02", v, kisfeed.KST)
-	if err != nil {
-		return time.Time{}, usageError("--%s %q: want a date YYYY-MM-DD", flag, v)
+	for _, layout := range []string{time.DateOnly, "20060102"} {
+		if t, err := time.ParseInLocation(layout, v, kisfeed.KST); err == nil {
+			return t, nil
+		}
 	}
-	return t, nil
+	return time.Time{}, usageError("--%s %q: want a date YYYY-MM-DD", flag, v)
 }
 
 func newCandlesCmd(a *app) *cobra.Command {
@@ -350,6 +352,9 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 			}
 			if !f.IsZero() && !t.IsZero() && t.Before(f) {
 				return usageError("--from %s is after --to %s: want from <= to", from, to)
+			}
+			if today := kisfeed.Day(a.now()); f.After(today) {
+				return usageError("--from %s is after today (%s KST): want a past day", from, today.Format(time.DateOnly))
 			}
 			if iv == kisfeed.IntervalMinute && to != "" {
 				return usageError("--to %s: minute candles cover one day; give it with --from", to)

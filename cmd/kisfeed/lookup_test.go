@@ -75,6 +75,8 @@ func TestLookupUsage(t *testing.T) {
 		{"candles bad to", []string{"candles", "005930", "--to", "x"}, `--to "x": want a date YYYY-MM-DD`},
 		{"candles reversed", []string{"candles", "005930", "--from", "2024-02-01", "--to", "2024-01-01"}, "want from <= to"},
 		{"candles minute to", []string{"candles", "005930", "--interval", "minute", "--to", "2024-01-01"}, "minute candles cover one day"},
+		{"candles future from", []string{"candles", "005930", "--from", "2030-01-01"}, "--from 2030-01-01 is after today (2026-05-20 KST)"},
+		{"candles future minute", []string{"candles", "005930", "--interval", "minute", "--from", "2026-05-21"}, "--from 2026-05-21 is after today"},
 		{"info bad code", []string{"info", "abc"}, "want 6 characters"},
 		{"token args", []string{"token", "x"}, `token takes no arguments, got "x"`},
 		{"token mock mode", []string{"token"}, "no KIS client"},
