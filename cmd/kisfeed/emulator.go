@@ -147,8 +147,13 @@ func (f *emulatorFlags) options(cmd *cobra.Command) ([]emulator.Option, error) {
 		}
 		opts = append(opts, emulator.WithAppKey(k, s))
 	}
-	if _, _, err := net.SplitHostPort(f.addr); err != nil {
-		return nil, usageError("--addr %q: want host:port, e.g. 127.0.0.1:9443", f.addr)
+	_, port, err := net.SplitHostPort(f.addr)
+	if err == nil {
+		// A port out of range is bad usage, not a listen failure (exit 1).
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return nil, usageError("--addr %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9443", f.addr)
 	}
 	return opts, nil
 }

@@ -57,6 +57,10 @@ func TestEmulatorCommandBadFlags(t *testing.T) {
 		{[]string{"--token-ttl", "0s"}, "--token-ttl"},
 		{[]string{"--app-key", "nocolon"}, "--app-key"},
 		{[]string{"--addr", "nowhere"}, "--addr"},
+		{[]string{"--addr", "127.0.0.1:99999"}, `--addr "127.0.0.1:99999": want host:port with a port from 0 to 65535`},
+		{[]string{"--addr", "127.0.0.1:-1"}, "--addr"},
+		{[]string{"--token-ttl", "-1s"}, "--token-ttl -1s: want at least 1s"},
+		{[]string{"--server", "bogus"}, `--server "bogus": want real or mock`},
 		{[]string{"--bogus"}, "unknown flag"},
 	}
 	for _, tc := range tests {
