@@ -118,11 +118,10 @@ func Default() Config {
 func Load(environ []string, dotenvPath string) (Config, error) {
 	m := map[string]string{}
 	if dotenvPath != "" {
-		if f, err := os.Open(dotenvPath); err == nil {
-			vals, perr := godotenv.Parse(f)
-			f.Close()
+		if b, err := os.ReadFile(dotenvPath); err == nil {
+			vals, perr := godotenv.UnmarshalBytes(b)
 			if perr != nil {
-				return Config{}, fmt.Errorf("read %s: %w", dotenvPath, perr)
+				return Config{}, dotenvError(dotenvPath, b)
 			}
 			for k, v := range vals {
 				m[k] = v
@@ -153,6 +152,25 @@ func Load(environ []string, dotenvPath string) (Config, error) {
 		return c, perr
 	}
 	return c, verr
+}
+
+// dotenvError describes a .env file that does not parse by the line and
+// variable where it stops, never by the parser's own message, which quotes
+// the offending value — often KIS_APP_SECRET with a stray quote.
+func dotenvError(path string, b []byte) error {
+	lines := strings.SplitAfter(string(b), "\n")
+	for i := range lines {
+		if _, err := godotenv.Unmarshal(strings.Join(lines[:i+1], "")); err != nil {
+			// Only a variable name is shown; a line without '=' may be a
+			// pasted secret on its own.
+			name, _, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimSpace(lines[i]), "export "), "=")
+			if name = strings.TrimSpace(name); !hasValue || !envName.MatchString(name) {
+				name = "?"
+			}
+			return fmt.Errorf("read %s: line %d (%s): want KEY=value, quotes closed on the same line (the value is not shown: it may be a secret)", path, i+1, name)
+		}
+	}
+	return fmt.Errorf("read %s: want KEY=value lines (the parser's message is not shown: it quotes values, which may be secrets)", path)
 }
 
 func parse(m map[string]string) (Config, error) {
@@ -294,7 +312,7 @@ func (c Config) Validate() error {
 	}
 	if c.BaseURL != "" {
 		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", c.BaseURL)
+			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", redact(c.BaseURL))
 		}
 	}
 	if c.MarketTime != "" {
@@ -378,6 +396,9 @@ func (c Config) Validate() error {
 func redact(raw string) string {
 	return passwordParam.ReplaceAllString(redactUserinfo(raw), "${1}***")
 }
+
+// envName matches an environment variable's name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // passwordParam matches a password given as a query parameter
 // (postgres://h/db?password=...), which pgx accepts.

@@ -241,3 +241,35 @@ func TestBadURLsNeverPrintThePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestBadDotenvNeverPrintsItsValues(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"unterminated quote", "KIS_APP_KEY=abc\nKIS_APP_SECRET=\"S3CRET\nLOG_LEVEL=info\n", "line 2 (KIS_APP_SECRET)"},
+		{"garbage line", "KIS_APP_KEY=abc\nS3CRET garbage here\n", "line 2"},
+		{"bare secret line", "KIS_APP_KEY=abc\nS3CRETVALUE\n", "line 2 (?)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), ".env")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(nil, path)
+			if err == nil {
+				t.Fatal("Load: got no error, want one naming the bad line")
+			}
+			if strings.Contains(err.Error(), "S3CRET") {
+				t.Errorf("error %q prints a value from the file", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q: want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load([]string{"KIS_BASE_URL=ftp://u:S3CRET@h", "KIS_APP_KEY=k", "KIS_APP_SECRET=s"}, ""); err == nil ||
+		strings.Contains(err.Error(), "S3CRET") || !strings.Contains(err.Error(), "KIS_BASE_URL") {
+		t.Errorf("bad KIS_BASE_URL: got %v, want an error naming KIS_BASE_URL without the password", err)
+	}
+}
