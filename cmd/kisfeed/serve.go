@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
@@ -95,9 +98,23 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			log.Warn("closing upstream", "error", err)
 		}
 	}()
+	checks := readinessChecks(up)
+	db, dbName, err := a.serveDatabase(ctx, cfg)
+	if err != nil {
+		return withExit(1, fmt.Errorf("database: %w", err))
+	}
+	if db != nil {
+		defer db.Close()
+		checks = append(checks, httpapi.PingCheck("database", func(ctx context.Context) error {
+			_, err := db.Runs(ctx, 1)
+			return err
+		}))
+		m.SetIngestFunc(latestRun(db))
+		log.Info("database for /readyz and ingestion metrics", "db", dbName)
+	}
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
-		Checks: readinessChecks(up), Now: a.now, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+		Checks: checks, Now: a.now, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))
@@ -114,9 +131,43 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
+// serveDatabase opens the ingestion database serve reports on: DATABASE_URL
+// when set, else ./kisfeed.db only if it already exists — serve must not
+// create a database as a side effect. nil when there is none.
+func (a *app) serveDatabase(ctx context.Context, cfg config.Config) (store, string, error) {
+	if cfg.DatabaseURL == "" {
+		if _, err := os.Stat(defaultSQLite); err != nil {
+			return nil, "", nil
+		}
+	}
+	return openStore(ctx, "", cfg)
+}
+
+// latestRun feeds the ingestion gauges from the newest ingestion_runs row,
+// read at scrape time with a short deadline so a slow database cannot stall
+// /metrics.
+func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
+	return func() (metrics.RunFigures, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		runs, err := db.Runs(ctx, 1)
+		if err != nil || len(runs) == 0 {
+			return metrics.RunFigures{}, false
+		}
+		r := runs[0]
+		return metrics.RunFigures{
+			Started: r.StartedAt, Finished: r.FinishedAt,
+			// Succeeded counts the codes in scope whose fetch did not fail
+			// (skipped-as-stored and rejected included): the run's failures
+			// are what an alert watches.
+			Stocks: int64(r.Universe), Succeeded: int64(max(r.Universe-r.Failed, 0)), Failed: int64(r.Failed),
+			Rows: int64(r.Written),
+		}, true
+	}
+}
+
 // readinessChecks lists what /readyz checks: the circuit breaker and
 // Redis when the factory built them (a test-injected upstream has none).
-// The database is not checked: serve reads no database.
 func readinessChecks(up *upstream) []httpapi.Check {
 	if up.Built == nil {
 		return nil

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/sqlite"
+)
+
+// TestServeReportsDatabase: with DATABASE_URL set, /readyz checks the
+// database and /metrics carries the latest ingestion run's figures.
+func TestServeReportsDatabase(t *testing.T) {
+	t.Parallel()
+	now := func() time.Time { return time.Date(2025, time.March, 11, 16, 0, 0, 0, kisfeed.KST) }
+	path := filepath.Join(t.TempDir(), "k.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &kisfeed.IngestionRun{StartedAt: now().Add(-time.Minute), From: kisfeed.Date(2025, 3, 11), To: kisfeed.Date(2025, 3, 11), Path: "quotes"}
+	if err := db.StartRun(t.Context(), run); err != nil {
+		t.Fatal(err)
+	}
+	run.Status, run.FinishedAt, run.Universe, run.Written, run.Fetched, run.Failed = kisfeed.RunSucceeded, now(), 2600, 2598, 2598, 2
+	if err := db.FinishRun(t.Context(), *run); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	pr, pw := io.Pipe()
+	a := &app{
+		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stdout: pw, stderr: io.Discard, now: now,
+		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
+			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
+		},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() {
+		root := newRootCmd(a)
+		root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0"})
+		served <- root.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listening line: %v", err)
+	}
+	base := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
+
+	get := func(p string) (int, string) {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/readyz")
+	var ready struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(body), &ready); err != nil || code != 200 || ready.Checks["database"] != "ok" {
+		t.Errorf("/readyz: got %d %s, want 200 with checks.database ok", code, body)
+	}
+	_, metricsBody := get("/metrics")
+	for _, want := range []string{
+		`kisfeed_ingest_last_run_rows 2598`,
+		`kisfeed_ingest_last_run_stocks{result="failed"} 2`,
+		`kisfeed_ingest_last_run_stocks{result="total"} 2600`,
+	} {
+		if !strings.Contains(metricsBody, want) {
+			t.Errorf("/metrics: missing %q", want)
+		}
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
