@@ -116,17 +116,32 @@ type tokenFailure struct{ err error }
 func (e tokenFailure) Error() string { return "get access token: " + e.err.Error() }
 func (e tokenFailure) Unwrap() error { return e.err }
 
+// limiterError marks a limiter refusal with [ErrLimiterDeadline] when the
+// caller's context is still live: x/time/rate (and the shared limiter)
+// refuse at once a wait that would end past the deadline, with an error
+// that has no sentinel of its own. A cancelled or expired context and a
+// full queue keep their own errors.
+func limiterError(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, ErrQueueFull) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrLimiterDeadline, err)
+}
+
 // send waits on the limiters and performs one HTTP exchange.
 func (c *Client) send(ctx context.Context, req *Request, tok *Token, v any) (*Response, error) {
 	waited, err := c.pacer.wait(ctx)
 	c.limiterWait.Add(int64(waited))
 	c.observer.LimiterWait(waited)
 	if err != nil {
-		return nil, fmt.Errorf("%s: rate limiter: %w", req.TrID, err)
+		return nil, fmt.Errorf("%s: rate limiter: %w", req.TrID, limiterError(ctx, err))
 	}
 	if c.shared != nil {
 		if err := c.shared.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("%s: shared rate limiter: %w", req.TrID, err)
+			return nil, fmt.Errorf("%s: shared rate limiter: %w", req.TrID, limiterError(ctx, err))
 		}
 	}
 	u := c.baseURL.JoinPath(req.Path)

@@ -31,6 +31,11 @@ var (
 	// ErrQueueFull is returned without a request when more callers wait
 	// for the rate limiter than [WithMaxQueue] allows.
 	ErrQueueFull = errors.New("kis: request queue full")
+	// ErrLimiterDeadline is a request that never left: waiting for a rate
+	// slot (this client's pacer or the shared limiter) would end past the
+	// caller's deadline, so the wait was refused at once. The upstream was
+	// not asked; callers may serve a cached copy instead.
+	ErrLimiterDeadline = errors.New("kis: rate-limit wait would exceed the deadline")
 	// ErrUnsupported is an endpoint the server does not offer (the mock
 	// server answers EGW00213 "모의투자 TR 이 아닙니다" for several TRs).
 	ErrUnsupported = errors.New("kis: endpoint not supported by this server")

@@ -168,3 +168,37 @@ func TestQueueFullFromClient(t *testing.T) {
 	}
 	c.pacer.waiting.Add(-1)
 }
+
+// TestLimiterError: a limiter refusal for a live context with a deadline is
+// ErrLimiterDeadline; cancellation, expiry and a full queue keep their own.
+func TestLimiterError(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("rate: Wait(n=1) would exceed context deadline")
+	live, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"refused for the deadline", live, refused, true},
+		{"no deadline", context.Background(), refused, false},
+		{"context already cancelled", done, refused, false},
+		{"queue full", live, ErrQueueFull, false},
+		{"deadline exceeded while waiting", live, context.DeadlineExceeded, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := limiterError(tt.ctx, tt.err)
+			if got := errors.Is(err, ErrLimiterDeadline); got != tt.want {
+				t.Errorf("errors.Is(%v, ErrLimiterDeadline) = %v, want %v", err, got, tt.want)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("%v no longer wraps %v", err, tt.err)
+			}
+		})
+	}
+}

@@ -30,7 +30,8 @@ func TestNeutral(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"limiter wait past the deadline, as kis wraps it", fmt.Errorf("quote 005930: FHKST01010100: rate limiter: %w", limErr), true},
+		{"limiter wait past the deadline, as kis wraps it", fmt.Errorf("quote 005930: FHKST01010100: rate limiter: %w: %w", kis.ErrLimiterDeadline, limErr), true},
+		{"malformed answer", &kis.MalformedError{TrID: "FHKST01010100", Field: "output.stck_prpr", Value: "12a", Want: "an integer"}, true},
 		{"rate limited", kis.ErrRateLimited, true},
 		{"queue full", kis.ErrQueueFull, true},
 		{"connection refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},

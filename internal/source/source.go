@@ -360,20 +360,15 @@ func redisPrefix(deps Deps) string {
 }
 
 // neutral marks errors that say the upstream is alive but pushing back or
-// unable to serve this one request; they must not open the circuit.
+// unable to serve this one request; they must not open the circuit. A
+// malformed answer (kis.ErrMalformed) is a data problem of one response,
+// not an outage; a limiter wait refused for the caller's deadline
+// (kis.ErrLimiterDeadline) means our own budget is spent and the upstream
+// was not even asked.
 func neutral(err error) bool {
 	return errors.Is(err, kis.ErrRateLimited) || errors.Is(err, kis.ErrQueueFull) ||
 		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon) ||
-		limiterDeadline(err)
-}
-
-// limiterDeadline reports a rate-limiter wait refused because it would end
-// past the caller's deadline: our own budget is spent, the upstream was not
-// even asked. x/time/rate has no sentinel for it (its Wait returns a plain
-// "rate: Wait(n=1) would exceed context deadline", which package kis wraps
-// with %w), so the text is matched.
-func limiterDeadline(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "would exceed context deadline")
+		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kis.ErrMalformed)
 }
 
 // clientOptions are the options every KIS client shares.
