@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/width"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/kis"
@@ -201,8 +202,7 @@ func (a *app) printQuotes(qs []*kisfeed.Quote, single, asJSON bool) error {
 		}
 		return writeJSON(a.stdout, out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "CODE\tNAME\tPRICE\tCHANGE\tRATE%\tOPEN\tHIGH\tLOW\tVOLUME\tVALUE\tAS OF\tSOURCE\t")
+	rows := [][]string{{"CODE", "NAME", "PRICE", "CHANGE", "RATE%", "OPEN", "HIGH", "LOW", "VOLUME", "VALUE", "AS OF", "SOURCE"}}
 	for _, q := range qs {
 		if q == nil {
 			continue
@@ -211,10 +211,62 @@ func (a *app) printQuotes(qs []*kisfeed.Quote, single, asJSON bool) error {
 		if q.Meta.Stale {
 			src += " (stale)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%+d\t%+.2f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", q.Code, q.Name, q.Price, q.Change,
-			q.ChangeRate, q.Open, q.High, q.Low, q.Volume, q.TradingValue, q.Meta.AsOf.In(kisfeed.KST).Format("2006-01-02 15:04:05"), src)
+		rows = append(rows, []string{q.Code, q.Name, fmt.Sprint(q.Price), fmt.Sprintf("%+d", q.Change),
+			fmt.Sprintf("%+.2f", q.ChangeRate), fmt.Sprint(q.Open), fmt.Sprint(q.High), fmt.Sprint(q.Low),
+			fmt.Sprint(q.Volume), fmt.Sprint(q.TradingValue), q.Meta.AsOf.In(kisfeed.KST).Format("2006-01-02 15:04:05"), src})
 	}
-	return tw.Flush()
+	return writeTable(a.stdout, rows, map[int]bool{0: true, 1: true, 11: true})
+}
+
+// displayWidth is the number of terminal columns s takes: Hangul and the
+// other East Asian wide characters take two.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// writeTable writes rows as columns two spaces apart, padded by display
+// width: text/tabwriter counts runes, so a Korean name (4 runes, 8
+// columns) pushed the rest of its row out of line. Columns in left align
+// left, the others right.
+func writeTable(w io.Writer, rows [][]string, left map[int]bool) error {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], displayWidth(cell))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, cell := range row {
+			pad := strings.Repeat(" ", widths[i]-displayWidth(cell))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if left[i] {
+				b.WriteString(cell)
+				if i < len(row)-1 {
+					b.WriteString(pad)
+				}
+			} else {
+				b.WriteString(pad + cell)
+			}
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // levelJSON is one order-book level.

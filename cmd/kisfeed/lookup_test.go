@@ -309,3 +309,40 @@ func TestBenchQuotesCommand(t *testing.T) {
 		t.Errorf("table: got %s", out)
 	}
 }
+
+func TestQuoteTableAlignsKoreanNames(t *testing.T) {
+	t.Parallel()
+	code, out, stderr := lookupExec(t, lookupApp(nil, nil), "quote", "005930", "000660")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want a header and 2 rows:\n%s", len(lines), out)
+	}
+	// The PRICE column ends at the same terminal column on every line,
+	// although 삼성전자 and SK하이닉스 differ in runes and in columns.
+	header := strings.Fields(lines[0])
+	end := func(line, cell string) int {
+		i := strings.Index(line, cell)
+		if i < 0 {
+			t.Fatalf("%q not in %q", cell, line)
+		}
+		return displayWidth(line[:i+len(cell)])
+	}
+	want := end(lines[0], header[2])
+	for _, line := range lines[1:] {
+		if got := end(line, strings.Fields(line)[2]); got != want {
+			t.Errorf("PRICE ends at column %d in %q, want %d as in the header", got, line, want)
+		}
+	}
+}
+
+func TestDisplayWidth(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]int{"": 0, "005930": 6, "삼성전자": 8, "SK하이닉스": 10, "ＡＢ": 4} {
+		if got := displayWidth(s); got != want {
+			t.Errorf("displayWidth(%q): got %d, want %d", s, got, want)
+		}
+	}
+}
