@@ -123,7 +123,7 @@ interrupted.`,
 			defer up.Close()
 
 			in := &ingest.Ingester{
-				Source: up.Source, Store: store, Logger: log, Now: a.now,
+				Source: up.Source, Store: store, Logger: log, Now: up.marketNow(a.now),
 				Stats: clientStats(up.Clients), DB: dbName,
 			}
 			if isTerminal(a.stderr) {
@@ -404,7 +404,7 @@ error; 2 bad usage.`,
 				return withExit(1, fmt.Errorf("data source: %w", err))
 			}
 			defer up.Close()
-			in := &ingest.Ingester{Source: up.Source, Store: st, Logger: log, Now: a.now, Stats: clientStats(up.Clients), DB: name}
+			in := &ingest.Ingester{Source: up.Source, Store: st, Logger: log, Now: up.marketNow(a.now), Stats: clientStats(up.Clients), DB: name}
 			rep, err := in.Verify(ctx, opts)
 			switch {
 			case errors.Is(err, kisfeed.ErrInvalid):

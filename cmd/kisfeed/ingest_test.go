@@ -17,6 +17,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/source"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
 )
 
@@ -343,5 +344,31 @@ func TestMigrateCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "schema at version 1") {
 			t.Errorf("migrate: exit %d, stdout %q, stderr %q; want 0 and version 1", code, out, errOut)
 		}
+	}
+}
+
+// TestIngestFollowsTheMarketClock: with KISFEED_MARKET_TIME the market
+// runs on its own clock; ingest judges the latest session by it, so a
+// morning snapshot is never stored as the day's final bar.
+func TestIngestFollowsTheMarketClock(t *testing.T) {
+	t.Parallel()
+	market := time.Date(2025, 6, 4, 10, 0, 0, 0, kisfeed.KST) // session running
+	clock := func() time.Time { return market }
+	a := ingestApp(mock.NewSource(ingestMarket(), clock), ingestNow) // wall clock: after the close
+	inject := a.newUpstream
+	a.newUpstream = func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
+		up, err := inject(ctx, cfg, log)
+		if err == nil {
+			up.Built = &source.Upstream{MarketNow: clock}
+		}
+		return up, err
+	}
+	db := filepath.Join(t.TempDir(), "k.db")
+	code, out, errOut := ingestExec(t.Context(), a, "ingest", "--db", db, "--codes", "005930", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if s := decodeSummary(t, out); s.From != "2025-06-02" || s.Path != "candles" {
+		t.Errorf("got day %s by %s, want 2025-06-02 (the last session completed at the market's 10:00) by candles", s.From, s.Path)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
@@ -58,4 +59,17 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 		clients[i] = c
 	}
 	return &upstream{Source: u.Source, Clients: clients, Close: u.Close, Built: u}, nil
+}
+
+// marketNow is the clock of the market the upstream serves: with
+// KISFEED_MARKET_TIME the synthetic market runs from that instant, and
+// ingest must judge "latest session" and "market closed" by it, not by the
+// wall clock — else at 16:00 with KISFEED_MARKET_TIME=10:00 it took the
+// quotes path and stored a 10:00 snapshot as the day's final bar. wall
+// when the factory gave no market clock (KIS mode, tests).
+func (u *upstream) marketNow(wall func() time.Time) func() time.Time {
+	if u.Built != nil && u.Built.MarketNow != nil {
+		return u.Built.MarketNow
+	}
+	return wall
 }
