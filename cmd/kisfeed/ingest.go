@@ -161,7 +161,7 @@ interrupted.`,
 	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
 	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	f.Float64Var(&maxFailure, "max-failure-ratio", 0.001, "exit 1 when more than this fraction of codes is left without bars")
-	f.IntVar(&workers, "workers", 8, "concurrent fetches (default: INGEST_WORKERS); the client's rate limit sets the pace")
+	f.IntVar(&workers, "workers", 0, "concurrent fetches (default: INGEST_WORKERS, else 8); the client's rate limit sets the pace")
 	f.BoolVar(&force, "force", false, "refetch codes already complete in the database")
 	f.StringVar(&path, "path", "auto", "fetch path: auto, quotes (latest session, market closed) or candles")
 	return c
