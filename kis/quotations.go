@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/krx"
 )
 
 // Quotation paths and tr_ids (REFERENCE §d).
@@ -358,6 +359,10 @@ func decodeMult(rows []json.RawMessage, codes []string, idx []int, now time.Time
 		if q.PrevClose == 0 {
 			q.PrevClose = q.Price - q.Change
 		}
+		// intstock-multprice carries no aspr_unit; the unified KRX table
+		// gives the same tick for ordinary shares (ETFs differ, REFERENCE
+		// §i), so a batch quote matches a single one.
+		q.TickSize = krx.TickSize(q.Price)
 		out[i] = q
 	}
 }
