@@ -108,7 +108,7 @@ func ValidateCode(code string) error {
 		if len(shown) > 20 {
 			shown = shown[:20] + "…"
 		}
-		return fmt.Errorf("%w: stock code %q: want 6 characters like 005930 (a digit, then digits or capital letters)", ErrInvalid, shown)
+		return fmt.Errorf("%w: stock code %q: want 6 characters like 005930 (digits or A-Z)", ErrInvalid, shown)
 	}
 	return nil
 }
