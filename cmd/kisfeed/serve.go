@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -73,8 +74,15 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	log := a.logger(cfg)
+	addrName := "--addr"
 	if o.addr == "" {
-		o.addr = cfg.HTTPAddr
+		o.addr, addrName = cfg.HTTPAddr, "KISFEED_ADDR"
+	}
+	if err := checkListenAddr(o.addr); err != nil {
+		if addrName == "--addr" {
+			return usageError("--addr %q: %v", o.addr, err)
+		}
+		return withExit(2, fmt.Errorf("KISFEED_ADDR %q: %w", o.addr, err))
 	}
 
 	reg := prometheus.NewRegistry()
@@ -128,6 +136,23 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return withExit(1, fmt.Errorf("serve: %w", err))
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// checkListenAddr checks that addr has the host:port form with a port in
+// range before anything binds: a malformed address is bad usage (exit 2),
+// while a well-formed one that cannot be bound (port taken, foreign host)
+// is a listen failure (exit 1).
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		// LookupPort refuses ports outside 0-65535 (and unknown service
+		// names) without touching the network.
+		_, err = net.LookupPort("tcp", port)
+	}
+	if err != nil {
+		return errors.New("want host:port with a port from 0 to 65535, e.g. :8080 or 127.0.0.1:8080")
+	}
 	return nil
 }
 

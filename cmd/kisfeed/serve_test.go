@@ -110,17 +110,26 @@ func TestServeBadFlags(t *testing.T) {
 		args []string
 		code int
 		want string
+		env  string // one more environment setting, if any
 	}{
-		{"bad timeout", []string{"serve", "--request-timeout", "0s"}, 2, "want durations > 0"},
-		{"address in use or invalid", []string{"serve", "--addr", "256.0.0.1:99999"}, 1, "listen 256.0.0.1:99999"},
-		{"loadtest without target", []string{"loadtest"}, 2, "target"},
-		{"loadtest bad target", []string{"loadtest", "--target", "ftp://x", "--codes", "1"}, 2, "want an http(s) URL"},
+		{"bad timeout", []string{"serve", "--request-timeout", "0s"}, 2, "want durations > 0", ""},
+		{"address without a port", []string{"serve", "--addr", "garbage"}, 2, `--addr "garbage": want host:port with a port from 0 to 65535`, ""},
+		{"port out of range", []string{"serve", "--addr", ":99999"}, 2, `--addr ":99999": want host:port`, ""},
+		{"negative port", []string{"serve", "--addr", "127.0.0.1:-1"}, 2, "--addr", ""},
+		{"host that cannot be bound", []string{"serve", "--addr", "256.0.0.1:0"}, 1, "listen 256.0.0.1:0", ""},
+		{"bad KISFEED_ADDR", []string{"serve"}, 2, `KISFEED_ADDR ":99999": want host:port`, "KISFEED_ADDR=:99999"},
+		{"loadtest without target", []string{"loadtest"}, 2, "target", ""},
+		{"loadtest bad target", []string{"loadtest", "--target", "ftp://x", "--codes", "1"}, 2, "want an http(s) URL", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), tt.args, []string{"ENABLE_KIS_API=false"}, strings.NewReader(""), &stdout, &stderr)
+			env := []string{"ENABLE_KIS_API=false"}
+			if tt.env != "" {
+				env = append(env, tt.env)
+			}
+			code := run(t.Context(), tt.args, env, strings.NewReader(""), &stdout, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q: want exit %d and %q", code, stderr.String(), tt.code, tt.want)
 			}
