@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -236,7 +238,15 @@ on timers with about 1 ms resolution, and a saturated generator sends late),
 and it is counted, not hidden. One dispatcher hands due requests to a pool
 of keep-alive workers that grows only while every worker is busy, up to
 --concurrency. On a small machine, pin the generator and the server to
-different CPUs (taskset -c 1 kisfeed loadtest ...) so they do not compete.`,
+different CPUs (taskset -c 1 kisfeed loadtest ...) so they do not compete.
+
+Every flag is checked before the target is contacted.
+
+Exit status: 0 when every request was answered without a 5xx (a 4xx, such
+as an unknown code, is the client's doing and does not fail the run); 1
+when any request got a 5xx or no answer (connection error, or no answer
+within 30 s), or when the target does not answer at all; 2 bad usage; 130
+interrupted (the figures so far are printed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.loadtest(cmd.Context(), o) },
 	}
@@ -256,19 +266,45 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 	if o.target == "" {
 		return usageError("--target is required: the base URL of a running kisfeed serve, e.g. http://127.0.0.1:8080")
 	}
+	// Every flag is checked before the target hears from us. Zero
+	// --zipf and --concurrency mean "default" to loadtest.Config, but on
+	// the command line they are mistakes.
 	if o.codes < 1 {
 		return usageError("--codes %d: want 1 or more", o.codes)
 	}
-	client := &http.Client{
+	if o.zipf == 0 {
+		return usageError("--zipf 0: want an exponent > 1 (e.g. 1.1)")
+	}
+	if o.concurrency < 1 {
+		return usageError("--concurrency %d: want 1 or more", o.concurrency)
+	}
+	lc := loadtest.Config{
+		Target: o.target, Rate: o.rate, Duration: o.duration, Zipf: o.zipf,
+		Concurrency: o.concurrency, Seed: o.seed,
+	}
+	if err := lc.Validate(); err != nil {
+		var fe *loadtest.FieldError
+		if errors.As(err, &fe) { // its fields are named as the flags are
+			return usageError("--%s %s", strings.ReplaceAll(fe.Field, " × ", " × --"), fe.Msg)
+		}
+		return usageError("%v", err)
+	}
+	lc.Client = &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
-			MaxIdleConns: max(o.concurrency, 1), MaxIdleConnsPerHost: max(o.concurrency, 1),
+			MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency,
 			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
 		},
 	}
-	defer client.CloseIdleConnections()
-	codes, err := loadtest.FetchCodes(ctx, client, o.target, o.codes)
-	if err != nil {
+	defer lc.Client.CloseIdleConnections()
+	codes, err := loadtest.FetchCodes(ctx, lc.Client, o.target, o.codes)
+	var noAnswer *url.Error // what http.Client.Do returns when nothing answered
+	switch {
+	case errors.As(err, &noAnswer):
+		// A load test against a target that does not answer would only
+		// count --rate × --duration failures.
+		return withExit(1, fmt.Errorf("target %s does not answer: %w", o.target, err))
+	case err != nil:
 		// The target may be an older build or not list stocks; the
 		// synthetic universe is the same one the emulator serves.
 		cfg, cerr := a.config()
@@ -285,12 +321,10 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 			}
 		}
 	}
-	r, err := loadtest.Run(ctx, loadtest.Config{
-		Target: o.target, Rate: o.rate, Duration: o.duration, Codes: codes, Zipf: o.zipf,
-		Concurrency: o.concurrency, Seed: o.seed, Client: client,
-	})
+	lc.Codes = codes
+	r, err := loadtest.Run(ctx, lc)
 	if err != nil && r.Scheduled == 0 {
-		return usageError("%v", err)
+		return withExit(1, err)
 	}
 	if o.json {
 		enc := json.NewEncoder(a.stdout)
@@ -302,6 +336,9 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 		return err
 	}
 	if err != nil {
+		return withExit(exitInterrupted, fmt.Errorf("interrupted after %d of the scheduled requests: %w", r.Scheduled, err))
+	}
+	if err := r.Failure(); err != nil {
 		return withExit(1, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -183,5 +184,92 @@ func TestServeFactoryMock(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("exit code: got %d, want 0; stderr %s", code, stderr.String())
+	}
+}
+
+// TestLoadtestFlagsBeforeTarget checks every loadtest flag is refused
+// (exit 2, naming the flag) before the target hears a single request.
+func TestLoadtestFlagsBeforeTarget(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(func() {
+		srv.Close()
+		if n := hits.Load(); n != 0 {
+			t.Errorf("target requests: got %d, want 0 (flags are checked first)", n)
+		}
+	})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"target without scheme", []string{"--target", strings.TrimPrefix(srv.URL, "http://")}, "--target"},
+		{"target without host", []string{"--target", "http://"}, "--target"},
+		{"zero rate", []string{"--rate", "0"}, "--rate 0: want 0 < rate"},
+		{"negative rate", []string{"--rate", "-1"}, "--rate -1"},
+		{"zero duration", []string{"--duration", "0s"}, "--duration 0s: want > 0"},
+		{"negative duration", []string{"--duration", "-1s"}, "--duration -1s"},
+		{"no codes", []string{"--codes", "0"}, "--codes 0: want 1 or more"},
+		{"zipf 1", []string{"--zipf", "1"}, "--zipf 1: want an exponent > 1"},
+		{"zipf 0", []string{"--zipf", "0"}, "--zipf 0: want an exponent > 1"},
+		{"zero concurrency", []string{"--concurrency", "0"}, "--concurrency 0: want 1 or more"},
+		{"too few requests", []string{"--rate", "0.5", "--duration", "1s"}, "--rate × --duration = 0 requests"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"loadtest", "--target", srv.URL}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), args, []string{"ENABLE_KIS_API=false"}, strings.NewReader(""), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q: want exit 2 and %q", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadtestFailures checks the exit status: 1 when requests got a 5xx
+// or no answer, with the figures still printed; 0 when only 4xx came back.
+func TestLoadtestFailures(t *testing.T) {
+	t.Parallel()
+	serve := func(status int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/v1/stocks" {
+				_, _ = io.WriteString(w, `{"stocks":[{"code":"005930"}]}`)
+				return
+			}
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	tests := []struct {
+		name   string
+		target string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"every request 500", serve(500), 1, "statuses    500:5", "5 of 5 requests failed (5 5xx, 0 unanswered)"},
+		{"only 404s", serve(404), 0, "statuses    404:5", ""},
+		{"target down", down.URL, 1, "", "does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), []string{"loadtest", "--target", tt.target, "--rate", "100", "--duration", "50ms"},
+				[]string{"ENABLE_KIS_API=false"}, strings.NewReader(""), &stdout, &stderr)
+			if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q: want exit %d, stdout with %q, stderr with %q",
+					code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
+			}
+			if strings.Contains(stdout.String(), "x-cache    \n") {
+				t.Errorf("stdout %q: an empty x-cache line", stdout.String())
+			}
+		})
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,8 +139,11 @@ var xNames = [...]string{xNone: "none", xHit: "HIT", xMiss: "MISS", xStale: "STA
 // Run performs the run and returns its figures. It stops early, with the
 // figures so far, when ctx is done.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if err := validate(&cfg); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return Result{}, err
+	}
+	if len(cfg.Codes) == 0 {
+		return Result{}, &FieldError{Field: "codes", Msg: "empty: want at least one stock code"}
 	}
 	client := cfg.Client
 	if client == nil {
@@ -287,38 +291,77 @@ loop:
 	return r, ctx.Err()
 }
 
-func validate(cfg *Config) error {
-	if cfg.Target == "" || !(strings.HasPrefix(cfg.Target, "http://") || strings.HasPrefix(cfg.Target, "https://")) {
-		return fmt.Errorf("target %q: want an http(s) URL like http://127.0.0.1:8080", cfg.Target)
+// FieldError is a [Config] setting that cannot be used. Field is the
+// setting's lowercase name, which the loadtest command's flags share
+// (--target, --rate, ...), so it can name the flag; two settings wrong
+// together are joined by " × " ("rate × duration").
+type FieldError struct {
+	Field string
+	Msg   string // what was given and what is wanted
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Msg }
+
+// Validate fills in the defaults of zero settings and checks every setting
+// but Codes, which callers often fetch from the target, so that a bad
+// setting is refused before the target is contacted. The error is a
+// *[FieldError].
+func (cfg *Config) Validate() error {
+	bad := func(field, format string, a ...any) error {
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, a...)}
+	}
+	if u, err := url.Parse(cfg.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("target", "%q: want an http(s) URL like http://127.0.0.1:8080", cfg.Target)
 	}
 	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) || cfg.Rate > 1e6 {
-		return fmt.Errorf("rate %v: want 0 < rate <= 1000000 requests per second", cfg.Rate)
+		return bad("rate", "%v: want 0 < rate <= 1000000 requests per second", cfg.Rate)
 	}
 	if cfg.Duration <= 0 {
-		return fmt.Errorf("duration %s: want > 0", cfg.Duration)
+		return bad("duration", "%s: want > 0", cfg.Duration)
 	}
 	if n := cfg.Rate * cfg.Duration.Seconds(); n < 1 || n > 50e6 {
-		return fmt.Errorf("rate × duration = %.0f requests: want 1 to 50,000,000", n)
-	}
-	if len(cfg.Codes) == 0 {
-		return errors.New("codes: want at least one stock code")
+		return bad("rate × duration", "= %.0f requests: want 1 to 50,000,000", n)
 	}
 	if cfg.Zipf == 0 {
 		cfg.Zipf = 1.1
 	}
 	if !(cfg.Zipf > 1) || math.IsInf(cfg.Zipf, 0) {
-		return fmt.Errorf("zipf %v: want an exponent > 1 (e.g. 1.1)", cfg.Zipf)
+		return bad("zipf", "%v: want an exponent > 1 (e.g. 1.1)", cfg.Zipf)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = 2000
 	}
 	if cfg.Concurrency < 1 {
-		return fmt.Errorf("concurrency %d: want 1 or more", cfg.Concurrency)
+		return bad("concurrency", "%d: want 1 or more", cfg.Concurrency)
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
 	return nil
+}
+
+// Failure reports whether the run failed, as an error saying how many
+// requests did: a request fails when it got no answer (transport error,
+// timeout) or a 5xx. A 4xx is the client's concern (an unknown code), not
+// the server's, and does not fail the run. nil when none failed.
+func (r Result) Failure() error {
+	var noAnswer, server int
+	for st, n := range r.Statuses {
+		switch {
+		case st == 0:
+			noAnswer += n
+		case st >= 500:
+			server += n
+		}
+	}
+	if noAnswer+server == 0 {
+		return nil
+	}
+	err := fmt.Errorf("%d of %d requests failed (%d 5xx, %d unanswered)", noAnswer+server, r.Scheduled, server, noAnswer)
+	if r.FirstError != "" {
+		err = fmt.Errorf("%w: first error: %s", err, r.FirstError)
+	}
+	return err
 }
 
 // get sends one request and drains the body into buf.

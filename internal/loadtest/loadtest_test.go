@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -147,5 +148,85 @@ kisfeed_cache_hitsx 100
 	}
 	if c != (CacheCounters{Hits: 15, Misses: 3, Stale: 2}) {
 		t.Errorf("got %+v, want hits 15, misses 3, stale 2", c)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	ok := Config{Target: "http://127.0.0.1:1", Rate: 10, Duration: time.Second}
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		field string // "" for a valid config
+		want  string
+	}{
+		{"valid without codes", func(*Config) {}, "", ""},
+		{"https", func(c *Config) { c.Target = "https://example.com/api" }, "", ""},
+		{"no scheme", func(c *Config) { c.Target = "127.0.0.1:8080" }, "target", "want an http(s) URL"},
+		{"no host", func(c *Config) { c.Target = "http://" }, "target", "want an http(s) URL"},
+		{"negative rate", func(c *Config) { c.Rate = -5 }, "rate", "want 0 < rate"},
+		{"negative duration", func(c *Config) { c.Duration = -time.Second }, "duration", "want > 0"},
+		{"too few requests", func(c *Config) { c.Rate, c.Duration = 0.5, time.Second }, "rate × duration", "rate × duration = 0 requests"},
+		{"zipf below 1", func(c *Config) { c.Zipf = 0.5 }, "zipf", "want an exponent > 1"},
+		{"zero concurrency takes the default", func(c *Config) { c.Concurrency = 0 }, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := ok
+			tt.edit(&c)
+			err := c.Validate()
+			var fe *FieldError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("got %v, want nil", err)
+			case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("got %v, want a *FieldError for %s containing %q", err, tt.field, tt.want)
+			}
+		})
+	}
+}
+
+func TestResultFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		statuses map[int]int
+		want     string // "" for no failure
+	}{
+		{"all answered", map[int]int{200: 10}, ""},
+		{"client errors do not fail the run", map[int]int{200: 8, 404: 2}, ""},
+		{"a 5xx fails it", map[int]int{200: 9, 503: 1}, "1 of 10 requests failed (1 5xx, 0 unanswered)"},
+		{"no answer fails it", map[int]int{0: 10}, "10 of 10 requests failed (0 5xx, 10 unanswered): first error: dial tcp: refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Result{Statuses: tt.statuses, FirstError: "dial tcp: refused"}
+			for _, n := range tt.statuses {
+				r.Scheduled += n
+			}
+			err := r.Failure()
+			if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && !strings.HasPrefix(got, tt.want)) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestWriteTextNoAnswers(t *testing.T) {
+	t.Parallel()
+	r := Result{Target: "http://127.0.0.1:1", Scheduled: 5, Statuses: map[int]int{0: 5}, XCache: map[string]int{}, HitRatio: -1, Errors: 5}
+	var b bytes.Buffer
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(b.String()) {
+		if strings.TrimSpace(line) == "x-cache" {
+			t.Errorf("report has an empty x-cache line:\n%s", b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "cache hit   unknown") {
+		t.Errorf("report %q: want the cache hit ratio unknown", b.String())
 	}
 }

@@ -31,11 +31,13 @@ func (r Result) WriteText(w io.Writer) error {
 	if r.FirstError != "" {
 		fmt.Fprintf(&b, "first error %s\n", r.FirstError)
 	}
-	fmt.Fprintf(&b, "x-cache    ")
-	for _, k := range slices.Sorted(maps.Keys(r.XCache)) {
-		fmt.Fprintf(&b, " %s:%d", k, r.XCache[k])
+	if len(r.XCache) > 0 { // none when nothing answered
+		fmt.Fprintf(&b, "x-cache    ")
+		for _, k := range slices.Sorted(maps.Keys(r.XCache)) {
+			fmt.Fprintf(&b, " %s:%d", k, r.XCache[k])
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
 	if r.HitRatio >= 0 {
 		fmt.Fprintf(&b, "cache hit   %.1f%% (from /metrics: %.0f hits, %.0f misses, %.0f stale)\n",
 			100*r.HitRatio, r.CacheDelta.Hits, r.CacheDelta.Misses, r.CacheDelta.Stale)
