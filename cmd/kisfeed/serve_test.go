@@ -172,6 +172,10 @@ func TestServeFactoryMock(t *testing.T) {
 			t.Fatalf("quote: got %d %s, want 200", code, body)
 		}
 	}
+	// The mock market's calendar is the built-in 2020–2027 table.
+	if code, body := fetch("/v1/calendar/2031-01-01"); code != 422 || !strings.Contains(body, "no trading calendar for 2031-01-01: the built-in KRX calendar covers 2020–2027") {
+		t.Errorf("calendar beyond the table: got %d %s, want 422 no trading calendar", code, body)
+	}
 	if code, body := fetch("/readyz"); code != 200 || !strings.Contains(body, `"breaker":"ok"`) {
 		t.Errorf("/readyz: got %d %s, want 200 with breaker ok", code, body)
 	}

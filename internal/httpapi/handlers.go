@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -240,10 +242,13 @@ func (s *Server) handleStocks(w http.ResponseWriter, r *http.Request) {
 	s.serve(w, m, out)
 }
 
-// handleCalendar answers whether KRX trades on a day. The trading-day
-// verdict comes from the Source (KIS's own calendar where it has one);
-// holiday names, session times and the neighbouring trading days come from
-// the built-in krx table.
+// handleCalendar answers whether KRX trades on a day. The verdict comes
+// from the Source (KIS's own calendar where it has one); a source whose
+// calendar is the built-in KRX table answers kisfeed.ErrNoCalendar for
+// days outside it, which is a 422. Holiday names and session times come
+// from the built-in krx table; the neighbouring trading days from it too
+// where it covers them, else from the Source, and they are left out when
+// neither knows.
 func (s *Server) handleCalendar(w http.ResponseWriter, r *http.Request) {
 	if err := noQuery(r); err != nil {
 		s.writeError(w, r, err)
@@ -261,9 +266,22 @@ func (s *Server) handleCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	out := calendarJSON{
 		Date: day.Format(time.DateOnly), Weekday: day.Weekday().String(), TradingDay: open,
-		Holiday:        krx.HolidayName(day),
-		PrevTradingDay: krx.PrevTradingDay(day).Format(time.DateOnly),
-		NextTradingDay: krx.NextTradingDay(day).Format(time.DateOnly),
+		Holiday: krx.HolidayName(day),
+	}
+	for _, n := range []struct {
+		step int
+		dst  *string
+	}{{-1, &out.PrevTradingDay}, {1, &out.NextTradingDay}} {
+		d, err := s.neighbourTradingDay(r.Context(), day, n.step)
+		switch {
+		case errors.Is(err, kisfeed.ErrNoCalendar):
+			// Unknown: the calendar ends before a trading day is found.
+		case err != nil:
+			s.writeError(w, r, err)
+			return
+		default:
+			*n.dst = d.Format(time.DateOnly)
+		}
 	}
 	if open {
 		out.Open, out.Close = krx.OpenTime(day), krx.CloseTime(day)
@@ -272,4 +290,32 @@ func (s *Server) handleCalendar(w http.ResponseWriter, r *http.Request) {
 	m := kisfeed.Meta{AsOf: now, Source: "calendar", Origin: kisfeed.OriginSource, Expires: now.Add(time.Hour)}
 	out.metaJSON = newMeta(m)
 	s.serve(w, m, out)
+}
+
+// maxClosedRun bounds the walk to a neighbouring trading day: KRX has
+// never closed for more than about ten days in a row (a long Chuseok
+// holiday with weekends), so a walk longer than this means the calendar
+// is broken, not that the market is shut.
+const maxClosedRun = 31
+
+// neighbourTradingDay returns the first trading day after day (step 1) or
+// before it (step -1): from the built-in krx table for the days it covers,
+// else from the Source. The error wraps kisfeed.ErrNoCalendar when neither
+// knows a day on the way.
+func (s *Server) neighbourTradingDay(ctx context.Context, day time.Time, step int) (time.Time, error) {
+	d := day
+	for range maxClosedRun {
+		d = d.AddDate(0, 0, step)
+		open := krx.IsTradingDay(d)
+		if y := d.Year(); y < krx.FirstYear || y > krx.LastYear {
+			var err error
+			if open, err = s.src.IsTradingDay(ctx, d); err != nil {
+				return time.Time{}, err
+			}
+		}
+		if open {
+			return d, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("no trading day within %d days of %s", maxClosedRun, day.Format(time.DateOnly))
 }

@@ -47,6 +47,9 @@ type errorKind struct {
 // errorTable is the one place domain errors map to statuses. The first
 // match wins, so more specific errors come first.
 var errorTable = []errorKind{
+	// Before ErrInvalid, which it also matches: the request is well formed,
+	// but the source has no calendar for the day (RFC 9110's 422).
+	{kisfeed.ErrNoCalendar, http.StatusUnprocessableEntity, "no-calendar", "No trading calendar", true, ""},
 	{kisfeed.ErrInvalid, http.StatusBadRequest, "invalid-parameter", "Invalid parameter", true, ""},
 	{kisfeed.ErrNotFound, http.StatusNotFound, "not-found", "Not found", true, ""},
 	{kisfeed.ErrUnavailable, http.StatusServiceUnavailable, "upstream-unavailable", "Upstream unavailable",
@@ -74,7 +77,7 @@ func classify(err error) errorKind {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return errorTable[3]
+		return classify(context.DeadlineExceeded)
 	}
 	return internalKind
 }

@@ -198,14 +198,16 @@ type stocksJSON struct {
 }
 
 type calendarJSON struct {
-	Date           string    `json:"date"`
-	Weekday        string    `json:"weekday"`
-	TradingDay     bool      `json:"trading_day"`
-	Holiday        string    `json:"holiday,omitempty"`
-	Open           time.Time `json:"open,omitzero"`
-	Close          time.Time `json:"close,omitzero"`
-	PrevTradingDay string    `json:"prev_trading_day"`
-	NextTradingDay string    `json:"next_trading_day"`
+	Date       string    `json:"date"`
+	Weekday    string    `json:"weekday"`
+	TradingDay bool      `json:"trading_day"`
+	Holiday    string    `json:"holiday,omitempty"`
+	Open       time.Time `json:"open,omitzero"`
+	Close      time.Time `json:"close,omitzero"`
+	// PrevTradingDay and NextTradingDay are empty (left out) when the
+	// calendar ends before one is found.
+	PrevTradingDay string `json:"prev_trading_day,omitempty"`
+	NextTradingDay string `json:"next_trading_day,omitempty"`
 	metaJSON
 }
 

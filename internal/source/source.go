@@ -128,7 +128,8 @@ type Upstream struct {
 	Source kisfeed.Source
 	// Direct is the upstream without cache and breaker (the mock source, a
 	// kis.Source, or a [Multi] over several); benchmarks use it to measure
-	// the client itself.
+	// the client itself. Unlike Source, it judges days outside the built-in
+	// KRX calendar by weekday (see [BuiltinCalendar]).
 	Direct kisfeed.Source
 	// Clients are the KIS clients, one per app key (kis and embedded
 	// modes; empty in mock mode).
@@ -278,7 +279,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		}
 	}
 
-	b, err := breaker.New(u.Direct,
+	guarded := u.Direct
+	if BuiltinCalendar(cfg) {
+		guarded = tableCalendar{u.Direct}
+	}
+	b, err := breaker.New(guarded,
 		breaker.WithFailures(cfg.BreakerFailures),
 		breaker.WithDelay(cfg.BreakerDelay),
 		breaker.WithSuccesses(cfg.BreakerSuccesses),
