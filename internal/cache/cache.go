@@ -177,7 +177,15 @@ func WithFallback(s Store) Option {
 }
 
 // WithFlightTimeout bounds a shared upstream flight, which runs detached
-// from its callers' contexts (default 30s).
+// from its callers' contexts (default 30s). Make it longer than the
+// upstream's own worst case, or the cache cuts off calls the upstream
+// would still finish: the kis client may wait up to a minute for the next
+// token issuance, then try a request several times (package source sets
+// it from KIS_TIMEOUT and KIS_RETRY_ATTEMPTS). A caller with a deadline is
+// bounded by that anyway. A flight cut off by it fails with an error that
+// names the lookup and the bound ("quote 005930: upstream did not answer
+// within 30s: context deadline exceeded") and matches both
+// kisfeed.ErrUnavailable and context.DeadlineExceeded.
 func WithFlightTimeout(d time.Duration) Option {
 	return func(c *Cache) error {
 		if d <= 0 {
@@ -488,7 +496,12 @@ const maxDeadlineMargin = 250 * time.Millisecond
 // time left, which x/time/rate refuses at once) then fails inside the
 // flight while that caller can still be answered from a stale copy,
 // instead of the caller's own deadline passing first (a 504).
-func (c *Cache) flightDo(ctx context.Context, key string, fn func(ctx context.Context) (any, error)) (any, error) {
+//
+// A flight cut off by its bound fails with a *timeoutError naming subj and
+// the bound ("quote 005930: upstream did not answer within 30s: ..."),
+// not a bare "context deadline exceeded" that says neither what nor how
+// long.
+func (c *Cache) flightDo(ctx context.Context, key string, subj subject, fn func(ctx context.Context) (any, error)) (any, error) {
 	ch := c.flight.DoChan(key, func() (any, error) {
 		d := c.flightTimeout
 		if dl, ok := ctx.Deadline(); ok {
@@ -497,7 +510,11 @@ func (c *Cache) flightDo(ctx context.Context, key string, fn func(ctx context.Co
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 		defer cancel()
-		return fn(fctx)
+		v, err := fn(fctx)
+		if err != nil && errors.Is(fctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+			err = newTimeoutError(subj, d, err)
+		}
+		return v, err
 	})
 	select {
 	case r := <-ch:
@@ -506,6 +523,46 @@ func (c *Cache) flightDo(ctx context.Context, key string, fn func(ctx context.Co
 		return nil, ctx.Err()
 	}
 }
+
+// subject names what a lookup fetches, for its errors: "quote" and
+// "005930". Kept in two parts so that naming costs nothing until an error
+// is reported.
+type subject struct{ what, arg string }
+
+func (s subject) String() string {
+	if s.arg == "" {
+		return s.what
+	}
+	return s.what + " " + s.arg
+}
+
+// timeoutError is a flight cut off by its bound (the flight timeout, or
+// the starting caller's deadline). It is an upstream failure: it matches
+// kisfeed.ErrUnavailable, and context.DeadlineExceeded through Err.
+type timeoutError struct {
+	subj  subject
+	after time.Duration
+	err   error // the upstream's error, a context.DeadlineExceeded
+}
+
+// newTimeoutError wraps err, dropping the *kisfeed.UnavailableError a
+// lookup may have put around it: the timeoutError says as much itself.
+func newTimeoutError(subj subject, after time.Duration, err error) *timeoutError {
+	var ue *kisfeed.UnavailableError
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
+	}
+	return &timeoutError{subj: subj, after: after.Round(time.Millisecond), err: err}
+}
+
+func (e *timeoutError) Error() string {
+	return e.subj.String() + ": upstream did not answer within " + e.after.String() + ": " + e.err.Error()
+}
+
+// Is makes errors.Is(err, kisfeed.ErrUnavailable) true.
+func (e *timeoutError) Is(target error) bool { return target == kisfeed.ErrUnavailable }
+
+func (e *timeoutError) Unwrap() error { return e.err }
 
 // hitOrigin is the origin of a fresh hit: "cache", or "stale" while the
 // upstream health check says the upstream is unavailable.
@@ -597,13 +654,13 @@ func (e *envelope[T]) fetched() time.Time { return e.FetchedAt }
 // lookup is the read-through path for one key: fresh hit, else upstream,
 // else stale copy, else error. A fresh hit on a decoded copy is answered
 // before any flight; the flight covers the store read and the upstream.
-func lookup[T any](ctx context.Context, c *Cache, kind, key string, ttl time.Duration, intraday bool,
+func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject, ttl time.Duration, intraday bool,
 	fetch func(context.Context) (T, error)) (result[T], error) {
 	pre, _ := fromEntry[T](c.hot.lookupString(key))
 	if r, ok := hit(ctx, c, kind, pre); ok {
 		return r, nil
 	}
-	v, err := c.flightDo(ctx, key, func(ctx context.Context) (any, error) {
+	v, err := c.flightDo(ctx, key, subj, func(ctx context.Context) (any, error) {
 		env, cached := load[T](ctx, c, key)
 		now := c.now()
 		if cached && now.Before(env.FreshUntil) {
@@ -691,7 +748,7 @@ func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) 
 	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
 	if !ok {
 		var err error
-		r, err = lookup(ctx, c, KindPrice, c.stockKey(code, "price"), c.ttl.Price, true,
+		r, err = lookup(ctx, c, KindPrice, c.stockKey(code, "price"), subject{"quote", code}, c.ttl.Price, true,
 			func(ctx context.Context) (kisfeed.Quote, error) {
 				q, err := c.up.Quote(ctx, code)
 				if err != nil {
@@ -843,7 +900,8 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string) (map[string]res
 		got map[string]result[kisfeed.Quote]
 		err error
 	}
-	v, err := c.flightDo(ctx, "quotes\x00"+strings.Join(codes, ","), func(ctx context.Context) (any, error) {
+	joined := strings.Join(codes, ",")
+	v, err := c.flightDo(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
 		qs, err := c.up.Quotes(ctx, codes)
 		var be *kisfeed.BatchError
 		if err != nil && !errors.As(err, &be) {
@@ -880,7 +938,7 @@ func (c *Cache) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook,
 	r, ok := stockHit[kisfeed.OrderBook](ctx, c, KindOrderBook, code, "orderbook")
 	if !ok {
 		var err error
-		r, err = lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), c.ttl.OrderBook, true,
+		r, err = lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), subject{"order book", code}, c.ttl.OrderBook, true,
 			func(ctx context.Context) (kisfeed.OrderBook, error) {
 				b, err := c.up.OrderBook(ctx, code)
 				if err != nil {
@@ -919,7 +977,7 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 		return nil, err
 	}
 	q.Interval = iv // one key per series: "d" and "day" share it
-	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), c.ttl.Candles, coversToday(q, c.marketNow()),
+	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), candlesSubject(q), c.ttl.Candles, coversToday(q, c.marketNow()),
 		func(ctx context.Context) (kisfeed.Candles, error) {
 			cs, err := c.up.Candles(ctx, q)
 			if err != nil {
@@ -939,12 +997,30 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 	return &cs, nil
 }
 
+// candlesSubject names a candle series in errors:
+// "candles 005930 day 2026-03-03..2026-03-10".
+func candlesSubject(q kisfeed.CandleQuery) subject {
+	arg := q.Code + " " + string(q.Interval)
+	if !q.From.IsZero() || !q.To.IsZero() {
+		arg += " " + dateOrOpen(q.From) + ".." + dateOrOpen(q.To)
+	}
+	return subject{"candles", arg}
+}
+
+// dateOrOpen is t's day, or "" for an open end.
+func dateOrOpen(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(kisfeed.KST).Format(time.DateOnly)
+}
+
 // StockInfo returns the cached info of code, or fetches it.
 func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
 	if err := checkCode(code); err != nil {
 		return nil, err
 	}
-	r, err := lookup(ctx, c, KindInfo, c.stockKey(code, "info"), c.ttl.Info, false,
+	r, err := lookup(ctx, c, KindInfo, c.stockKey(code, "info"), subject{"stock info", code}, c.ttl.Info, false,
 		func(ctx context.Context) (kisfeed.StockInfo, error) {
 			s, err := c.up.StockInfo(ctx, code)
 			if err != nil {
@@ -966,7 +1042,7 @@ func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo,
 // Universe returns the cached universe, or fetches it (info TTL). The
 // returned slice is the caller's.
 func (c *Cache) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
-	r, err := lookup(ctx, c, KindUniverse, c.prefix+"universe", c.ttl.Info, false,
+	r, err := lookup(ctx, c, KindUniverse, c.prefix+"universe", subject{what: "universe"}, c.ttl.Info, false,
 		func(ctx context.Context) ([]kisfeed.Stock, error) { return c.up.Universe(ctx) })
 	if err != nil {
 		return nil, err
@@ -985,7 +1061,7 @@ func (c *Cache) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
 // upstream (info TTL).
 func (c *Cache) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
 	day := kisfeed.Day(date)
-	r, err := lookup(ctx, c, KindCalendar, c.prefix+"calendar:"+ymd(day), c.ttl.Info, false,
+	r, err := lookup(ctx, c, KindCalendar, c.prefix+"calendar:"+ymd(day), subject{"calendar", day.Format(time.DateOnly)}, c.ttl.Info, false,
 		func(ctx context.Context) (bool, error) { return c.up.IsTradingDay(ctx, day) })
 	if err != nil {
 		return false, err

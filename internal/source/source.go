@@ -308,6 +308,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	opts := []cache.Option{
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
+		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithClock(now),
 		// Session boundaries (the 09:00 open and 15:30 close that end
 		// intraday freshness) are those of the market being served: in
@@ -376,6 +377,30 @@ func neutral(err error) bool {
 		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kis.ErrMalformed)
 }
 
+// The kis client's retry backoff: the first wait and the longest.
+const (
+	retryBase = 200 * time.Millisecond
+	retryMax  = 5 * time.Second
+)
+
+// minFlightTimeout is the cache's own default flight timeout, the least
+// FlightTimeout returns.
+const minFlightTimeout = 30 * time.Second
+
+// FlightTimeout is how long the cache lets one shared upstream call run
+// for a caller without a deadline (a CLI lookup; an HTTP request is bounded
+// by its own deadline): long enough for the worst case the kis client
+// goes through on purpose rather than a fixed 30 s that cut it short with
+// a bare "context deadline exceeded" — one wait for KIS's token issuance
+// window (kis.TokenIssueInterval, a minute) and then every attempt of a
+// request (1 + KIS_RETRY_ATTEMPTS) at KIS_TIMEOUT with the longest backoff
+// before each: 60s + 5 × (10s + 5s) = 2m15s with the defaults. Never less
+// than 30 s.
+func FlightTimeout(cfg config.Config) time.Duration {
+	attempts := time.Duration(cfg.RetryAttempts + 1)
+	return max(minFlightTimeout, kis.TokenIssueInterval+attempts*(cfg.Timeout+retryMax))
+}
+
 // clientOptions are the options every KIS client shares.
 func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []kis.Option {
 	opts := []kis.Option{
@@ -384,7 +409,7 @@ func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []k
 		kis.WithTokenMargin(cfg.TokenMargin),
 		kis.WithMaxQueue(cfg.MaxQueue),
 		// KIS_RETRY_ATTEMPTS counts attempts after the first.
-		kis.WithRetry(cfg.RetryAttempts+1, 200*time.Millisecond, 5*time.Second),
+		kis.WithRetry(cfg.RetryAttempts+1, retryBase, retryMax),
 	}
 	if deps.KISObserver != nil {
 		opts = append(opts, kis.WithObserver(deps.KISObserver))
