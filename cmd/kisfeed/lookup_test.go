@@ -346,3 +346,24 @@ func TestDisplayWidth(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedCredentialsThroughFactory drives the lookups through the real
+// data-source stack (cache and breaker over the kis client) against an
+// emulator that refuses the secret: a configuration error, exit 2 with a
+// pointer to the settings, not "upstream unavailable".
+func TestRefusedCredentialsThroughFactory(t *testing.T) {
+	t.Parallel()
+	_, base := emulatortest.Start(t, emulator.WithMarket(lookupMarket()), emulator.WithAppKey("k", "right"))
+	env := []string{"ENABLE_KIS_API=true", "KIS_APP_KEY=k", "KIS_APP_SECRET=wrong", "KIS_BASE_URL=" + base,
+		"KIS_TOKEN_FILE=" + t.TempDir() + "/tokens.json", "LOG_LEVEL=error"}
+	for _, args := range [][]string{{"quote", "005930"}, {"quote", "005930", "000660"}, {"orderbook", "005930"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), args, env, strings.NewReader(""), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), "check KIS_APP_KEY and KIS_APP_SECRET") ||
+				strings.Contains(stderr.String(), "unavailable") {
+				t.Errorf("got exit %d, stderr %q; want 2 and a pointer to KIS_APP_KEY and KIS_APP_SECRET, no 'unavailable'", code, stderr.String())
+			}
+		})
+	}
+}

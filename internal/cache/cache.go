@@ -74,6 +74,7 @@ type Cache struct {
 	flightTimeout time.Duration
 	retryEvery    time.Duration
 	health        func(context.Context) error // nil = always available
+	configErr     func(error) bool            // errors passed through as they are
 	market        func() time.Time            // session-boundary clock; nil = now
 
 	// hot holds decoded values read before any flight: the store itself
@@ -196,6 +197,26 @@ func WithFlightTimeout(d time.Duration) Option {
 	}
 }
 
+// WithConfigError marks upstream errors that say the configuration is
+// wrong (credentials the upstream refuses): like business errors, they
+// reach the caller as they are — no stale copy stands in for the value
+// and they are not turned into a *kisfeed.UnavailableError — because no
+// wait fixes them and the caller must be told what to change.
+func WithConfigError(is func(error) bool) Option {
+	return func(c *Cache) error {
+		if is != nil {
+			c.configErr = is
+		}
+		return nil
+	}
+}
+
+// passThrough reports whether an upstream error goes to the caller as it
+// is: a business error (bad input, unknown code) or a configuration error.
+func (c *Cache) passThrough(err error) bool {
+	return kisfeed.IsBusinessError(err) || c.configErr(err)
+}
+
 // WithStoreRetry sets how long the cache skips a failed primary store
 // before trying it again (default 5s).
 func WithStoreRetry(d time.Duration) Option {
@@ -274,7 +295,7 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 	c := &Cache{
 		up: upstream, store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
-		flightTimeout: 30 * time.Second, retryEvery: 5 * time.Second,
+		flightTimeout: 30 * time.Second, retryEvery: 5 * time.Second, configErr: func(error) bool { return false },
 		localTTL: DefaultLocalTTL, localEntries: 10_000,
 	}
 	for _, o := range opts {
@@ -673,7 +694,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
-		if kisfeed.IsBusinessError(err) {
+		if c.passThrough(err) {
 			return nil, err
 		}
 		if cached && c.staleOK(env) {
@@ -856,7 +877,7 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 						fail(code, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code))
 					}
 				}
-			case kisfeed.IsBusinessError(err) || errors.Is(err, context.Canceled):
+			case c.passThrough(err) || errors.Is(err, context.Canceled):
 				return nil, err
 			default:
 				// Upstream failure, or this caller's deadline passed: every

@@ -34,6 +34,7 @@ func TestNeutral(t *testing.T) {
 		{"malformed answer", &kis.MalformedError{TrID: "FHKST01010100", Field: "output.stck_prpr", Value: "12a", Want: "an integer"}, true},
 		{"rate limited", kis.ErrRateLimited, true},
 		{"queue full", kis.ErrQueueFull, true},
+		{"refused credentials", fmt.Errorf("quote 005930: get access token: issue token: %w", kis.ErrInvalidCredentials), true},
 		{"connection refused", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), false},
 		{"deadline exceeded on the wire", context.DeadlineExceeded, false},
 	}

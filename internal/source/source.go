@@ -309,6 +309,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
+		cache.WithConfigError(configError),
 		cache.WithClock(now),
 		// Session boundaries (the 09:00 open and 15:30 close that end
 		// intraday freshness) are those of the market being served: in
@@ -370,11 +371,22 @@ func redisPrefix(deps Deps) string {
 // malformed answer (kis.ErrMalformed) is a data problem of one response,
 // not an outage; a limiter wait refused for the caller's deadline
 // (kis.ErrLimiterDeadline) means our own budget is spent and the upstream
-// was not even asked.
+// was not even asked; refused credentials are a configuration error (see
+// configError).
 func neutral(err error) bool {
 	return errors.Is(err, kis.ErrRateLimited) || errors.Is(err, kis.ErrQueueFull) ||
 		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon) ||
-		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kis.ErrMalformed)
+		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kis.ErrMalformed) ||
+		configError(err)
+}
+
+// configError marks errors only a configuration change fixes: credentials
+// KIS refuses (kis.ErrInvalidCredentials). The upstream answered, so they
+// do not open the circuit, and the cache hands them to the caller as they
+// are rather than as "upstream unavailable" or a stale copy, so commands
+// can say which settings to check (KIS_APP_KEY, KIS_APP_SECRET).
+func configError(err error) bool {
+	return errors.Is(err, kis.ErrInvalidCredentials)
 }
 
 // The kis client's retry backoff: the first wait and the longest.
