@@ -15,14 +15,15 @@ import (
 	"golang.org/x/text/width"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
 // The lookup commands: quote, orderbook, candles, info and token. Each
 // validates its arguments first (bad usage exits 2 naming the flag and
 // the expected format), reads through the configured upstream's Source,
-// and prints a table or, with --json, snake_case JSON with RFC 3339 times
-// in +09:00.
+// and prints a table or, with --json, the HTTP API's JSON representation
+// of the value (package jsonview: snake_case, RFC 3339 times in +09:00).
 
 // withUpstream builds the upstream, runs fn and closes it.
 func (a *app) withUpstream(ctx context.Context, fn func(up *upstream) error) error {
@@ -83,48 +84,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// metaJSON is the provenance every JSON answer carries.
-type metaJSON struct {
-	AsOf   string `json:"as_of"`
-	Source string `json:"source"`
-	Origin string `json:"origin"`
-	Stale  bool   `json:"stale"`
-}
-
-func newMetaJSON(m kisfeed.Meta) metaJSON {
-	return metaJSON{AsOf: kst(m.AsOf), Source: m.Source, Origin: string(m.Origin), Stale: m.Stale}
-}
-
-// quoteJSON is the --json form of a quote.
-type quoteJSON struct {
-	Code         string  `json:"code"`
-	Name         string  `json:"name"`
-	Market       string  `json:"market,omitempty"`
-	Price        int64   `json:"price"`
-	Open         int64   `json:"open"`
-	High         int64   `json:"high"`
-	Low          int64   `json:"low"`
-	PrevClose    int64   `json:"prev_close"`
-	BasePrice    int64   `json:"base_price"`
-	Change       int64   `json:"change"`
-	ChangeRate   float64 `json:"change_rate"`
-	Volume       int64   `json:"volume"`
-	TradingValue int64   `json:"trading_value"`
-	UpperLimit   int64   `json:"upper_limit"`
-	LowerLimit   int64   `json:"lower_limit"`
-	TickSize     int64   `json:"tick_size,omitempty"`
-	metaJSON
-}
-
-func newQuoteJSON(q *kisfeed.Quote) quoteJSON {
-	return quoteJSON{
-		Code: q.Code, Name: q.Name, Market: string(q.Market), Price: q.Price, Open: q.Open, High: q.High,
-		Low: q.Low, PrevClose: q.PrevClose, BasePrice: q.BasePrice, Change: q.Change, ChangeRate: q.ChangeRate,
-		Volume: q.Volume, TradingValue: q.TradingValue, UpperLimit: q.UpperLimit, LowerLimit: q.LowerLimit,
-		TickSize: q.TickSize, metaJSON: newMetaJSON(q.Meta),
-	}
 }
 
 func newQuoteCmd(a *app) *cobra.Command {
@@ -192,12 +151,12 @@ func (a *app) quote(ctx context.Context, src kisfeed.Source, codes []string, asJ
 func (a *app) printQuotes(qs []*kisfeed.Quote, single, asJSON bool) error {
 	if asJSON {
 		if single {
-			return writeJSON(a.stdout, newQuoteJSON(qs[0]))
+			return writeJSON(a.stdout, jsonview.NewQuote(qs[0]))
 		}
-		out := make([]quoteJSON, 0, len(qs))
+		out := make([]jsonview.Quote, 0, len(qs))
 		for _, q := range qs {
 			if q != nil {
-				out = append(out, newQuoteJSON(q))
+				out = append(out, jsonview.NewQuote(q))
 			}
 		}
 		return writeJSON(a.stdout, out)
@@ -269,22 +228,6 @@ func writeTable(w io.Writer, rows [][]string, left map[int]bool) error {
 	return err
 }
 
-// levelJSON is one order-book level.
-type levelJSON struct {
-	Price    int64 `json:"price"`
-	Quantity int64 `json:"quantity"`
-}
-
-type orderBookJSON struct {
-	Code          string      `json:"code"`
-	Asks          []levelJSON `json:"asks"`
-	Bids          []levelJSON `json:"bids"`
-	TotalAskQty   int64       `json:"total_ask_qty"`
-	TotalBidQty   int64       `json:"total_bid_qty"`
-	ExpectedPrice int64       `json:"expected_price"`
-	metaJSON
-}
-
 func newOrderBookCmd(a *app) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
@@ -314,13 +257,7 @@ expected price.` + lookupExit,
 
 func (a *app) printOrderBook(b *kisfeed.OrderBook, asJSON bool) error {
 	if asJSON {
-		out := orderBookJSON{Code: b.Code, TotalAskQty: b.TotalAskQty, TotalBidQty: b.TotalBidQty,
-			ExpectedPrice: b.ExpectedPrice, metaJSON: newMetaJSON(b.Meta)}
-		for i := range kisfeed.BookDepth {
-			out.Asks = append(out.Asks, levelJSON(b.Asks[i]))
-			out.Bids = append(out.Bids, levelJSON(b.Bids[i]))
-		}
-		return writeJSON(a.stdout, out)
+		return writeJSON(a.stdout, jsonview.NewOrderBook(b))
 	}
 	fmt.Fprintf(a.stdout, "%s  as of %s  (%s)\n", b.Code, b.Meta.AsOf.In(kisfeed.KST).Format("2006-01-02 15:04:05"), b.Meta.Source)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -339,23 +276,6 @@ func (a *app) printOrderBook(b *kisfeed.OrderBook, asJSON bool) error {
 		fmt.Fprintf(a.stdout, "expected price %d\n", b.ExpectedPrice)
 	}
 	return nil
-}
-
-type candleJSON struct {
-	Time   string `json:"time"`
-	Open   int64  `json:"open"`
-	High   int64  `json:"high"`
-	Low    int64  `json:"low"`
-	Close  int64  `json:"close"`
-	Volume int64  `json:"volume"`
-	Value  int64  `json:"value"`
-}
-
-type candlesJSON struct {
-	Code     string       `json:"code"`
-	Interval string       `json:"interval"`
-	Bars     []candleJSON `json:"bars"`
-	metaJSON
 }
 
 // parseDayFlag parses a --from/--to flag value: YYYY-MM-DD, or YYYYMMDD
@@ -417,7 +337,7 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 				if err != nil {
 					return lookupError(err)
 				}
-				return a.printCandles(cs, asJSON)
+				return a.printCandles(cs, q, asJSON)
 			})
 		},
 	}
@@ -429,13 +349,10 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 	return c
 }
 
-func (a *app) printCandles(cs *kisfeed.Candles, asJSON bool) error {
+// printCandles prints cs, the answer to q.
+func (a *app) printCandles(cs *kisfeed.Candles, q kisfeed.CandleQuery, asJSON bool) error {
 	if asJSON {
-		out := candlesJSON{Code: cs.Code, Interval: string(cs.Interval), Bars: make([]candleJSON, len(cs.Bars)), metaJSON: newMetaJSON(cs.Meta)}
-		for i, b := range cs.Bars {
-			out.Bars[i] = candleJSON{Time: kst(b.Time), Open: b.Open, High: b.High, Low: b.Low, Close: b.Close, Volume: b.Volume, Value: b.Value}
-		}
-		return writeJSON(a.stdout, out)
+		return writeJSON(a.stdout, jsonview.NewCandles(cs, q))
 	}
 	layout := "2006-01-02"
 	if cs.Interval == kisfeed.IntervalMinute {
@@ -451,25 +368,6 @@ func (a *app) printCandles(cs *kisfeed.Candles, asJSON bool) error {
 	}
 	fmt.Fprintf(a.stdout, "%d %s candles of %s (%s)\n", len(cs.Bars), cs.Interval, cs.Code, cs.Meta.Source)
 	return nil
-}
-
-type infoJSON struct {
-	Code           string `json:"code"`
-	ISIN           string `json:"isin"`
-	Name           string `json:"name"`
-	FullName       string `json:"full_name"`
-	EnglishName    string `json:"english_name"`
-	Market         string `json:"market"`
-	Group          string `json:"group"`
-	Sector         string `json:"sector"`
-	ListedShares   int64  `json:"listed_shares"`
-	ParValue       int64  `json:"par_value"`
-	Capital        int64  `json:"capital"`
-	ListingDate    string `json:"listing_date"`
-	Halted         bool   `json:"halted"`
-	Administrative bool   `json:"administrative"`
-	NXTTradable    bool   `json:"nxt_tradable"`
-	metaJSON
 }
 
 func newInfoCmd(a *app) *cobra.Command {
@@ -491,13 +389,8 @@ administrative and NXT flags.` + lookupExit,
 				if err != nil {
 					return lookupError(err)
 				}
-				out := infoJSON{Code: info.Code, ISIN: info.ISIN, Name: info.Name, FullName: info.FullName,
-					EnglishName: info.EnglishName, Market: string(info.Market), Group: info.Group, Sector: info.Sector,
-					ListedShares: info.ListedShares, ParValue: info.ParValue, Capital: info.Capital,
-					ListingDate: kst(info.ListingDate), Halted: info.Halted, Administrative: info.Administrative,
-					NXTTradable: info.NXTTradable, metaJSON: newMetaJSON(info.Meta)}
 				if asJSON {
-					return writeJSON(a.stdout, out)
+					return writeJSON(a.stdout, jsonview.NewStockInfo(info))
 				}
 				listed := ""
 				if !info.ListingDate.IsZero() {

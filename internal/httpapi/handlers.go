@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serve(w, q.Meta, newQuote(q))
+	s.serve(w, q.Meta, jsonview.NewQuote(q))
 }
 
 func (s *Server) handleOrderBook(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +81,7 @@ func (s *Server) handleOrderBook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serve(w, b.Meta, newOrderBook(b))
+	s.serve(w, b.Meta, jsonview.NewOrderBook(b))
 }
 
 func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +105,7 @@ func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serve(w, c.Meta, newCandles(c, q))
+	s.serve(w, c.Meta, jsonview.NewCandles(c, q))
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
@@ -122,7 +123,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serve(w, i.Meta, newInfo(i))
+	s.serve(w, i.Meta, jsonview.NewStockInfo(i))
 }
 
 // handleQuotes serves a batch. Codes that fail on their own (malformed,
@@ -169,11 +170,11 @@ func (s *Server) handleQuotes(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	out := batchJSON{Requested: len(all), Quotes: []quoteJSON{}, Errors: []batchItemError{}}
+	out := batchJSON{Requested: len(all), Quotes: []jsonview.Quote{}, Errors: []batchItemError{}}
 	metas := make([]kisfeed.Meta, 0, len(byCode))
 	for _, c := range all {
 		if q, ok := byCode[c]; ok {
-			out.Quotes = append(out.Quotes, newQuote(q))
+			out.Quotes = append(out.Quotes, jsonview.NewQuote(q))
 			metas = append(metas, q.Meta)
 			continue
 		}
@@ -193,7 +194,7 @@ func (s *Server) handleQuotes(w http.ResponseWriter, r *http.Request) {
 	if m.Source == "" && len(metas) == 0 {
 		m.Source = "none"
 	}
-	out.metaJSON = newMeta(m)
+	out.Meta = jsonview.NewMeta(m)
 	s.serve(w, m, out)
 }
 
@@ -227,18 +228,17 @@ func (s *Server) handleStocks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := stocksJSON{Stocks: make([]stockJSON, 0, len(u))}
+	out := stocksJSON{Stocks: make([]jsonview.Stock, 0, len(u))}
 	for _, st := range u {
 		if (market != "" && st.Market != market) || (group != "" && st.Group != group) {
 			continue
 		}
-		out.Stocks = append(out.Stocks, stockJSON{Code: st.Code, ISIN: st.ISIN, Name: st.Name,
-			Market: string(st.Market), Group: st.Group, Preferred: st.Preferred, Halted: st.Halted})
+		out.Stocks = append(out.Stocks, jsonview.NewStock(st))
 	}
 	out.Count = len(out.Stocks)
 	now := s.now()
 	m := kisfeed.Meta{AsOf: now, Source: "universe", Origin: kisfeed.OriginSource, Expires: now.Add(time.Hour)}
-	out.metaJSON = newMeta(m)
+	out.Meta = jsonview.NewMeta(m)
 	s.serve(w, m, out)
 }
 
@@ -288,7 +288,7 @@ func (s *Server) handleCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	m := kisfeed.Meta{AsOf: now, Source: "calendar", Origin: kisfeed.OriginSource, Expires: now.Add(time.Hour)}
-	out.metaJSON = newMeta(m)
+	out.Meta = jsonview.NewMeta(m)
 	s.serve(w, m, out)
 }
 

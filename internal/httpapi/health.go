@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 )
 
 type healthJSON struct {
@@ -18,7 +20,7 @@ type healthJSON struct {
 // whose upstream is down.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, healthJSON{Status: "ok", Time: kst(s.now())})
+	writeJSON(w, http.StatusOK, healthJSON{Status: "ok", Time: jsonview.KST(s.now())})
 }
 
 type readyJSON struct {
@@ -43,7 +45,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	wg.Wait()
-	out := readyJSON{Status: "ready", Time: kst(s.now()), Checks: map[string]string{}, Degraded: []string{}}
+	out := readyJSON{Status: "ready", Time: jsonview.KST(s.now()), Checks: map[string]string{}, Degraded: []string{}}
 	for i, c := range s.checks {
 		if err := results[i]; err != nil {
 			out.Checks[c.Name] = err.Error()

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 )
 
 type openAPIDoc struct {
@@ -61,21 +63,21 @@ func TestOpenAPISchemas(t *testing.T) {
 	t.Parallel()
 	doc := loadOpenAPI(t)
 	tests := map[string]any{
-		"Quote":          quoteJSON{},
-		"Level":          levelJSON{},
-		"OrderBook":      orderBookJSON{},
-		"Candle":         candleJSON{},
-		"Candles":        candlesJSON{},
-		"StockInfo":      infoJSON{},
+		"Quote":          jsonview.Quote{},
+		"Level":          jsonview.Level{},
+		"OrderBook":      jsonview.OrderBook{},
+		"Candle":         jsonview.Candle{},
+		"Candles":        jsonview.Candles{},
+		"StockInfo":      jsonview.StockInfo{},
 		"BatchItemError": batchItemError{},
 		"QuoteBatch":     batchJSON{},
-		"Stock":          stockJSON{},
+		"Stock":          jsonview.Stock{},
 		"Stocks":         stocksJSON{},
 		"Calendar":       calendarJSON{},
 		"Problem":        Problem{},
 		"Health":         healthJSON{},
 		"Ready":          readyJSON{},
-		"Meta":           metaJSON{},
+		"Meta":           jsonview.Meta{},
 	}
 	for name, v := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -9,161 +9,8 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 )
-
-// metaJSON is the provenance every response body carries, flattened into
-// it by embedding.
-type metaJSON struct {
-	AsOf   time.Time `json:"as_of"`
-	Source string    `json:"source"`
-	Origin string    `json:"origin"`
-	Stale  bool      `json:"stale"`
-}
-
-func newMeta(m kisfeed.Meta) metaJSON {
-	origin := m.Origin
-	if origin == "" {
-		origin = kisfeed.OriginSource
-	}
-	return metaJSON{AsOf: kst(m.AsOf), Source: m.Source, Origin: string(origin), Stale: m.Stale || origin == kisfeed.OriginStale}
-}
-
-// kst shows t on Korean time, so it marshals with +09:00.
-func kst(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.In(kisfeed.KST)
-}
-
-type quoteJSON struct {
-	Code         string  `json:"code"`
-	Name         string  `json:"name"`
-	Market       string  `json:"market"`
-	Price        int64   `json:"price"`
-	Open         int64   `json:"open"`
-	High         int64   `json:"high"`
-	Low          int64   `json:"low"`
-	PrevClose    int64   `json:"prev_close"`
-	BasePrice    int64   `json:"base_price"`
-	Change       int64   `json:"change"`
-	ChangeRate   float64 `json:"change_rate"`
-	Volume       int64   `json:"volume"`
-	TradingValue int64   `json:"trading_value"`
-	UpperLimit   int64   `json:"upper_limit"`
-	LowerLimit   int64   `json:"lower_limit"`
-	TickSize     int64   `json:"tick_size"`
-	metaJSON
-}
-
-func newQuote(q *kisfeed.Quote) quoteJSON {
-	return quoteJSON{
-		Code: q.Code, Name: q.Name, Market: string(q.Market),
-		Price: q.Price, Open: q.Open, High: q.High, Low: q.Low,
-		PrevClose: q.PrevClose, BasePrice: q.BasePrice, Change: q.Change, ChangeRate: q.ChangeRate,
-		Volume: q.Volume, TradingValue: q.TradingValue,
-		UpperLimit: q.UpperLimit, LowerLimit: q.LowerLimit, TickSize: q.TickSize,
-		metaJSON: newMeta(q.Meta),
-	}
-}
-
-type levelJSON struct {
-	Price    int64 `json:"price"`
-	Quantity int64 `json:"quantity"`
-}
-
-type orderBookJSON struct {
-	Code          string      `json:"code"`
-	Asks          []levelJSON `json:"asks"`
-	Bids          []levelJSON `json:"bids"`
-	TotalAskQty   int64       `json:"total_ask_qty"`
-	TotalBidQty   int64       `json:"total_bid_qty"`
-	ExpectedPrice int64       `json:"expected_price"`
-	metaJSON
-}
-
-func newOrderBook(b *kisfeed.OrderBook) orderBookJSON {
-	out := orderBookJSON{
-		Code: b.Code, Asks: make([]levelJSON, len(b.Asks)), Bids: make([]levelJSON, len(b.Bids)),
-		TotalAskQty: b.TotalAskQty, TotalBidQty: b.TotalBidQty, ExpectedPrice: b.ExpectedPrice,
-		metaJSON: newMeta(b.Meta),
-	}
-	for i, l := range b.Asks {
-		out.Asks[i] = levelJSON(l)
-	}
-	for i, l := range b.Bids {
-		out.Bids[i] = levelJSON(l)
-	}
-	return out
-}
-
-type candleJSON struct {
-	Time   time.Time `json:"time"`
-	Open   int64     `json:"open"`
-	High   int64     `json:"high"`
-	Low    int64     `json:"low"`
-	Close  int64     `json:"close"`
-	Volume int64     `json:"volume"`
-	Value  int64     `json:"value"`
-}
-
-type candlesJSON struct {
-	Code     string       `json:"code"`
-	Interval string       `json:"interval"`
-	From     string       `json:"from"`
-	To       string       `json:"to"`
-	Adjusted bool         `json:"adjusted"`
-	Bars     []candleJSON `json:"bars"`
-	metaJSON
-}
-
-func newCandles(c *kisfeed.Candles, q kisfeed.CandleQuery) candlesJSON {
-	out := candlesJSON{
-		Code: c.Code, Interval: string(c.Interval),
-		From: q.From.Format(time.DateOnly), To: q.To.Format(time.DateOnly), Adjusted: !q.Unadjusted,
-		Bars: make([]candleJSON, len(c.Bars)), metaJSON: newMeta(c.Meta),
-	}
-	if out.Code == "" {
-		out.Code = q.Code
-	}
-	if out.Interval == "" {
-		out.Interval = string(q.Interval)
-	}
-	for i, b := range c.Bars {
-		out.Bars[i] = candleJSON{Time: kst(b.Time), Open: b.Open, High: b.High, Low: b.Low,
-			Close: b.Close, Volume: b.Volume, Value: b.Value}
-	}
-	return out
-}
-
-type infoJSON struct {
-	Code           string    `json:"code"`
-	ISIN           string    `json:"isin"`
-	Name           string    `json:"name"`
-	FullName       string    `json:"full_name"`
-	EnglishName    string    `json:"english_name"`
-	Market         string    `json:"market"`
-	Group          string    `json:"group"`
-	Sector         string    `json:"sector"`
-	ListedShares   int64     `json:"listed_shares"`
-	ParValue       int64     `json:"par_value"`
-	Capital        int64     `json:"capital"`
-	ListingDate    time.Time `json:"listing_date,omitzero"`
-	Halted         bool      `json:"halted"`
-	Administrative bool      `json:"administrative"`
-	NXTTradable    bool      `json:"nxt_tradable"`
-	metaJSON
-}
-
-func newInfo(i *kisfeed.StockInfo) infoJSON {
-	return infoJSON{
-		Code: i.Code, ISIN: i.ISIN, Name: i.Name, FullName: i.FullName, EnglishName: i.EnglishName,
-		Market: string(i.Market), Group: i.Group, Sector: i.Sector,
-		ListedShares: i.ListedShares, ParValue: i.ParValue, Capital: i.Capital,
-		ListingDate: kst(i.ListingDate), Halted: i.Halted, Administrative: i.Administrative,
-		NXTTradable: i.NXTTradable, metaJSON: newMeta(i.Meta),
-	}
-}
 
 // batchItemError is one failed code of a batch.
 type batchItemError struct {
@@ -176,25 +23,15 @@ type batchItemError struct {
 
 type batchJSON struct {
 	Requested int              `json:"requested"`
-	Quotes    []quoteJSON      `json:"quotes"`
+	Quotes    []jsonview.Quote `json:"quotes"`
 	Errors    []batchItemError `json:"errors"`
-	metaJSON
-}
-
-type stockJSON struct {
-	Code      string `json:"code"`
-	ISIN      string `json:"isin"`
-	Name      string `json:"name"`
-	Market    string `json:"market"`
-	Group     string `json:"group"`
-	Preferred bool   `json:"preferred"`
-	Halted    bool   `json:"halted"`
+	jsonview.Meta
 }
 
 type stocksJSON struct {
-	Count  int         `json:"count"`
-	Stocks []stockJSON `json:"stocks"`
-	metaJSON
+	Count  int              `json:"count"`
+	Stocks []jsonview.Stock `json:"stocks"`
+	jsonview.Meta
 }
 
 type calendarJSON struct {
@@ -208,7 +45,7 @@ type calendarJSON struct {
 	// calendar ends before one is found.
 	PrevTradingDay string `json:"prev_trading_day,omitempty"`
 	NextTradingDay string `json:"next_trading_day,omitempty"`
-	metaJSON
+	jsonview.Meta
 }
 
 // setCacheHeaders sets X-Cache and Cache-Control from a value's Meta:

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/mock"
 )
@@ -535,11 +536,11 @@ func TestOrderBookLevels(t *testing.T) {
 	t.Parallel()
 	rec := newFixture(t, nil).get(t, "/v1/stocks/005930/orderbook")
 	body := decode[struct {
-		Asks []levelJSON `json:"asks"`
-		Bids []levelJSON `json:"bids"`
+		Asks []jsonview.Level `json:"asks"`
+		Bids []jsonview.Level `json:"bids"`
 	}](t, rec)
 	if len(body.Asks) != kisfeed.BookDepth || len(body.Bids) != kisfeed.BookDepth ||
-		body.Asks[0] != (levelJSON{71100, 1}) || body.Bids[9] != (levelJSON{70100, 2}) {
+		body.Asks[0] != (jsonview.Level{Price: 71100, Quantity: 1}) || body.Bids[9] != (jsonview.Level{Price: 70100, Quantity: 2}) {
 		t.Errorf("levels: got asks %v bids %v, want 10 each, best ask 71100, 10th bid 70100", body.Asks, body.Bids)
 	}
 }
