@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,36 +37,14 @@ func TestServeReportsDatabase(t *testing.T) {
 	}
 	db.Close()
 
-	pr, pw := io.Pipe()
 	a := &app{
-		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stdout: pw, stderr: io.Discard, now: now,
+		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stderr: io.Discard, now: now,
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
 			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
 		},
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() {
-		root := newRootCmd(a)
-		root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0"})
-		served <- root.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listening line: %v", err)
-	}
-	base := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
-
-	get := func(p string) (int, string) {
-		resp, err := http.Get(base + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	base, stop := startServe(t, a)
+	get := func(p string) (int, string) { return httpGet(t, base+p) }
 	code, body := get("/readyz")
 	var ready struct {
 		Status string            `json:"status"`
@@ -87,8 +63,7 @@ func TestServeReportsDatabase(t *testing.T) {
 			t.Errorf("/metrics: missing %q", want)
 		}
 	}
-	cancel()
-	if err := <-served; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("serve: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,30 +27,16 @@ func TestServeAndLoadtest(t *testing.T) {
 	t.Parallel()
 	now := func() time.Time { return time.Date(2025, time.March, 11, 11, 0, 0, 0, kisfeed.KST) }
 	var closed atomic.Bool
-	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
 	a := &app{
-		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stdout: pw, stderr: &stderr, now: now,
+		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, now: now,
 		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { closed.Store(true); return nil }}, nil
 		},
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() {
-		root := newRootCmd(a)
-		root.SetArgs([]string{"serve", "--addr", "127.0.0.1:0"})
-		served <- root.ExecuteContext(ctx)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listening line: %v (stderr %s)", err, stderr.String())
-	}
-	base, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") {
-		t.Fatalf("first line: got %q, want listening on http://127.0.0.1:PORT", line)
+	base, stop := startServe(t, a)
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Fatalf("listening line: got base %q, want http://127.0.0.1:PORT", base)
 	}
 
 	resp, err := http.Get(base + "/v1/stocks/005930/quote")
@@ -95,8 +82,7 @@ func TestServeAndLoadtest(t *testing.T) {
 		}
 	}
 
-	cancel()
-	if err := <-served; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("serve: got %v, want nil after shutdown", err)
 	}
 	if !closed.Load() {
@@ -142,31 +128,10 @@ func TestServeBadFlags(t *testing.T) {
 // readiness lists the breaker, and cache metrics reach /metrics.
 func TestServeFactoryMock(t *testing.T) {
 	t.Parallel()
-	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--access-log=false"},
-			[]string{"ENABLE_KIS_API=false", "LOG_LEVEL=warn"}, strings.NewReader(""), pw, &stderr)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listening line: %v", err)
-	}
-	base := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
-	fetch := func(path string) (int, string) {
-		t.Helper()
-		resp, err := http.Get(base + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	a := &app{environ: []string{"ENABLE_KIS_API=false", "LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, now: time.Now}
+	base, stop := startServe(t, a, "--access-log=false")
+	fetch := func(path string) (int, string) { return httpGet(t, base+path) }
 	for range 2 {
 		if code, body := fetch("/v1/stocks/005930/quote"); code != 200 {
 			t.Fatalf("quote: got %d %s, want 200", code, body)
@@ -185,9 +150,8 @@ func TestServeFactoryMock(t *testing.T) {
 			t.Errorf("/metrics: missing %s", want)
 		}
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("exit code: got %d, want 0; stderr %s", code, stderr.String())
+	if err := stop(); err != nil {
+		t.Errorf("serve: got %v, want nil after shutdown; stderr %s", err, stderr.String())
 	}
 }
 
@@ -276,4 +240,52 @@ func TestLoadtestFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServe runs "kisfeed serve --addr 127.0.0.1:0 extra..." for a in the
+// background, waits for its listening line and returns the base URL and
+// stop, which shuts serve down and returns its error. a.stdout is taken
+// over to read the listening line.
+func startServe(t *testing.T, a *app, extra ...string) (base string, stop func() error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	a.stdout = pw
+	ctx, cancel := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() {
+		root := newRootCmd(a)
+		root.SetArgs(append([]string{"serve", "--addr", "127.0.0.1:0"}, extra...))
+		served <- root.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("reading the listening line: %v", err)
+	}
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		cancel()
+		t.Fatalf("first line: got %q, want listening on http://ADDR", line)
+	}
+	var once sync.Once
+	var serveErr error
+	stop = func() error {
+		once.Do(func() { cancel(); serveErr = <-served })
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return base, stop
+}
+
+// httpGet fetches url and returns the status and body.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
