@@ -48,7 +48,12 @@ func (s *Server) serve(w http.ResponseWriter, m kisfeed.Meta, v any) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
+// serveCode serves a route that takes a {code} and no query: it refuses
+// any query parameter, validates the code, asks the source and writes the
+// value's view with its cache headers. view returns the value's Meta with
+// the body, so every route answers and caches alike.
+func serveCode[T any](s *Server, w http.ResponseWriter, r *http.Request,
+	fetch func(ctx context.Context, code string) (T, error), view func(T) (kisfeed.Meta, any)) {
 	if err := noQuery(r); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -58,32 +63,43 @@ func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := s.src.Quote(r.Context(), code)
+	serveValue(s, w, r, func(ctx context.Context) (T, error) { return fetch(ctx, code) }, view)
+}
+
+// serveValue asks the source through fetch and writes the value's view
+// with its cache headers, or the problem for fetch's error.
+func serveValue[T any](s *Server, w http.ResponseWriter, r *http.Request,
+	fetch func(ctx context.Context) (T, error), view func(T) (kisfeed.Meta, any)) {
+	v, err := fetch(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serve(w, q.Meta, jsonview.NewQuote(q))
+	m, body := view(v)
+	s.serve(w, m, body)
+}
+
+func (s *Server) handleQuote(w http.ResponseWriter, r *http.Request) {
+	serveCode(s, w, r, s.src.Quote, func(q *kisfeed.Quote) (kisfeed.Meta, any) {
+		return q.Meta, jsonview.NewQuote(q)
+	})
 }
 
 func (s *Server) handleOrderBook(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	code, err := parseCode(r.PathValue("code"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	b, err := s.src.OrderBook(r.Context(), code)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.serve(w, b.Meta, jsonview.NewOrderBook(b))
+	serveCode(s, w, r, s.src.OrderBook, func(b *kisfeed.OrderBook) (kisfeed.Meta, any) {
+		return b.Meta, jsonview.NewOrderBook(b)
+	})
 }
 
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	serveCode(s, w, r, s.src.StockInfo, func(i *kisfeed.StockInfo) (kisfeed.Meta, any) {
+		return i.Meta, jsonview.NewStockInfo(i)
+	})
+}
+
+// handleCandles checks its code before its query (a bad code is the
+// answer when both are bad), where serveCode's routes refuse any query
+// first; it shares serveValue's answer.
 func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 	code, err := parseCode(r.PathValue("code"))
 	if err != nil {
@@ -100,30 +116,8 @@ func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.src.Candles(r.Context(), q)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.serve(w, c.Meta, jsonview.NewCandles(c, q))
-}
-
-func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
-	if err := noQuery(r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	code, err := parseCode(r.PathValue("code"))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	i, err := s.src.StockInfo(r.Context(), code)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.serve(w, i.Meta, jsonview.NewStockInfo(i))
+	serveValue(s, w, r, func(ctx context.Context) (*kisfeed.Candles, error) { return s.src.Candles(ctx, q) },
+		func(c *kisfeed.Candles) (kisfeed.Meta, any) { return c.Meta, jsonview.NewCandles(c, q) })
 }
 
 // handleQuotes serves a batch. Codes that fail on their own (malformed,
