@@ -21,6 +21,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -124,25 +125,6 @@ func nullDate(t time.Time) pgtype.Date {
 	return date(t)
 }
 
-func dedupe(bars []kisfeed.DailyBar) []kisfeed.DailyBar {
-	type key struct {
-		code string
-		date pgtype.Date
-	}
-	idx := make(map[key]int, len(bars))
-	out := make([]kisfeed.DailyBar, 0, len(bars))
-	for _, b := range bars {
-		k := key{b.Code, date(b.Date)}
-		if i, ok := idx[k]; ok {
-			out[i] = b
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, b)
-	}
-	return out
-}
-
 // UpsertBars implements [kisfeed.PriceStore]. The WHERE of DO UPDATE skips
 // rows whose values are the same, so they are neither rewritten (no dead
 // tuple, no WAL) nor returned; RETURNING (xmax = 0) tells a fresh insert
@@ -152,7 +134,7 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 	if len(bars) == 0 {
 		return res, nil
 	}
-	bars = dedupe(bars)
+	bars = store.Dedupe(bars)
 	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE daily_prices_staging
 (LIKE daily_prices INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
@@ -206,21 +188,16 @@ const barColumns = `code, trade_date, open, high, low, close, volume, value, sou
 
 func collectBars(rows pgx.Rows) ([]kisfeed.DailyBar, error) {
 	defer rows.Close()
-	var out []kisfeed.DailyBar
-	for rows.Next() {
+	return store.Collect(rows, "postgres: read bars", func() (kisfeed.DailyBar, error) {
 		var b kisfeed.DailyBar
 		var dt pgtype.Date
 		if err := rows.Scan(&b.Code, &dt, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &b.FetchedAt); err != nil {
-			return nil, fmt.Errorf("postgres: scan bar: %w", err)
+			return b, fmt.Errorf("postgres: scan bar: %w", err)
 		}
 		b.Date = fromDate(dt)
 		b.FetchedAt = b.FetchedAt.In(kisfeed.KST)
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: read bars: %w", err)
-	}
-	return out, nil
+		return b, nil
+	})
 }
 
 // Bars implements [kisfeed.PriceStore].
@@ -303,10 +280,8 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 		if r.CreatedAt.IsZero() {
 			r.CreatedAt = now
 		}
-		payload := r.Payload
-		if len(payload) == 0 {
-			payload = []byte("null")
-		} else if !json.Valid(payload) {
+		payload := store.Payload(r.Payload)
+		if !json.Valid(payload) {
 			payload, _ = json.Marshal(string(payload))
 		}
 		var runID *int64
@@ -340,14 +315,13 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 		return nil, fmt.Errorf("postgres: rejected: %w", err)
 	}
 	defer rows.Close()
-	var out []kisfeed.RejectedBar
-	for rows.Next() {
+	return store.Collect(rows, "postgres: rejected", func() (kisfeed.RejectedBar, error) {
 		var r kisfeed.RejectedBar
 		var runID *int64
 		var dt pgtype.Date
 		var payload string
 		if err := rows.Scan(&r.ID, &runID, &r.Code, &dt, &r.Reason, &payload, &r.CreatedAt); err != nil {
-			return nil, fmt.Errorf("postgres: scan rejected: %w", err)
+			return r, fmt.Errorf("postgres: scan rejected: %w", err)
 		}
 		if runID != nil {
 			r.RunID = *runID
@@ -355,20 +329,13 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 		r.Date = fromDate(dt)
 		r.Payload = []byte(payload)
 		r.CreatedAt = r.CreatedAt.In(kisfeed.KST)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: rejected: %w", err)
-	}
-	return out, nil
+		return r, nil
+	})
 }
 
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
-	run.Status = kisfeed.RunRunning
-	if run.StartedAt.IsZero() {
-		run.StartedAt = d.now()
-	}
+	store.StartingRun(run, d.now)
 	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
@@ -380,9 +347,7 @@ VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 
 // FinishRun implements [kisfeed.PriceStore].
 func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
-	if run.FinishedAt.IsZero() {
-		run.FinishedAt = d.now()
-	}
+	store.FinishingRun(&run, d.now)
 	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET finished_at = $1, path = $2, status = $3, universe = $4,
 fetched = $5, written = $6, unchanged = $7, rejected = $8, failed = $9, requests = $10, elapsed_ms = $11, error = $12
 WHERE id = $13`,
@@ -409,8 +374,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		return nil, fmt.Errorf("postgres: runs: %w", err)
 	}
 	defer rows.Close()
-	var out []kisfeed.IngestionRun
-	for rows.Next() {
+	return store.Collect(rows, "postgres: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var finished *time.Time
 		var from, to pgtype.Date
@@ -419,7 +383,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		var universe, fetched, written, unchanged, rejected, failed int32
 		if err := rows.Scan(&r.ID, &r.StartedAt, &finished, &from, &to, &r.Path, &status, &universe, &fetched,
 			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error); err != nil {
-			return nil, fmt.Errorf("postgres: scan run: %w", err)
+			return r, fmt.Errorf("postgres: scan run: %w", err)
 		}
 		r.Universe, r.Fetched, r.Written, r.Unchanged = int(universe), int(fetched), int(written), int(unchanged)
 		r.Rejected, r.Failed = int(rejected), int(failed)
@@ -430,12 +394,8 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 			r.FinishedAt = finished.In(kisfeed.KST)
 		}
 		r.From, r.To = fromDate(from), fromDate(to)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: runs: %w", err)
-	}
-	return out, nil
+		return r, nil
+	})
 }
 
 // UpsertStocks implements [kisfeed.PriceStore].

@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -122,23 +123,6 @@ func parseTime(s string) (time.Time, error) {
 	return t.In(kisfeed.KST), nil
 }
 
-// dedupe keeps the last bar of each (code, date), in first-seen order.
-func dedupe(bars []kisfeed.DailyBar) []kisfeed.DailyBar {
-	type key struct{ code, date string }
-	idx := make(map[key]int, len(bars))
-	out := make([]kisfeed.DailyBar, 0, len(bars))
-	for _, b := range bars {
-		k := key{b.Code, fmtDate(b.Date)}
-		if i, ok := idx[k]; ok {
-			out[i] = b
-			continue
-		}
-		idx[k] = len(out)
-		out = append(out, b)
-	}
-	return out
-}
-
 // upsertChunk is the number of rows per multi-row statement: 10 values a
 // row stays far below SQLite's 32,766 parameters, and one statement per
 // hundred rows instead of one per row is what makes a day's 2,600 bars
@@ -154,7 +138,7 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 	if len(bars) == 0 {
 		return res, nil
 	}
-	bars = dedupe(bars)
+	bars = store.Dedupe(bars)
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("sqlite: begin: %w", err)
@@ -236,26 +220,19 @@ const barColumns = `code, trade_date, open, high, low, close, volume, value, sou
 
 func scanBars(rows *sql.Rows) ([]kisfeed.DailyBar, error) {
 	defer rows.Close()
-	var out []kisfeed.DailyBar
-	for rows.Next() {
+	return store.Collect(rows, "sqlite: read bars", func() (kisfeed.DailyBar, error) {
 		var b kisfeed.DailyBar
 		var date, fetched string
 		if err := rows.Scan(&b.Code, &date, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &fetched); err != nil {
-			return nil, fmt.Errorf("sqlite: scan bar: %w", err)
+			return b, fmt.Errorf("sqlite: scan bar: %w", err)
 		}
 		var err error
 		if b.Date, err = parseDate(date); err != nil {
-			return nil, err
+			return b, err
 		}
-		if b.FetchedAt, err = parseTime(fetched); err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: read bars: %w", err)
-	}
-	return out, nil
+		b.FetchedAt, err = parseTime(fetched)
+		return b, err
+	})
 }
 
 // Bars implements [kisfeed.PriceStore].
@@ -358,10 +335,7 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 		if r.RunID != 0 {
 			runID = r.RunID
 		}
-		payload := r.Payload
-		if len(payload) == 0 {
-			payload = []byte("null")
-		}
+		payload := store.Payload(r.Payload)
 		if err := st.QueryRowContext(ctx, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), fmtTime(r.CreatedAt)).Scan(&r.ID); err != nil {
 			return fmt.Errorf("sqlite: insert rejected %s: %w", r.Code, err)
 		}
@@ -386,39 +360,30 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 		return nil, fmt.Errorf("sqlite: rejected: %w", err)
 	}
 	defer rows.Close()
-	var out []kisfeed.RejectedBar
-	for rows.Next() {
+	return store.Collect(rows, "sqlite: rejected", func() (kisfeed.RejectedBar, error) {
 		var r kisfeed.RejectedBar
 		var runID sql.NullInt64
 		var date sql.NullString
 		var payload, created string
 		if err := rows.Scan(&r.ID, &runID, &r.Code, &date, &r.Reason, &payload, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: scan rejected: %w", err)
+			return r, fmt.Errorf("sqlite: scan rejected: %w", err)
 		}
 		r.RunID = runID.Int64
+		var err error
 		if date.Valid {
 			if r.Date, err = parseDate(date.String); err != nil {
-				return nil, err
+				return r, err
 			}
 		}
 		r.Payload = []byte(payload)
-		if r.CreatedAt, err = parseTime(created); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: rejected: %w", err)
-	}
-	return out, nil
+		r.CreatedAt, err = parseTime(created)
+		return r, err
+	})
 }
 
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
-	run.Status = kisfeed.RunRunning
-	if run.StartedAt.IsZero() {
-		run.StartedAt = d.now()
-	}
+	store.StartingRun(run, d.now)
 	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		fmtTime(run.StartedAt), fmtDate(run.From), fmtDate(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
@@ -430,9 +395,7 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 
 // FinishRun implements [kisfeed.PriceStore].
 func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
-	if run.FinishedAt.IsZero() {
-		run.FinishedAt = d.now()
-	}
+	store.FinishingRun(&run, d.now)
 	res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET finished_at = ?, path = ?, status = ?, universe = ?,
 fetched = ?, written = ?, unchanged = ?, rejected = ?, failed = ?, requests = ?, elapsed_ms = ?, error = ?
 WHERE id = ?`,
@@ -459,35 +422,29 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
 	}
 	defer rows.Close()
-	var out []kisfeed.IngestionRun
-	for rows.Next() {
+	return store.Collect(rows, "sqlite: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var started, finished, from, to, status string
 		var elapsed int64
 		if err := rows.Scan(&r.ID, &started, &finished, &from, &to, &r.Path, &status, &r.Universe, &r.Fetched,
 			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error); err != nil {
-			return nil, fmt.Errorf("sqlite: scan run: %w", err)
+			return r, fmt.Errorf("sqlite: scan run: %w", err)
 		}
 		r.Status = kisfeed.RunStatus(status)
 		r.Elapsed = time.Duration(elapsed) * time.Millisecond
+		var err error
 		if r.StartedAt, err = parseTime(started); err != nil {
-			return nil, err
+			return r, err
 		}
 		if r.FinishedAt, err = parseTime(finished); err != nil {
-			return nil, err
+			return r, err
 		}
 		if r.From, err = parseDate(from); err != nil {
-			return nil, err
+			return r, err
 		}
-		if r.To, err = parseDate(to); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: runs: %w", err)
-	}
-	return out, nil
+		r.To, err = parseDate(to)
+		return r, err
+	})
 }
 
 // UpsertStocks implements [kisfeed.PriceStore], in multi-row statements

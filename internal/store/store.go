@@ -1,0 +1,87 @@
+// Package store holds the Go logic the SQL price stores (internal/sqlite
+// and internal/postgres) share, so the two cannot drift apart: what they do
+// to their inputs before any SQL and how they read result rows. The SQL
+// itself, which differs by dialect, stays in each store.
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+)
+
+// Dedupe keeps the last bar of each (code, KST calendar day), in
+// first-seen order: [kisfeed.PriceStore.UpsertBars] counts a bar repeated
+// in one batch once, and the last wins.
+func Dedupe(bars []kisfeed.DailyBar) []kisfeed.DailyBar {
+	type key struct {
+		code  string
+		year  int
+		month time.Month
+		day   int
+	}
+	idx := make(map[key]int, len(bars))
+	out := make([]kisfeed.DailyBar, 0, len(bars))
+	for _, b := range bars {
+		y, m, d := b.Date.In(kisfeed.KST).Date()
+		k := key{b.Code, y, m, d}
+		if i, ok := idx[k]; ok {
+			out[i] = b
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, b)
+	}
+	return out
+}
+
+// Rows is the part of *sql.Rows and pgx.Rows that [Collect] reads; the
+// caller still closes them.
+type Rows interface {
+	Next() bool
+	Err() error
+}
+
+// Collect reads rows to the end, turning each into a T with scan, whose
+// error is returned as it is. An error of the rows themselves is wrapped
+// as "what: err". No rows give a nil slice.
+func Collect[T any](rows Rows, what string, scan func() (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// StartingRun readies run for [kisfeed.PriceStore.StartRun]: its status is
+// forced to running and a zero StartedAt becomes now().
+func StartingRun(run *kisfeed.IngestionRun, now func() time.Time) {
+	run.Status = kisfeed.RunRunning
+	if run.StartedAt.IsZero() {
+		run.StartedAt = now()
+	}
+}
+
+// FinishingRun readies run for [kisfeed.PriceStore.FinishRun]: a zero
+// FinishedAt becomes now().
+func FinishingRun(run *kisfeed.IngestionRun, now func() time.Time) {
+	if run.FinishedAt.IsZero() {
+		run.FinishedAt = now()
+	}
+}
+
+// Payload is the payload stored for a reject: JSON null when it has none.
+func Payload(p []byte) []byte {
+	if len(p) == 0 {
+		return []byte("null")
+	}
+	return p
+}
