@@ -129,6 +129,13 @@ func parseTime(s string) (time.Time, error) {
 // cheap.
 const upsertChunk = 100
 
+// tuples is the VALUES list of a multi-row statement: n copies of tuple
+// ("(?, ?)") joined by commas. n is at least 1 (slices.Chunk yields no
+// empty chunk).
+func tuples(n int, tuple string) string {
+	return strings.Repeat(tuple+",", n-1) + tuple
+}
+
 // UpsertBars implements [kisfeed.PriceStore]. Inside one transaction it
 // reads the stored values of the batch's keys, compares in Go (SQLite's
 // upsert cannot tell an insert from an update, nor report an unchanged
@@ -148,18 +155,13 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 	type key struct{ code, date string }
 	stored := make(map[key][6]int64, len(bars))
 	for chunk := range slices.Chunk(bars, 400) {
-		var q strings.Builder
-		q.WriteString(`SELECT code, trade_date, open, high, low, close, volume, value FROM daily_prices WHERE (code, trade_date) IN (VALUES `)
 		args := make([]any, 0, 2*len(chunk))
-		for i, b := range chunk {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("(?, ?)")
+		for _, b := range chunk {
 			args = append(args, b.Code, fmtDate(b.Date))
 		}
-		q.WriteString(")")
-		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		q := `SELECT code, trade_date, open, high, low, close, volume, value FROM daily_prices WHERE (code, trade_date) IN (VALUES ` +
+			tuples(len(chunk), "(?, ?)") + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return res, fmt.Errorf("sqlite: read stored bars: %w", err)
 		}
@@ -193,20 +195,16 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 		}
 	}
 	for chunk := range slices.Chunk(write, upsertChunk) {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO daily_prices (code, trade_date, open, high, low, close, volume, value, source, fetched_at) VALUES `)
 		args := make([]any, 0, 10*len(chunk))
-		for i, b := range chunk {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, b := range chunk {
 			args = append(args, b.Code, fmtDate(b.Date), b.Open, b.High, b.Low, b.Close, b.Volume, b.Value, b.Source, fmtTime(b.FetchedAt))
 		}
-		q.WriteString(` ON CONFLICT (code, trade_date) DO UPDATE SET open = excluded.open, high = excluded.high,
+		q := `INSERT INTO daily_prices (code, trade_date, open, high, low, close, volume, value, source, fetched_at) VALUES ` +
+			tuples(len(chunk), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") +
+			` ON CONFLICT (code, trade_date) DO UPDATE SET open = excluded.open, high = excluded.high,
 low = excluded.low, close = excluded.close, volume = excluded.volume, value = excluded.value,
-source = excluded.source, fetched_at = excluded.fetched_at`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+source = excluded.source, fetched_at = excluded.fetched_at`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return kisfeed.WriteResult{}, fmt.Errorf("sqlite: upsert %d bars: %w", len(chunk), err)
 		}
 	}
@@ -497,25 +495,20 @@ func (d *DB) UpsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
 	}
 	now := fmtTime(d.now())
 	for chunk := range slices.Chunk(changed, upsertChunk) {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO stocks (code, isin, name, market, grp, preferred, halted, listed_shares, listing_date, updated_at) VALUES `)
 		args := make([]any, 0, 10*len(chunk))
-		for i, s := range chunk {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, s := range chunk {
 			args = append(args, s.Code, s.ISIN, s.Name, string(s.Market), s.Group, s.Preferred, s.Halted,
 				s.ListedShares, nullDate(s.ListingDate), now)
 		}
-		q.WriteString(`
+		q := `INSERT INTO stocks (code, isin, name, market, grp, preferred, halted, listed_shares, listing_date, updated_at) VALUES ` +
+			tuples(len(chunk), "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") + `
 ON CONFLICT (code) DO UPDATE SET isin = excluded.isin, name = excluded.name, market = excluded.market, grp = excluded.grp,
 preferred = excluded.preferred, halted = excluded.halted, listed_shares = excluded.listed_shares,
 listing_date = excluded.listing_date, updated_at = excluded.updated_at
 WHERE (isin, name, market, grp, preferred, halted, listed_shares, coalesce(listing_date, ''))
   IS NOT (excluded.isin, excluded.name, excluded.market, excluded.grp, excluded.preferred, excluded.halted,
-          excluded.listed_shares, coalesce(excluded.listing_date, ''))`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+          excluded.listed_shares, coalesce(excluded.listing_date, ''))`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("sqlite: upsert %d stocks: %w", len(chunk), err)
 		}
 	}
