@@ -1,7 +1,6 @@
 package kis
 
 import (
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -10,16 +9,13 @@ import (
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 )
 
-// TestRateBars measures the rate bars against an in-process
-// emulator on the real clock. Too slow for the default run (about three
-// minutes): set KISFEED_RATE_BARS=1. KISFEED_RATE_BARS_CALLS overrides the
-// 1,000 calls.
+// BenchmarkRateBars measures the rate bars against an in-process
+// emulator on the real clock. A benchmark, not a test: it takes about three
+// minutes on the real clock, so it runs only with -bench. Each case runs
+// once; KISFEED_RATE_BARS_CALLS overrides the 1,000 calls.
 //
-//	KISFEED_RATE_BARS=1 go test -run TestRateBars -v ./kis
-func TestRateBars(t *testing.T) {
-	if os.Getenv("KISFEED_RATE_BARS") == "" {
-		t.Skip("set KISFEED_RATE_BARS=1 to run the rate bars (minutes)")
-	}
+//	go test -run '^$' -bench BenchmarkRateBars -benchtime 1x -v ./kis
+func BenchmarkRateBars(b *testing.B) {
 	calls := envInt("KISFEED_RATE_BARS_CALLS", 1000)
 	tests := []struct {
 		name             string
@@ -33,15 +29,15 @@ func TestRateBars(t *testing.T) {
 		{"emulator 12, client 18", 12, 18, calls / 2, 0, true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv, base := emulatortest.Start(t, emulator.WithMarket(simMarket()), emulator.WithRate(tt.server))
+		b.Run(tt.name, func(b *testing.B) {
+			srv, base := emulatortest.Start(b, emulator.WithMarket(simMarket()), emulator.WithRate(tt.server))
 			c, err := NewClient(WithBaseURL(base), WithAppKey(testKey, testSecret),
 				WithTokenStore(NewMemoryTokenStore()), WithRateLimit(tt.client))
 			if err != nil {
-				t.Fatal(err)
+				b.Fatal(err)
 			}
-			if _, err := c.Token(t.Context()); err != nil {
-				t.Fatal(err)
+			if _, err := c.Token(b.Context()); err != nil {
+				b.Fatal(err)
 			}
 			codes := []string{"005930", "000660", "035420", "005380", "035720"}
 			var next sync.Mutex
@@ -58,11 +54,11 @@ func TestRateBars(t *testing.T) {
 						if n >= tt.calls {
 							return
 						}
-						if _, _, err := c.Price(t.Context(), codes[n%len(codes)]); err != nil {
+						if _, _, err := c.Price(b.Context(), codes[n%len(codes)]); err != nil {
 							next.Lock()
 							failed++
 							next.Unlock()
-							t.Errorf("call %d: %v", n, err)
+							b.Errorf("call %d: %v", n, err)
 						}
 					}
 				})
@@ -71,19 +67,22 @@ func TestRateBars(t *testing.T) {
 			elapsed := time.Since(start)
 			st := srv.Stats()
 			rate := float64(tt.calls) / elapsed.Seconds()
-			t.Logf("%d calls in %.2f s = %.2f/s; rejections %d, max 1-s window %d, retries %d, client rate at end %.2f",
+			b.ReportMetric(rate, "calls/s")
+			b.ReportMetric(float64(st.RateLimitRejections), "rejections")
+			b.ReportMetric(float64(st.MaxRequestsPerSecondWindow), "max-1s-window")
+			b.Logf("%d calls in %.2f s = %.2f/s; rejections %d, max 1-s window %d, retries %d, client rate at end %.2f",
 				tt.calls, elapsed.Seconds(), rate, st.RateLimitRejections, st.MaxRequestsPerSecondWindow, c.Stats().Retries, c.RateLimit())
 			if failed > 0 {
-				t.Errorf("failed calls: got %d, want 0", failed)
+				b.Errorf("failed calls: got %d, want 0", failed)
 			}
 			if st.MaxRequestsPerSecondWindow > int(tt.server) {
-				t.Errorf("max 1-s window: got %d, want <= %v", st.MaxRequestsPerSecondWindow, tt.server)
+				b.Errorf("max 1-s window: got %d, want <= %v", st.MaxRequestsPerSecondWindow, tt.server)
 			}
 			if !tt.wantRejectionsOK && st.RateLimitRejections != 0 {
-				t.Errorf("rejections: got %d, want 0", st.RateLimitRejections)
+				b.Errorf("rejections: got %d, want 0", st.RateLimitRejections)
 			}
 			if tt.maxElapsed > 0 && elapsed > tt.maxElapsed {
-				t.Errorf("elapsed: got %s, want <= %s", elapsed, tt.maxElapsed)
+				b.Errorf("elapsed: got %s, want <= %s", elapsed, tt.maxElapsed)
 			}
 		})
 	}

@@ -328,42 +328,42 @@ func TestPostgresSameCountsAsSQLite(t *testing.T) {
 	t.Logf("sqlite and postgres: %d rows each, identical", len(la))
 }
 
-// TestTimedAgainstEmulator measures the bars at the emulator's real-server
-// rate (20 req/s). It takes ~30 s, so it runs only with KISFEED_E2E_TIMED=1:
+// BenchmarkTimedAgainstEmulator measures the bars at the emulator's
+// real-server rate (20 req/s) on the real clock. A benchmark, not a test:
+// it takes ~30 s, so it runs only with -bench:
 //
-//	KISFEED_E2E_TIMED=1 go test -run TestTimedAgainstEmulator -v ./internal/ingest/
-func TestTimedAgainstEmulator(t *testing.T) {
-	if os.Getenv("KISFEED_E2E_TIMED") == "" {
-		t.Skip("KISFEED_E2E_TIMED not set: timed runs at 20 req/s take ~30 s")
-	}
+//	go test -run '^$' -bench BenchmarkTimedAgainstEmulator -benchtime 1x -v ./internal/ingest/
+func BenchmarkTimedAgainstEmulator(b *testing.B) {
 	const rate = 20.0
-	ctx := t.Context()
+	ctx := b.Context()
 
-	t.Run("whole market, one day", func(t *testing.T) {
-		srv, c, src := kisSource(t, afterClose, rate, emulator.WithRate(rate))
-		in := newIngester(src, openStore(t), afterClose)
+	b.Run("whole market, one day", func(b *testing.B) {
+		srv, c, src := kisSource(b, afterClose, rate, emulator.WithRate(rate))
+		in := newIngester(src, openStore(b), afterClose)
 		in.Stats = statsOf(c)
 		start := time.Now()
 		sum, err := in.Run(ctx, ingest.Options{})
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		wall := time.Since(start)
 		st := srv.Stats()
-		t.Logf("whole market: %d bars in %s wall (%s path), %d requests, limiter wait %s, emulator 201 rejections %d, max req in 1 s window %d",
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(st.RateLimitRejections), "rejections")
+		b.Logf("whole market: %d bars in %s wall (%s path), %d requests, limiter wait %s, emulator 201 rejections %d, max req in 1 s window %d",
 			sum.Written, wall.Round(time.Millisecond), sum.Path, sum.Requests, sum.LimiterWait.Round(time.Millisecond),
 			st.RateLimitRejections, st.MaxRequestsPerSecondWindow)
 		if wall > 10*time.Second {
-			t.Errorf("wall %s, want <= 10 s", wall)
+			b.Errorf("wall %s, want <= 10 s", wall)
 		}
 		if st.RateLimitRejections != 0 {
-			t.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
+			b.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
 		}
 	})
 
-	t.Run("one year backfill, 100 stocks", func(t *testing.T) {
-		srv, c, src := kisSource(t, afterClose, rate, emulator.WithRate(rate))
-		in := newIngester(src, openStore(t), afterClose)
+	b.Run("one year backfill, 100 stocks", func(b *testing.B) {
+		srv, c, src := kisSource(b, afterClose, rate, emulator.WithRate(rate))
+		in := newIngester(src, openStore(b), afterClose)
 		in.Stats = statsOf(c)
 		var codes []string
 		from, to := kisfeed.Date(2024, 6, 4), kisfeed.Date(2025, 6, 4)
@@ -374,26 +374,28 @@ func TestTimedAgainstEmulator(t *testing.T) {
 		}
 		// Warm the token and master files so the timing is the charts'.
 		if _, err := src.Universe(ctx); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		before := c.Stats().Requests
 		start := time.Now()
 		sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: codes})
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		wall := time.Since(start)
 		reqs := c.Stats().Requests - before
 		achieved := float64(reqs) / wall.Seconds()
 		st := srv.Stats()
-		t.Logf("backfill: %d bars for %d stocks over %d days in %s wall, %d requests = %.2f req/s (%.1f%% of %v), emulator 201 rejections %d",
+		b.ReportMetric(achieved, "req/s")
+		b.ReportMetric(float64(st.RateLimitRejections), "rejections")
+		b.Logf("backfill: %d bars for %d stocks over %d days in %s wall, %d requests = %.2f req/s (%.1f%% of %v), emulator 201 rejections %d",
 			sum.Written, len(codes), len(krx.TradingDays(from, to)), wall.Round(time.Millisecond), reqs, achieved,
 			100*achieved/rate, rate, st.RateLimitRejections)
 		if achieved < 0.95*rate {
-			t.Errorf("achieved %.2f req/s, want >= 95%% of %v", achieved, rate)
+			b.Errorf("achieved %.2f req/s, want >= 95%% of %v", achieved, rate)
 		}
 		if st.RateLimitRejections != 0 {
-			t.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
+			b.Errorf("rate-limit rejections = %d, want 0", st.RateLimitRejections)
 		}
 	})
 }

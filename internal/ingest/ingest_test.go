@@ -40,7 +40,7 @@ func simMarket() *sim.Market {
 	return market
 }
 
-func openStore(t *testing.T) *sqlite.DB {
+func openStore(t testing.TB) *sqlite.DB {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "kisfeed.db"))
 	if err != nil {
