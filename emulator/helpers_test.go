@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/kisfeed/kisfeed/internal/clocktest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,25 +22,10 @@ import (
 // concurrent use, and memoised series make later tests faster.
 var sharedMarket = sync.OnceValue(func() *sim.Market { return sim.New(1) })
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
+// fakeClock is the shared settable test clock.
+type fakeClock = clocktest.Clock
 
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock(t time.Time) *fakeClock { return clocktest.New(t) }
 
 // marketTime is 10:00 KST on Friday 2025-10-24, a trading day.
 var marketTime = time.Date(2025, 10, 24, 10, 0, 0, 0, kisfeed.KST)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/kisfeed/kisfeed/internal/clocktest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -201,25 +202,10 @@ func sequence(hs ...http.HandlerFunc) http.HandlerFunc {
 var _ = io.Discard
 var _ = context.Background
 
-// fakeClock is a settable clock; sleep advances it instead of waiting.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the shared settable test clock, plus install.
+type fakeClock struct{ *clocktest.Clock }
 
-func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{clocktest.New(t)} }
 
 // install makes c use the fake clock for time and for issuance waits.
 func (c *fakeClock) install(cl *Client) {

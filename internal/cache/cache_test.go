@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/kisfeed/kisfeed/internal/clocktest"
 	"log/slog"
 	"os"
 	"strings"
@@ -22,31 +23,10 @@ import (
 	"github.com/kisfeed/kisfeed/internal/mock"
 )
 
-// clock is a settable fake clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable test clock.
+type clock = clocktest.Clock
 
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock(t time.Time) *clock { return clocktest.New(t) }
 
 // kst returns an instant on 2026-03-10 (a Tuesday, a trading day) in KST.
 func kst(hh, mm int) time.Time {
@@ -250,7 +230,7 @@ func TestOrderBookTTL(t *testing.T) {
 		advance time.Duration
 		want    kisfeed.Origin
 	}{{0, kisfeed.OriginSource}, {9 * time.Second, kisfeed.OriginCache}, {time.Second, kisfeed.OriginSource}} {
-		e.clk.Add(step.advance)
+		e.clk.Advance(step.advance)
 		b, err := e.c.OrderBook(t.Context(), "005930")
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
@@ -301,7 +281,7 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		want := e.quote(t, "005930").Price
-		e.clk.Add(2 * time.Hour)
+		e.clk.Advance(2 * time.Hour)
 		e.up.down.Store(true)
 		q := e.quote(t, "005930")
 		if q.Meta.Origin != kisfeed.OriginStale || !q.Meta.Stale {
@@ -325,7 +305,7 @@ func TestStaleFallback(t *testing.T) {
 		if _, err := good.Quote(t.Context(), "005930"); err != nil {
 			t.Fatal(err)
 		}
-		e.clk.Add(time.Hour)
+		e.clk.Advance(time.Hour)
 		var calls atomic.Int64
 		open, _ := cache.New(&mock.FuncSource{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			calls.Add(1)
@@ -345,7 +325,7 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil, cache.WithStaleMaxAge(3*time.Hour))
 		e.quote(t, "005930")
-		e.clk.Add(3*time.Hour + time.Second)
+		e.clk.Advance(3*time.Hour + time.Second)
 		e.up.down.Store(true)
 		_, err := e.c.Quote(t.Context(), "005930")
 		if !errors.Is(err, kisfeed.ErrUnavailable) {
@@ -470,7 +450,7 @@ func TestQuotesBatch(t *testing.T) {
 	}
 	// Upstream down: expired entries come back stale; an uncached code
 	// fails the call.
-	e.clk.Add(time.Hour)
+	e.clk.Advance(time.Hour)
 	e.up.down.Store(true)
 	qs, err = e.c.Quotes(t.Context(), []string{"035420", "000660"})
 	if err != nil {
@@ -525,7 +505,7 @@ func TestMemoryLRU(t *testing.T) {
 	if string(got[0]) != "a" || got[1] != nil || string(got[2]) != "c" {
 		t.Errorf("after eviction: got %q, want [a <nil> c]", got)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	got, _ = m.Get(ctx, "a")
 	if got[0] != nil {
 		t.Errorf("after ttl: got %q, want nil", got[0])
@@ -686,7 +666,7 @@ func TestRedisShared(t *testing.T) {
 		t.Errorf("15:31 read of a 15:29 price: got %v, %v; want a refetch", q, err)
 	}
 	// Upstream down: the Redis copy is served stale to the other process.
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	upA.down.Store(true)
 	q, err := a.Quote(ctx, "005930")
 	if err != nil || !q.Meta.Stale {
@@ -740,7 +720,7 @@ func TestUpstreamHealth(t *testing.T) {
 			if got := checks.Load(); got != 0 {
 				t.Errorf("health checks on a miss: got %d, want 0", got)
 			}
-			e.clk.Add(time.Minute) // well within the 30 min TTL
+			e.clk.Advance(time.Minute) // well within the 30 min TTL
 			down.Store(true)
 
 			q := e.quote(t, "005930")

@@ -53,7 +53,7 @@ func TestConfigErrors(t *testing.T) {
 				if _, err := c.Quotes(t.Context(), []string{"005930", "000660"}); err != nil {
 					t.Fatal(err)
 				}
-				clk.Add(time.Hour)
+				clk.Advance(time.Hour)
 			}
 			refuse = true
 			_, qerr := c.Quote(t.Context(), "005930")

@@ -130,11 +130,11 @@ func TestLocalCopies(t *testing.T) {
 	if err := store.Set(ctx, cache.Item{Key: "stock:005930:price", Value: raw, TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(999 * time.Millisecond)
+	clk.Advance(999 * time.Millisecond)
 	if q := quote(b); q.Price != first.Price {
 		t.Errorf("within the local TTL: got price %d, want the local copy's %d", q.Price, first.Price)
 	}
-	clk.Add(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	if q := quote(b); q.Price != 777 {
 		t.Errorf("after the local TTL: got price %d, want the store's 777", q.Price)
 	}
@@ -187,7 +187,7 @@ func TestMarketClock(t *testing.T) {
 			e := newEnv(t, kst(3, 0), cache.NewMemory(10, clk.Now), append(opts, cache.WithClock(clk.Now))...)
 			e.up.now = clk.Now
 			e.quote(t, "005930")
-			clk.Add(2 * time.Minute)
+			clk.Advance(2 * time.Minute)
 			if q := e.quote(t, "005930"); q.Meta.Origin != tt.want {
 				t.Errorf("origin: got %q, want %q", q.Meta.Origin, tt.want)
 			}
@@ -232,7 +232,7 @@ func TestDeadlineServesStale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		return c, first
 	}
 	wantStale := func(t *testing.T, q *kisfeed.Quote, err error, want int64) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/kisfeed/kisfeed/internal/clocktest"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -378,24 +379,6 @@ func TestRefusedTakesNoSharedSlot(t *testing.T) {
 	}
 }
 
-// settableClock is a fake clock for the factory's Deps.Now.
-type settableClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *settableClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *settableClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // startEmulator runs an emulator on a real loopback listener the test can
 // stop mid-way (stop is idempotent and also runs at cleanup).
 func startEmulator(t *testing.T) (base string, stop func()) {
@@ -441,7 +424,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 	t.Run("one process", func(t *testing.T) {
 		t.Parallel()
 		base, stop := startEmulator(t)
-		clk := &settableClock{t: start}
+		clk := clocktest.New(start)
 		obs := &reqCounter{}
 		u := newUpstream(t, kisConfig(t, base), source.Deps{Now: clk.Now, KISObserver: obs})
 		a, _ := quoteTwice(t, u.Source)
@@ -452,7 +435,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		// A long-running process trusts a recent success for a few
 		// seconds and refreshes it in the background; past reachTTL (30 s)
 		// the next hit dials synchronously.
-		clk.Add(31 * time.Second)
+		clk.Advance(31 * time.Second)
 		before := obs.requests.Load()
 		wantStale(t, u.Source, a)
 		if got := obs.requests.Load() - before; got != 0 {
@@ -473,7 +456,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		base, stop := startEmulator(t)
 		cfg := kisConfig(t, base)
 		cfg.RedisURL = url
-		clk := &settableClock{t: start}
+		clk := clocktest.New(start)
 		deps := source.Deps{RedisPrefix: prefix, Now: clk.Now}
 		first := newUpstream(t, cfg, deps)
 		a, err := first.Source.Quote(t.Context(), "005930")
@@ -545,24 +528,6 @@ func BenchmarkCachedQuote(b *testing.B) {
 	})
 }
 
-// fakeNow is a settable clock for Deps.Now.
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeNow) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeNow) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
-
 // TestMarketTime: KISFEED_MARKET_TIME runs the synthetic market (mock
 // source, embedded emulator) and the cache's session boundaries on the
 // simulated clock, which advances with Deps.Now; KIS mode ignores it.
@@ -574,7 +539,7 @@ func TestMarketTime(t *testing.T) {
 	for _, mode := range []string{"mock", "embedded"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			clk := &fakeNow{t: wall}
+			clk := clocktest.New(wall)
 			cfg := config.Default()
 			if mode == "mock" {
 				cfg.EnableKISAPI = "false"
@@ -594,11 +559,11 @@ func TestMarketTime(t *testing.T) {
 			if want := wall.Add(2 * time.Second); !q.Meta.Expires.Equal(want) {
 				t.Errorf("quote expires: got %v, want the 15:30 market close, %v on the wall clock", q.Meta.Expires, want)
 			}
-			clk.Add(time.Second) // 15:29:59 market time: still fresh
+			clk.Advance(time.Second) // 15:29:59 market time: still fresh
 			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 				t.Errorf("before the market close: got %v, %v; want a cache hit", q, err)
 			}
-			clk.Add(2 * time.Second) // 15:30:01 market time: past the close
+			clk.Advance(2 * time.Second) // 15:30:01 market time: past the close
 			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginSource {
 				t.Errorf("after the market close: got %v, %v; want a refetch", q, err)
 			}
@@ -609,7 +574,7 @@ func TestMarketTime(t *testing.T) {
 		_, base := emulatortest.Start(t)
 		cfg := kisConfig(t, base)
 		cfg.MarketTime = start.Format(time.RFC3339)
-		clk := &fakeNow{t: wall}
+		clk := clocktest.New(wall)
 		u := newUpstream(t, cfg, source.Deps{Now: clk.Now})
 		if got := u.MarketNow(); !got.Equal(wall) {
 			t.Errorf("MarketNow: got %v, want the wall clock %v", got, wall)
