@@ -117,7 +117,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind"}),
 		cacheStale: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "cache_stale_serves_total",
-			Help: "Expired cached values served because the upstream was unavailable, by kind.",
+			Help: "Cached values served as stale (past their TTL, or while the upstream is known to be down), by kind.",
 		}, []string{"kind"}),
 
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
