@@ -158,7 +158,7 @@ func (c *Client) MinuteCandles(ctx context.Context, code string, day time.Time) 
 		return nil, err
 	}
 	day = kisfeed.Day(day)
-	today := kisfeed.Day(c.now())
+	today := kisfeed.Day(c.market())
 	switch {
 	case day.After(today):
 		return nil, fmt.Errorf("%w: minute candles for %s: a future day", kisfeed.ErrInvalid, ymd(day))

@@ -106,7 +106,8 @@ type Client struct {
 	appSecret string
 	http      *http.Client
 	log       *slog.Logger
-	now       func() time.Time
+	now       func() time.Time // tokens: expiry, issuance pacing
+	market    func() time.Time // the served market: AsOf stamps, "today"
 	store     TokenStore
 	storeID   string
 	margin    time.Duration
@@ -148,6 +149,7 @@ type options struct {
 	store      TokenStore
 	log        *slog.Logger
 	now        func() time.Time
+	market     func() time.Time
 	attempts   int
 	retryBase  time.Duration
 	retryMax   time.Duration
@@ -258,14 +260,31 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithClock sets the clock used for token expiry, quote dates and caches
-// (default time.Now). Rate pacing always uses the real clock.
+// WithClock sets the clock used for token expiry and issuance pacing
+// (default time.Now), and for quote dates unless [WithMarketClock] sets
+// another. Rate pacing always uses the real clock.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {
 			return errors.New("clock: want non-nil")
 		}
 		o.now = now
+		return nil
+	}
+}
+
+// WithMarketClock sets the clock of the market the server serves: it
+// stamps a quote's or book's AsOf, places KIS's HHMMSS times on a day and
+// decides which day is "today" for minute candles (default: the
+// [WithClock] clock). Tokens never follow it: a server that simulates
+// another instant (the emulator with KISFEED_MARKET_TIME) still issues
+// and expires tokens on the real clock, so the two must be separate.
+func WithMarketClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("market clock: want non-nil")
+		}
+		o.market = now
 		return nil
 	}
 }
@@ -387,6 +406,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.market == nil {
+		o.market = o.now
+	}
 	if o.observer == nil {
 		o.observer = nopObserver{}
 	}
@@ -402,6 +424,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		appSecret: o.appSecret,
 		log:       o.log.With("component", "kis"),
 		now:       o.now,
+		market:    o.market,
 		store:     o.store,
 		storeID:   storeID(o.baseURL, o.appKey),
 		margin:    o.margin,

@@ -401,3 +401,29 @@ func TestEmulatorCorruptedMultPrice(t *testing.T) {
 	}
 	t.Logf("corruptions: %v", kinds)
 }
+
+// TestMarketClockSeparateFromTokens: a server simulating another instant
+// (the emulator at a market time) is read with WithMarketClock: a quote is
+// stamped with the market's day while tokens run on the wall clock.
+func TestMarketClockSeparateFromTokens(t *testing.T) {
+	t.Parallel()
+	wall := time.Date(2026, 11, 29, 3, 0, 0, 0, kisfeed.KST) // a Sunday night
+	market := func() time.Time { return marketDay }
+	_, base := emulatortest.Start(t, emulator.WithMarket(simMarket()), emulator.WithRate(0),
+		emulator.WithClock(func() time.Time { return wall }), emulator.WithMarketClock(market))
+	c := testClient(t, base, WithClock(func() time.Time { return wall }), WithMarketClock(market))
+	q, _, err := c.Price(t.Context(), "005930")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !q.Meta.AsOf.Equal(marketDay) {
+		t.Errorf("AsOf: got %v, want the market clock %v", q.Meta.AsOf, marketDay)
+	}
+	tok, err := c.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tok.IssuedAt.Equal(wall) {
+		t.Errorf("token issued at %v, want the wall clock %v", tok.IssuedAt, wall)
+	}
+}

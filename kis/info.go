@@ -97,7 +97,7 @@ func (c *Client) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo
 	if err := f.malformed(TrStockInfo, code, rawOf(o)); err != nil {
 		return nil, err
 	}
-	info.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.now().In(kisfeed.KST)}
+	info.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.market().In(kisfeed.KST)}
 	return info, nil
 }
 
@@ -114,7 +114,7 @@ func (c *Client) stockInfoFromMaster(ctx context.Context, code string) (*kisfeed
 		Code: s.Code, ISIN: s.ISIN, Name: s.Name, FullName: s.Name, Market: s.Market,
 		Group: s.Group, ListedShares: s.ListedShares, ListingDate: s.ListingDate, Halted: s.Halted,
 		ParValue: s.parValue, Capital: s.capital, Administrative: s.administrative,
-		Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.now().In(kisfeed.KST)},
+		Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.market().In(kisfeed.KST)},
 	}, nil
 }
 

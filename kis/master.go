@@ -246,7 +246,7 @@ func (c *Client) download(ctx context.Context, url string) ([]byte, error) {
 func (c *Client) universe(ctx context.Context) ([]stockEntry, error) {
 	c.uniMu.Lock()
 	defer c.uniMu.Unlock()
-	today := kisfeed.Day(c.now())
+	today := kisfeed.Day(c.market())
 	if c.uni != nil && c.uniDay.Equal(today) {
 		return c.uni, nil
 	}

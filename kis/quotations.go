@@ -112,7 +112,7 @@ func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Respo
 	// KIS gives no previous close here; python-kis derives it the same way.
 	q.PrevClose = q.Price - q.Change
 	// inquire-price carries no quote time: the fetch time stands in.
-	q.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.now().In(kisfeed.KST)}
+	q.Meta = kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: c.market().In(kisfeed.KST)}
 	return q, resp, nil
 }
 
@@ -196,7 +196,7 @@ func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook
 // yesterday when that time of day is still ahead of now (a book received
 // at 16:00 read the next morning).
 func (c *Client) serverTime(hour time.Duration) time.Time {
-	now := c.now().In(kisfeed.KST)
+	now := c.market().In(kisfeed.KST)
 	if hour == 0 {
 		return now
 	}
@@ -284,7 +284,7 @@ func (c *Client) pricesBatched(ctx context.Context, codes []string, valid []int,
 		if err != nil {
 			return err
 		}
-		decodeMult(res.Output, codes, idx, c.now().In(kisfeed.KST), out, bad)
+		decodeMult(res.Output, codes, idx, c.market().In(kisfeed.KST), out, bad)
 	}
 	return nil
 }

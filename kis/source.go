@@ -107,7 +107,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 	if err := kisfeed.ValidateCode(q.Code); err != nil {
 		return nil, err
 	}
-	now := s.c.now()
+	now := s.c.market()
 	var (
 		bars []kisfeed.Candle
 		err  error

@@ -577,6 +577,9 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger,
 		kis.WithAppKey(DemoAppKey, DemoAppSecret),
 		kis.WithRateLimit(EmbeddedRate),
 		kis.WithTokenStore(kis.NewMemoryTokenStore()),
+		// The emulator serves the market at the market clock; the client
+		// stamps what it reads with the same clock (tokens keep now).
+		kis.WithMarketClock(market),
 	)
 	c, err := kis.NewClient(opts...)
 	if err != nil {
