@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -807,45 +808,23 @@ func (s *Server) periodBars(sn *snap, from, to time.Time, period string) []perio
 		daily = append(daily, kisfeed.Candle{Time: sn.day, Open: q.Open, High: q.High, Low: q.Low,
 			Close: q.Price, Volume: q.Volume, Value: q.TradingValue})
 	}
-	out := make([]periodBar, 0, len(daily))
-	var curKey int
-	for _, b := range daily {
-		day := kisfeed.Day(b.Time)
-		key := periodKey(day, period)
-		if len(out) > 0 && key == curKey {
-			p := &out[len(out)-1]
-			p.High = max(p.High, b.High)
-			p.Low = min(p.Low, b.Low)
-			p.Close = b.Close
-			p.Volume += b.Volume
-			p.Value += b.Value
-			continue
-		}
-		curKey = key
-		pb := periodBar{Candle: b}
-		pb.Time = day
-		if pc, ok := s.m.PrevClose(code, day); ok {
-			pb.prevClose = pc
+	bars := sim.Aggregate(daily, chartPeriods[period])
+	out := make([]periodBar, len(bars))
+	for i, b := range bars {
+		out[i].Candle = b
+		if pc, ok := s.m.PrevClose(code, b.Time); ok {
+			out[i].prevClose = pc
 			if period == "D" {
-				pb.upper, pb.lower = krx.Limits(pc)
+				out[i].upper, out[i].lower = krx.Limits(pc)
 			}
 		}
-		out = append(out, pb)
 	}
 	return out
 }
 
-func periodKey(d time.Time, period string) int {
-	switch period {
-	case "W":
-		monday := d.AddDate(0, 0, -((int(d.Weekday()) + 6) % 7))
-		return monday.Year()*10000 + int(monday.Month())*100 + monday.Day()
-	case "M":
-		return d.Year()*100 + int(d.Month())
-	case "Y":
-		return d.Year()
-	}
-	return d.Year()*10000 + int(d.Month())*100 + d.Day()
+// chartPeriods maps FID_PERIOD_DIV_CODE to the period its bars cover.
+var chartPeriods = map[string]sim.Period{
+	"D": sim.PeriodDay, "W": sim.PeriodWeek, "M": sim.PeriodMonth, "Y": sim.PeriodYear,
 }
 
 func (s *Server) chartOutput1(sn *snap, now time.Time) obj {

@@ -161,8 +161,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 			return nil, fmt.Errorf("%w: candles: from %s is after to %s", kisfeed.ErrInvalid,
 				q.From.Format(time.DateOnly), q.To.Format(time.DateOnly))
 		}
-		days := s.dailyBars(q.Code, from, to, now)
-		out.Bars = aggregate(days, q.Interval)
+		out.Bars = sim.Aggregate(s.dailyBars(q.Code, from, to, now), periods[q.Interval])
 	default:
 		return nil, fmt.Errorf("%w: candles: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
 	}
@@ -209,37 +208,12 @@ func minuteDone(start, now time.Time) bool {
 	return !now.Before(end)
 }
 
-// aggregate folds daily bars (oldest first) into weekly or monthly bars
-// labelled with the period's first trading day; daily bars pass through.
-func aggregate(days []kisfeed.Candle, iv kisfeed.Interval) []kisfeed.Candle {
-	if iv == kisfeed.IntervalDay {
-		return days
-	}
-	period := func(t time.Time) int {
-		t = t.In(kisfeed.KST)
-		if iv == kisfeed.IntervalWeek {
-			y, w := t.ISOWeek()
-			return y*100 + w
-		}
-		return t.Year()*100 + int(t.Month())
-	}
-	var out []kisfeed.Candle
-	cur := -1
-	for _, d := range days {
-		p := period(d.Time)
-		if p != cur || len(out) == 0 {
-			cur = p
-			out = append(out, d)
-			continue
-		}
-		b := &out[len(out)-1]
-		b.High = max(b.High, d.High)
-		b.Low = min(b.Low, d.Low)
-		b.Close = d.Close
-		b.Volume += d.Volume
-		b.Value += d.Value
-	}
-	return out
+// periods maps the intervals served from daily bars to the sim period
+// they aggregate to.
+var periods = map[kisfeed.Interval]sim.Period{
+	kisfeed.IntervalDay:   sim.PeriodDay,
+	kisfeed.IntervalWeek:  sim.PeriodWeek,
+	kisfeed.IntervalMonth: sim.PeriodMonth,
 }
 
 // StockInfo returns the synthetic descriptive data of code.
