@@ -154,6 +154,7 @@ type options struct {
 	retryBase  time.Duration
 	retryMax   time.Duration
 	httpClient *http.Client
+	transport  func(http.RoundTripper) http.RoundTripper
 	margin     time.Duration
 	maxQueue   int
 	observer   Observer
@@ -317,6 +318,24 @@ func WithHTTPClient(h *http.Client) Option {
 	}
 }
 
+// WithTransport wraps the pooled transport in wrap, for behaviour on top
+// of it (observing requests, turning some dial errors into final ones).
+// The pooled transport keeps its settings — keep-alive with enough idle
+// connections for every concurrent caller, HTTP/1.1 only, TLS 1.2 or
+// later, the [WithTimeout] header timeout — so a caller adds behaviour
+// without copying them, and they live in one place. It cannot be combined
+// with [WithHTTPClient], which replaces the transport altogether; wrap
+// must return a non-nil RoundTripper.
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) error {
+		if wrap == nil {
+			return errors.New("transport wrapper: want non-nil")
+		}
+		o.transport = wrap
+		return nil
+	}
+}
+
 // WithTokenMargin sets how long before expiry a token is renewed
 // (default 10 min).
 func WithTokenMargin(d time.Duration) Option {
@@ -388,6 +407,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if o.appKey == "" {
 		return nil, errors.New("kis: app key and secret required (WithAppKey)")
 	}
+	if o.httpClient != nil && o.transport != nil {
+		return nil, errors.New("kis: WithHTTPClient and WithTransport: want one (an HTTP client brings its own transport)")
+	}
 	if o.baseURL == "" {
 		o.baseURL = RealBaseURL
 		if o.server == Mock {
@@ -438,6 +460,13 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.http = o.httpClient
 	if c.http == nil {
 		c.http = newHTTPClient(o.timeout)
+		if o.transport != nil {
+			rt := o.transport(c.http.Transport)
+			if rt == nil {
+				return nil, errors.New("kis: transport wrapper returned nil: want a RoundTripper")
+			}
+			c.http.Transport = rt
+		}
 	}
 	c.retry = c.newRetryPolicy(o.retryBase, o.retryMax)
 	return c, nil

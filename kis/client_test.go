@@ -42,6 +42,12 @@ func TestNewClientOptions(t *testing.T) {
 		{"bad queue", []Option{good, WithMaxQueue(0)}, "max queue"},
 		{"nil observer", []Option{good, WithObserver(nil)}, "observer"},
 		{"bad master", []Option{good, WithMasterURL("nope")}, "master url"},
+		{"nil transport", []Option{good, WithTransport(nil)}, "transport wrapper: want non-nil"},
+		{"transport returns nil", []Option{good, WithTransport(func(http.RoundTripper) http.RoundTripper { return nil })},
+			"transport wrapper returned nil"},
+		{"transport and http client", []Option{good, WithHTTPClient(http.DefaultClient),
+			WithTransport(func(rt http.RoundTripper) http.RoundTripper { return rt })}, "want one"},
+		{"transport", []Option{good, WithTransport(func(rt http.RoundTripper) http.RoundTripper { return rt })}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -416,7 +416,8 @@ func FlightTimeout(cfg config.Config) time.Duration {
 // clientOptions are the options every KIS client shares.
 func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []kis.Option {
 	opts := []kis.Option{
-		kis.WithHTTPClient(newHTTPClient(cfg.Timeout, r)),
+		kis.WithTimeout(cfg.Timeout),
+		kis.WithTransport(refusedFastTransport(r)),
 		kis.WithLogger(log),
 		kis.WithTokenMargin(cfg.TokenMargin),
 		kis.WithMaxQueue(cfg.MaxQueue),

@@ -2,7 +2,6 @@ package source
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -17,33 +16,17 @@ import (
 	"github.com/kisfeed/kisfeed/kis"
 )
 
-// newHTTPClient is the KIS client's HTTP client with one change from the
-// kis package's default: a refused connection fails at once instead of
-// being retried with backoff. A refused connection means the host is up
-// and nothing listens (an emulator or gateway that is down); retrying it
-// for seconds only delays the answer the layers above give anyway — the
-// cache's stale copy, or a fast "upstream unavailable" — and the circuit
-// breaker counts it toward opening. Timeouts, resets and 5xx keep their
-// retries. The other settings mirror kis's default client: keep-alive
-// with enough idle connections for every concurrent caller, HTTP/1.1 only
-// (KIS speaks it), TLS 1.2 or later.
-func newHTTPClient(timeout time.Duration, r *reach) *http.Client {
-	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{},
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		MaxIdleConns:          128,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &http.Client{Transport: refusedFast{rt: tr, reach: r}, Timeout: timeout}
+// refusedFastTransport is the wrapper handed to [kis.WithTransport]: the
+// KIS client's pooled transport (its settings live in package kis) with
+// one change, a refused connection fails at once instead of being retried
+// with backoff. A refused connection means the host is up and nothing
+// listens (an emulator or gateway that is down); retrying it for seconds
+// only delays the answer the layers above give anyway — the cache's stale
+// copy, or a fast "upstream unavailable" — and the circuit breaker counts
+// it toward opening. Timeouts, resets and 5xx keep their retries. r, when
+// not nil, is told about refusals and answers.
+func refusedFastTransport(r *reach) func(http.RoundTripper) http.RoundTripper {
+	return func(rt http.RoundTripper) http.RoundTripper { return refusedFast{rt: rt, reach: r} }
 }
 
 // refusedFast turns ECONNREFUSED into a [RefusedError], which the kis
