@@ -177,20 +177,30 @@ func parseYMD(s string) (time.Time, bool) {
 	return t, true
 }
 
-// parseHMS parses HHMMSS strictly into an offset from midnight.
+// parseHMS parses HHMMSS — exactly six ASCII digits, from 000000 to
+// 235959 — into an offset from midnight. The kis client's parseClock reads
+// the same way (the emulator never imports kis, so each side has its own
+// parser); both run the table in ../testdata/hhmmss.json.
+//
+// Hour 24 is rejected: REFERENCE.md says only "times HHMMSS", nothing
+// shows KIS accepting 24xxxx, and an emulator that answers a value the
+// real server may refuse would hide a client bug; rejecting it is the
+// safer reading while it is unconfirmed.
 func parseHMS(s string) (time.Duration, bool) {
 	if len(s) != 6 {
 		return 0, false
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
+	var hms [3]int
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		hms[i/2] = hms[i/2]*10 + int(s[i]-'0')
+	}
+	if hms[0] > 23 || hms[1] > 59 || hms[2] > 59 {
 		return 0, false
 	}
-	h, m, sec := n/10000, n/100%100, n%100
-	if h > 23 || m > 59 || sec > 59 {
-		return 0, false
-	}
-	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, true
+	return time.Duration(hms[0])*time.Hour + time.Duration(hms[1])*time.Minute + time.Duration(hms[2])*time.Second, true
 }
 
 // date reads a YYYYMMDD date.

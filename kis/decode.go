@@ -294,19 +294,33 @@ func parseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
+// parseClock parses a KIS time HHMMSS — exactly six ASCII digits, from
+// 000000 to 235959 — into an offset from midnight. The emulator's parseHMS
+// reads the same way; both run the table in ../testdata/hhmmss.json.
+//
+// Hour 24 is rejected. REFERENCE.md says only "times HHMMSS, all KST", and
+// no source shows KIS sending 24xxxx (the KRX day, after-hours included,
+// ends by 18:00). So "240000" is unconfirmed, and rejecting it is the safer
+// reading: a misread value then fails loudly as a *MalformedError naming
+// the field, which the layers above already handle (stale copy, rejected
+// bar), instead of stamping a quote on the wrong day; and one instant
+// keeps one spelling (000000, not also 240000 the day before). Signs and
+// spaces inside the six characters are rejected for the same reason.
 func parseClock(s string) (time.Duration, error) {
 	if len(s) != 6 {
 		return 0, errSyntax
 	}
-	n, err := parseInt(s)
-	if err != nil || n < 0 {
+	var hms [3]int
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errSyntax
+		}
+		hms[i/2] = hms[i/2]*10 + int(s[i]-'0')
+	}
+	if hms[0] > 23 || hms[1] > 59 || hms[2] > 59 {
 		return 0, errSyntax
 	}
-	h, m, sec := n/10000, n/100%100, n%100
-	if h > 24 || m > 59 || sec > 59 {
-		return 0, errSyntax
-	}
-	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
+	return time.Duration(hms[0])*time.Hour + time.Duration(hms[1])*time.Minute + time.Duration(hms[2])*time.Second, nil
 }
 
 func ymd(t time.Time) string { return t.In(kisfeed.KST).Format("20060102") }
