@@ -44,26 +44,7 @@ func (s *FuncSource) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quo
 	if s.QuoteFn == nil {
 		return nil, errNotSet
 	}
-	out := make([]*kisfeed.Quote, len(codes))
-	var be *kisfeed.BatchError
-	for i, c := range codes {
-		q, err := s.QuoteFn(ctx, c)
-		switch {
-		case err == nil:
-			out[i] = q
-		case kisfeed.IsBusinessError(err):
-			if be == nil {
-				be = &kisfeed.BatchError{Errs: map[string]error{}}
-			}
-			be.Errs[c] = err
-		default:
-			return nil, err
-		}
-	}
-	if be != nil {
-		return out, be
-	}
-	return out, nil
+	return quoteEach(codes, func(code string) (*kisfeed.Quote, error) { return s.QuoteFn(ctx, code) })
 }
 
 // OrderBook calls OrderBookFn.

@@ -78,18 +78,29 @@ func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return quoteEach(codes, s.quote)
+}
+
+// quoteEach calls quote for each code in order. A business error
+// ([kisfeed.IsBusinessError]: malformed or unknown code) fails only its
+// code: nil at its position and its entry in the returned
+// *[kisfeed.BatchError]. Any other error fails the call.
+func quoteEach(codes []string, quote func(code string) (*kisfeed.Quote, error)) ([]*kisfeed.Quote, error) {
 	out := make([]*kisfeed.Quote, len(codes))
 	var be *kisfeed.BatchError
 	for i, c := range codes {
-		q, err := s.quote(c)
-		if err != nil {
+		q, err := quote(c)
+		switch {
+		case err == nil:
+			out[i] = q
+		case kisfeed.IsBusinessError(err):
 			if be == nil {
 				be = &kisfeed.BatchError{Errs: map[string]error{}}
 			}
 			be.Errs[c] = err
-			continue
+		default:
+			return nil, err
 		}
-		out[i] = q
 	}
 	if be != nil {
 		return out, be

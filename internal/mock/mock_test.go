@@ -224,4 +224,9 @@ func TestFuncSource(t *testing.T) {
 	if !errors.As(err, &be) || qs[0] == nil || qs[1] != nil {
 		t.Errorf("Quotes via QuoteFn: got %v, %v; want one quote and a BatchError", qs, err)
 	}
+	down := errors.New("upstream down")
+	f.QuoteFn = func(context.Context, string) (*kisfeed.Quote, error) { return nil, down }
+	if qs, err := f.Quotes(t.Context(), []string{"005930"}); !errors.Is(err, down) || qs != nil {
+		t.Errorf("Quotes via failing QuoteFn: got %v, %v; want nil and %v (not a BatchError)", qs, err, down)
+	}
 }
