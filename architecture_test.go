@@ -35,6 +35,8 @@ var importRules = []importRule{
 		why: "kis is a client library for outside use: it cannot reach the server's internals, and it tests against the emulator only in its tests"},
 	{from: "internal/sim", deny: []string{"kis/...", "emulator/..."}, tests: true,
 		why: "sim is the market both the emulator and the mock Source serve; it knows neither wire nor client"},
+	{from: "...", deny: []string{"internal/wiretest"},
+		why: "wiretest holds test tables; only tests import it"},
 }
 
 // listedPackage is what `go list -json` says of one package, or of one
@@ -173,6 +175,9 @@ func TestImportRules(t *testing.T) {
 			ForTest: m("kis"), Deps: []string{m("emulator"), m("internal/sim")}}, 0},
 		{"sim imports emulator", listedPackage{ImportPath: m("internal/sim"), Deps: []string{m("emulator")}}, 1},
 		{"kisfeedx is not kis", listedPackage{ImportPath: m("kisfeedx"), Deps: []string{m("internal/sim")}}, 0},
+		{"wiretest outside tests", listedPackage{ImportPath: m("kis"), Deps: []string{m("internal/wiretest")}}, 2},
+		{"wiretest in kis tests", listedPackage{ImportPath: m("kis") + " [" + m("kis.test") + "]",
+			ForTest: m("kis"), Deps: []string{m("internal/wiretest")}}, 0},
 		{"test main", listedPackage{ImportPath: m("emulator.test"), Deps: []string{m("kis")}}, 0},
 	}
 	for _, tt := range tests {

@@ -180,7 +180,7 @@ func parseYMD(s string) (time.Time, bool) {
 // parseHMS parses HHMMSS — exactly six ASCII digits, from 000000 to
 // 235959 — into an offset from midnight. The kis client's parseClock reads
 // the same way (the emulator never imports kis, so each side has its own
-// parser); both run the table in ../testdata/hhmmss.json.
+// parser); both run the table in internal/wiretest/hhmmss.json.
 //
 // Hour 24 is rejected: REFERENCE.md says only "times HHMMSS", nothing
 // shows KIS accepting 24xxxx, and an emulator that answers a value the

@@ -296,7 +296,7 @@ func parseDate(s string) (time.Time, error) {
 
 // parseClock parses a KIS time HHMMSS — exactly six ASCII digits, from
 // 000000 to 235959 — into an offset from midnight. The emulator's parseHMS
-// reads the same way; both run the table in ../testdata/hhmmss.json.
+// reads the same way; both run the table in internal/wiretest/hhmmss.json.
 //
 // Hour 24 is rejected. REFERENCE.md says only "times HHMMSS, all KST", and
 // no source shows KIS sending 24xxxx (the KRX day, after-hours included,
