@@ -175,10 +175,16 @@ func (u *Upstream) Close() error {
 	return u.err
 }
 
-// CheckBreaker is a readiness check: an error while the circuit is open.
+// CheckBreaker is a readiness check: an error unless the circuit is
+// closed. Half-open is degraded too: the upstream has failed and has not
+// yet been seen healthy again (only trial calls reach it), so a replica in
+// that state is not ready whatever its last trial did.
 func (u *Upstream) CheckBreaker(context.Context) error {
-	if s := u.Breaker.State(); s == breaker.Open {
+	switch s := u.Breaker.State(); s {
+	case breaker.Open:
 		return fmt.Errorf("circuit breaker open (retry in %s)", u.Breaker.RetryAfter().Round(time.Second))
+	case breaker.HalfOpen:
+		return errors.New("circuit breaker half-open (trial calls under way; the upstream has not answered yet)")
 	}
 	return nil
 }
