@@ -189,4 +189,3 @@ func TestRefusedTrialsThenSuccessCloses(t *testing.T) {
 		}
 	})
 }
-

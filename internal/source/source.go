@@ -152,7 +152,8 @@ type Upstream struct {
 	// config.Config.MarketClock), in kis mode Deps.Now.
 	MarketNow func() time.Time
 
-	reach *reach // the upstream host's reachability; nil in mock mode
+	reach *reach       // the upstream host's reachability; nil in mock mode
+	gate  *breakerGate // the KIS clients' retry gate, bound to Breaker
 
 	closers []func() error
 	once    sync.Once
@@ -238,7 +239,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	if now == nil {
 		now = time.Now
 	}
-	u := &Upstream{Mode: cfg.Mode()}
+	u := &Upstream{Mode: cfg.Mode(), gate: &breakerGate{}}
 	// The synthetic market (mock source, embedded emulator) runs on the
 	// market clock: KISFEED_MARKET_TIME starts it at a simulated instant
 	// and it advances in real time. One clock, made once, so the market and
@@ -308,6 +309,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		deps.OnBreakerState(string(breaker.Closed))
 	}
 	u.Breaker = b
+	u.gate.b.Store(b)
 
 	mem := cache.NewMemory(cfg.MemoryEntries, now)
 	var store cache.Store = mem
@@ -420,7 +422,7 @@ func FlightTimeout(cfg config.Config) time.Duration {
 }
 
 // clientOptions are the options every KIS client shares.
-func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []kis.Option {
+func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach, gate kis.RetryGate) []kis.Option {
 	opts := []kis.Option{
 		kis.WithHTTPClient(newHTTPClient(cfg.Timeout, r)),
 		kis.WithLogger(log),
@@ -428,6 +430,7 @@ func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []k
 		kis.WithMaxQueue(cfg.MaxQueue),
 		// KIS_RETRY_ATTEMPTS counts attempts after the first.
 		kis.WithRetry(cfg.RetryAttempts+1, retryBase, retryMax),
+		kis.WithRetryGate(gate),
 	}
 	if deps.KISObserver != nil {
 		opts = append(opts, kis.WithObserver(deps.KISObserver))
@@ -463,7 +466,7 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now 
 	u.setReach(r)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
-		opts := append(clientOptions(cfg, deps, log, r),
+		opts := append(clientOptions(cfg, deps, log, r, u.gate),
 			kis.WithServer(server),
 			kis.WithAppKey(k.Key, k.Secret.Reveal()),
 			kis.WithRateLimit(rate),
@@ -576,7 +579,7 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger,
 	r := newReach(base, cfg.Timeout, now)
 	u.setReach(r)
 
-	opts := append(clientOptions(cfg, deps, log, r),
+	opts := append(clientOptions(cfg, deps, log, r, u.gate),
 		kis.WithServer(kis.Real),
 		kis.WithBaseURL(base),
 		kis.WithMasterURL(base),
