@@ -59,8 +59,6 @@ var errorTable = []errorKind{
 		false, "the market-data upstream did not answer in time"},
 	{kisfeed.ErrUnavailable, http.StatusServiceUnavailable, "upstream-unavailable", "Upstream unavailable",
 		false, "the market-data upstream is unavailable and nothing cached can stand in; retry later"},
-	{context.DeadlineExceeded, http.StatusGatewayTimeout, "upstream-timeout", "Upstream timeout",
-		false, "the market-data upstream did not answer in time"},
 	{context.Canceled, statusClientClosed, "client-closed", "Client closed request",
 		false, "the client went away before the answer was ready"},
 }
@@ -77,8 +75,8 @@ var errUpstreamTimeout = errors.New("upstream timeout")
 
 // upstreamTimedOut reports whether err says the upstream did not answer in
 // time: it carries a deadline (context.DeadlineExceeded, which the cache's
-// flight timeout and net/http's client timeout both match) or a network
-// timeout. One exception keeps its 503: a fast refusal — a
+// flight timeout, the request's own deadline and net/http's client timeout
+// all match) or a network timeout. One exception keeps its 503: a fast refusal — a
 // *kisfeed.UnavailableError with a RetryAfter, which the breaker returns
 // while the circuit is open — whose carried last failure may be a
 // timeout, though this request never waited for the upstream.
@@ -94,8 +92,7 @@ func upstreamTimedOut(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// classify finds the table row for err; network timeouts count as
-// upstream timeouts.
+// classify finds the table row for err.
 func classify(err error) errorKind {
 	for _, k := range errorTable {
 		if k.target == errUpstreamTimeout {
@@ -107,10 +104,6 @@ func classify(err error) errorKind {
 		if errors.Is(err, k.target) {
 			return k
 		}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return classify(context.DeadlineExceeded)
 	}
 	return internalKind
 }

@@ -374,8 +374,10 @@ func redisPrefix(deps Deps) string {
 	return redisx.DefaultPrefix
 }
 
-// neutral marks errors that say the upstream is alive but pushing back or
-// unable to serve this one request; they must not open the circuit. A
+// neutral marks the errors the breaker excludes: they say nothing about
+// whether the upstream is healthy (it pushed back, or was never asked), so
+// they neither open nor close the circuit nor reset its failure count,
+// and a half-open trial ending with one gives its permit back. A
 // malformed answer (kis.ErrMalformed) is a data problem of one response,
 // not an outage; a limiter wait refused for the caller's deadline
 // (kis.ErrLimiterDeadline) means our own budget is spent and the upstream
