@@ -87,6 +87,24 @@ type Observer interface {
 	TokenIssued()
 }
 
+// RetryGate lets a layer above the client (a circuit breaker) see failed
+// attempts as they happen, rather than only the call's error after the
+// last retry, and stop retries that can no longer help: while the
+// upstream is known to be down, a retry only delays the caller's
+// fallback (a stale copy, a fast "unavailable"). Implementations must be
+// cheap and safe for concurrent use; the client calls them inline.
+type RetryGate interface {
+	// AttemptFailed reports an attempt that failed with err and that the
+	// retry policy would retry (a reset or refused connection, a timeout,
+	// a transient 5xx, a rate-limit answer). ctx is the call's context,
+	// values included. The last attempt's failure is not reported: it is
+	// the call's own error, so each failed exchange is told once.
+	AttemptFailed(ctx context.Context, trID string, err error)
+	// RetryAllowed reports whether another attempt may go now; false ends
+	// the call at once with the last attempt's error.
+	RetryAllowed(ctx context.Context) bool
+}
+
 // ClientStats are the client's counters since it was built.
 type ClientStats struct {
 	Requests     int64         // HTTP attempts sent (token calls included)
@@ -112,6 +130,7 @@ type Client struct {
 	storeID   string
 	margin    time.Duration
 	observer  Observer
+	gate      RetryGate // nil: retry as the policy says
 	shared    Limiter
 	pacer     *pacer
 	retry     retrypolicy.RetryPolicy[*Response]
@@ -158,6 +177,7 @@ type options struct {
 	margin     time.Duration
 	maxQueue   int
 	observer   Observer
+	gate       RetryGate
 }
 
 // Option configures a [Client]. Each rejects bad input with an error from
@@ -371,6 +391,18 @@ func WithObserver(obs Observer) Option {
 	}
 }
 
+// WithRetryGate reports failed attempts to g as they happen and asks it
+// before every retry (see [RetryGate]).
+func WithRetryGate(g RetryGate) Option {
+	return func(o *options) error {
+		if g == nil {
+			return errors.New("retry gate: want non-nil")
+		}
+		o.gate = g
+		return nil
+	}
+}
+
 // WithMasterURL sets the host serving the master zips (default
 // [DefaultMasterURL]); tests point it at the emulator.
 func WithMasterURL(raw string) Option {
@@ -451,6 +483,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		storeID:   storeID(o.baseURL, o.appKey),
 		margin:    o.margin,
 		observer:  o.observer,
+		gate:      o.gate,
 		shared:    o.limiter,
 		pacer:     newPacer(o.rate, o.maxQueue),
 		attempts:  max(o.attempts, 1),

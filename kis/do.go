@@ -73,20 +73,52 @@ type trIDKey struct{}
 // Do sends req with the rate limiter, token, retries and error checks, and
 // decodes the JSON body into v (which may be nil). The error is an
 // [*APIError] for anything KIS refused, wrapped with the attempt count
-// when retries ran out.
+// when retries ran out or the [RetryGate] stopped them.
 func (c *Client) Do(ctx context.Context, req *Request, v any) (*Response, error) {
 	ctx = context.WithValue(ctx, trIDKey{}, req.TrID)
 	attempts := 0
+	var last *Response
+	var lastErr error
 	resp, err := failsafe.With[*Response](c.retry).WithContext(ctx).GetWithExecution(
 		func(e failsafe.Execution[*Response]) (*Response, error) {
+			actx := e.Context()
+			if attempts > 0 && c.gate != nil && !c.gate.RetryAllowed(actx) {
+				// The gate closed during the backoff.
+				return last, retryStopped{lastErr}
+			}
 			attempts++
-			return c.attempt(e.Context(), req, v)
+			resp, err := c.attempt(actx, req, v)
+			last, lastErr = resp, err
+			if err != nil && c.gate != nil && attempts < c.attempts && retryable(err) && actx.Err() == nil {
+				// Reported before the backoff, so a breaker this failure
+				// opens stops this very call's retries too.
+				c.gate.AttemptFailed(actx, req.TrID, err)
+				if !c.gate.RetryAllowed(actx) {
+					return resp, retryStopped{err}
+				}
+			}
+			return resp, err
 		})
+	var stopped retryStopped
+	if errors.As(err, &stopped) {
+		err = stopped.err
+		if attempts == 1 {
+			return resp, fmt.Errorf("%s: retries stopped: %w", req.TrID, err)
+		}
+		return resp, fmt.Errorf("%s: after %d attempts (retries stopped): %w", req.TrID, attempts, err)
+	}
 	if err != nil && attempts > 1 {
 		err = fmt.Errorf("%s: after %d attempts: %w", req.TrID, attempts, err)
 	}
 	return resp, err
 }
+
+// retryStopped carries the last attempt's error when the [RetryGate]
+// refused a retry; the retry policy never retries it.
+type retryStopped struct{ err error }
+
+func (e retryStopped) Error() string { return e.err.Error() }
+func (e retryStopped) Unwrap() error { return e.err }
 
 // attempt is one try: token, send, and on an expired-token answer one
 // refresh and replay (not counted as a retry).
@@ -273,7 +305,8 @@ func (c *Client) newRetryPolicy(base, maxDelay time.Duration) retrypolicy.RetryP
 // retryable classifies an attempt's error.
 func retryable(err error) bool {
 	var tf tokenFailure
-	if errors.As(err, &tf) || errors.Is(err, ErrQueueFull) || errors.Is(err, context.Canceled) {
+	var rs retryStopped
+	if errors.As(err, &rs) || errors.As(err, &tf) || errors.Is(err, ErrQueueFull) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var ae *APIError

@@ -1,17 +1,48 @@
-// Package breaker is a circuit-breaker [kisfeed.Source] decorator built on
-// failsafe-go: after a run of consecutive upstream failures it stops
-// calling the upstream for a while and answers at once with a
-// *[kisfeed.UnavailableError], so an outage costs callers microseconds
-// instead of timeouts, and the cache stacked above can serve stale copies.
+// Package breaker is a circuit-breaker [kisfeed.Source] decorator: after a
+// run of consecutive upstream failures it stops calling the upstream for a
+// while and answers at once with a *[kisfeed.UnavailableError], so an
+// outage costs callers microseconds instead of timeouts, and the cache
+// stacked above can serve stale copies.
 //
 // Stack it under the cache: cache(breaker(upstream)).
 //
-// What counts as a failure: any error except business errors
-// ([kisfeed.IsBusinessError]: bad input, unknown code, no data), errors the
-// [WithNeutral] predicate excludes (the factory excludes KIS rate-limit
-// back-pressure) and the caller's own cancellation or deadline. A result
-// that started before the last state change is ignored, so a slow call
-// from before the circuit opened cannot close it again.
+// Every outcome is one of three kinds, as sony/gobreaker v2 separates
+// IsSuccessful from IsExcluded:
+//
+//   - success: the upstream answered, so it is healthy. It resets the
+//     consecutive-failure count and counts toward closing a half-open
+//     circuit. A nil error, a "not found" ([kisfeed.ErrNotFound]: KIS
+//     looked the code up and said it has no such stock or no data) and a
+//     *[kisfeed.BatchError] (the batch was answered; some codes failed on
+//     their own) are successes.
+//   - excluded: the outcome says nothing about the upstream's health:
+//     the call was refused locally before it reached the upstream (our
+//     rate limiter's deadline, a full queue), the caller cancelled or its
+//     deadline passed, the parameters were rejected ([kisfeed.ErrInvalid],
+//     which the kis package mostly decides locally, before any request),
+//     or the [WithNeutral] predicate matched (the factory excludes KIS
+//     rate-limit back-pressure and the local refusals). An excluded
+//     outcome neither closes the circuit nor resets the count, and a
+//     half-open trial that ends excluded gives its trial permit back, so
+//     another trial can find out whether the upstream is back.
+//   - failure: anything else (5xx, timeouts, refused or reset
+//     connections). Failures in a row open the circuit; a failed trial
+//     opens it again.
+//
+// A result that started before the last state change is ignored, so a
+// slow call from before the circuit opened cannot close it again.
+//
+// Failed attempts inside one call can be reported as they happen with
+// [Breaker.AttemptFailed] (the kis client does so through its retry gate),
+// so a connection-level outage opens the circuit after a few failed
+// exchanges instead of after several calls have exhausted their retries;
+// [Breaker.RetryAllowed] then stops the retries an open circuit would
+// waste.
+//
+// The breaker is its own small state machine rather than failsafe-go's:
+// failsafe-go v0.9 gives a half-open trial permit back only when a result
+// is recorded (success or failure), so a trial refused locally would have
+// to close or re-open the circuit, which is exactly what must not happen.
 package breaker
 
 import (
@@ -20,10 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/kisfeed/kisfeed"
 )
@@ -52,18 +80,22 @@ const (
 // Breaker is the circuit-breaking Source. Build it with [New].
 type Breaker struct {
 	up       kisfeed.Source
-	cb       circuitbreaker.CircuitBreaker[any]
 	log      *slog.Logger
 	neutral  func(error) bool
 	onChange func(from, to State)
+	now      func() time.Time
 
-	failures, successes uint
+	failures, successes int
 	delay               time.Duration
 
-	gen atomic.Uint64 // bumped on every state change
-
-	mu      sync.Mutex // guards lastErr
-	lastErr error
+	mu       sync.Mutex // guards the fields below
+	state    State      // Open stays Open after its delay until a call asks
+	gen      uint64     // bumped on every state change
+	failed   int        // closed: consecutive failures
+	openedAt time.Time  // open: when
+	permits  int        // half-open: trial permits left
+	passed   int        // half-open: successful trials
+	lastErr  error      // the last failure, for the fast answer and logs
 }
 
 var _ kisfeed.Source = (*Breaker)(nil)
@@ -78,7 +110,7 @@ func WithFailures(n int) Option {
 		if n < 1 {
 			return fmt.Errorf("breaker: failures %d: want 1 or more", n)
 		}
-		b.failures = uint(n)
+		b.failures = n
 		return nil
 	}
 }
@@ -102,7 +134,7 @@ func WithSuccesses(n int) Option {
 		if n < 1 {
 			return fmt.Errorf("breaker: successes %d: want 1 or more", n)
 		}
-		b.successes = uint(n)
+		b.successes = n
 		return nil
 	}
 }
@@ -117,18 +149,36 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithClock sets the clock that times the open delay (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(b *Breaker) error {
+		if now == nil {
+			return errors.New("breaker: clock: want non-nil")
+		}
+		b.now = now
+		return nil
+	}
+}
+
 // WithOnStateChange calls f after every state change (e.g. to set a gauge).
-// f runs synchronously on the goroutine whose call changed the state; it
-// may call [Breaker.State].
+// f runs synchronously on the goroutine whose call changed the state,
+// outside the breaker's lock; it may call [Breaker.State].
 func WithOnStateChange(f func(from, to State)) Option {
 	return func(b *Breaker) error { b.onChange = f; return nil }
 }
 
-// WithNeutral marks errors that are neither failures nor trouble: the
-// upstream answered but pushed back (e.g. a rate-limit response). They do
-// not count toward opening the circuit.
+// WithNeutral marks errors as excluded: they say nothing about the
+// upstream's health (it pushed back, e.g. a rate-limit answer, or was
+// never asked, e.g. a local limiter refusal). They neither count toward
+// opening the circuit nor reset the count, and a half-open trial ending
+// with one gives its permit back.
 func WithNeutral(f func(error) bool) Option {
-	return func(b *Breaker) error { b.neutral = f; return nil }
+	return func(b *Breaker) error {
+		if f != nil {
+			b.neutral = f
+		}
+		return nil
+	}
 }
 
 // New returns a Breaker around upstream.
@@ -138,49 +188,55 @@ func New(upstream kisfeed.Source, opts ...Option) (*Breaker, error) {
 	}
 	b := &Breaker{
 		up: upstream, log: slog.New(slog.DiscardHandler), neutral: func(error) bool { return false },
-		failures: DefaultFailures, successes: DefaultSuccesses, delay: DefaultDelay,
+		now: time.Now, failures: DefaultFailures, successes: DefaultSuccesses, delay: DefaultDelay,
+		state: Closed,
 	}
 	for _, o := range opts {
 		if err := o(b); err != nil {
 			return nil, err
 		}
 	}
-	b.cb = circuitbreaker.NewBuilder[any]().
-		WithFailureThreshold(b.failures).
-		WithSuccessThreshold(b.successes).
-		WithDelay(b.delay).
-		OnStateChanged(b.changed).
-		Build()
 	return b, nil
 }
 
-func convert(s circuitbreaker.State) State {
-	switch s {
-	case circuitbreaker.OpenState:
-		return Open
-	case circuitbreaker.HalfOpenState:
-		return HalfOpen
+// change is one state transition, announced after the lock is released.
+type change struct{ from, to State }
+
+// setState moves to s; the caller holds b.mu and announces the result.
+func (b *Breaker) setState(s State) change {
+	c := change{from: b.state, to: s}
+	if c.from == s {
+		return change{}
 	}
-	return Closed
+	b.state = s
+	b.gen++
+	switch s {
+	case Closed:
+		b.failed = 0
+	case Open:
+		b.openedAt = b.now()
+	case HalfOpen:
+		b.permits, b.passed = b.successes, 0
+	}
+	return c
 }
 
-// changed runs outside failsafe's lock after each transition.
-func (b *Breaker) changed(e circuitbreaker.StateChangedEvent) {
-	b.gen.Add(1)
-	from, to := convert(e.OldState), convert(e.NewState)
-	switch to {
+// announce logs c and calls the state-change callback; it runs without
+// b.mu held.
+func (b *Breaker) announce(c change, last error) {
+	if c.to == "" {
+		return
+	}
+	switch c.to {
 	case Open:
-		b.mu.Lock()
-		last := b.lastErr
-		b.mu.Unlock()
-		b.log.Warn("circuit breaker opened: failing fast", "from", string(from), "retry_after", b.delay, "last_error", errString(last))
+		b.log.Warn("circuit breaker opened: failing fast", "from", string(c.from), "retry_after", b.delay, "last_error", errString(last))
 	case HalfOpen:
 		b.log.Info("circuit breaker half-open: letting trial calls through")
 	case Closed:
-		b.log.Info("circuit breaker closed: upstream healthy again", "from", string(from))
+		b.log.Info("circuit breaker closed: upstream healthy again", "from", string(c.from))
 	}
 	if b.onChange != nil {
-		b.onChange(from, to)
+		b.onChange(c.from, c.to)
 	}
 }
 
@@ -194,15 +250,27 @@ func errString(err error) string {
 // State returns the circuit state. An open circuit whose delay has passed
 // reports HalfOpen: the next call is a trial.
 func (b *Breaker) State() State {
-	s := convert(b.cb.State())
-	if s == Open && b.cb.RemainingDelay() == 0 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == Open && b.remainingLocked() == 0 {
 		return HalfOpen
 	}
-	return s
+	return b.state
 }
 
 // RetryAfter returns how long an open circuit stays open; 0 otherwise.
-func (b *Breaker) RetryAfter() time.Duration { return b.cb.RemainingDelay() }
+func (b *Breaker) RetryAfter() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.remainingLocked()
+}
+
+func (b *Breaker) remainingLocked() time.Duration {
+	if b.state != Open {
+		return 0
+	}
+	return max(0, b.delay-b.now().Sub(b.openedAt))
+}
 
 // Health reports whether the circuit would refuse a call now: a
 // *[kisfeed.UnavailableError] (with RetryAfter and the last failure) while
@@ -222,13 +290,70 @@ func (b *Breaker) Health(context.Context) error {
 func (b *Breaker) unavailable() error {
 	b.mu.Lock()
 	last := b.lastErr
+	retry := b.remainingLocked()
 	b.mu.Unlock()
-	retry := b.cb.RemainingDelay()
 	if retry <= 0 {
 		// Half-open with every trial permit taken: retry soon.
 		retry = time.Second
 	}
 	return &kisfeed.UnavailableError{RetryAfter: retry, Err: last}
+}
+
+// acquire asks for a permit to call the upstream: always while closed, one
+// of the trial permits while half-open (an open circuit whose delay has
+// passed turns half-open here), never while open. It returns the
+// generation the call belongs to.
+func (b *Breaker) acquire() (gen uint64, ok bool) {
+	b.mu.Lock()
+	var c change
+	if b.state == Open && b.remainingLocked() == 0 {
+		c = b.setState(HalfOpen)
+	}
+	switch b.state {
+	case Closed:
+		ok = true
+	case HalfOpen:
+		if b.permits > 0 {
+			b.permits--
+			ok = true
+		}
+	}
+	gen = b.gen
+	b.mu.Unlock()
+	b.announce(c, nil)
+	return gen, ok
+}
+
+// outcome is what one call's result says about the upstream.
+type outcome int
+
+const (
+	success  outcome = iota // the upstream answered
+	excluded                // says nothing about the upstream's health
+	failure                 // the upstream failed
+)
+
+// classify sorts a call's result. Business errors split: a "not found"
+// comes back from KIS itself (rt_cd 7, or an empty answer for the code),
+// so KIS parsed the request, looked the code up and answered — as good a
+// proof that it is healthy as a quote; an "invalid" is mostly our own
+// validation (the kis endpoints check periods, ranges and dates before
+// sending anything), so it proves nothing and is excluded. Errors matching
+// both (ErrNoCalendar is an ErrInvalid) are excluded: the safe side, as
+// excluding only delays what a later call will tell.
+func (b *Breaker) classify(ctx context.Context, err error) outcome {
+	var be *kisfeed.BatchError
+	switch {
+	case err == nil:
+		return success
+	case errors.Is(err, kisfeed.ErrInvalid):
+		return excluded
+	case errors.Is(err, kisfeed.ErrNotFound) || errors.As(err, &be):
+		return success
+	case b.neutral(err) || callerGaveUp(ctx, err):
+		return excluded
+	}
+	return failure
 }
 
 // callerGaveUp reports whether err is the caller's own cancellation or
@@ -238,44 +363,96 @@ func callerGaveUp(ctx context.Context, err error) bool {
 }
 
 // record feeds one call's outcome to the circuit, unless the state changed
-// while the call ran.
+// while the call ran (its permit, if any, belonged to a state that is
+// gone).
 func (b *Breaker) record(ctx context.Context, gen uint64, err error) {
-	if b.gen.Load() != gen {
+	o := b.classify(ctx, err)
+	b.mu.Lock()
+	if b.gen != gen {
+		b.mu.Unlock()
 		return
 	}
-	var be *kisfeed.BatchError
-	switch {
-	case err == nil || kisfeed.IsBusinessError(err) || errors.As(err, &be) || b.neutral(err):
-		b.cb.RecordSuccess()
-	case callerGaveUp(ctx, err):
-		// Not the upstream's fault, so it must not count in the closed
-		// state; but a half-open trial permit has to be given back, and
-		// the only way failsafe-go releases it is a result. Counting it as
-		// a failure re-opens the circuit: the safe choice when we could
-		// not learn whether the upstream is back.
-		if b.cb.IsHalfOpen() {
-			b.fail(err)
+	var c change
+	switch o {
+	case success:
+		switch b.state {
+		case Closed:
+			b.failed = 0
+		case HalfOpen:
+			if b.passed++; b.passed >= b.successes {
+				c = b.setState(Closed)
+			}
 		}
-	default:
-		b.fail(err)
+	case excluded:
+		if b.state == HalfOpen {
+			// The trial never told us anything: let another one run.
+			b.permits++
+		}
+	case failure:
+		c = b.failLocked(err)
 	}
+	last := b.lastErr
+	b.mu.Unlock()
+	b.announce(c, last)
 }
 
-func (b *Breaker) fail(err error) {
-	b.mu.Lock()
+// failLocked counts a failure: the threshold in a row opens a closed
+// circuit, and any failure re-opens a half-open one.
+func (b *Breaker) failLocked(err error) change {
 	b.lastErr = err
+	switch b.state {
+	case Closed:
+		if b.failed++; b.failed >= b.failures {
+			return b.setState(Open)
+		}
+	case HalfOpen:
+		return b.setState(Open)
+	}
+	return change{}
+}
+
+// genKey carries, in a call's context, the generation the call belongs to,
+// so attempt reports from inside the upstream are judged like the call's
+// own result.
+type genKey struct{}
+
+// AttemptFailed reports one failed attempt inside a call that is about to
+// be retried: a failed exchange with the upstream, counted at once rather
+// than when the call's last retry fails. Only failures count (an excluded
+// error, e.g. a rate-limit answer, is ignored). ctx must be the call's
+// context (or derived from it): an attempt of a call that started before
+// the last state change is ignored, like the call's own result. It is
+// cheap and safe for concurrent use.
+func (b *Breaker) AttemptFailed(ctx context.Context, err error) {
+	if err == nil || b.classify(ctx, err) != failure {
+		return
+	}
+	b.mu.Lock()
+	if gen, ok := ctx.Value(genKey{}).(uint64); ok && gen != b.gen {
+		b.mu.Unlock()
+		return
+	}
+	c := b.failLocked(err)
 	b.mu.Unlock()
-	b.cb.RecordFailure()
+	b.announce(c, err)
+}
+
+// RetryAllowed reports whether a call may retry now: only while the
+// circuit is closed. While it is open a retry is wasted (the caller's
+// fallback waits for it), and while it is half-open only trial calls,
+// each with one attempt, should reach the upstream.
+func (b *Breaker) RetryAllowed(context.Context) bool {
+	return b.State() == Closed
 }
 
 // call runs fn through the circuit.
 func call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
-	if !b.cb.TryAcquirePermit() {
+	gen, ok := b.acquire()
+	if !ok {
 		var zero T
 		return zero, b.unavailable()
 	}
-	gen := b.gen.Load()
-	v, err := fn(ctx)
+	v, err := fn(context.WithValue(ctx, genKey{}, gen))
 	b.record(ctx, gen, err)
 	return v, err
 }

@@ -52,10 +52,13 @@ var errorTable = []errorKind{
 	{kisfeed.ErrNoCalendar, http.StatusUnprocessableEntity, "no-calendar", "No trading calendar", true, ""},
 	{kisfeed.ErrInvalid, http.StatusBadRequest, "invalid-parameter", "Invalid parameter", true, ""},
 	{kisfeed.ErrNotFound, http.StatusNotFound, "not-found", "Not found", true, ""},
+	// Before ErrUnavailable, which the cache's flight timeout also
+	// matches: an upstream that did not answer in time is a 504, as
+	// `serve --help` promises, not a 503. See upstreamTimedOut.
+	{errUpstreamTimeout, http.StatusGatewayTimeout, "upstream-timeout", "Upstream timeout",
+		false, "the market-data upstream did not answer in time"},
 	{kisfeed.ErrUnavailable, http.StatusServiceUnavailable, "upstream-unavailable", "Upstream unavailable",
 		false, "the market-data upstream is unavailable and nothing cached can stand in; retry later"},
-	{context.DeadlineExceeded, http.StatusGatewayTimeout, "upstream-timeout", "Upstream timeout",
-		false, "the market-data upstream did not answer in time"},
 	{context.Canceled, statusClientClosed, "client-closed", "Client closed request",
 		false, "the client went away before the answer was ready"},
 }
@@ -67,17 +70,40 @@ const statusClientClosed = 499
 var internalKind = errorKind{nil, http.StatusInternalServerError, "internal", "Internal server error",
 	false, "the server failed to answer; the failure has been logged"}
 
-// classify finds the table row for err; network timeouts count as
-// upstream timeouts.
+// errUpstreamTimeout is the errorTable target of upstreamTimedOut.
+var errUpstreamTimeout = errors.New("upstream timeout")
+
+// upstreamTimedOut reports whether err says the upstream did not answer in
+// time: it carries a deadline (context.DeadlineExceeded, which the cache's
+// flight timeout, the request's own deadline and net/http's client timeout
+// all match) or a network timeout. One exception keeps its 503: a fast refusal — a
+// *kisfeed.UnavailableError with a RetryAfter, which the breaker returns
+// while the circuit is open — whose carried last failure may be a
+// timeout, though this request never waited for the upstream.
+func upstreamTimedOut(err error) bool {
+	var ue *kisfeed.UnavailableError
+	if errors.As(err, &ue) && ue.RetryAfter > 0 {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// classify finds the table row for err.
 func classify(err error) errorKind {
 	for _, k := range errorTable {
+		if k.target == errUpstreamTimeout {
+			if upstreamTimedOut(err) {
+				return k
+			}
+			continue
+		}
 		if errors.Is(err, k.target) {
 			return k
 		}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return classify(context.DeadlineExceeded)
 	}
 	return internalKind
 }

@@ -152,7 +152,8 @@ type Upstream struct {
 	// config.Config.MarketClock), in kis mode Deps.Now.
 	MarketNow func() time.Time
 
-	reach *reach // the upstream host's reachability; nil in mock mode
+	reach *reach       // the upstream host's reachability; nil in mock mode
+	gate  *breakerGate // the KIS clients' retry gate, bound to Breaker
 
 	closers []func() error
 	once    sync.Once
@@ -175,10 +176,16 @@ func (u *Upstream) Close() error {
 	return u.err
 }
 
-// CheckBreaker is a readiness check: an error while the circuit is open.
+// CheckBreaker is a readiness check: an error unless the circuit is
+// closed. Half-open is degraded too: the upstream has failed and has not
+// yet been seen healthy again (only trial calls reach it), so a replica in
+// that state is not ready whatever its last trial did.
 func (u *Upstream) CheckBreaker(context.Context) error {
-	if s := u.Breaker.State(); s == breaker.Open {
+	switch s := u.Breaker.State(); s {
+	case breaker.Open:
 		return fmt.Errorf("circuit breaker open (retry in %s)", u.Breaker.RetryAfter().Round(time.Second))
+	case breaker.HalfOpen:
+		return errors.New("circuit breaker half-open (trial calls under way; the upstream has not answered yet)")
 	}
 	return nil
 }
@@ -232,7 +239,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	if now == nil {
 		now = time.Now
 	}
-	u := &Upstream{Mode: cfg.Mode()}
+	u := &Upstream{Mode: cfg.Mode(), gate: &breakerGate{}}
 	// The synthetic market (mock source, embedded emulator) runs on the
 	// market clock: KISFEED_MARKET_TIME starts it at a simulated instant
 	// and it advances in real time. One clock, made once, so the market and
@@ -302,6 +309,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		deps.OnBreakerState(string(breaker.Closed))
 	}
 	u.Breaker = b
+	u.gate.b.Store(b)
 
 	mem := cache.NewMemory(cfg.MemoryEntries, now)
 	var store cache.Store = mem
@@ -366,8 +374,10 @@ func redisPrefix(deps Deps) string {
 	return redisx.DefaultPrefix
 }
 
-// neutral marks errors that say the upstream is alive but pushing back or
-// unable to serve this one request; they must not open the circuit. A
+// neutral marks the errors the breaker excludes: they say nothing about
+// whether the upstream is healthy (it pushed back, or was never asked), so
+// they neither open nor close the circuit nor reset its failure count,
+// and a half-open trial ending with one gives its permit back. A
 // malformed answer (kis.ErrMalformed) is a data problem of one response,
 // not an outage; a limiter wait refused for the caller's deadline
 // (kis.ErrLimiterDeadline) means our own budget is spent and the upstream
@@ -414,7 +424,7 @@ func FlightTimeout(cfg config.Config) time.Duration {
 }
 
 // clientOptions are the options every KIS client shares.
-func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []kis.Option {
+func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach, gate kis.RetryGate) []kis.Option {
 	opts := []kis.Option{
 		kis.WithTimeout(cfg.Timeout),
 		kis.WithTransport(refusedFastTransport(r)),
@@ -423,6 +433,7 @@ func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach) []k
 		kis.WithMaxQueue(cfg.MaxQueue),
 		// KIS_RETRY_ATTEMPTS counts attempts after the first.
 		kis.WithRetry(cfg.RetryAttempts+1, retryBase, retryMax),
+		kis.WithRetryGate(gate),
 	}
 	if deps.KISObserver != nil {
 		opts = append(opts, kis.WithObserver(deps.KISObserver))
@@ -458,7 +469,7 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now 
 	u.setReach(r)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
-		opts := append(clientOptions(cfg, deps, log, r),
+		opts := append(clientOptions(cfg, deps, log, r, u.gate),
 			kis.WithServer(server),
 			kis.WithAppKey(k.Key, k.Secret.Reveal()),
 			kis.WithRateLimit(rate),
@@ -571,7 +582,7 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger,
 	r := newReach(base, cfg.Timeout, now)
 	u.setReach(r)
 
-	opts := append(clientOptions(cfg, deps, log, r),
+	opts := append(clientOptions(cfg, deps, log, r, u.gate),
 		kis.WithServer(kis.Real),
 		kis.WithBaseURL(base),
 		kis.WithMasterURL(base),
