@@ -5,8 +5,12 @@
 //
 //	cache(breaker(upstream))
 //
-// so while the breaker is open the cache serves its stale copies, and with
-// nothing cached callers get a fast *kisfeed.UnavailableError.
+// with, where the upstream batches natively (the real server and the
+// embedded emulator, QUOTE_BATCH_WINDOW > 0), package batch between the
+// cache and the breaker, coalescing concurrent quote misses into
+// intstock-multprice calls: cache(batch(breaker(upstream))). So while the
+// breaker is open the cache serves its stale copies, and with nothing
+// cached callers get a fast *kisfeed.UnavailableError.
 //
 // Modes ([config.Config.Mode]):
 //
@@ -73,6 +77,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/emulator"
+	"github.com/kisfeed/kisfeed/internal/batch"
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
@@ -138,6 +143,10 @@ type Upstream struct {
 	Breaker *breaker.Breaker
 	// Cache is the caching layer.
 	Cache *cache.Cache
+	// Batcher coalesces the cache's concurrent quote misses into
+	// intstock-multprice calls (cache → batch → breaker); nil when the
+	// upstream does not batch natively or QUOTE_BATCH_WINDOW is 0.
+	Batcher *batch.Source
 	// Redis is the shared Redis client, nil without REDIS_URL.
 	Redis *goredis.Client
 	// Mode is the mode the configuration selected.
@@ -331,13 +340,35 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		store = cache.NewRedis(u.Redis)
 		opts = append(opts, cache.WithFallback(mem), cache.WithPrefix(deps.RedisPrefix))
 	}
-	c, err := cache.New(b, store, opts...)
+	var under kisfeed.Source = b
+	if cfg.QuoteBatchWindow > 0 && nativeBatch(cfg, u.Mode) {
+		bt, err := batch.New(b,
+			batch.WithWindow(cfg.QuoteBatchWindow),
+			batch.WithMaxInFlight(2*max(1, len(u.Clients))),
+			batch.WithFlightTimeout(FlightTimeout(cfg)))
+		if err != nil {
+			return nil, err
+		}
+		u.Batcher = bt
+		u.closers = append(u.closers, bt.Close)
+		under = bt
+	}
+	c, err := cache.New(under, store, opts...)
 	if err != nil {
 		return nil, err
 	}
 	u.Cache = c
 	u.Source = c
 	return u, nil
+}
+
+// nativeBatch reports whether the upstream answers a Quotes call with one
+// request per 30 codes (intstock-multprice): the real server and the
+// embedded emulator (real-server behaviour). KIS's mock server lacks the
+// TR (its client falls back to one call per code), and the mock source
+// makes no calls at all, so batching would only add its window there.
+func nativeBatch(cfg config.Config, mode config.Mode) bool {
+	return mode == config.ModeEmbedded || (mode == config.ModeKIS && cfg.UseRealServer)
 }
 
 // setReach keeps r for [Upstream.Health] and stops its background probe
