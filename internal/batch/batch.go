@@ -12,11 +12,12 @@
 // client falls back to one call per code) it would only add the window.
 //
 // A batch is sent when it holds [DefaultMaxBatch] codes, or when its
-// collection window has passed and fewer than the in-flight limit of
-// batches are running ([WithMaxInFlight]). While the rate limiter below is
-// the bottleneck, batches already in flight wait there, so a partial batch
-// keeps collecting codes instead of queueing behind them half empty: under
-// a flood the batches leave full, and with no load a lone miss waits only
+// collection window has passed, fewer than the in-flight limit of batches
+// are running ([WithMaxInFlight]) and the partial-batch rate allows
+// ([WithPartialRate]). While the rate limiter below is the bottleneck,
+// batches already in flight wait there, so a partial batch keeps
+// collecting codes instead of queueing behind them half empty: under a
+// flood the batches leave full, and with no load a lone miss waits only
 // the window.
 //
 // Each caller waits for its own code's answer or its own context, which
@@ -34,6 +35,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/kisfeed/kisfeed"
 )
@@ -70,6 +73,7 @@ type Source struct {
 	maxBatch      int
 	maxInFlight   int
 	flightTimeout time.Duration
+	partial       *rate.Limiter // paces partial batches; nil = no pacing
 
 	ctx    context.Context // parent of every batch; cancelled by Close
 	cancel context.CancelFunc
@@ -140,6 +144,24 @@ func WithMaxInFlight(n int) Option {
 			return fmt.Errorf("batch: max in flight %d: want 1 or more", n)
 		}
 		s.maxInFlight = n
+		return nil
+	}
+}
+
+// WithPartialRate caps how many partial batches (fewer than the maximum
+// codes) leave per second, > 0; full batches are not counted. Without it
+// a partial batch leaves as soon as its window ends. Under load a slot of
+// the upstream's rate budget spent on a half-empty batch is one that order
+// books and charts, which cannot batch, do not get, and one fewer code per
+// call fills the cache; so set it to a share of the budget (package source
+// gives partial batches a quarter). Held back, a partial batch keeps
+// collecting codes and leaves when it is full or the rate allows.
+func WithPartialRate(perSecond float64) Option {
+	return func(s *Source) error {
+		if !(perSecond > 0) {
+			return fmt.Errorf("batch: partial rate %v: want > 0", perSecond)
+		}
+		s.partial = rate.NewLimiter(rate.Limit(perSecond), 1)
 		return nil
 	}
 }
@@ -241,8 +263,7 @@ func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error)
 	}
 }
 
-// windowEnd marks b's window as passed and sends it unless enough batches
-// are in flight; then the first batch to finish sends it.
+// windowEnd marks b's window as passed and sends it if it may go.
 func (s *Source) windowEnd(b *batch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,9 +271,34 @@ func (s *Source) windowEnd(b *batch) {
 		return // already sent (full), or closed
 	}
 	b.due = true
-	if s.inFlight < s.maxInFlight {
-		s.sendLocked()
+	s.sendPartialLocked()
+}
+
+// sendPartialLocked sends the pending batch, whose window has passed,
+// unless the in-flight limit is reached (then the first batch to finish
+// calls it again) or the partial rate says later (then a timer does).
+func (s *Source) sendPartialLocked() {
+	b := s.pending
+	if s.inFlight >= s.maxInFlight {
+		return
 	}
+	if s.partial != nil {
+		now := time.Now()
+		r := s.partial.ReserveN(now, 1)
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now) // the timer asks again; the slot stays free for it
+			b.timer.Stop()
+			b.timer = time.AfterFunc(d, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.pending == b {
+					s.sendPartialLocked()
+				}
+			})
+			return
+		}
+	}
+	s.sendLocked()
 }
 
 // sendLocked sends the pending batch. Calls whose callers have all left
@@ -306,8 +352,8 @@ func (s *Source) run(b *batch) {
 		}
 	}
 	s.inFlight--
-	if p := s.pending; p != nil && p.due && s.inFlight < s.maxInFlight {
-		s.sendLocked()
+	if p := s.pending; p != nil && p.due {
+		s.sendPartialLocked()
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // answered by answer (nil: every code's quote at once).
 type upstream struct {
 	mu     sync.Mutex
-	calls  [][]string       // guarded by mu
+	calls  [][]string        // guarded by mu
 	ctxs   []context.Context // guarded by mu
 	answer func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error)
 }
@@ -282,7 +282,7 @@ func TestBatchDeadline(t *testing.T) {
 	tests := []struct {
 		name      string
 		deadlines []time.Duration // 0 = none
-		want      time.Duration // from the first caller; the batch leaves one window later
+		want      time.Duration   // from the first caller; the batch leaves one window later
 	}{
 		{"latest caller deadline", []time.Duration{time.Second, 3 * time.Second, 2 * time.Second}, 3 * time.Second},
 		{"a caller without deadline", []time.Duration{time.Second, 0}, DefaultWindow + flight},
@@ -433,6 +433,7 @@ func TestOptions(t *testing.T) {
 		{"zero batch", WithMaxBatch(0)},
 		{"zero in flight", WithMaxInFlight(0)},
 		{"negative flight timeout", WithFlightTimeout(-time.Second)},
+		{"zero partial rate", WithPartialRate(0)},
 	}
 	for _, tt := range tests {
 		if _, err := New(up.source(), tt.opt); err == nil {
@@ -442,4 +443,45 @@ func TestOptions(t *testing.T) {
 	if _, err := New(nil); err == nil {
 		t.Error("nil upstream: got no error")
 	}
+}
+
+// TestPartialRate: partial batches leave at most at the partial rate and
+// keep collecting codes while held back; full batches are not held.
+func TestPartialRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		up := &upstream{}
+		s := newSource(t, up.source(), WithPartialRate(1), WithMaxBatch(3))
+		start := time.Now()
+		first := ask(t.Context(), s, code(1))
+		<-first // a partial batch, after one window
+		if got := time.Since(start); got != DefaultWindow {
+			t.Errorf("first partial batch answered after %s, want %s", got, DefaultWindow)
+		}
+		second := ask(t.Context(), s, code(2))
+		synctest.Wait()
+		time.Sleep(100 * time.Millisecond) // its window has passed; the rate holds it
+		synctest.Wait()
+		third := ask(t.Context(), s, code(3))
+		synctest.Wait()
+		if n := len(up.recorded()); n != 1 {
+			t.Fatalf("upstream calls while the partial rate holds: got %d, want 1", n)
+		}
+		<-second
+		<-third
+		// One second after the first partial batch left.
+		if got, want := time.Since(start), DefaultWindow+time.Second; got != want {
+			t.Errorf("held partial batch answered after %s, want %s (the partial rate)", got, want)
+		}
+		before := time.Now()
+		full := ask(t.Context(), s, code(4), code(5), code(6))
+		collect(t, full, 3)
+		if got := time.Since(before); got != 0 {
+			t.Errorf("full batch answered after %s, want at once", got)
+		}
+		want := [][]string{{code(1)}, {code(2), code(3)}}
+		got := up.recorded()
+		if len(got) != 3 || !slices.EqualFunc(got[:2], want, slices.Equal) || len(got[2]) != 3 {
+			t.Errorf("upstream calls: got %v, want %v then one full batch", got, want)
+		}
+	})
 }

@@ -342,9 +342,15 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	}
 	var under kisfeed.Source = b
 	if cfg.QuoteBatchWindow > 0 && nativeBatch(cfg, u.Mode) {
+		keys := max(1, len(u.Clients))
+		perKey := cfg.EffectiveRate()
+		if u.Mode == config.ModeEmbedded {
+			perKey = EmbeddedRate
+		}
 		bt, err := batch.New(b,
 			batch.WithWindow(cfg.QuoteBatchWindow),
-			batch.WithMaxInFlight(2*max(1, len(u.Clients))),
+			batch.WithMaxInFlight(2*keys),
+			batch.WithPartialRate(partialShare*perKey*float64(keys)),
 			batch.WithFlightTimeout(FlightTimeout(cfg)))
 		if err != nil {
 			return nil, err
@@ -361,6 +367,13 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	u.Source = c
 	return u, nil
 }
+
+// partialShare is the share of the rate budget partial quote batches may
+// use (see batch.WithPartialRate): a quarter keeps a flood of cold misses
+// from spending every slot on half-empty batches (2,600 cold codes then
+// fill in ~100 calls, not one per slot), leaves most of the budget to
+// full batches, books and charts, and still sends a lone miss at once.
+const partialShare = 0.25
 
 // nativeBatch reports whether the upstream answers a Quotes call with one
 // request per 30 codes (intstock-multprice): the real server and the
