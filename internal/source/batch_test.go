@@ -1,8 +1,10 @@
 package source_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
@@ -78,4 +80,66 @@ func TestColdMissesBatched(t *testing.T) {
 			t.Error("Batcher: set in mock mode, want nil")
 		}
 	})
+}
+
+// BenchmarkColdFill asks every one of 2,600 cold codes at once through the
+// embedded stack (cache → batch → breaker → kis client → emulator at 18
+// req/s) and reports the upstream calls and the time until the last code
+// is answered. Batched, that is ~87 intstock-multprice calls in ~5 s; one
+// by one it would be 2,600 calls and ~150 s. Run it with -benchtime=1x:
+//
+//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/source/
+func BenchmarkColdFill(b *testing.B) {
+	const n = 2600
+	for b.Loop() {
+		b.StopTimer()
+		cfg := config.Default()
+		if err := cfg.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		u, err := source.New(b.Context(), cfg, source.Deps{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stocks, err := u.Source.Universe(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var codes []string
+		for _, s := range stocks {
+			if s.IsCommonStock() && len(codes) < n {
+				codes = append(codes, s.Code)
+			}
+		}
+		before := u.Emulator.Stats().RequestsByTrID
+		errs := make(chan error, len(codes))
+		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
+		start := time.Now()
+		b.StartTimer()
+		for _, c := range codes {
+			go func() {
+				_, err := u.Source.Quote(ctx, c)
+				errs <- err
+			}()
+		}
+		failed := 0
+		for range codes {
+			if err := <-errs; err != nil {
+				failed++
+			}
+		}
+		b.StopTimer()
+		elapsed := time.Since(start)
+		cancel()
+		after := u.Emulator.Stats().RequestsByTrID
+		b.ReportMetric(float64(len(codes)), "codes")
+		b.ReportMetric(float64(after[kis.TrMultPrice]-before[kis.TrMultPrice]), "multprice-calls")
+		b.ReportMetric(float64(after[kis.TrPrice]-before[kis.TrPrice]), "price-calls")
+		b.ReportMetric(float64(failed), "failed")
+		b.ReportMetric(elapsed.Seconds(), "fill-s")
+		if err := u.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }
