@@ -485,3 +485,37 @@ func TestPartialRate(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkQuote measures the batcher's own cost per Quote under many
+// concurrent callers of distinct codes over an upstream that answers at
+// once, and reports the codes per upstream call it achieved.
+//
+//	go test -run '^$' -bench Quote -cpu 2,8 ./internal/batch/
+func BenchmarkQuote(b *testing.B) {
+	up := &upstream{}
+	s, err := New(up.source(), WithWindow(time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var next sync.Mutex
+	n := 0
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			next.Lock()
+			c := code(n % 1000000)
+			n++
+			next.Unlock()
+			if _, err := s.Quote(context.Background(), c); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	if calls := len(up.recorded()); calls > 0 {
+		b.ReportMetric(float64(b.N)/float64(calls), "codes/call")
+	}
+}
