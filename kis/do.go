@@ -154,6 +154,9 @@ func (e tokenFailure) Unwrap() error { return e.err }
 // that has no sentinel of its own. A cancelled or expired context and a
 // full queue keep their own errors.
 func limiterError(ctx context.Context, err error) error {
+	if errors.Is(err, ErrLimiterDeadline) {
+		return err
+	}
 	if ctx.Err() != nil || errors.Is(err, ErrQueueFull) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -161,6 +164,27 @@ func limiterError(ctx context.Context, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrLimiterDeadline, err)
+}
+
+// sharedWait waits on the shared limiter with a deadline moved earlier by
+// the pacer's service-time estimate, so that the shared limiter too grants
+// a slot only to a request that can still be answered in time; its refusal
+// then means "no time", not "the caller gave up", and is reported as
+// [ErrLimiterDeadline]. Only this client's estimate knows how long an
+// answer takes, hence the shortened context rather than a new method on
+// [Limiter].
+func (c *Client) sharedWait(ctx context.Context) error {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return c.shared.Wait(ctx)
+	}
+	sctx, cancel := context.WithDeadline(ctx, dl.Add(-c.pacer.service()))
+	defer cancel()
+	err := c.shared.Wait(sctx)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrLimiterDeadline, err)
+	}
+	return err
 }
 
 // send waits on the limiters and performs one HTTP exchange.
@@ -172,7 +196,7 @@ func (c *Client) send(ctx context.Context, req *Request, tok *Token, v any) (*Re
 		return nil, fmt.Errorf("%s: rate limiter: %w", req.TrID, limiterError(ctx, err))
 	}
 	if c.shared != nil {
-		if err := c.shared.Wait(ctx); err != nil {
+		if err := c.sharedWait(ctx); err != nil {
 			return nil, fmt.Errorf("%s: shared rate limiter: %w", req.TrID, limiterError(ctx, err))
 		}
 	}
@@ -207,6 +231,11 @@ func (c *Client) send(ctx context.Context, req *Request, tok *Token, v any) (*Re
 	}
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
 	res.Body.Close()
+	if err == nil {
+		// Only complete answers feed the estimate: a timeout or a reset
+		// says nothing about how long an answer takes.
+		c.pacer.observe(time.Since(start))
+	}
 	resp := &Response{Response: res, TrCont: strings.TrimSpace(res.Header.Get("tr_cont"))}
 	if err != nil {
 		c.observer.Request(req.TrID, res.StatusCode, "", time.Since(start), err)

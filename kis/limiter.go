@@ -2,6 +2,8 @@ package kis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +37,25 @@ const (
 	// probeStep is how far above the last known-good rate a probe goes
 	// once the bracket has closed, as a share of the configured rate.
 	probeStep = 0.02
+	// minService is the floor of the service-time estimate: even a fast
+	// upstream (the emulator on loopback answers in a millisecond) needs
+	// scheduling, a token check and decoding, and one sample below it
+	// says little about the next answer.
+	minService = 20 * time.Millisecond
+	// srttGain and varGain are the EWMA gains of the mean and the mean
+	// deviation of recent response times (RFC 6298's 1/8 and 1/4), and
+	// varFactor how many deviations above the mean the estimate sits: a
+	// high percentile, so that a call admitted as "can finish" nearly
+	// always does.
+	srttGain  = 0.125
+	varGain   = 0.25
+	varFactor = 4
 )
+
+// errNoTime is the pacer's refusal: the next slot plus the time the
+// upstream takes to answer would end past the caller's deadline. It is
+// wrapped with [ErrLimiterDeadline].
+var errNoTime = errors.New("no time left to get the answer")
 
 // pacer is the client's rate limiter: a token bucket with burst 1 shared by
 // every goroutine, a bounded queue, and an adaptive rate.
@@ -58,6 +78,8 @@ type pacer struct {
 	good, bad  float64   // guarded by mu: the bracket; bad = ceiling
 	lastDown   time.Time // guarded by mu
 	lastChange time.Time // guarded by mu
+	srtt       float64   // guarded by mu: EWMA of response times, seconds; 0 = no sample yet
+	rttvar     float64   // guarded by mu: EWMA of their mean deviation, seconds
 }
 
 func newPacer(perSecond float64, maxQueue int) *pacer {
@@ -75,17 +97,82 @@ func newPacer(perSecond float64, maxQueue int) *pacer {
 }
 
 // wait blocks until a request may go. It fails fast with ErrQueueFull when
-// too many callers already wait.
+// too many callers already wait, and with an error wrapping
+// [ErrLimiterDeadline] when the request could not finish before ctx's
+// deadline: the wait for a slot plus [pacer.service] would end past it. A
+// request refused so gives its slot back (the reservation is cancelled),
+// so a call that would be abandoned before its answer arrives costs no
+// share of the rate budget — under overload such calls were a third of
+// all upstream requests, each answered by KIS and thrown away.
 func (p *pacer) wait(ctx context.Context) (time.Duration, error) {
 	if n := p.waiting.Add(1); n > p.maxQueue {
 		p.waiting.Add(-1)
 		return 0, ErrQueueFull
 	}
 	defer p.waiting.Add(-1)
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	p.creep()
 	start := p.now()
-	err := p.lim.Wait(ctx)
-	return p.now().Sub(start), err
+	r := p.lim.ReserveN(start, 1)
+	if !r.OK() {
+		return 0, fmt.Errorf("rate limiter: %w", ErrLimiterDeadline) // burst 1 always fits; kept for safety
+	}
+	delay := r.DelayFrom(start)
+	if dl, ok := ctx.Deadline(); ok {
+		if need := delay + p.service(); start.Add(need).After(dl) {
+			r.CancelAt(start)
+			return 0, fmt.Errorf("%w: next slot in %s, answer in about %s, deadline in %s: %w",
+				ErrLimiterDeadline, delay.Round(time.Millisecond), (need - delay).Round(time.Millisecond),
+				dl.Sub(start).Round(time.Millisecond), errNoTime)
+		}
+	}
+	if delay <= 0 {
+		return 0, nil
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return p.now().Sub(start), nil
+	case <-ctx.Done():
+		// Give the slot back for the callers behind this one.
+		r.CancelAt(p.now())
+		return p.now().Sub(start), ctx.Err()
+	}
+}
+
+// observe feeds one response time (request sent to body read) into the
+// service-time estimate.
+func (p *pacer) observe(d time.Duration) {
+	if d < 0 {
+		return
+	}
+	x := d.Seconds()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.srtt == 0 {
+		p.srtt, p.rttvar = x, x/2
+		return
+	}
+	dev := p.srtt - x
+	if dev < 0 {
+		dev = -dev
+	}
+	p.rttvar += varGain * (dev - p.rttvar)
+	p.srtt += srttGain * (x - p.srtt)
+}
+
+// service is how long a request is expected to take once it leaves: a
+// high percentile of this client's recent response times (mean plus four
+// mean deviations, as TCP estimates its retransmission timeout), at least
+// minService. Before the first answer it is minService.
+func (p *pacer) service() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	est := time.Duration((p.srtt + varFactor*p.rttvar) * float64(time.Second))
+	return max(est, minService)
 }
 
 // current returns the effective rate.

@@ -202,3 +202,163 @@ func TestLimiterError(t *testing.T) {
 		})
 	}
 }
+
+// TestPacerRefusesCallsThatCannotFinish: a slot is granted only when the
+// wait for it plus the estimated service time ends before the deadline; a
+// refused call gives its slot back, so the next caller is not pushed back.
+// Before the fix the pacer only checked the wait (x/time/rate's Wait) and
+// sent calls whose answer could not arrive in time.
+func TestPacerRefusesCallsThatCannotFinish(t *testing.T) {
+	const interval = 100 * time.Millisecond // newPacer(10/headroom): 10/s after headroom
+	tests := []struct {
+		name     string
+		samples  []time.Duration // observed response times
+		deadline time.Duration   // 0 = none
+		refused  bool
+	}{
+		{"slow answers, deadline after the slot but before the answer", repeat(200*time.Millisecond, 20), 250 * time.Millisecond, true},
+		{"slow answers, time enough", repeat(200*time.Millisecond, 20), 400 * time.Millisecond, false},
+		{"no samples yet: the floor counts", nil, interval + minService/2, true},
+		{"no samples yet, time enough", nil, interval + 2*minService, false},
+		{"no deadline", repeat(10*time.Second, 3), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := newPacer(10/headroom, 100)
+				for _, d := range tt.samples {
+					p.observe(d)
+				}
+				if _, err := p.wait(t.Context()); err != nil { // takes the only token
+					t.Fatal(err)
+				}
+				ctx := t.Context()
+				if tt.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+					defer cancel()
+				}
+				start := time.Now()
+				_, err := p.wait(ctx)
+				if got := err != nil; got != tt.refused {
+					t.Fatalf("refused: got %v (err %v), want %v", got, err, tt.refused)
+				}
+				if !tt.refused {
+					return
+				}
+				if !errors.Is(err, ErrLimiterDeadline) {
+					t.Errorf("err: got %v, want ErrLimiterDeadline", err)
+				}
+				if waited := time.Since(start); waited != 0 {
+					t.Errorf("refusal took %s, want at once", waited)
+				}
+				// The refused call's slot was given back: the next call
+				// goes one interval after the first, not two.
+				if _, err := p.wait(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if got := time.Since(start); got > interval+time.Millisecond {
+					t.Errorf("next call left after %s, want about %s (slot not given back)", got, interval)
+				}
+			})
+		})
+	}
+}
+
+func repeat(d time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
+
+// TestPacerServiceEstimate: the estimate follows recent response times,
+// starts high after one sample (mean plus four deviations), and never drops
+// below minService.
+func TestPacerServiceEstimate(t *testing.T) {
+	t.Parallel()
+	p := newPacer(18, 10)
+	if got := p.service(); got != minService {
+		t.Errorf("no samples: got %s, want %s", got, minService)
+	}
+	p.observe(100 * time.Millisecond)
+	if got := p.service(); got != 300*time.Millisecond {
+		t.Errorf("one 100 ms sample: got %s, want 300ms", got)
+	}
+	for range 50 {
+		p.observe(100 * time.Millisecond)
+	}
+	if got := p.service(); got < 100*time.Millisecond || got > 105*time.Millisecond {
+		t.Errorf("steady 100 ms: got %s, want about 100ms", got)
+	}
+	for range 50 {
+		p.observe(time.Millisecond)
+	}
+	if got := p.service(); got != minService {
+		t.Errorf("fast answers: got %s, want the floor %s", got, minService)
+	}
+}
+
+// TestClientDoesNotSendHopelessCalls: with answers known to take 2 s, a
+// call with 1 s left is refused before it leaves (ErrLimiterDeadline, the
+// server never asked), through the client's pacer and through a shared
+// limiter, which sees a deadline moved earlier by the estimate.
+func TestClientDoesNotSendHopelessCalls(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		shared *deadlineLimiter
+	}{
+		{"own pacer", nil},
+		{"shared limiter", &deadlineLimiter{next: 500 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			f.fixed(pathPrice, "inquire-price.json")
+			var opts []Option
+			if tt.shared != nil {
+				opts = append(opts, WithLimiter(tt.shared))
+			}
+			c := testClient(t, f.url(), opts...)
+			if _, _, err := c.Price(t.Context(), "005930"); err != nil { // token and one answer
+				t.Fatal(err)
+			}
+			before := f.count(pathPrice)
+			if tt.shared == nil {
+				for range 20 {
+					c.pacer.observe(2 * time.Second)
+				}
+			} else {
+				// The pacer is fast (10,000/s); only the shared limiter's
+				// next slot in 500 ms plus 600 ms of answer overruns.
+				for range 20 {
+					c.pacer.observe(600 * time.Millisecond)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			_, _, err := c.Price(ctx, "005930")
+			if !errors.Is(err, ErrLimiterDeadline) {
+				t.Errorf("err: got %v, want ErrLimiterDeadline", err)
+			}
+			if got := f.count(pathPrice) - before; got != 0 {
+				t.Errorf("requests sent: got %d, want 0", got)
+			}
+		})
+	}
+}
+
+// deadlineLimiter is a shared limiter whose next slot is next from now:
+// like the Redis limiter, it refuses at once a wait past ctx's deadline,
+// and grants at once otherwise (the test never needs the wait itself).
+type deadlineLimiter struct{ next time.Duration }
+
+func (l *deadlineLimiter) Wait(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok && time.Now().Add(l.next).After(dl) {
+		return errors.New("shared: next slot past the deadline")
+	}
+	return nil
+}

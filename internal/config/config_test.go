@@ -63,11 +63,12 @@ func TestInvalidNamesEverySetting(t *testing.T) {
 		"LOG_LEVEL=loud",
 		"REDIS_URL=http://x",
 		"BREAKER_FAILURES=0",
+		"QUOTE_BATCH_WINDOW=-5ms",
 	}, "")
 	if err == nil {
 		t.Fatal("Load accepted invalid settings")
 	}
-	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES"} {
+	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "QUOTE_BATCH_WINDOW"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -95,7 +95,11 @@ func (l *Limiter) note(err error) {
 }
 
 // Wait implements [kis.Limiter]: it asks Redis for a slot and sleeps the
-// RetryAfter Redis returns until one is granted or ctx ends. When Redis
+// RetryAfter Redis returns until one is granted or ctx ends. A slot that
+// would come after ctx's deadline is refused at once with an error
+// wrapping [kis.ErrLimiterDeadline], without taking it (the kis client
+// moves the deadline earlier by its service-time estimate, so a slot is
+// taken only by a request that can finish). When Redis
 // fails it returns nil (the client's own pacing still applies) and logs
 // the state change once.
 func (l *Limiter) Wait(ctx context.Context) error {
@@ -121,6 +125,13 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		wait := res.RetryAfter
 		if wait <= 0 {
 			wait = time.Millisecond
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			// Refuse now rather than sleep until the deadline: the slot
+			// was not taken (a denied GCRA request changes nothing in
+			// Redis), and the caller learns at once that it cannot be
+			// served in time, with time left to answer from a cache.
+			return fmt.Errorf("%w: next shared slot in %s", kis.ErrLimiterDeadline, wait.Round(time.Millisecond))
 		}
 		if t == nil {
 			t = time.NewTimer(wait)

@@ -334,3 +334,29 @@ func TestLimiterShared(t *testing.T) {
 	}
 	t.Logf("grants %d in 1.5 s, max %d per 1 s window (limit %v); other key %d", len(grants), worst, rate, otherGrants)
 }
+
+// TestLimiterRefusesPastDeadline: a shared slot that would come after the
+// caller's deadline is refused at once with kis.ErrLimiterDeadline while
+// the caller's context is still live. Before, Wait slept until the
+// deadline and failed with context.DeadlineExceeded, leaving the caller no
+// time to answer from a cache.
+func TestLimiterRefusesPastDeadline(t *testing.T) {
+	t.Parallel()
+	mk, prefix := testRedis(t)
+	l, err := redisx.NewLimiter(mk(), "app-key-deadline", 0.5, redisx.WithLimiterPrefix(prefix)) // one slot per 2 s
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(t.Context()); err != nil { // takes the slot
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err = l.Wait(ctx)
+	if !errors.Is(err, kis.ErrLimiterDeadline) {
+		t.Errorf("err: got %v, want kis.ErrLimiterDeadline", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("refused only after the deadline (%v), want at once", ctx.Err())
+	}
+}

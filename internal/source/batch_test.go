@@ -1,0 +1,145 @@
+package source_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed/emulator/emulatortest"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/kis"
+)
+
+// TestColdMissesBatched: where the upstream batches natively (embedded
+// emulator, real-server behaviour) concurrent cold misses for different
+// codes reach it as intstock-multprice calls of up to 30 codes, not one
+// inquire-price call each; over KIS's mock server (no multprice) and in
+// mock mode nothing is batched.
+func TestColdMissesBatched(t *testing.T) {
+	t.Parallel()
+	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
+		u := newUpstream(t, config.Default(), source.Deps{})
+		if u.Batcher == nil {
+			t.Fatal("Batcher: nil, want the batching layer in embedded mode")
+		}
+		stocks, err := u.Source.Universe(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 60
+		var codes []string
+		for _, s := range stocks {
+			if s.IsCommonStock() && len(codes) < n {
+				codes = append(codes, s.Code)
+			}
+		}
+		if len(codes) < n {
+			t.Fatalf("universe: %d common stocks, want %d", len(codes), n)
+		}
+		before := u.Emulator.Stats().RequestsByTrID
+		errs := make(chan error, n)
+		for _, c := range codes {
+			go func() {
+				q, err := u.Source.Quote(t.Context(), c)
+				if err == nil && q.Code != c {
+					err = fmt.Errorf("asked %s, got %s", c, q.Code)
+				}
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		after := u.Emulator.Stats().RequestsByTrID
+		multi := after[kis.TrMultPrice] - before[kis.TrMultPrice]
+		single := after[kis.TrPrice] - before[kis.TrPrice]
+		// Two full batches, plus stragglers when the goroutines start
+		// spread over more than one window on a busy machine.
+		if multi < 2 || multi > 6 || single != 0 {
+			t.Errorf("upstream calls for %d cold codes: %d multprice, %d inquire-price; want 2 to 6 and 0", n, multi, single)
+		}
+	})
+	t.Run("kis mock server", func(t *testing.T) {
+		t.Parallel()
+		_, base := emulatortest.Start(t)
+		u := newUpstream(t, kisConfig(t, base), source.Deps{})
+		if u.Batcher != nil {
+			t.Error("Batcher: set over KIS's mock server, want nil (it has no intstock-multprice)")
+		}
+	})
+	t.Run("mock", func(t *testing.T) {
+		t.Parallel()
+		cfg := config.Default()
+		cfg.EnableKISAPI = "false"
+		if u := newUpstream(t, cfg, source.Deps{}); u.Batcher != nil {
+			t.Error("Batcher: set in mock mode, want nil")
+		}
+	})
+}
+
+// BenchmarkColdFill asks every one of 2,600 cold codes at once through the
+// embedded stack (cache → batch → breaker → kis client → emulator at 18
+// req/s) and reports the upstream calls and the time until the last code
+// is answered. Batched, that is ~87 intstock-multprice calls in ~5 s; one
+// by one it would be 2,600 calls and ~150 s. Run it with -benchtime=1x:
+//
+//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/source/
+func BenchmarkColdFill(b *testing.B) {
+	const n = 2600
+	for b.Loop() {
+		b.StopTimer()
+		cfg := config.Default()
+		if err := cfg.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		u, err := source.New(b.Context(), cfg, source.Deps{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		stocks, err := u.Source.Universe(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var codes []string
+		for _, s := range stocks {
+			if s.IsCommonStock() && len(codes) < n {
+				codes = append(codes, s.Code)
+			}
+		}
+		before := u.Emulator.Stats().RequestsByTrID
+		errs := make(chan error, len(codes))
+		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
+		start := time.Now()
+		b.StartTimer()
+		for _, c := range codes {
+			go func() {
+				_, err := u.Source.Quote(ctx, c)
+				errs <- err
+			}()
+		}
+		failed := 0
+		for range codes {
+			if err := <-errs; err != nil {
+				failed++
+			}
+		}
+		b.StopTimer()
+		elapsed := time.Since(start)
+		cancel()
+		after := u.Emulator.Stats().RequestsByTrID
+		b.ReportMetric(float64(len(codes)), "codes")
+		b.ReportMetric(float64(after[kis.TrMultPrice]-before[kis.TrMultPrice]), "multprice-calls")
+		b.ReportMetric(float64(after[kis.TrPrice]-before[kis.TrPrice]), "price-calls")
+		b.ReportMetric(float64(failed), "failed")
+		b.ReportMetric(elapsed.Seconds(), "fill-s")
+		if err := u.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
