@@ -88,13 +88,25 @@
 // [WithFlightTimeout]) so one caller giving up does not fail the others;
 // each caller still returns as soon as its own context ends.
 //
-// A flight also ends a little before the deadline of the caller that
-// started it (a quarter of the time left, at most 250 ms), so an upstream
-// call that cannot make it — typically a KIS rate-limiter wait longer than
-// the time left, which x/time/rate refuses at once ("would exceed context
-// deadline") — fails while the caller can still be answered from a stale
-// copy (or, with none, a fast *[kisfeed.UnavailableError]) instead of
-// timing out. A caller whose deadline passes while it waits on a flight
-// someone else started is answered from the copy it saw before joining,
-// when it has one.
+// A flight started by a caller with a deadline runs until that deadline
+// plus a short grace (a quarter of the caller's time left, at most 1 s),
+// then ends: an answer that arrives just after that caller gave up is
+// still stored for the next callers, while the deadline the upstream sees
+// stays close to the caller's, so the kis client's rate limiter refuses at
+// once a wait that cannot end in time ("would exceed context deadline")
+// instead of queueing calls nobody waits for. A caller whose deadline
+// passes while it waits is answered from the copy it saw before joining,
+// when it has one, else gets its context's error.
+//
+// # The stale budget
+//
+// A lookup that has a stale copy (within the stale max age) waits for the
+// upstream only for the stale budget ([WithStaleBudget],
+// CACHE_STALE_BUDGET, 150 ms by default); then it answers with the copy,
+// marked stale, while the flight goes on in the background and stores the
+// upstream's answer when it comes. During an outage callers so get the
+// copy in a fraction of a second instead of after every retry of the
+// upstream call. A lookup with no copy keeps waiting for the flight: the
+// answer, or the upstream's error (a fast *[kisfeed.UnavailableError]
+// while the circuit is open).
 package cache

@@ -90,6 +90,12 @@ type Config struct {
 	MemoryEntries   int           `env:"CACHE_MEMORY_ENTRIES" envDefault:"20000"`
 	SharedRateLimit bool          `env:"KISFEED_SHARED_RATE_LIMIT" envDefault:"true"` // with REDIS_URL
 
+	// StaleBudget is how long a lookup with a stale copy waits for the
+	// upstream before answering with the copy (the upstream call goes on
+	// and fills the cache); 0 = wait for the upstream. See
+	// cache.WithStaleBudget for the 150 ms default.
+	StaleBudget time.Duration `env:"CACHE_STALE_BUDGET" envDefault:"150ms"`
+
 	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerDelay     time.Duration `env:"BREAKER_DELAY" envDefault:"60s"`
 	BreakerSuccesses int           `env:"BREAKER_SUCCESSES" envDefault:"1"`
@@ -334,6 +340,9 @@ func (c Config) Validate() error {
 	positive("CACHE_CANDLES_TTL", c.CandlesTTL)
 	positive("CACHE_INFO_TTL", c.InfoTTL)
 	positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
+	if c.StaleBudget < 0 {
+		bad("CACHE_STALE_BUDGET=%s: want a duration >= 0 like 150ms (0 = wait for the upstream)", c.StaleBudget)
+	}
 	positive("BREAKER_DELAY", c.BreakerDelay)
 	if c.TokenMargin < 0 || c.TokenMargin >= 24*time.Hour {
 		bad("KIS_TOKEN_REFRESH_MARGIN=%s: want 0 to 24h", c.TokenMargin)

@@ -63,11 +63,12 @@ func TestInvalidNamesEverySetting(t *testing.T) {
 		"LOG_LEVEL=loud",
 		"REDIS_URL=http://x",
 		"BREAKER_FAILURES=0",
+		"CACHE_STALE_BUDGET=-1s",
 	}, "")
 	if err == nil {
 		t.Fatal("Load accepted invalid settings")
 	}
-	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES"} {
+	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "CACHE_STALE_BUDGET"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -308,6 +308,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	opts := []cache.Option{
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
+		cache.WithStaleBudget(cfg.StaleBudget),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithConfigError(configError),
 		cache.WithClock(now),
