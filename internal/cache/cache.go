@@ -93,6 +93,8 @@ type Cache struct {
 	// passes: they answer from it without a store round trip of their own.
 	stale sync.Map
 
+	ref *refresher // refresh-ahead of quotes; nil = off
+
 	mu        sync.Mutex // guards storeDown and retryAt
 	storeDown bool
 	retryAt   time.Time
@@ -339,6 +341,9 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		c.hotShared = true
 	}
 	c.memFallback, _ = c.fallback.(*Memory)
+	if c.ref != nil {
+		c.startRefresh()
+	}
 	return c, nil
 }
 
@@ -773,6 +778,9 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 			fetched := c.now()
 			until := c.freshUntil(fetched, ttl, intraday)
 			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
+			if c.ref != nil && kind == KindPrice {
+				c.ref.fetched(subj.arg, until)
+			}
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
 		if c.passThrough(err) {
@@ -865,6 +873,9 @@ func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) 
 	if err := checkCode(code); err != nil {
 		return nil, err
 	}
+	if c.ref != nil {
+		c.ref.heat.add(code)
+	}
 	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
 	if !ok {
 		var err error
@@ -908,6 +919,9 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 		}
 		if _, seen := pos[code]; !seen {
 			uniq = append(uniq, code)
+			if c.ref != nil {
+				c.ref.heat.add(code)
+			}
 		}
 		pos[code] = append(pos[code], i)
 	}
@@ -1050,6 +1064,9 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool
 			got[code] = result[kisfeed.Quote]{val: *q, origin: kisfeed.OriginSource, expires: until}
 			items = append(items, saved{key: c.stockKey(code, "price"),
 				env: &envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}, until: until})
+			if c.ref != nil {
+				c.ref.fetched(code, until)
+			}
 		}
 		c.save(ctx, items...)
 		return batch{got: got, err: err}, nil
