@@ -109,4 +109,20 @@
 // upstream call. A lookup with no copy keeps waiting for the flight: the
 // answer, or the upstream's error (a fast *[kisfeed.UnavailableError]
 // while the circuit is open).
+//
+// # Refresh-ahead
+//
+// With [WithRefreshAhead] (CACHE_REFRESH_RATE, CACHE_REFRESH_CODES,
+// CACHE_REFRESH_UNIVERSE) Quote and Quotes count requests per code (a
+// sharded counter map, bounded, halved every minute) and a background
+// loop, started by [New] and stopped by [Cache.Close], keeps the hot set
+// fresh: once per 1/Rate seconds it makes at most one upstream Quotes call
+// (on the real server one intstock-multprice call, up to 30 codes) for the
+// most-requested codes whose price is unknown or ends within the lead time
+// (a quarter of the price TTL, at most a minute), then, with Universe, for
+// the universe's other codes, so that even a first request is a hit. Rate
+// is the share of the upstream's rate budget it may take (2/s by default,
+// 11 % of the real server's 18/s). A price that would end at the next
+// session boundary either way is not fetched again before it, and with no
+// quote asked for in the last minutes the loop makes no call.
 package cache

@@ -35,7 +35,8 @@ type Refresh struct {
 	Batch int
 	// Universe also warms codes nobody has asked for yet, after the
 	// requested ones, so that a first request for a listed code is a hit
-	// too. Keeping the whole market fresh costs little: 3,000 codes at the
+	// too (only while quotes are being asked for: with no request counted
+	// in the last minutes the loop makes no call at all). Keeping the whole market fresh costs little: 3,000 codes at the
 	// default 30 m price TTL are 100 calls per 30 minutes.
 	Universe bool
 	// Ahead is how long before its freshness ends a price is refreshed;
@@ -175,6 +176,11 @@ func (c *Cache) refreshRound(ctx context.Context) {
 		r.lastDecay = now
 	}
 	cands := r.heat.top(r.cfg.Codes)
+	if len(cands) == 0 {
+		// Nobody has asked for a quote lately (a batch job, a one-shot
+		// command, an idle server): spend no rate budget on warming.
+		return
+	}
 	if r.cfg.Universe && len(cands) < r.cfg.Codes {
 		cands = c.withUniverse(ctx, cands)
 	}

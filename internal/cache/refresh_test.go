@@ -124,6 +124,13 @@ func TestRefreshAhead(t *testing.T) {
 				{requests: map[string]int{C: 2}, ticks: 3, want: []string{A + "," + B, D}, hits: []string{A, B, C, D}, misses: []string{E}},
 			},
 		},
+		{
+			name:     "idle: no quote asked, no call",
+			start:    kst(10, 0),
+			cfg:      cache.Refresh{Rate: 1, Universe: true},
+			universe: []string{A, B},
+			steps:    []step{{ticks: 2, misses: []string{A}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,8 +192,11 @@ func TestRefreshCloseMidCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := c.Quote(t.Context(), "000660"); err != nil {
+			t.Fatal(err)
+		}
 		tick <- clk.Now()
-		synctest.Wait() // the loop now waits in Quotes
+		synctest.Wait() // the loop now waits in Quotes for the universe's 005930
 		if got := up.take(); len(got) != 1 {
 			t.Fatalf("Quotes calls: got %q, want one", got)
 		}

@@ -328,6 +328,12 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		// rather than only after the TTL has passed.
 		opts = append(opts, cache.WithUpstreamHealth(u.Health))
 	}
+	if cfg.RefreshRate > 0 && (u.Mode != config.ModeKIS || cfg.UseRealServer) {
+		// Refresh-ahead needs a multi-quote call: the KIS mock server has
+		// none, and a batch there would be 30 calls at 1 req/s.
+		opts = append(opts, cache.WithRefreshAhead(cache.Refresh{
+			Rate: cfg.RefreshRate, Codes: cfg.RefreshCodes, Universe: cfg.RefreshUniverse}))
+	}
 	if u.Redis != nil {
 		store = cache.NewRedis(u.Redis)
 		opts = append(opts, cache.WithFallback(mem), cache.WithPrefix(deps.RedisPrefix))
@@ -338,6 +344,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	}
 	u.Cache = c
 	u.Source = c
+	u.closers = append(u.closers, c.Close) // stops refresh-ahead first
 	return u, nil
 }
 
