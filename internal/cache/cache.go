@@ -634,7 +634,7 @@ func (s subject) String() string {
 }
 
 // timeoutError is a flight cut off by its bound (the flight timeout, or
-// the starting caller's deadline). It is an upstream failure: it matches
+// the starting caller's deadline plus its grace). It is an upstream failure: it matches
 // kisfeed.ErrUnavailable, and context.DeadlineExceeded through Err.
 type timeoutError struct {
 	subj  subject
