@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/mock"
@@ -264,35 +266,45 @@ func TestLateAnswerFills(t *testing.T) {
 	})
 }
 
-// TestFlightDeadline checks the deadline a flight hands the upstream (and
-// so the kis client's rate limiter): the starting caller's time left plus
-// a grace of a quarter of it, at most 1 s, never past the flight timeout;
-// the flight timeout for a caller without a deadline.
+// TestFlightDeadline checks the context a flight hands the upstream: its
+// Deadline (what the kis client's rate limiter plans with) is the starting
+// caller's deadline minus a margin (a quarter of its time left, at most
+// 250 ms), so a rate slot is taken only for a call that can answer that
+// caller; but it is cancelled only at that caller's deadline plus a grace
+// (a quarter, at most 1 s), so a call already sent may still answer and
+// fill the cache. Both are capped by the flight timeout, which is both for
+// a caller without a deadline.
 func TestFlightDeadline(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name     string
-		deadline time.Duration // 0 = none
-		want     time.Duration
+		name       string
+		deadline   time.Duration // 0 = none
+		wantBy     time.Duration
+		wantCancel time.Duration
 	}{
-		{"no deadline", 0, 45 * time.Second},
-		{"100ms", 100 * time.Millisecond, 125 * time.Millisecond},
-		{"2s", 2 * time.Second, 2500 * time.Millisecond},
-		{"15s request", 15 * time.Second, 16 * time.Second},
-		{"beyond the flight timeout", time.Minute, 45 * time.Second},
+		{"no deadline", 0, 45 * time.Second, 45 * time.Second},
+		{"100ms", 100 * time.Millisecond, 75 * time.Millisecond, 125 * time.Millisecond},
+		{"2s", 2 * time.Second, 1750 * time.Millisecond, 2500 * time.Millisecond},
+		{"15s request", 15 * time.Second, 14750 * time.Millisecond, 16 * time.Second},
+		{"beyond the flight timeout", time.Minute, 45 * time.Second, 45 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				var got time.Duration
+				var by, cancelled time.Duration
+				ended := make(chan struct{})
+				start := time.Now()
 				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					dl, ok := ctx.Deadline()
 					if !ok {
 						return nil, errors.New("flight context without a deadline")
 					}
-					got = time.Until(dl)
-					return &kisfeed.Quote{Code: code, Price: 1}, nil
+					by = dl.Sub(start)
+					<-ctx.Done()
+					cancelled = time.Since(start)
+					close(ended)
+					return nil, ctx.Err()
 				}}
 				c, err := cache.New(src, cache.NewMemory(10, nil), cache.WithFlightTimeout(45*time.Second))
 				if err != nil {
@@ -304,11 +316,56 @@ func TestFlightDeadline(t *testing.T) {
 					ctx, cancel = context.WithTimeout(ctx, tt.deadline)
 					defer cancel()
 				}
-				if _, err := c.Quote(ctx, "005930"); err != nil {
+				if _, err := c.Quote(ctx, "005930"); err == nil {
+					t.Fatal("Quote: got no error from a hanging upstream")
+				}
+				<-ended
+				if by != tt.wantBy || cancelled != tt.wantCancel {
+					t.Errorf("flight context: deadline %s, cancelled at %s; want %s and %s", by, cancelled, tt.wantBy, tt.wantCancel)
+				}
+			})
+		})
+	}
+}
+
+// TestLimiterRefusesInTime: a rate-limiter wait that ends after the
+// caller's answer-by instant (its deadline minus the margin) is refused at
+// once, so a code with nothing cached gets a fast UnavailableError rather
+// than a wait for its own deadline (a 504), even though the flight itself
+// may run a grace past that deadline.
+func TestLimiterRefusesInTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		nextSlot time.Duration // from now
+	}{
+		{"slot just before the deadline", 1900 * time.Millisecond},
+		{"slot inside the grace", 2200 * time.Millisecond},
+		{"slot far away", 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				lim := rate.NewLimiter(rate.Every(tt.nextSlot), 1)
+				lim.Allow()
+				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+					if err := limited(ctx, lim); err != nil {
+						return nil, err
+					}
+					return &kisfeed.Quote{Code: code, Price: 1}, nil
+				}}
+				c, err := cache.New(src, cache.NewMemory(10, nil))
+				if err != nil {
 					t.Fatal(err)
 				}
-				if got != tt.want {
-					t.Errorf("flight deadline: got %s from now, want %s", got, tt.want)
+				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+				defer cancel()
+				start := time.Now()
+				_, err = c.Quote(ctx, "005930")
+				var ue *kisfeed.UnavailableError
+				if !errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 0 {
+					t.Errorf("got %v after %s, want an UnavailableError at once", err, time.Since(start))
 				}
 			})
 		})

@@ -537,59 +537,88 @@ type result[T any] struct {
 	expires time.Time
 }
 
-// maxLateGrace bounds how long a flight may outlive the deadline of the
-// caller that started it (a quarter of that caller's time left, at most
-// this), so that an answer arriving just after that caller gave up still
-// fills the cache (and answers callers who joined later).
-const maxLateGrace = time.Second
+// A flight started by a caller with a deadline hands the upstream a
+// context with two instants (see answerBy):
+//
+//   - its Deadline, "answer by", is that caller's deadline minus a margin
+//     (a quarter of its time left, at most maxDeadlineMargin);
+//   - it is cancelled only at that caller's deadline plus a grace (a
+//     quarter of its time left, at most maxLateGrace), or at the flight
+//     timeout, whichever is sooner.
+const (
+	maxDeadlineMargin = 250 * time.Millisecond
+	maxLateGrace      = time.Second
+)
 
 // DefaultStaleBudget is how long a lookup with a stale copy waits for the
 // upstream before answering with that copy, when [WithStaleBudget] is not
 // given.
 const DefaultStaleBudget = 150 * time.Millisecond
 
-// flightDeadline is how long a flight started by a caller with ctx may
-// run: the flight timeout, or for a caller with a deadline its time left
-// plus a short grace (a quarter of it, at most maxLateGrace), whichever is
-// sooner.
-//
-// Why this and not simply the flight timeout: the flight's context is all
-// the upstream sees, and the kis client's rate limiter decides from its
-// deadline whether a call can still be made (it takes a rate slot only
-// when the call can finish before the deadline, and refuses at once
-// otherwise). Handing down the flight timeout (minutes) would let an
-// overloaded limiter queue calls minutes long: callers without a stale
-// copy would wait for their own deadline and get a timeout instead of a
-// fast refusal, and the queue would spend the rate budget on answers
-// nobody waits for. Handing down the caller's deadline minus a margin (as
-// before) abandons a call KIS has answered as soon as the caller leaves.
-// The caller's deadline plus a grace does both: a call the limiter admits
-// can finish, and an answer arriving a little after the caller gave up is
-// still stored (while the caller itself is answered at its own deadline,
-// or earlier from a stale copy), at the price of at most one grace's worth
-// of rate slots spent beyond what the starting caller could use.
-func (c *Cache) flightDeadline(ctx context.Context) time.Duration {
-	d := c.flightTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		left := max(time.Until(dl), 0)
-		d = min(d, left+min(maxLateGrace, left/4))
+// flightBounds returns, for a flight started by a caller with ctx, how long
+// from now the flight may run (cancel) and, when that caller has a
+// deadline, how long from now the upstream should have answered (by; ok
+// false without a caller deadline: the flight timeout is both).
+func (c *Cache) flightBounds(ctx context.Context) (cancel, by time.Duration, ok bool) {
+	cancel = c.flightTimeout
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return cancel, cancel, false
 	}
-	return d
+	left := max(time.Until(dl), 0)
+	by = min(cancel, left-min(maxDeadlineMargin, left/4))
+	cancel = min(cancel, left+min(maxLateGrace, left/4))
+	return cancel, by, true
 }
 
+// answerBy is a flight's context when its starting caller has a deadline:
+// cancelled at that deadline plus a grace, but reporting as its Deadline
+// the earlier instant by which the upstream should answer.
+//
+// Why two instants: the flight's context is all the upstream sees, and
+// the kis client's rate limiter decides from its Deadline whether a call
+// can still be made — it takes a rate slot only when the call can finish
+// by then, and refuses at once otherwise (x/time/rate: "would exceed
+// context deadline"). That instant must leave the caller time to be
+// answered: a slot granted later produces an answer nobody waits for, and
+// under overload the caller would wait for its own deadline (a 504)
+// instead of getting a fast refusal (a 503, or its stale copy). So the
+// Deadline is the caller's minus a margin, as it always was. But a call
+// that did get its slot and was sent should not be abandoned the moment
+// the caller leaves: KIS answers it anyway (the rate slot is spent), and
+// its answer serves the callers that joined the flight later and the next
+// ones. So cancellation waits for a grace past the caller's deadline, and
+// an answer arriving in it is stored. Handing down the flight timeout
+// (minutes) instead would let an overloaded limiter queue calls minutes
+// long. Consumers that read the Deadline (the limiter, a dialer, a derived
+// per-attempt timeout) only ever plan to finish earlier than the real
+// cancellation, never later.
+type answerBy struct {
+	context.Context
+	by time.Time
+}
+
+// Deadline reports the answer-by instant.
+func (a answerBy) Deadline() (time.Time, bool) { return a.by, true }
+
 // startFlight starts fn once for concurrent callers of key, detached from
-// any one caller's context and bounded by [Cache.flightDeadline] of the
-// caller that starts it; callers receive its result on the channel. A
+// any one caller's context and bounded as [Cache.flightBounds] says for
+// the caller that starts it; callers receive its result on the channel. A
 // flight cut off by its bound fails with a *timeoutError naming subj and
 // the bound ("quote 005930: upstream did not answer within 30s: ..."),
 // not a bare "context deadline exceeded" that says neither what nor how
 // long.
 func (c *Cache) startFlight(ctx context.Context, key string, subj subject, fn func(ctx context.Context) (any, error)) <-chan singleflight.Result {
 	return c.flight.DoChan(key, func() (any, error) {
-		d := c.flightDeadline(ctx)
+		d, by, ok := c.flightBounds(ctx)
+		start := time.Now()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 		defer cancel()
-		v, err := fn(fctx)
+		var uctx context.Context = fctx
+		if ok && by < d {
+			uctx = answerBy{fctx, start.Add(by)}
+		}
+		v, err := fn(uctx)
 		if err != nil && errors.Is(fctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
 			err = newTimeoutError(subj, d, err)
 		}

@@ -88,15 +88,19 @@
 // [WithFlightTimeout]) so one caller giving up does not fail the others;
 // each caller still returns as soon as its own context ends.
 //
-// A flight started by a caller with a deadline runs until that deadline
-// plus a short grace (a quarter of the caller's time left, at most 1 s),
-// then ends: an answer that arrives just after that caller gave up is
-// still stored for the next callers, while the deadline the upstream sees
-// stays close to the caller's, so the kis client's rate limiter refuses at
-// once a wait that cannot end in time ("would exceed context deadline")
-// instead of queueing calls nobody waits for. A caller whose deadline
-// passes while it waits is answered from the copy it saw before joining,
-// when it has one, else gets its context's error.
+// A flight started by a caller with a deadline hands the upstream a
+// context whose Deadline is that caller's deadline minus a margin (a
+// quarter of its time left, at most 250 ms) but which is cancelled only a
+// grace after that deadline (a quarter of the time left, at most 1 s). The
+// kis client's rate limiter plans with the Deadline, so a wait that cannot
+// end in time for the caller is refused at once ("would exceed context
+// deadline") and the caller gets its stale copy or a fast
+// *[kisfeed.UnavailableError] instead of a timeout; and a call already
+// sent is not abandoned when the caller leaves: an answer arriving in the
+// grace is still stored for the callers that joined later and the next
+// ones. A caller whose deadline passes while it waits is answered from the
+// copy it saw before joining, when it has one, else gets its context's
+// error.
 //
 // # The stale budget
 //
