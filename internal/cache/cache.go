@@ -72,6 +72,7 @@ type Cache struct {
 	staleMaxAge   time.Duration
 	prefix        string
 	flightTimeout time.Duration
+	staleBudget   time.Duration // 0 = wait for the flight
 	retryEvery    time.Duration
 	health        func(context.Context) error // nil = always available
 	configErr     func(error) bool            // errors passed through as they are
@@ -87,6 +88,12 @@ type Cache struct {
 	memFallback  *Memory // fallback when it is a *Memory, written decoded
 
 	flight singleflight.Group
+	// stale holds, while a flight runs, the expired copy it read from a
+	// shared store (key → *envelope[T]), for callers whose stale budget
+	// passes: they answer from it without a store round trip of their own.
+	stale sync.Map
+
+	ref *refresher // refresh-ahead of quotes; nil = off
 
 	mu        sync.Mutex // guards storeDown and retryAt
 	storeDown bool
@@ -197,6 +204,30 @@ func WithFlightTimeout(d time.Duration) Option {
 	}
 }
 
+// WithStaleBudget sets how long a lookup that has a stale copy (within
+// the stale max age) waits for the upstream before answering with that
+// copy, marked stale (default [DefaultStaleBudget], 150 ms; 0 = wait for
+// the upstream as long as the caller's deadline allows). The upstream call
+// goes on in the background and stores its answer when it comes, so the
+// next caller gets it fresh. A lookup with no copy at all still waits for
+// the upstream (or its error).
+//
+// Why a budget: during an outage the upstream call fails only after every
+// retry (seconds), and before the circuit opens every caller would wait
+// that long for a copy the cache had all along. 150 ms is above a healthy
+// KIS quote (tens of milliseconds plus one rate-limiter slot, 55 ms at
+// 18/s), so a healthy upstream is not cut short, and leaves headroom under
+// a 200 ms p95 for the rest of the request.
+func WithStaleBudget(d time.Duration) Option {
+	return func(c *Cache) error {
+		if d < 0 {
+			return fmt.Errorf("cache: stale budget %s: want >= 0", d)
+		}
+		c.staleBudget = d
+		return nil
+	}
+}
+
 // WithConfigError marks upstream errors that say the configuration is
 // wrong (credentials the upstream refuses): like business errors, they
 // reach the caller as they are — no stale copy stands in for the value
@@ -295,7 +326,7 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 	c := &Cache{
 		up: upstream, store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
-		flightTimeout: 30 * time.Second, retryEvery: 5 * time.Second, configErr: func(error) bool { return false },
+		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, retryEvery: 5 * time.Second, configErr: func(error) bool { return false },
 		localTTL: DefaultLocalTTL, localEntries: 10_000,
 	}
 	for _, o := range opts {
@@ -310,6 +341,9 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		c.hotShared = true
 	}
 	c.memFallback, _ = c.fallback.(*Memory)
+	if c.ref != nil {
+		c.startRefresh()
+	}
 	return c, nil
 }
 
@@ -503,45 +537,116 @@ type result[T any] struct {
 	expires time.Time
 }
 
-// maxDeadlineMargin bounds the time a flight leaves its starting caller
-// between the flight's end and the caller's own deadline (a quarter of
-// the time left, at most this), to answer with a stale copy.
-const maxDeadlineMargin = 250 * time.Millisecond
+// A flight started by a caller with a deadline hands the upstream a
+// context with two instants (see answerBy):
+//
+//   - its Deadline, "answer by", is that caller's deadline minus a margin
+//     (a quarter of its time left, at most maxDeadlineMargin);
+//   - it is cancelled only at that caller's deadline plus a grace (a
+//     quarter of its time left, at most maxLateGrace), or at the flight
+//     timeout, whichever is sooner.
+const (
+	maxDeadlineMargin = 250 * time.Millisecond
+	maxLateGrace      = time.Second
+)
 
-// flightDo runs fn once for concurrent callers of key, detached from any
-// one caller's context; each caller waits for it or its own ctx.
+// DefaultStaleBudget is how long a lookup with a stale copy waits for the
+// upstream before answering with that copy, when [WithStaleBudget] is not
+// given.
+const DefaultStaleBudget = 150 * time.Millisecond
+
+// flightBounds returns, for a flight started by a caller with ctx, how long
+// from now the flight may run (cancel) and, when that caller has a
+// deadline, how long from now the upstream should have answered (by; ok
+// false without a caller deadline: the flight timeout is both).
+func (c *Cache) flightBounds(ctx context.Context) (cancel, by time.Duration, ok bool) {
+	cancel = c.flightTimeout
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return cancel, cancel, false
+	}
+	left := max(time.Until(dl), 0)
+	by = min(cancel, left-min(maxDeadlineMargin, left/4))
+	cancel = min(cancel, left+min(maxLateGrace, left/4))
+	return cancel, by, true
+}
+
+// answerBy is a flight's context when its starting caller has a deadline:
+// cancelled at that deadline plus a grace, but reporting as its Deadline
+// the earlier instant by which the upstream should answer.
 //
-// The flight ends at the flight timeout or shortly before the deadline of
-// the caller that started it, whichever is sooner: an upstream call that
-// cannot finish in time (typically a rate limiter wait longer than the
-// time left, which x/time/rate refuses at once) then fails inside the
-// flight while that caller can still be answered from a stale copy,
-// instead of the caller's own deadline passing first (a 504).
-//
-// A flight cut off by its bound fails with a *timeoutError naming subj and
+// Why two instants: the flight's context is all the upstream sees, and
+// the kis client's rate limiter decides from its Deadline whether a call
+// can still be made — it takes a rate slot only when the call can finish
+// by then, and refuses at once otherwise (x/time/rate: "would exceed
+// context deadline"). That instant must leave the caller time to be
+// answered: a slot granted later produces an answer nobody waits for, and
+// under overload the caller would wait for its own deadline (a 504)
+// instead of getting a fast refusal (a 503, or its stale copy). So the
+// Deadline is the caller's minus a margin, as it always was. But a call
+// that did get its slot and was sent should not be abandoned the moment
+// the caller leaves: KIS answers it anyway (the rate slot is spent), and
+// its answer serves the callers that joined the flight later and the next
+// ones. So cancellation waits for a grace past the caller's deadline, and
+// an answer arriving in it is stored. Handing down the flight timeout
+// (minutes) instead would let an overloaded limiter queue calls minutes
+// long. Consumers that read the Deadline (the limiter, a dialer, a derived
+// per-attempt timeout) only ever plan to finish earlier than the real
+// cancellation, never later.
+type answerBy struct {
+	context.Context
+	by time.Time
+}
+
+// Deadline reports the answer-by instant.
+func (a answerBy) Deadline() (time.Time, bool) { return a.by, true }
+
+// startFlight starts fn once for concurrent callers of key, detached from
+// any one caller's context and bounded as [Cache.flightBounds] says for
+// the caller that starts it; callers receive its result on the channel. A
+// flight cut off by its bound fails with a *timeoutError naming subj and
 // the bound ("quote 005930: upstream did not answer within 30s: ..."),
 // not a bare "context deadline exceeded" that says neither what nor how
 // long.
-func (c *Cache) flightDo(ctx context.Context, key string, subj subject, fn func(ctx context.Context) (any, error)) (any, error) {
-	ch := c.flight.DoChan(key, func() (any, error) {
-		d := c.flightTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			left := time.Until(dl)
-			d = min(d, left-min(maxDeadlineMargin, left/4))
-		}
+func (c *Cache) startFlight(ctx context.Context, key string, subj subject, fn func(ctx context.Context) (any, error)) <-chan singleflight.Result {
+	return c.flight.DoChan(key, func() (any, error) {
+		d, by, ok := c.flightBounds(ctx)
+		start := time.Now()
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 		defer cancel()
-		v, err := fn(fctx)
+		var uctx context.Context = fctx
+		if ok && by < d {
+			uctx = answerBy{fctx, start.Add(by)}
+		}
+		v, err := fn(uctx)
 		if err != nil && errors.Is(fctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
 			err = newTimeoutError(subj, d, err)
 		}
 		return v, err
 	})
+}
+
+// errBudget is what awaitFlight returns when the stale budget passed
+// before the flight ended; the flight goes on.
+var errBudget = errors.New("cache: stale budget passed")
+
+// awaitFlight waits for a flight's result, or ctx's end, or — when
+// withBudget is set and the cache has a stale budget — for the budget,
+// reporting errBudget then.
+func (c *Cache) awaitFlight(ctx context.Context, ch <-chan singleflight.Result, withBudget bool) (any, error) {
+	var budget <-chan time.Time
+	if withBudget && c.staleBudget > 0 {
+		t := time.NewTimer(c.staleBudget)
+		defer t.Stop()
+		budget = t.C
+	}
 	select {
 	case r := <-ch:
 		return r.Val, r.Err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-budget:
+		return nil, errBudget
 	}
 }
 
@@ -558,7 +663,7 @@ func (s subject) String() string {
 }
 
 // timeoutError is a flight cut off by its bound (the flight timeout, or
-// the starting caller's deadline). It is an upstream failure: it matches
+// the starting caller's deadline plus its grace). It is an upstream failure: it matches
 // kisfeed.ErrUnavailable, and context.DeadlineExceeded through Err.
 type timeoutError struct {
 	subj  subject
@@ -675,23 +780,36 @@ func (e *envelope[T]) fetched() time.Time { return e.FetchedAt }
 // lookup is the read-through path for one key: fresh hit, else upstream,
 // else stale copy, else error. A fresh hit on a decoded copy is answered
 // before any flight; the flight covers the store read and the upstream.
+//
+// When a stale copy may exist (a decoded one is at hand, or the store is
+// shared and may hold one) and the flight has not ended within the stale
+// budget, the caller is answered from the stale copy while the flight goes
+// on and stores its answer when it comes; with no copy the caller keeps
+// waiting for the flight.
 func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject, ttl time.Duration, intraday bool,
 	fetch func(context.Context) (T, error)) (result[T], error) {
 	pre, _ := fromEntry[T](c.hot.lookupString(key))
 	if r, ok := hit(ctx, c, kind, pre); ok {
 		return r, nil
 	}
-	v, err := c.flightDo(ctx, key, subj, func(ctx context.Context) (any, error) {
+	ch := c.startFlight(ctx, key, subj, func(ctx context.Context) (any, error) {
 		env, cached := load[T](ctx, c, key)
 		now := c.now()
 		if cached && now.Before(env.FreshUntil) {
 			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
+		}
+		if cached && c.hotShared && c.staleBudget > 0 {
+			c.stale.Store(key, env)
+			defer c.stale.Delete(key)
 		}
 		val, err := fetch(ctx)
 		if err == nil {
 			fetched := c.now()
 			until := c.freshUntil(fetched, ttl, intraday)
 			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
+			if c.ref != nil && kind == KindPrice {
+				c.ref.fetched(subj.arg, until)
+			}
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
 		if c.passThrough(err) {
@@ -702,6 +820,24 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		}
 		return nil, unavailable(err)
 	})
+	v, err := c.awaitFlight(ctx, ch, (pre != nil && c.staleOK(pre)) || c.hotShared)
+	if err == errBudget {
+		// The upstream is slow (or failing through its retries): answer
+		// from the copy at hand, or the one the flight read from the
+		// shared store, and let the flight finish in the background.
+		env := pre
+		if env == nil {
+			if v, ok := c.stale.Load(key); ok {
+				env, _ = v.(*envelope[T])
+			}
+		}
+		if env != nil && c.staleOK(env) {
+			c.obs.Stale(kind)
+			return result[T]{val: env.Value, origin: kisfeed.OriginStale}, nil
+		}
+		pre = env
+		v, err = c.awaitFlight(ctx, ch, false)
+	}
 	if err != nil {
 		// This caller's deadline passed while the flight it joined went
 		// on: the copy it saw before the flight still beats a 504.
@@ -766,6 +902,9 @@ func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) 
 	if err := checkCode(code); err != nil {
 		return nil, err
 	}
+	if c.ref != nil {
+		c.ref.heat.add(code)
+	}
 	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
 	if !ok {
 		var err error
@@ -809,6 +948,9 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 		}
 		if _, seen := pos[code]; !seen {
 			uniq = append(uniq, code)
+			if c.ref != nil {
+				c.ref.heat.add(code)
+			}
 		}
 		pos[code] = append(pos[code], i)
 	}
@@ -862,7 +1004,16 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 			}
 		}
 		if len(misses) > 0 {
-			got, err := c.fetchQuotes(ctx, misses)
+			// With a stale copy of every miss, wait for the upstream only
+			// for the stale budget (see lookup).
+			allStale := true
+			for _, code := range misses {
+				if env, ok := stale[code]; !ok || !c.staleOK(env) {
+					allStale = false
+					break
+				}
+			}
+			got, err := c.fetchQuotes(ctx, misses, allStale)
 			var ube *kisfeed.BatchError
 			switch {
 			case err == nil || errors.As(err, &ube):
@@ -880,8 +1031,9 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 			case c.passThrough(err) || errors.Is(err, context.Canceled):
 				return nil, err
 			default:
-				// Upstream failure, or this caller's deadline passed: every
-				// miss needs a stale copy, else the whole call fails.
+				// Upstream failure, the stale budget passed, or this
+				// caller's deadline passed: every miss needs a stale copy,
+				// else the whole call fails.
 				for _, code := range misses {
 					env, ok := stale[code]
 					if !ok || !c.staleOK(env) {
@@ -915,14 +1067,15 @@ func batchErrs(be *kisfeed.BatchError) map[string]error {
 
 // fetchQuotes asks the upstream for codes in one shared flight and stores
 // the answers; it returns the fetched quotes by code and the upstream's
-// error (a *BatchError for per-code failures).
-func (c *Cache) fetchQuotes(ctx context.Context, codes []string) (map[string]result[kisfeed.Quote], error) {
+// error (a *BatchError for per-code failures). With withBudget it gives up
+// waiting after the stale budget (errBudget) while the flight goes on.
+func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool) (map[string]result[kisfeed.Quote], error) {
 	type batch struct {
 		got map[string]result[kisfeed.Quote]
 		err error
 	}
 	joined := strings.Join(codes, ",")
-	v, err := c.flightDo(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
+	ch := c.startFlight(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
 		qs, err := c.up.Quotes(ctx, codes)
 		var be *kisfeed.BatchError
 		if err != nil && !errors.As(err, &be) {
@@ -940,10 +1093,14 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string) (map[string]res
 			got[code] = result[kisfeed.Quote]{val: *q, origin: kisfeed.OriginSource, expires: until}
 			items = append(items, saved{key: c.stockKey(code, "price"),
 				env: &envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}, until: until})
+			if c.ref != nil {
+				c.ref.fetched(code, until)
+			}
 		}
 		c.save(ctx, items...)
 		return batch{got: got, err: err}, nil
 	})
+	v, err := c.awaitFlight(ctx, ch, withBudget)
 	if err != nil {
 		return nil, err
 	}

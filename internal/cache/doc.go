@@ -88,13 +88,45 @@
 // [WithFlightTimeout]) so one caller giving up does not fail the others;
 // each caller still returns as soon as its own context ends.
 //
-// A flight also ends a little before the deadline of the caller that
-// started it (a quarter of the time left, at most 250 ms), so an upstream
-// call that cannot make it — typically a KIS rate-limiter wait longer than
-// the time left, which x/time/rate refuses at once ("would exceed context
-// deadline") — fails while the caller can still be answered from a stale
-// copy (or, with none, a fast *[kisfeed.UnavailableError]) instead of
-// timing out. A caller whose deadline passes while it waits on a flight
-// someone else started is answered from the copy it saw before joining,
-// when it has one.
+// A flight started by a caller with a deadline hands the upstream a
+// context whose Deadline is that caller's deadline minus a margin (a
+// quarter of its time left, at most 250 ms) but which is cancelled only a
+// grace after that deadline (a quarter of the time left, at most 1 s). The
+// kis client's rate limiter plans with the Deadline, so a wait that cannot
+// end in time for the caller is refused at once ("would exceed context
+// deadline") and the caller gets its stale copy or a fast
+// *[kisfeed.UnavailableError] instead of a timeout; and a call already
+// sent is not abandoned when the caller leaves: an answer arriving in the
+// grace is still stored for the callers that joined later and the next
+// ones. A caller whose deadline passes while it waits is answered from the
+// copy it saw before joining, when it has one, else gets its context's
+// error.
+//
+// # The stale budget
+//
+// A lookup that has a stale copy (within the stale max age) waits for the
+// upstream only for the stale budget ([WithStaleBudget],
+// CACHE_STALE_BUDGET, 150 ms by default); then it answers with the copy,
+// marked stale, while the flight goes on in the background and stores the
+// upstream's answer when it comes. During an outage callers so get the
+// copy in a fraction of a second instead of after every retry of the
+// upstream call. A lookup with no copy keeps waiting for the flight: the
+// answer, or the upstream's error (a fast *[kisfeed.UnavailableError]
+// while the circuit is open).
+//
+// # Refresh-ahead
+//
+// With [WithRefreshAhead] (CACHE_REFRESH_RATE, CACHE_REFRESH_CODES,
+// CACHE_REFRESH_UNIVERSE) Quote and Quotes count requests per code (a
+// sharded counter map, bounded, halved every minute) and a background
+// loop, started by [New] and stopped by [Cache.Close], keeps the hot set
+// fresh: once per 1/Rate seconds it makes at most one upstream Quotes call
+// (on the real server one intstock-multprice call, up to 30 codes) for the
+// most-requested codes whose price is unknown or ends within the lead time
+// (a quarter of the price TTL, at most a minute), then, with Universe, for
+// the universe's other codes, so that even a first request is a hit. Rate
+// is the share of the upstream's rate budget it may take (2/s by default,
+// 11 % of the real server's 18/s). A price that would end at the next
+// session boundary either way is not fetched again before it, and with no
+// quote asked for in the last minutes the loop makes no call.
 package cache

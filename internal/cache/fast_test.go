@@ -274,8 +274,10 @@ func TestDeadlineServesStale(t *testing.T) {
 	t.Run("slow upstream", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
+			ended := make(chan time.Time, 1)
 			c, first := setup(t, func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 				<-ctx.Done()
+				ended <- time.Now()
 				return nil, ctx.Err()
 			})
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -285,6 +287,11 @@ func TestDeadlineServesStale(t *testing.T) {
 			wantStale(t, q, err, first.Price)
 			if d := time.Since(start); d >= 2*time.Second {
 				t.Errorf("time to the stale answer: got %s, want before the 2s deadline", d)
+			}
+			// The flight outlives the caller by a grace (a quarter of the
+			// 2 s it had, 0.5 s), not by the flight timeout.
+			if d := (<-ended).Sub(start); d != 2500*time.Millisecond {
+				t.Errorf("upstream call cut off after %s, want 2.5s (the caller's deadline plus the grace)", d)
 			}
 		})
 	})

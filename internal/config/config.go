@@ -96,6 +96,19 @@ type Config struct {
 	// between rate slots at 18 req/s (see package batch).
 	QuoteBatchWindow time.Duration `env:"QUOTE_BATCH_WINDOW" envDefault:"5ms"`
 
+	// StaleBudget is how long a lookup with a stale copy waits for the
+	// upstream before answering with the copy (the upstream call goes on
+	// and fills the cache); 0 = wait for the upstream. See
+	// cache.WithStaleBudget for the 150 ms default.
+	StaleBudget time.Duration `env:"CACHE_STALE_BUDGET" envDefault:"150ms"`
+	// RefreshRate is the most multi-quote calls per second refresh-ahead
+	// makes to keep the most-requested prices fresh (0 = off; see
+	// cache.Refresh). RefreshCodes bounds the codes kept warm, and
+	// RefreshUniverse also warms codes not asked for yet.
+	RefreshRate     float64 `env:"CACHE_REFRESH_RATE" envDefault:"2"`
+	RefreshCodes    int     `env:"CACHE_REFRESH_CODES" envDefault:"3000"`
+	RefreshUniverse bool    `env:"CACHE_REFRESH_UNIVERSE" envDefault:"true"`
+
 	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"5"`
 	BreakerDelay     time.Duration `env:"BREAKER_DELAY" envDefault:"60s"`
 	BreakerSuccesses int           `env:"BREAKER_SUCCESSES" envDefault:"1"`
@@ -340,6 +353,15 @@ func (c Config) Validate() error {
 	positive("CACHE_CANDLES_TTL", c.CandlesTTL)
 	positive("CACHE_INFO_TTL", c.InfoTTL)
 	positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
+	if c.StaleBudget < 0 {
+		bad("CACHE_STALE_BUDGET=%s: want a duration >= 0 like 150ms (0 = wait for the upstream)", c.StaleBudget)
+	}
+	if c.RefreshRate < 0 {
+		bad("CACHE_REFRESH_RATE=%v: want calls per second >= 0 (0 = no refresh-ahead)", c.RefreshRate)
+	}
+	if c.RefreshCodes < 0 {
+		bad("CACHE_REFRESH_CODES=%d: want 0 or more (0 = 3000)", c.RefreshCodes)
+	}
 	positive("BREAKER_DELAY", c.BreakerDelay)
 	if c.QuoteBatchWindow < 0 || c.QuoteBatchWindow > time.Second {
 		bad("QUOTE_BATCH_WINDOW=%s: want 0 (off) to 1s, like 5ms", c.QuoteBatchWindow)

@@ -64,11 +64,13 @@ func TestInvalidNamesEverySetting(t *testing.T) {
 		"REDIS_URL=http://x",
 		"BREAKER_FAILURES=0",
 		"QUOTE_BATCH_WINDOW=-5ms",
+		"CACHE_STALE_BUDGET=-1s",
+		"CACHE_REFRESH_RATE=-1",
 	}, "")
 	if err == nil {
 		t.Fatal("Load accepted invalid settings")
 	}
-	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "QUOTE_BATCH_WINDOW"} {
+	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "QUOTE_BATCH_WINDOW", "CACHE_STALE_BUDGET", "CACHE_REFRESH_RATE"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -325,6 +325,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	opts := []cache.Option{
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
+		cache.WithStaleBudget(cfg.StaleBudget),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithConfigError(configError),
 		cache.WithClock(now),
@@ -343,6 +344,12 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		// value cannot be refreshed, and clients are told so at once
 		// rather than only after the TTL has passed.
 		opts = append(opts, cache.WithUpstreamHealth(u.Health))
+	}
+	if cfg.RefreshRate > 0 && (u.Mode != config.ModeKIS || cfg.UseRealServer) {
+		// Refresh-ahead needs a multi-quote call: the KIS mock server has
+		// none, and a batch there would be 30 calls at 1 req/s.
+		opts = append(opts, cache.WithRefreshAhead(cache.Refresh{
+			Rate: cfg.RefreshRate, Codes: cfg.RefreshCodes, Universe: cfg.RefreshUniverse}))
 	}
 	if u.Redis != nil {
 		store = cache.NewRedis(u.Redis)
@@ -373,6 +380,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	}
 	u.Cache = c
 	u.Source = c
+	u.closers = append(u.closers, c.Close) // stops refresh-ahead first
 	return u, nil
 }
 
