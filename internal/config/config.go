@@ -66,6 +66,13 @@ type Config struct {
 	AppKeys       string        `env:"KIS_APP_KEYS"`
 	UseRealServer bool          `env:"KIS_USE_REAL_SERVER" envDefault:"false"`
 	BaseURL       string        `env:"KIS_BASE_URL"`
+	// MasterURL is the host serving the stock master zips
+	// (/common/master/*.mst.zip): KIS's public download host by default,
+	// whatever KIS_BASE_URL says, so that a proxy in front of the API is
+	// not asked for files it does not have. Point it at `kisfeed emulator`
+	// together with KIS_BASE_URL. (kis.DefaultMasterURL; a test keeps the
+	// two equal.)
+	MasterURL string `env:"KIS_MASTER_URL" envDefault:"https://new.real.download.dws.co.kr"`
 	RateLimit     float64       `env:"KIS_RATE_LIMIT"` // 0 = server default (18 real, 1 mock)
 	Timeout       time.Duration `env:"KIS_TIMEOUT" envDefault:"10s"`
 	TokenFile     string        `env:"KIS_TOKEN_FILE"` // "" = user cache dir
@@ -314,6 +321,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", redact(c.BaseURL))
 		}
+	}
+	if u, err := url.Parse(c.MasterURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("KIS_MASTER_URL=%q: want an http(s) URL like https://new.real.download.dws.co.kr", redact(c.MasterURL))
 	}
 	if c.MarketTime != "" {
 		if _, err := c.MarketStart(); err != nil {
