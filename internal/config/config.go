@@ -66,6 +66,13 @@ type Config struct {
 	AppKeys       string        `env:"KIS_APP_KEYS"`
 	UseRealServer bool          `env:"KIS_USE_REAL_SERVER" envDefault:"false"`
 	BaseURL       string        `env:"KIS_BASE_URL"`
+	RateLimit     float64       `env:"KIS_RATE_LIMIT"` // 0 = server default (18 real, 1 mock)
+	Timeout       time.Duration `env:"KIS_TIMEOUT" envDefault:"10s"`
+	TokenFile     string        `env:"KIS_TOKEN_FILE"` // "" = user cache dir
+	RetryAttempts int           `env:"KIS_RETRY_ATTEMPTS" envDefault:"4"`
+	TokenMargin   time.Duration `env:"KIS_TOKEN_REFRESH_MARGIN" envDefault:"10m"`
+	MaxQueue      int           `env:"KIS_MAX_QUEUE" envDefault:"10000"`
+
 	// MasterURL is the host serving the stock master zips
 	// (/common/master/*.mst.zip): KIS's public download host by default,
 	// whatever KIS_BASE_URL says, so that a proxy in front of the API is
@@ -73,12 +80,6 @@ type Config struct {
 	// together with KIS_BASE_URL. (kis.DefaultMasterURL; a test keeps the
 	// two equal.)
 	MasterURL string `env:"KIS_MASTER_URL" envDefault:"https://new.real.download.dws.co.kr"`
-	RateLimit     float64       `env:"KIS_RATE_LIMIT"` // 0 = server default (18 real, 1 mock)
-	Timeout       time.Duration `env:"KIS_TIMEOUT" envDefault:"10s"`
-	TokenFile     string        `env:"KIS_TOKEN_FILE"` // "" = user cache dir
-	RetryAttempts int           `env:"KIS_RETRY_ATTEMPTS" envDefault:"4"`
-	TokenMargin   time.Duration `env:"KIS_TOKEN_REFRESH_MARGIN" envDefault:"10m"`
-	MaxQueue      int           `env:"KIS_MAX_QUEUE" envDefault:"10000"`
 
 	// Seed of the synthetic market (mock source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
