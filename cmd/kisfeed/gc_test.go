@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime/debug"
 	"testing"
 )
@@ -18,5 +19,32 @@ func TestTuneGC(t *testing.T) {
 	(&app{environ: []string{"GOGC=50"}}).tuneGC()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with GOGC=50 set: GC percent changed to %d, want it left alone", got)
+	}
+}
+
+// TestTuneMemory: serve sets a soft memory limit of memLimit unless the
+// user set GOMEMLIMIT. Not parallel: the limit is process-wide.
+func TestTuneMemory(t *testing.T) {
+	orig := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
+
+	tests := []struct {
+		name    string
+		environ []string
+		want    int64
+	}{
+		{"unset", nil, memLimit},
+		{"empty", []string{"GOMEMLIMIT="}, memLimit},
+		{"set", []string{"GOMEMLIMIT=1GiB"}, math.MaxInt64}, // the runtime's, left alone
+		{"off", []string{"GOMEMLIMIT=off"}, math.MaxInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			(&app{environ: tt.environ}).tuneMemory()
+			if got := debug.SetMemoryLimit(-1); got != tt.want {
+				t.Errorf("memory limit %d, want %d", got, tt.want)
+			}
+		})
 	}
 }
