@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,35 @@ func TestTuneMemory(t *testing.T) {
 				t.Errorf("memory limit %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMemoryHelp: serve --help states the memory limit and how to change
+// it, and loadtest --help says it reports the target's memory.
+func TestMemoryHelp(t *testing.T) {
+	t.Parallel()
+	a := &app{}
+	for _, tc := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"serve", []string{"soft memory limit of 128 MiB", "GOMEMLIMIT"}},
+		{"loadtest", []string{"process_resident_memory_bytes"}},
+	} {
+		found := false
+		for _, c := range newRootCmd(a).Commands() {
+			if c.Name() != tc.cmd {
+				continue
+			}
+			found = true
+			for _, w := range tc.want {
+				if !strings.Contains(c.Long, w) {
+					t.Errorf("%s --help lacks %q", tc.cmd, w)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s command", tc.cmd)
+		}
 	}
 }

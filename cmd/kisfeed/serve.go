@@ -286,7 +286,10 @@ the cache hit ratio from the target's /metrics (counter delta over the run),
 plus the service time measured from the actual send: the server's share. A
 gap between the two is time requests waited to leave (the dispatcher wakes
 on timers with about 1 ms resolution, and a saturated generator sends late),
-and it is counted, not hidden. One dispatcher hands due requests to a pool
+and it is counted, not hidden. It also prints the target's resident memory
+(process_resident_memory_bytes) and heap in use from its /metrics just
+before the first request and just after the last answer: what a flood
+leaves behind. One dispatcher hands due requests to a pool
 of keep-alive workers that grows only while every worker is busy, up to
 --concurrency. On a small machine, pin the generator and the server to
 different CPUs (taskset -c 1 kisfeed loadtest ...) so they do not compete.
