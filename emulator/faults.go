@@ -174,8 +174,11 @@ type Faults struct {
 	ExpireTokens bool
 	// Corrupt is the fraction of successful data responses in which one
 	// numeric field is corrupted (high below low, a negative price, or a
-	// non-numeric value), for the client's validation layer. Which ones
-	// were corrupted is listed in [Stats].Corrupted.
+	// non-numeric value), for the client's validation layer. The block
+	// (output1, output2, ...) and then the row of a list (a chart's
+	// output2 bars, a multprice element) are drawn from the fault RNG, so
+	// the same seed corrupts the same rows of the same sequence of
+	// requests. Which ones were corrupted is listed in [Stats].Corrupted.
 	Corrupt float64
 	// Seed seeds the fault RNG (0 means 1).
 	Seed int64

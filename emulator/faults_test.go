@@ -205,3 +205,56 @@ func TestResetAndOutage(t *testing.T) {
 		t.Errorf("bad spec: got %v %v, want HTTP 400", resp.StatusCode, err)
 	}
 }
+
+// TestCorruptChartRows: on a chart the corrupt fault hits output2 bars as
+// well as output1, in any row, and the same seed corrupts the same rows.
+// (It once always took output1, so no daily bar was ever corrupted.)
+func TestCorruptChartRows(t *testing.T) {
+	charts := []struct{ name, path, trID, query string }{
+		{"daily chart", goldenCases[2].path, goldenCases[2].trID, goldenCases[2].query},
+		{"minute chart", goldenCases[4].path, goldenCases[4].trID, goldenCases[4].query},
+	}
+	for _, tc := range charts {
+		t.Run(tc.name, func(t *testing.T) {
+			run := func(seed int64) []Corruption {
+				h := newHarness(t, WithFaults(Faults{Corrupt: 1, Seed: seed}))
+				h.login()
+				for range 40 {
+					rec := h.get(tc.path, tc.trID, tc.query)
+					if rec.Code != 200 {
+						t.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+					}
+					// The listed corruption is in the body sent.
+					st := h.s.Stats()
+					c := st.Corrupted[len(st.Corrupted)-1]
+					if want := `"` + c.Field + `":"` + c.Value + `"`; !strings.Contains(rec.Body.String(), want) {
+						t.Fatalf("corruption %+v: body lacks %s", c, want)
+					}
+				}
+				return h.s.Stats().Corrupted
+			}
+			a := run(5)
+			rows := map[string]bool{}
+			output1 := 0
+			for _, c := range a {
+				switch {
+				case c.Block == "output1":
+					output1++
+				case strings.HasPrefix(c.Block, "output2["):
+					rows[c.Block] = true
+				default:
+					t.Errorf("corruption in block %q, want output1 or output2[i]", c.Block)
+				}
+			}
+			if output1 == 0 || len(rows) < 2 {
+				t.Errorf("40 corrupted responses: %d in output1, output2 rows %v; want both blocks and several rows", output1, rows)
+			}
+			b := run(5)
+			for i := range a {
+				if a[i].Block != b[i].Block || a[i].Field != b[i].Field || a[i].Kind != b[i].Kind || a[i].Value != b[i].Value {
+					t.Fatalf("seed 5 corruption %d: got %+v then %+v; want the same", i, a[i], b[i])
+				}
+			}
+		})
+	}
+}

@@ -66,7 +66,10 @@ type Corruption struct {
 	// Kind is "high_below_low", "crossed_book", "negative" or
 	// "non_numeric".
 	Kind  string `json:"kind"`
-	Value string `json:"value"`  // the corrupted value sent
+	Value string `json:"value"` // the corrupted value sent
+	// Date is the corrupted chart row's stck_bsop_date (YYYYMMDD), ""
+	// when the object has none.
+	Date  string `json:"date,omitempty"`
 	GtUID string `json:"gt_uid"` // the corrupted response's gt_uid header
 }
 

@@ -556,6 +556,9 @@ func (c *Client) Server() Server { return c.server }
 // BaseURL returns the REST base URL.
 func (c *Client) BaseURL() string { return c.baseURL.String() }
 
+// MasterURL returns the host the master zips are downloaded from.
+func (c *Client) MasterURL() string { return c.masterURL }
+
 // RateLimit returns the rate the client currently paces at (lower than
 // configured after rate-limit errors, creeping back).
 func (c *Client) RateLimit() float64 { return c.pacer.current() }

@@ -73,6 +73,14 @@ type Config struct {
 	TokenMargin   time.Duration `env:"KIS_TOKEN_REFRESH_MARGIN" envDefault:"10m"`
 	MaxQueue      int           `env:"KIS_MAX_QUEUE" envDefault:"10000"`
 
+	// MasterURL is the host serving the stock master zips
+	// (/common/master/*.mst.zip): KIS's public download host by default,
+	// whatever KIS_BASE_URL says, so that a proxy in front of the API is
+	// not asked for files it does not have. Point it at `kisfeed emulator`
+	// together with KIS_BASE_URL. (kis.DefaultMasterURL; a test keeps the
+	// two equal.)
+	MasterURL string `env:"KIS_MASTER_URL" envDefault:"https://new.real.download.dws.co.kr"`
+
 	// Seed of the synthetic market (mock source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
 	// MarketTime, when set, starts the synthetic market's clock (mock
@@ -333,6 +341,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", redact(c.BaseURL))
 		}
+	}
+	if u, err := url.Parse(c.MasterURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("KIS_MASTER_URL=%q: want an http(s) URL like https://new.real.download.dws.co.kr", redact(c.MasterURL))
 	}
 	if c.MarketTime != "" {
 		if _, err := c.MarketStart(); err != nil {

@@ -100,6 +100,13 @@ type Result struct {
 	HitRatio float64 `json:"cache_hit_ratio"`
 	// CacheDelta holds the counter deltas behind HitRatio.
 	CacheDelta CacheCounters `json:"cache_delta"`
+	// MemBefore and MemAfter are the target's memory as its /metrics
+	// showed it just before the first request and just after the last
+	// answer: a flood's cost in resident memory, which outlives it when
+	// the heap grows. Zero figures when /metrics was unreadable or
+	// lacked them.
+	MemBefore Memory `json:"mem_before"`
+	MemAfter  Memory `json:"mem_after"`
 	// FirstError is one transport error, for the report.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -111,6 +118,29 @@ type CacheCounters struct {
 	Misses float64 `json:"misses"`
 	Stale  float64 `json:"stale"`
 }
+
+// Memory is a process's memory from its /metrics, in bytes; 0 when the
+// figure was not exposed (the process collector reports RSS on Linux
+// only).
+type Memory struct {
+	// RSS is process_resident_memory_bytes.
+	RSS float64 `json:"rss_bytes"`
+	// HeapInuse is go_memstats_heap_inuse_bytes.
+	HeapInuse float64 `json:"heap_inuse_bytes"`
+}
+
+// Snapshot is what one scrape of the target's /metrics says.
+type Snapshot struct {
+	Cache  CacheCounters
+	Memory Memory
+}
+
+// Metric names read from the target besides the cache counters; both
+// come from the standard process and Go collectors serve registers.
+const (
+	rssName       = "process_resident_memory_bytes"
+	heapInuseName = "go_memstats_heap_inuse_bytes"
+)
 
 func (c CacheCounters) sub(o CacheCounters) CacheCounters {
 	return CacheCounters{Hits: c.Hits - o.Hits, Misses: c.Misses - o.Misses, Stale: c.Stale - o.Stale}
@@ -157,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer client.CloseIdleConnections()
 	}
 	base := strings.TrimRight(cfg.Target, "/")
-	before, beforeErr := ScrapeCache(ctx, client, base)
+	before, beforeErr := Scrape(ctx, client, base)
 
 	n := int(cfg.Rate * cfg.Duration.Seconds())
 	lat := make([]time.Duration, n)
@@ -255,8 +285,17 @@ loop:
 	wg.Wait()
 	elapsed := time.Since(start)
 
+	// Scraped at once, before the figures are summed: the memory after
+	// is the flood's, not what the server returns while we count.
+	after, afterErr := Scrape(context.WithoutCancel(ctx), client, base)
 	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled, Workers: workers,
 		Elapsed: elapsed, Statuses: map[int]int{}, XCache: map[string]int{}, HitRatio: -1, FirstError: firstErr}
+	if beforeErr == nil {
+		r.MemBefore = before.Memory
+	}
+	if afterErr == nil {
+		r.MemAfter = after.Memory
+	}
 	done := make([]time.Duration, 0, scheduled)
 	service := make([]time.Duration, 0, scheduled)
 	for i := range scheduled {
@@ -282,11 +321,9 @@ loop:
 	}
 	slices.Sort(service)
 	r.ServiceP50, r.ServiceP99 = percentile(service, 0.50), percentile(service, 0.99)
-	if beforeErr == nil {
-		if after, err := ScrapeCache(context.WithoutCancel(ctx), client, base); err == nil {
-			r.CacheDelta = after.sub(before)
-			r.HitRatio = r.CacheDelta.Ratio()
-		}
+	if beforeErr == nil && afterErr == nil {
+		r.CacheDelta = after.Cache.sub(before.Cache)
+		r.HitRatio = r.CacheDelta.Ratio()
 	}
 	return r, ctx.Err()
 }
@@ -411,25 +448,40 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 // ScrapeCache reads the cache counters from base's /metrics, summed over
 // kinds.
 func ScrapeCache(ctx context.Context, c *http.Client, base string) (CacheCounters, error) {
+	s, err := Scrape(ctx, c, base)
+	return s.Cache, err
+}
+
+// Scrape reads base's /metrics: the cache counters and the memory figures.
+func Scrape(ctx context.Context, c *http.Client, base string) (Snapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return CacheCounters{}, err
+		return Snapshot{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return CacheCounters{}, err
+		return Snapshot{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return CacheCounters{}, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+		return Snapshot{}, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
 	}
-	return ParseCache(resp.Body)
+	return ParseMetrics(resp.Body)
 }
 
 // ParseCache sums the kisfeed_cache_* counters of a Prometheus text
 // exposition.
 func ParseCache(r io.Reader) (CacheCounters, error) {
-	var c CacheCounters
+	s, err := ParseMetrics(r)
+	return s.Cache, err
+}
+
+// ParseMetrics reads a Prometheus text exposition: the kisfeed_cache_*
+// counters summed over kinds, and the process's resident memory and heap
+// in use.
+func ParseMetrics(r io.Reader) (Snapshot, error) {
+	var s Snapshot
+	c := &s.Cache
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -442,6 +494,10 @@ func ParseCache(r io.Reader) (CacheCounters, error) {
 			dst = &c.Misses
 		case strings.HasPrefix(line, metrics.CacheStaleName):
 			dst = &c.Stale
+		case strings.HasPrefix(line, rssName+" "):
+			dst = &s.Memory.RSS
+		case strings.HasPrefix(line, heapInuseName+" "):
+			dst = &s.Memory.HeapInuse
 		default:
 			continue
 		}
@@ -458,11 +514,11 @@ func ParseCache(r io.Reader) (CacheCounters, error) {
 		}
 		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
-			return c, fmt.Errorf("metrics line %q: %w", line, err)
+			return s, fmt.Errorf("metrics line %q: %w", line, err)
 		}
 		*dst += v
 	}
-	return c, sc.Err()
+	return s, sc.Err()
 }
 
 // FetchCodes returns the first n common-share codes of the target's

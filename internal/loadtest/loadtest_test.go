@@ -28,6 +28,8 @@ func (f *fakeTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		misses := (f.n + 3) / 4
 		fmt.Fprintf(w, "# TYPE kisfeed_cache_hits_total counter\nkisfeed_cache_hits_total{kind=\"price\"} %d\n", f.n-misses)
 		fmt.Fprintf(w, "kisfeed_cache_misses_total{kind=\"price\"} %d\nkisfeed_cache_stale_serves_total 0\n", misses)
+		// Memory grows by 1 kB of RSS and 500 B of heap per request.
+		fmt.Fprintf(w, "process_resident_memory_bytes %d\ngo_memstats_heap_inuse_bytes %d\n", 20_000_000+1000*f.n, 5_000_000+500*f.n)
 		return
 	}
 	code := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/stocks/"), "/quote")
@@ -75,13 +77,23 @@ func TestRun(t *testing.T) {
 	if r.Workers < 1 || r.Workers > 64 {
 		t.Errorf("workers: got %d, want 1 to the concurrency 64", r.Workers)
 	}
+	if want := (Memory{RSS: 20_000_000, HeapInuse: 5_000_000}); r.MemBefore != want {
+		t.Errorf("memory before: got %+v, want %+v", r.MemBefore, want)
+	}
+	if want := (Memory{RSS: 20_400_000, HeapInuse: 5_200_000}); r.MemAfter != want {
+		t.Errorf("memory after: got %+v, want %+v", r.MemAfter, want)
+	}
 	var text bytes.Buffer
 	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "cache hit   75.0%") {
 		t.Errorf("text report %q (%v): want the hit ratio", text.String(), err)
 	}
+	if want := "target rss  20.0 MB before, 20.4 MB after (heap in use 5.0 MB, 5.2 MB"; !strings.Contains(text.String(), want) {
+		t.Errorf("text report %q: want %q", text.String(), want)
+	}
 	js, err := json.Marshal(r)
-	if err != nil || !bytes.Contains(js, []byte(`"p99_ms"`)) {
-		t.Errorf("json report %s (%v): want p99_ms", js, err)
+	if err != nil || !bytes.Contains(js, []byte(`"p99_ms"`)) ||
+		!bytes.Contains(js, []byte(`"mem_after":{"rss_bytes":20400000,"heap_inuse_bytes":5200000}`)) {
+		t.Errorf("json report %s (%v): want p99_ms and mem_after", js, err)
 	}
 }
 
@@ -99,6 +111,10 @@ func TestRunNoMetrics(t *testing.T) {
 	}
 	if r.HitRatio != -1 || r.Completed != 20 || r.Workers > 2000 {
 		t.Errorf("got ratio %v, %d completed; want -1 (unknown), 20", r.HitRatio, r.Completed)
+	}
+	var text bytes.Buffer
+	if err := r.WriteText(&text); err != nil || !strings.Contains(text.String(), "target rss  unknown before, unknown after") {
+		t.Errorf("text report %q (%v): want the memory unknown", text.String(), err)
 	}
 }
 
@@ -148,6 +164,35 @@ kisfeed_cache_hitsx 100
 	}
 	if c != (CacheCounters{Hits: 15, Misses: 3, Stale: 2}) {
 		t.Errorf("got %+v, want hits 15, misses 3, stale 2", c)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want Snapshot
+	}{
+		{"memory and cache", `# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 4.54e+08
+go_memstats_heap_inuse_bytes 3.67e+08
+kisfeed_cache_hits_total{kind="price"} 7
+`, Snapshot{Cache: CacheCounters{Hits: 7}, Memory: Memory{RSS: 454e6, HeapInuse: 367e6}}},
+		// Longer names sharing the prefix are other metrics.
+		{"lookalikes", `process_resident_memory_bytes_max 1
+go_memstats_heap_inuse_bytes_total 2
+`, Snapshot{}},
+		{"absent (not Linux)", "go_goroutines 8\n", Snapshot{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseMetrics(strings.NewReader(tt.in))
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -44,8 +44,19 @@ func (r Result) WriteText(w io.Writer) error {
 	} else {
 		fmt.Fprintf(&b, "cache hit   unknown (target /metrics unreadable or no cache lookups)\n")
 	}
+	fmt.Fprintf(&b, "target rss  %s before, %s after (heap in use %s, %s; from /metrics)\n",
+		mb(r.MemBefore.RSS), mb(r.MemAfter.RSS), mb(r.MemBefore.HeapInuse), mb(r.MemAfter.HeapInuse))
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mb formats a byte count in MB (10^6) with 1 decimal, or "unknown" for 0
+// (a figure the target did not expose).
+func mb(n float64) string {
+	if n <= 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f MB", n/1e6)
 }
 
 // ms formats a duration in milliseconds with 3 decimals.
@@ -76,12 +87,14 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		HitRatio   float64        `json:"cache_hit_ratio"`
 		CacheDelta CacheCounters  `json:"cache_delta"`
 		FirstError string         `json:"first_error,omitempty"`
+		MemBefore  Memory         `json:"mem_before"`
+		MemAfter   Memory         `json:"mem_after"`
 	}{
 		Target: r.Target, Rate: r.Rate, DurationS: r.Duration.Seconds(), Scheduled: r.Scheduled,
 		Completed: r.Completed, ElapsedS: r.Elapsed.Seconds(), Achieved: r.Achieved,
 		P50ms: msf(r.P50), P95ms: msf(r.P95), P99ms: msf(r.P99), MaxMs: msf(r.Max),
 		SvcP50ms: msf(r.ServiceP50), SvcP99ms: msf(r.ServiceP99), Workers: r.Workers,
 		Statuses: r.Statuses, Errors: r.Errors, XCache: r.XCache, HitRatio: r.HitRatio,
-		CacheDelta: r.CacheDelta, FirstError: r.FirstError,
+		CacheDelta: r.CacheDelta, FirstError: r.FirstError, MemBefore: r.MemBefore, MemAfter: r.MemAfter,
 	})
 }

@@ -533,11 +533,12 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now 
 		)
 		if cfg.BaseURL != "" {
 			opts = append(opts, kis.WithBaseURL(cfg.BaseURL))
-			if !isKISHost(cfg.BaseURL) {
-				// An emulator (or a recording proxy) serves the master
-				// files too; the public download host is KIS's own.
-				opts = append(opts, kis.WithMasterURL(cfg.BaseURL))
-			}
+		}
+		if cfg.MasterURL != "" {
+			// KIS_MASTER_URL alone decides: a proxy at KIS_BASE_URL
+			// forwards the API, not KIS's download host, so the base URL
+			// is no guess for where the master files are.
+			opts = append(opts, kis.WithMasterURL(cfg.MasterURL))
 		}
 		if u.Redis != nil && cfg.SharedRateLimit {
 			lim, err := redisx.NewLimiter(u.Redis, k.Key, rate*sharedHeadroom,
