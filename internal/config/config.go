@@ -4,6 +4,7 @@
 package config
 
 import (
+	"net"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,12 +75,13 @@ type Config struct {
 	MaxQueue      int           `env:"KIS_MAX_QUEUE" envDefault:"10000"`
 
 	// MasterURL is the host serving the stock master zips
-	// (/common/master/*.mst.zip): KIS's public download host by default,
-	// whatever KIS_BASE_URL says, so that a proxy in front of the API is
-	// not asked for files it does not have. Point it at `kisfeed emulator`
-	// together with KIS_BASE_URL. (kis.DefaultMasterURL; a test keeps the
-	// two equal.)
-	MasterURL string `env:"KIS_MASTER_URL" envDefault:"https://new.real.download.dws.co.kr"`
+	// (/common/master/*.mst.zip). Empty = KIS's public download host
+	// (kis.DefaultMasterURL), whatever KIS_BASE_URL says, so that a proxy
+	// in front of the API is not asked for files it does not have — except
+	// when KIS_BASE_URL is a loopback address: that is a local `kisfeed
+	// emulator`, which serves the master files itself, and a machine
+	// pointed at one is often offline (see MasterHost).
+	MasterURL string `env:"KIS_MASTER_URL"`
 
 	// Seed of the synthetic market (mock source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
@@ -342,7 +344,7 @@ func (c Config) Validate() error {
 			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", redact(c.BaseURL))
 		}
 	}
-	if u, err := url.Parse(c.MasterURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.MasterURL); c.MasterURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		bad("KIS_MASTER_URL=%q: want an http(s) URL like https://new.real.download.dws.co.kr", redact(c.MasterURL))
 	}
 	if c.MarketTime != "" {
@@ -485,4 +487,30 @@ func ValidateDatabaseURL(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%q: want postgres://user:password@host:5432/db, sqlite:path or a file path", redact(raw))
+}
+
+// MasterHost is where the stock master files come from, "" for KIS's own
+// download host (kis.DefaultMasterURL): KIS_MASTER_URL when set; else
+// KIS_BASE_URL when it is a loopback address (a local `kisfeed emulator`
+// serves /common/master/ beside the API, and a remote proxy forwards only
+// the API); else "".
+func (c Config) MasterHost() string {
+	if c.MasterURL != "" {
+		return c.MasterURL
+	}
+	if c.BaseURL == "" {
+		return ""
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return c.BaseURL
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return c.BaseURL
+	}
+	return ""
 }

@@ -10,14 +10,15 @@ import (
 	"github.com/kisfeed/kisfeed/kis"
 )
 
-// TestMasterURL: the master files come from KIS_MASTER_URL, KIS's own
-// download host by default, whatever KIS_BASE_URL says: a proxy in front
-// of the API is not asked for them. (Before KIS_MASTER_URL, a non-KIS
-// KIS_BASE_URL was taken for the master host too.)
+// TestMasterURL: the master files come from KIS_MASTER_URL; without it
+// from KIS's own download host, so a remote proxy at KIS_BASE_URL is not
+// asked for them, unless KIS_BASE_URL is a loopback address (a local
+// emulator serves them). (Before KIS_MASTER_URL, any KIS_BASE_URL was
+// taken for the master host too.)
 func TestMasterURL(t *testing.T) {
 	t.Parallel()
-	if got := config.Default().MasterURL; got != kis.DefaultMasterURL {
-		t.Errorf("KIS_MASTER_URL default %q, want kis.DefaultMasterURL %q", got, kis.DefaultMasterURL)
+	if got := config.Default().MasterHost(); got != "" {
+		t.Errorf("default master host %q, want \"\" (kis.DefaultMasterURL)", got)
 	}
 	_, base := emulatortest.Start(t)
 	tests := []struct {
@@ -25,7 +26,8 @@ func TestMasterURL(t *testing.T) {
 		environ []string
 		want    string
 	}{
-		{"base url only", []string{"KIS_BASE_URL=" + base}, kis.DefaultMasterURL},
+		{"loopback base url only", []string{"KIS_BASE_URL=" + base}, base},
+		{"remote base url only", []string{"KIS_BASE_URL=https://kis-proxy.example.com:9443"}, kis.DefaultMasterURL},
 		{"base url and master url", []string{"KIS_BASE_URL=" + base, "KIS_MASTER_URL=" + base + "/"}, base},
 		{"master url only", []string{"KIS_MASTER_URL=http://127.0.0.1:1/files"}, "http://127.0.0.1:1/files"},
 		{"neither", nil, kis.DefaultMasterURL},

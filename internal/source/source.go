@@ -534,11 +534,11 @@ func (u *Upstream) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now 
 		if cfg.BaseURL != "" {
 			opts = append(opts, kis.WithBaseURL(cfg.BaseURL))
 		}
-		if cfg.MasterURL != "" {
-			// KIS_MASTER_URL alone decides: a proxy at KIS_BASE_URL
-			// forwards the API, not KIS's download host, so the base URL
-			// is no guess for where the master files are.
-			opts = append(opts, kis.WithMasterURL(cfg.MasterURL))
+		if m := cfg.MasterHost(); m != "" {
+			// A proxy at KIS_BASE_URL forwards the API, not KIS's download
+			// host, so the base URL is taken for the master files only
+			// when it is a local emulator (config.Config.MasterHost).
+			opts = append(opts, kis.WithMasterURL(m))
 		}
 		if u.Redis != nil && cfg.SharedRateLimit {
 			lim, err := redisx.NewLimiter(u.Redis, k.Key, rate*sharedHeadroom,
