@@ -271,8 +271,8 @@ crash() { # crash FILES...: "no", or what panicked
 }
 row() { ROWS+=("| $(printf '%s | ' "$@")"); }
 cell() { printf '%s' "$*" | tr '\n|' ' /'; }
-statuses() { # statuses LOADTEST_JSON: "200: n, 503: m, ..."
-	jq -r '(.statuses // {}) | to_entries | map("\(.key): \(.value)") | join(", ")' "$1" 2>/dev/null
+statuses() { # statuses LOADTEST_JSON: the non-200 answers, "503: n, 0: m" or "no other status"
+	jq -r '(.statuses // {}) | to_entries | map(select(.key != "200")) | map("\(.key): \(.value)") | join(", ") | if . == "" then "no other status" else . end' "$1" 2>/dev/null
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -289,20 +289,31 @@ sc_outage() {
 	bg $((dur + 60)) "$KF" loadtest --target "$SRV" --rate 50 --duration "${dur}s" --codes 100 --json >"$dir/loadtest.json" 2>"$dir/loadtest.err"
 	local lt=$BG t0
 	t0=$(now_ms)
-	# Sampler: every 200 ms the breaker gauge, /readyz and one quote's X-Cache.
+	# Samplers, each every 200 ms: the breaker gauge and /readyz; and one
+	# quote's status and X-Cache (apart, so a slow quote cannot hide the breaker).
 	(
 		end=$((t0 + (dur + 5) * 1000))
 		while (($(date +%s%3N) < end)); do
 			t=$(date +%s%3N)
-			st=$(timeout 2 curl -fsS "$SRV/metrics" 2>/dev/null | awk '/^kisfeed_breaker_state\{/ && $NF == 1 { sub(/.*state="/, ""); sub(/".*/, ""); print; exit }')
+			st=$(timeout 2 curl -fsS "$SRV/metrics" 2>/dev/null | awk '/^kisfeed_breaker_state[{]/ && $NF == 1 { sub(/.*state="/, ""); sub(/".*/, ""); print; exit }')
 			rz=$(timeout 2 curl -s -o /dev/null -w '%{http_code}' "$SRV/readyz")
-			xc=$(timeout 3 curl -s -o /dev/null -D - "$SRV/v1/stocks/005930/quote" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-cache" { x = $2 } /^HTTP/ { s = $2 } END { print s "/" (x == "" ? "-" : x) }')
-			echo "$t ${st:-?} $rz $xc"
+			echo "$t ${st:-?} $rz"
 			sleep 0.2
 		done
 	) >"$dir/samples" &
 	local sampler=$!
 	PIDS+=("$sampler")
+	(
+		end=$((t0 + (dur + 5) * 1000))
+		while (($(date +%s%3N) < end)); do
+			t=$(date +%s%3N)
+			xc=$(timeout 3 curl -s -m 2 -o /dev/null -D - "$SRV/v1/stocks/005930/quote" | tr -d '\r' | awk '/^HTTP/ { s = $2 } tolower($1) == "x-cache:" { x = $2 } END { print (s == "" ? "000" : s) "/" (x == "" ? "-" : x) }')
+			echo "$t $xc"
+			sleep 0.2
+		done
+	) >"$dir/probe" &
+	local prober=$!
+	PIDS+=("$prober")
 	sleep "$pre"
 	local os oe
 	os=$(now_ms)
@@ -311,9 +322,10 @@ sc_outage() {
 	wait "$lt"
 	local ltrc=$?
 	wait "$sampler" 2>/dev/null
+	wait "$prober" 2>/dev/null
 	local open fresh halfready
 	open=$(awk -v s="$os" -v e="$oe" '$1 >= s && $1 <= e && $2 == "open" { print $1 - s; exit }' "$dir/samples")
-	fresh=$(awk -v e="$oe" '$1 >= e && ($4 == "200/HIT" || $4 == "200/MISS") { print $1 - e; exit }' "$dir/samples")
+	fresh=$(awk -v e="$oe" '$1 >= e && ($2 == "200/HIT" || $2 == "200/MISS") { print $1 - e; exit }' "$dir/probe")
 	halfready=$(awk '$2 == "half-open" && $3 == 200 { n++ } END { print n + 0 }' "$dir/samples")
 	stop "$SRV_PID"
 	local src=$STOPPED_RC
@@ -329,7 +341,7 @@ sc_outage() {
 		"$(cell "emulator resets every request for ${out}s (POST /_emulator/outage) at +${pre}s; serve CACHE_PRICE_TTL=5s BREAKER_DELAY=10s")" \
 		"$(cell "$(jq -r .scheduled "$L") quotes, 50 req/s, 100 codes, ${dur}s")" \
 		"$(cell "$ok × 200 ($((ok - stale)) fresh, $stale stale); p95 $(jq -r '.p95_ms|floor' "$L") ms, max $(jq -r '.max_ms|floor' "$L") ms")" \
-		"$(cell "$(statuses "$L" | sed 's/200: [0-9]*, \{0,1\}//'); readyz 200 while half-open: $halfready samples")" \
+		"$(cell "$(statuses "$L"); readyz 200 while half-open: $halfready samples")" \
 		"n/a (no rows)" \
 		"$(crash "$dir"/*.err) (serve exit $src on SIGTERM)" \
 		"$(cell "breaker open $([[ -n "$open" ]] && secs "$open" || echo 'never') into the outage; fresh data $([[ -n "$fresh" ]] && secs "$fresh" || echo 'never') after its end")"
@@ -387,7 +399,7 @@ sc_redis() {
 		"$(cell "serve with REDIS_URL on its own redis-server; SIGKILL at +${pre}s, restarted after ${down}s (empty)")" \
 		"$(cell "$(jq -r .scheduled "$L") quotes, 50 req/s, 100 codes, ${dur}s")" \
 		"$(cell "$(jq -r '.statuses["200"] // 0' "$L") × 200 ($(jq -r '.x_cache.STALE // 0' "$L") stale); p95 $(jq -r '.p95_ms|floor' "$L") ms, max $(jq -r '.max_ms|floor' "$L") ms")" \
-		"$(cell "$(statuses "$L" | sed 's/200: [0-9]*, \{0,1\}//'); /readyz not ready $([[ -n "$notready" ]] && secs "$notready" || echo 'never') after the kill")" \
+		"$(cell "$(statuses "$L"); /readyz not ready $([[ -n "$notready" ]] && secs "$notready" || echo 'never') after the kill")" \
 		"n/a (no rows)" \
 		"$(crash "$dir"/*.err) (serve exit $src on SIGTERM)" \
 		"$(cell "/readyz 200 again $([[ -n "$ready" ]] && secs "$ready" || echo 'never') after the restart; $keys keys back in Redis at the end")"
@@ -648,7 +660,7 @@ sc_flood() {
 		"$(cell "3,000 req/s over 2,600 never-cached codes for 10 s (emulator --rate 18, real server)")" \
 		"$(cell "$sched quotes")" \
 		"$(cell "$(jq -r '.statuses["200"] // 0' "$L") × 200; p95 $(jq -r '.p95_ms|floor' "$L") ms")" \
-		"$(cell "$(statuses "$L" | sed 's/200: [0-9]*, \{0,1\}//'); 503 share $(awk -v a="$n503" -v b="$sched" 'BEGIN { printf "%.1f %%", b ? 100 * a / b : 0 }'); no answer $(jq -r '.statuses["0"] // 0' "$L"); upstream calls in the first 10 s: $up10; upstream status=\"0\": $zero10 at 10 s, $zero at the end")" \
+		"$(cell "$(statuses "$L"); 503 share $(awk -v a="$n503" -v b="$sched" 'BEGIN { printf "%.1f %%", b ? 100 * a / b : 0 }'); no answer $(jq -r '.statuses["0"] // 0' "$L"); upstream calls in the first 10 s: $up10; upstream status=\"0\": $zero10 at 10 s, $zero at the end")" \
 		"n/a (no rows)" \
 		"$(crash "$dir"/*.err) (serve exit $src on SIGTERM)" \
 		"$(cell "serve RSS $rss0 before, $rss1 after the load, $rss2 ${after}s later")"
