@@ -63,7 +63,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/kisfeed-faults.XXXXXX")
 PG=${FAULTS_PG:-postgres://postgres@127.0.0.1:5432}
 DATE=${FAULTS_DATE:-2026-11-27}
 REDIS_PORT_BASE=16390
-PIDS=()
 DBS=()
 ROWS=()
 
@@ -72,12 +71,15 @@ now_ms() { date +%s%3N; }
 # secs MS: milliseconds as seconds with one decimal.
 secs() { awk -v m="$1" 'BEGIN { printf "%.1f s", m / 1000 }'; }
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
+# stop_all: every background process of this script still running (bash's
+# own job table, so a pid already reaped and reused is never signalled).
+stop_all() {
+	local p live
+	live=$(jobs -rp)
+	for p in $live; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in "${PIDS[@]}"; do
+	for p in $live; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.2
@@ -85,6 +87,9 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+}
+cleanup() {
+	stop_all
 	for d in "${DBS[@]}"; do
 		timeout 20 psql "$PG/postgres?sslmode=disable" -qAtc "drop database if exists $d with (force)" >/dev/null 2>&1 ||
 			echo "faults.sh: could not drop database $d" >&2
@@ -99,13 +104,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # bg SECONDS CMD...: start CMD in the background bounded by timeout; the pid
-# (timeout's, which forwards signals to CMD) is in BG and in PIDS.
+# (timeout's, which forwards signals to CMD) is in BG.
 bg() {
 	local t=$1
 	shift
 	timeout -k 5 "$t" "$@" &
 	BG=$!
-	PIDS+=("$BG")
+}
+# run SECONDS CMD...: CMD in the foreground, bounded, but waited for with
+# `wait` so that a signal to this script stops it at once (via the trap).
+run() {
+	bg "$@"
+	wait "$BG"
 }
 # child PID: the process timeout runs (for SIGKILL and /proc figures).
 child() {
@@ -235,7 +245,7 @@ ensure_ref() {
 	emulator "$dir" --rate 0 || return 1
 	newdb ref || return 1
 	kfcmd "$dir" "$EMU" KIS_RATE_LIMIT=1000 -- ingest --date "$DATE" --db "$DBURL" --workers 16 --json
-	timeout -k 5 120 "${KFCMD[@]}" >"$dir/ingest.json" 2>"$dir/ingest.err"
+	run 120 "${KFCMD[@]}" >"$dir/ingest.json" 2>"$dir/ingest.err"
 	local rc=$?
 	stop "$EMU_PID"
 	dump_rows "$dir/rows"
@@ -258,7 +268,7 @@ ingest() { # ingest DIR NAME SECONDS [VAR=VALUE...] -- ARGS...: sets IRC, I_JSON
 	local t0
 	t0=$(now_ms)
 	kfcmd "$dir" "$EMU" "${envs[@]}" -- ingest --date "$DATE" --json "$@"
-	timeout -k 5 "$t" "${KFCMD[@]}" >"$dir/$name.json" 2>"$dir/$name.err"
+	run "$t" "${KFCMD[@]}" >"$dir/$name.json" 2>"$dir/$name.err"
 	IRC=$?
 	I_MS=$(($(now_ms) - t0))
 	I_JSON=$dir/$name.json
@@ -302,7 +312,6 @@ sc_outage() {
 		done
 	) >"$dir/samples" &
 	local sampler=$!
-	PIDS+=("$sampler")
 	(
 		end=$((t0 + (dur + 5) * 1000))
 		while (($(date +%s%3N) < end)); do
@@ -313,7 +322,6 @@ sc_outage() {
 		done
 	) >"$dir/probe" &
 	local prober=$!
-	PIDS+=("$prober")
 	sleep "$pre"
 	local os oe
 	os=$(now_ms)
@@ -377,7 +385,6 @@ sc_redis() {
 		done
 	) >"$dir/samples" &
 	local sampler=$!
-	PIDS+=("$sampler")
 	sleep "$pre"
 	local kill_ms up_ms
 	kill_ms=$(now_ms)
@@ -495,7 +502,7 @@ sc_sigkill() {
 	ingest "$dir" rerun 90 KIS_RATE_LIMIT=1000 -- --db "$DBURL"
 	local rrc=$IRC rms=$I_MS
 	kfcmd "$dir" "$EMU" -- verify --date "$DATE" --db "$DBURL" --sample 20 --json
-	timeout -k 5 60 "${KFCMD[@]}" >"$dir/verify.json" 2>"$dir/verify.err"
+	run 60 "${KFCMD[@]}" >"$dir/verify.json" 2>"$dir/verify.err"
 	local vrc=$?
 	dump_rows "$dir/rows"
 	local running statuses_
@@ -572,7 +579,7 @@ sc_tokens() {
 	emulator "$dir" --rate 0 || return 1
 	newdb tokens || return 1
 	kfcmd "$dir" "$EMU" -- token
-	timeout -k 5 60 "${KFCMD[@]}" >"$dir/token.out" 2>"$dir/token.err"
+	run 60 "${KFCMD[@]}" >"$dir/token.out" 2>"$dir/token.err"
 	local tf=$dir/home/.cache/kisfeed/tokens.json backdated="no"
 	if [[ -s "$tf" ]] && jq --arg t "$(date -u -d '-2 min' +%Y-%m-%dT%H:%M:%SZ)" 'map_values(.issued_at = $t)' "$tf" >"$tf.new" 2>/dev/null; then
 		mv "$tf.new" "$tf" && backdated="yes"
@@ -583,7 +590,6 @@ sc_tokens() {
 		timeout 5 curl -fsS -X POST "$EMU/_emulator/expire-tokens" >/dev/null && echo "expired at $(date +%s%3N)"
 	) >"$dir/expire.out" 2>&1 &
 	local ex=$!
-	PIDS+=("$ex")
 	ingest "$dir" ingest 120 KIS_RATE_LIMIT=$rate -- --db "$DBURL"
 	local rc=$IRC ms=$I_MS
 	wait "$ex" 2>/dev/null
@@ -692,11 +698,11 @@ sc_secrets() {
 	stop "$SRV_PID"
 	mkdir -p "$dir/sqlite"
 	kfcmd "$dir" "$EMU" LOG_LEVEL=debug KIS_RATE_LIMIT=100 -- ingest --date "$DATE" --codes 005930,000660,035420,051910,068270 --db "$dir/sqlite/x.db" --json
-	timeout -k 5 120 "${KFCMD[@]}" >"$dir/ingest.out" 2>"$dir/ingest.err"
+	run 120 "${KFCMD[@]}" >"$dir/ingest.out" 2>"$dir/ingest.err"
 	kfcmd "$dir" "$EMU" LOG_LEVEL=debug -- quote 005930 000660 --json
-	timeout -k 5 60 "${KFCMD[@]}" >"$dir/quote.out" 2>"$dir/quote.err"
+	run 60 "${KFCMD[@]}" >"$dir/quote.out" 2>"$dir/quote.err"
 	kfcmd "$dir" "$EMU" LOG_LEVEL=debug -- quote 005930
-	timeout -k 5 60 "${KFCMD[@]}" >"$dir/quote1.out" 2>"$dir/quote1.err"
+	run 60 "${KFCMD[@]}" >"$dir/quote1.out" 2>"$dir/quote1.err"
 	# The token the clients were given: the emulator hands the same one again.
 	local tok
 	tok=$(timeout 10 curl -sS -X POST "$EMU/oauth2/tokenP" -H 'content-type: application/json; charset=utf-8' \
@@ -746,9 +752,7 @@ for s in "${SCEN[@]}"; do
 		row "$s" "" "" "not measured: the scenario's setup failed (exit $rc); see the log above" "" "" "" ""
 	fi
 	# Stop whatever this scenario left running before the next one starts.
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	PIDS=()
+	stop_all
 done
 
 echo "| scenario | injected | attempted | succeeded | errors by kind | lost/duplicated rows vs a clean reference | crash | recovery time |"
