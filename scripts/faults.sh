@@ -84,9 +84,16 @@ stop_all() {
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.2
 		done
-		kill -KILL "$p" 2>/dev/null
+		killhard "$p"
 		wait "$p" 2>/dev/null
 	done
+}
+# killhard PID: SIGKILL PID and the processes it started (timeout does not
+# pass SIGKILL on to its command).
+killhard() {
+	local c
+	for c in $(pgrep -P "$1"); do kill -KILL "$c" 2>/dev/null; done
+	kill -KILL "$1" 2>/dev/null
 }
 cleanup() {
 	stop_all
@@ -133,7 +140,7 @@ stop() {
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.2
 	done
-	kill -KILL "$1" 2>/dev/null
+	killhard "$1"
 	wait "$1" 2>/dev/null
 	STOPPED_RC=$?
 }
