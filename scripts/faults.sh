@@ -242,6 +242,7 @@ compare() {
 		}' "$codes" "$1" "$2"
 }
 REF_ROWS=""
+REF_WHY=""
 # ensure_ref: one clean ingest of $DATE (no faults, no rate limit) into its
 # own database; its ordered rows are the reference every DB scenario compares with.
 ensure_ref() {
@@ -249,8 +250,11 @@ ensure_ref() {
 	local dir=$WORK/reference
 	mkdir -p "$dir"
 	log "reference: clean ingest of $DATE"
+	REF_WHY="the emulator did not start"
 	emulator "$dir" --rate 0 || return 1
+	REF_WHY="cannot create a database on $PG"
 	newdb ref || return 1
+	REF_WHY="the clean reference ingest failed"
 	kfcmd "$dir" "$EMU" KIS_RATE_LIMIT=1000 -- ingest --date "$DATE" --db "$DBURL" --workers 16 --json
 	run 120 "${KFCMD[@]}" >"$dir/ingest.json" 2>"$dir/ingest.err"
 	local rc=$?
@@ -423,7 +427,7 @@ sc_redis() {
 sc_pgkill() {
 	local dir=$WORK/pgkill rate=200
 	mkdir -p "$dir"
-	ensure_ref || { row "c. PostgreSQL killed" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "c. PostgreSQL killed" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	emulator "$dir" --rate 0 || return 1
 	newdb pgkill || { row "c. PostgreSQL killed" "" "" "not measured: cannot create a database on $PG" "" "" "" ""; return; }
 	log "pgkill: ingest at $rate req/s; terminating the db's connections twice while one writes daily_prices"
@@ -487,7 +491,7 @@ END \$\$;" >"$dir/killer.out" 2>"$dir/killer.err"
 sc_sigkill() {
 	local dir=$WORK/sigkill rate=200
 	mkdir -p "$dir"
-	ensure_ref || { row "d. SIGKILL mid-ingest" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "d. SIGKILL mid-ingest" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	emulator "$dir" --rate 0 || return 1
 	newdb sigkill || { row "d. SIGKILL mid-ingest" "" "" "not measured: cannot create a database" "" "" "" ""; return; }
 	log "sigkill: ingest at $rate req/s, SIGKILL once ≥ 1,000 rows are stored"
@@ -531,7 +535,7 @@ sc_sigkill() {
 sc_transient() {
 	local dir=$WORK/transient spec="error=0.05,reset=0.02,seed=7"
 	mkdir -p "$dir"
-	ensure_ref || { row "e. transient 500s/resets" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "e. transient 500s/resets" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	emulator "$dir" --rate 0 --fault "$spec" || return 1
 	newdb transient || return 1
 	log "transient: ingest with --fault $spec"
@@ -555,7 +559,7 @@ sc_ratelimit() {
 	local dir=$WORK/ratelimit n=300
 	((QUICK)) && n=150
 	mkdir -p "$dir"
-	ensure_ref || { row "f. lowered rate limit" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "f. lowered rate limit" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	cut -d'|' -f1 "$REF_ROWS" | head -n "$n" >"$dir/codes"
 	emulator "$dir" --rate 12 || return 1
 	newdb ratelimit || return 1
@@ -582,7 +586,7 @@ sc_ratelimit() {
 sc_tokens() {
 	local dir=$WORK/tokens rate=200
 	mkdir -p "$dir"
-	ensure_ref || { row "g. tokens expired" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "g. tokens expired" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	emulator "$dir" --rate 0 || return 1
 	newdb tokens || return 1
 	kfcmd "$dir" "$EMU" -- token
@@ -617,7 +621,7 @@ sc_tokens() {
 sc_corrupt() {
 	local dir=$WORK/corrupt spec="corrupt=0.02,seed=3"
 	mkdir -p "$dir"
-	ensure_ref || { row "h. corrupt fields" "" "" "not measured: no reference" "" "" "" ""; return; }
+	ensure_ref || { row "h. corrupt fields" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
 	emulator "$dir" --rate 0 --fault "$spec" || return 1
 	newdb corrupt || return 1
 	log "corrupt: ingest with --fault $spec"
