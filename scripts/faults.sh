@@ -19,7 +19,7 @@
 # Usage: scripts/faults.sh [--quick] [--keep] [scenario...]
 #   scenarios (name or letter): a|outage b|redis c|pgkill d|sigkill
 #     e|transient f|ratelimit g|tokens h|corrupt i|flood j|secrets
-#   (default: all, in that order; about 6 minutes, --quick about 4)
+#   (default: all, in that order; about 4 minutes, --quick about 3)
 #   --quick  shorter loads and waits (same faults, fewer seconds around them)
 #   --keep   keep the work directory with every log, JSON summary and sample
 # Environment:
