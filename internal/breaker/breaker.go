@@ -91,7 +91,10 @@ const (
 	HalfOpen State = "half-open"
 )
 
-// Defaults, matching BREAKER_FAILURES, BREAKER_DELAY and BREAKER_SUCCESSES.
+// Defaults of the package. BREAKER_DELAY and BREAKER_SUCCESSES default to
+// the same; BREAKER_FAILURES defaults to 3 (see config.Config), because
+// kisfeed counts every failed attempt and probes for recovery, so an early
+// opening is cheap to undo.
 const (
 	DefaultFailures  = 5
 	DefaultDelay     = 60 * time.Second

@@ -119,7 +119,15 @@ type Config struct {
 	RefreshCodes    int     `env:"CACHE_REFRESH_CODES" envDefault:"3000"`
 	RefreshUniverse bool    `env:"CACHE_REFRESH_UNIVERSE" envDefault:"true"`
 
-	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"5"`
+	// BreakerFailures is how many failed exchanges in a row open the
+	// circuit. 3, not gobreaker's 5: every failed attempt counts (see
+	// source's retry gate), and when all lookups are fresh hits the only
+	// call reaching KIS in an outage is refresh-ahead's, one at a time, so
+	// the count grows only as fast as one call's retry backoff — 5
+	// attempts span 4 backoffs (200 ms doubling, ±25 %: at least 2.25 s),
+	// 3 span 0.45–0.75 s. A false opening is cheap to undo: the recovery
+	// probe (BREAKER_PROBE_INTERVAL) closes it within about an interval.
+	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"3"`
 	BreakerDelay     time.Duration `env:"BREAKER_DELAY" envDefault:"60s"`
 	BreakerSuccesses int           `env:"BREAKER_SUCCESSES" envDefault:"1"`
 	// BreakerProbe is how often, while the circuit is open, one price

@@ -21,8 +21,8 @@ func TestDefault(t *testing.T) {
 	if c.PriceTTL != 30*time.Minute || c.OrderBookTTL != 10*time.Second {
 		t.Errorf("TTLs = %s/%s, want 30m/10s", c.PriceTTL, c.OrderBookTTL)
 	}
-	if c.BreakerFailures != 5 || c.BreakerDelay != time.Minute {
-		t.Errorf("breaker = %d/%s, want 5/60s", c.BreakerFailures, c.BreakerDelay)
+	if c.BreakerFailures != 3 || c.BreakerDelay != time.Minute {
+		t.Errorf("breaker = %d/%s, want 3/60s", c.BreakerFailures, c.BreakerDelay)
 	}
 	if c.EffectiveRate() != 18 {
 		t.Errorf("embedded rate = %v, want 18", c.EffectiveRate())
