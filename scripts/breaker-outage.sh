@@ -5,11 +5,23 @@
 # CACHE_PRICE_TTL=5s BREAKER_DELAY=10s, runs `kisfeed loadtest` at 50 req/s
 # over 100 codes for 40 s, and 10 s in resets every upstream connection for
 # 20 s (POST /_emulator/outage?for=20s). It prints each breaker transition
-# as seconds since the outage began, then loadtest's figures.
+# as seconds since the outage began, then the time to fresh data after the
+# outage's end, then loadtest's figures.
+#
+# Time to fresh data: from 1 s before the outage to 10 s after its end, a
+# sampler asks serve for one code's quote (SAMPLE_CODE, default 005930, the
+# loadtest's most requested) every 100 ms, on top of the load, and reports
+# the first answer after the end that is not stale (X-Cache HIT or MISS: a
+# copy from before the outage is older than the 5 s TTL by then, so a
+# HIT or MISS was fetched after the end).
 # Loopback only; every process is bounded by `timeout`.
 #
 # Usage: scripts/breaker-outage.sh
 #   env: KISFEED (binary; default: built from this checkout)
+#        SAMPLE_CODE (default 005930)
+#        SERVE_ENV (extra VAR=value settings for serve, space separated,
+#        e.g. "BREAKER_PROBE_INTERVAL=0" to compare without the probe)
+#        KEEP_LOGS (a directory to copy the processes' output to)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +30,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [[ -n "${KEEP_LOGS:-}" ]]; then mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.out "$WORK"/*.err "$KEEP_LOGS"/ 2>/dev/null || true; fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -36,22 +49,51 @@ wait_line() { # file: wait up to 10 s for its "listening on" line
 timeout 90 "$KISFEED" emulator --addr 127.0.0.1:0 >emu.out 2>emu.err & PIDS+=($!)
 wait_line emu.out
 EMU=$(sed -n 's/listening on //p' emu.out)
-KIS_BASE_URL=$EMU KIS_APP_KEY=demo-key KIS_APP_SECRET=demo-secret KIS_USE_REAL_SERVER=true \
+# shellcheck disable=SC2086 # SERVE_ENV is a list of words on purpose
+env ${SERVE_ENV:-} KIS_BASE_URL=$EMU KIS_APP_KEY=demo-key KIS_APP_SECRET=demo-secret KIS_USE_REAL_SERVER=true \
 	KIS_TOKEN_FILE=$WORK/tokens.json CACHE_PRICE_TTL=5s BREAKER_DELAY=10s LOG_FORMAT=json \
 	timeout 90 "$KISFEED" serve --addr 127.0.0.1:0 >srv.out 2>srv.err & PIDS+=($!)
 wait_line srv.out
 SRV=$(sed -n 's/listening on //p' srv.out)
 
 timeout 60 "$KISFEED" loadtest --target "$SRV" --rate 50 --codes 100 --duration 40s >load.out 2>&1 & LOAD=$!
-sleep 10
+sleep 9
+# The sampler: one quote every 100 ms for 31 s (from 1 s before the outage
+# to 10 s after its end), each line "unix-time status x-cache".
+timeout 40 python3 - "$SRV" "${SAMPLE_CODE:-005930}" >sample.out <<'PY' & SAMPLER=$!
+import http.client, sys, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+path = f"/v1/stocks/{sys.argv[2]}/quote"
+conn = None
+start = time.time()
+for i in range(310):
+    wake = start + i * 0.1
+    time.sleep(max(0, wake - time.time()))
+    t = time.time()
+    try:
+        if conn is None:
+            conn = http.client.HTTPConnection(u.hostname, u.port, timeout=2)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        print(f"{t:.3f} {r.status} {r.getheader('X-Cache') or '-'}", flush=True)
+    except Exception as e:
+        conn = None
+        print(f"{t:.3f} 0 {type(e).__name__}", flush=True)
+PY
+sleep 1
 T0=$(date +%s.%N)
 curl -s -X POST "$EMU/_emulator/outage?for=20s" >/dev/null
+T1=$(date +%s.%N)
 wait "$LOAD" || true
+wait "$SAMPLER" || true
 
-python3 - "$T0" srv.err <<'PY'
-import datetime, json, sys
-t0 = float(sys.argv[1])
-for line in open(sys.argv[2]):
+python3 - "$T0" "$T1" srv.err sample.out <<'PY'
+import collections, datetime, json, sys
+t0, t1 = float(sys.argv[1]), float(sys.argv[2])
+end = t0 + 20  # the emulator started the outage between t0 and t1
+print(f"outage: +0.000s to +20.000s (POST took {1000 * (t1 - t0):.1f} ms; times are from before it)")
+for line in open(sys.argv[3]):
     try:
         j = json.loads(line)
     except ValueError:
@@ -59,5 +101,23 @@ for line in open(sys.argv[2]):
     if "circuit breaker" in j.get("msg", ""):
         t = datetime.datetime.fromisoformat(j["time"]).timestamp()
         print(f"{t - t0:+8.3f}s  {j['msg']}")
+during, fresh, last_stale = collections.Counter(), None, None
+for line in open(sys.argv[4]):
+    ts, status, xc = line.split()
+    t = float(ts)
+    if t0 <= t < end:
+        during[f"{status} {xc}"] += 1
+    elif t >= end:
+        if status == "200" and xc in ("HIT", "MISS"):
+            if fresh is None:
+                fresh = t
+        elif fresh is None:
+            last_stale = t
+print("sampler during the outage:", ", ".join(f"{k}: {v}" for k, v in sorted(during.items())) or "no samples")
+if fresh is None:
+    print("fresh data after the end: NONE within the sampling window")
+else:
+    note = f" (last stale sample at +{last_stale - end:.3f}s)" if last_stale else ""
+    print(f"fresh data after the end: +{fresh - end:.3f}s (first non-stale 200 at +{fresh - t0:.3f}s){note}")
 PY
 cat load.out

@@ -39,6 +39,27 @@
 // [Breaker.RetryAllowed] then stops the retries an open circuit would
 // waste.
 //
+// # Recovery probe
+//
+// An open circuit lets no call through until its delay has passed, so
+// without help an outage that ends a second after the circuit opened is
+// noticed only BREAKER_DELAY later (10–60 s of stale data). With
+// [WithProbe], a goroutine owned by the breaker calls a probe function —
+// one cheap real request — every probe interval while the circuit is
+// open. A probe that succeeds ends the open period at once and counts as
+// the first half-open trial, so with the default of one trial it closes
+// the circuit; a probe that fails or proves nothing keeps it open (the
+// delay still runs, as the backstop). The goroutine exists only while the
+// circuit is open: it starts on opening, is cancelled on leaving open,
+// and [Breaker.Close] cancels it and waits for it.
+//
+// The probe counts as the trial, rather than only making the next call
+// one, because a replica taken out of service while degraded (readiness
+// fails while the circuit is not closed) gets no calls at all: it would
+// stay half-open, and unready, for good. The probe is a real request
+// through the same client, token, rate limiter and connection pool as the
+// calls it stands for, so its success proves what a trial call's would.
+//
 // The breaker is its own small state machine rather than failsafe-go's:
 // failsafe-go v0.9 gives a half-open trial permit back only when a result
 // is recorded (success or failure), so a trial refused locally would have
@@ -70,12 +91,22 @@ const (
 	HalfOpen State = "half-open"
 )
 
-// Defaults, matching BREAKER_FAILURES, BREAKER_DELAY and BREAKER_SUCCESSES.
+// Defaults of the package. BREAKER_DELAY and BREAKER_SUCCESSES default to
+// the same; BREAKER_FAILURES defaults to 3 (see config.Config), because
+// kisfeed counts every failed attempt and probes for recovery, so an early
+// opening is cheap to undo.
 const (
 	DefaultFailures  = 5
 	DefaultDelay     = 60 * time.Second
 	DefaultSuccesses = 1
 )
+
+// MaxProbeTimeout bounds one recovery probe (a shorter probe interval
+// bounds it more): a healthy upstream answers one price request in tens
+// of milliseconds, KIS's mock server in well under a second, so a probe
+// still waiting after 2 s has found the upstream as unhealthy as a failed
+// one, and the next probe should not wait for it.
+const MaxProbeTimeout = 2 * time.Second
 
 // Breaker is the circuit-breaking Source. Build it with [New].
 type Breaker struct {
@@ -88,14 +119,21 @@ type Breaker struct {
 	failures, successes int
 	delay               time.Duration
 
-	mu       sync.Mutex // guards the fields below
-	state    State      // Open stays Open after its delay until a call asks
-	gen      uint64     // bumped on every state change
-	failed   int        // closed: consecutive failures
-	openedAt time.Time  // open: when
-	permits  int        // half-open: trial permits left
-	passed   int        // half-open: successful trials
-	lastErr  error      // the last failure, for the fast answer and logs
+	probe        func(context.Context) error // nil: no recovery probe
+	probeEvery   time.Duration
+	probeTimeout time.Duration
+
+	mu        sync.Mutex         // guards the fields below, and probes.Add
+	state     State              // Open stays Open after its delay until a call asks
+	gen       uint64             // bumped on every state change
+	failed    int                // closed: consecutive failures
+	openedAt  time.Time          // open: when
+	permits   int                // half-open: trial permits left
+	passed    int                // half-open: successful trials
+	lastErr   error              // the last failure, for the fast answer and logs
+	stopProbe context.CancelFunc // open: cancels the running probe loop; nil when none runs
+	closed    bool               // Close was called: no probe loop starts any more
+	probes    sync.WaitGroup     // probe loops, waited for by Close
 }
 
 var _ kisfeed.Source = (*Breaker)(nil)
@@ -135,6 +173,34 @@ func WithSuccesses(n int) Option {
 			return fmt.Errorf("breaker: successes %d: want 1 or more", n)
 		}
 		b.successes = n
+		return nil
+	}
+}
+
+// WithProbe checks, while the circuit is open, whether the upstream is
+// back: every interval a goroutine calls probe with a timeout of
+// min(interval, [MaxProbeTimeout]), one probe at a time. A probe whose
+// result is a success (as a call's result would be judged: nil, "not
+// found", ...) moves the circuit out of open at once and counts as the
+// first half-open trial, which closes it with the default of one trial.
+// A failed or excluded probe changes nothing: the circuit stays open and
+// its delay keeps running. probe must be one cheap real request that
+// reaches the upstream as callers' requests do (same client and rate
+// limiter), so that it sees HTTP-level failures, not just a TCP port. Its
+// context carries the probe's circuit generation, so failed attempts
+// reported through [Breaker.AttemptFailed] are judged as a call's are.
+// interval 0 or a nil probe means no probe (the default); a negative
+// interval is an error. Call [Breaker.Close] to stop a running probe.
+func WithProbe(probe func(ctx context.Context) error, interval time.Duration) Option {
+	return func(b *Breaker) error {
+		if interval < 0 {
+			return fmt.Errorf("breaker: probe interval %s: want >= 0 (0 = no probe)", interval)
+		}
+		if probe == nil || interval == 0 {
+			b.probe, b.probeEvery = nil, 0
+			return nil
+		}
+		b.probe, b.probeEvery, b.probeTimeout = probe, interval, min(interval, MaxProbeTimeout)
 		return nil
 	}
 }
@@ -215,10 +281,101 @@ func (b *Breaker) setState(s State) change {
 		b.failed = 0
 	case Open:
 		b.openedAt = b.now()
+		b.startProbeLocked()
 	case HalfOpen:
 		b.permits, b.passed = b.successes, 0
 	}
+	if c.from == Open && b.stopProbe != nil {
+		// Leaving open: the probe has nothing left to find out. It is
+		// cancelled, not waited for: the probe loop itself may be the
+		// caller.
+		b.stopProbe()
+		b.stopProbe = nil
+	}
 	return c
+}
+
+// startProbeLocked starts the probe loop for the open period that has just
+// begun (generation b.gen); the caller holds b.mu.
+func (b *Breaker) startProbeLocked() {
+	if b.probe == nil || b.closed || b.stopProbe != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopProbe = cancel
+	b.probes.Add(1)
+	go b.probeLoop(ctx, b.gen)
+}
+
+// probeLoop probes every probeEvery until ctx is cancelled (the circuit
+// left open, or Close). Probes run one at a time, each bounded by
+// probeTimeout, so the upstream sees at most one probe per interval.
+func (b *Breaker) probeLoop(ctx context.Context, gen uint64) {
+	defer b.probes.Done()
+	t := time.NewTimer(b.probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b.probeOnce(ctx, gen)
+		t.Reset(b.probeEvery)
+	}
+}
+
+// probeOnce runs one probe for the open period gen and applies its result.
+func (b *Breaker) probeOnce(ctx context.Context, gen uint64) {
+	pctx, cancel := context.WithTimeout(context.WithValue(ctx, genKey{}, gen), b.probeTimeout)
+	err := b.probe(pctx)
+	o := b.classify(pctx, err)
+	cancel()
+	if ctx.Err() != nil {
+		return // stopped while probing: the answer belongs to a state that is gone
+	}
+	b.mu.Lock()
+	if b.gen != gen || b.state != Open {
+		b.mu.Unlock()
+		return
+	}
+	var c change
+	switch o {
+	case success:
+		// The probe is the first half-open trial.
+		c = b.setState(HalfOpen)
+		b.permits, b.passed = b.successes-1, 1
+		if b.passed >= b.successes {
+			b.setState(Closed)
+			c.to = Closed
+		}
+	case failure:
+		b.lastErr = err
+	}
+	last := b.lastErr
+	b.mu.Unlock()
+	if o == success {
+		b.log.Info("circuit breaker probe answered: ending the open period early")
+	} else {
+		b.log.Debug("circuit breaker probe failed: staying open", "err", errString(err))
+	}
+	b.announce(c, last)
+}
+
+// Close stops the recovery probe, if one runs, and waits for it to return;
+// no probe starts after it. The breaker keeps working otherwise (an open
+// circuit then waits for its delay). It never fails and is safe to call
+// more than once.
+func (b *Breaker) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	if b.stopProbe != nil {
+		b.stopProbe()
+		b.stopProbe = nil
+	}
+	b.mu.Unlock()
+	b.probes.Wait()
+	return nil
 }
 
 // announce logs c and calls the state-change callback; it runs without
@@ -258,11 +415,23 @@ func (b *Breaker) State() State {
 	return b.state
 }
 
-// RetryAfter returns how long an open circuit stays open; 0 otherwise.
+// RetryAfter returns how long an open circuit stays open at most (the
+// rest of its delay, or the probe interval when a recovery probe runs and
+// that is sooner); 0 otherwise.
 func (b *Breaker) RetryAfter() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.remainingLocked()
+	return b.retryAfterLocked()
+}
+
+// retryAfterLocked is RetryAfter with b.mu held: when to try again, which
+// with a running probe is no later than its next round.
+func (b *Breaker) retryAfterLocked() time.Duration {
+	r := b.remainingLocked()
+	if r > 0 && b.stopProbe != nil {
+		r = min(r, b.probeEvery)
+	}
+	return r
 }
 
 func (b *Breaker) remainingLocked() time.Duration {
@@ -290,7 +459,7 @@ func (b *Breaker) Health(context.Context) error {
 func (b *Breaker) unavailable() error {
 	b.mu.Lock()
 	last := b.lastErr
-	retry := b.remainingLocked()
+	retry := b.retryAfterLocked()
 	b.mu.Unlock()
 	if retry <= 0 {
 		// Half-open with every trial permit taken: retry soon.

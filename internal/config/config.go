@@ -4,9 +4,9 @@
 package config
 
 import (
-	"net"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -119,9 +119,22 @@ type Config struct {
 	RefreshCodes    int     `env:"CACHE_REFRESH_CODES" envDefault:"3000"`
 	RefreshUniverse bool    `env:"CACHE_REFRESH_UNIVERSE" envDefault:"true"`
 
-	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"5"`
+	// BreakerFailures is how many failed exchanges in a row open the
+	// circuit. 3, not gobreaker's 5: every failed attempt counts (see
+	// source's retry gate), and when all lookups are fresh hits the only
+	// call reaching KIS in an outage is refresh-ahead's, one at a time, so
+	// the count grows only as fast as one call's retry backoff — 5
+	// attempts span 4 backoffs (200 ms doubling, ±25 %: at least 2.25 s),
+	// 3 span 0.45–0.75 s. A false opening is cheap to undo: the recovery
+	// probe (BREAKER_PROBE_INTERVAL) closes it within about an interval.
+	BreakerFailures  int           `env:"BREAKER_FAILURES" envDefault:"3"`
 	BreakerDelay     time.Duration `env:"BREAKER_DELAY" envDefault:"60s"`
 	BreakerSuccesses int           `env:"BREAKER_SUCCESSES" envDefault:"1"`
+	// BreakerProbe is how often, while the circuit is open, one price
+	// request checks whether KIS is back, so the circuit closes within an
+	// interval of an outage's end instead of after BREAKER_DELAY. nil
+	// (unset or empty) = automatic, see [Config.ProbeInterval]; 0 = off.
+	BreakerProbe *time.Duration `env:"BREAKER_PROBE_INTERVAL"`
 
 	DatabaseURL   string `env:"DATABASE_URL"` // "" = SQLite at ./kisfeed.db
 	IngestWorkers int    `env:"INGEST_WORKERS" envDefault:"8"`
@@ -227,11 +240,12 @@ func describe(err error, m map[string]string) string {
 		if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
 			name := f.Tag.Get("env")
 			want := map[string]string{
-				"time.Duration": "a duration like 10s or 5m",
-				"float64":       "a number",
-				"int":           "a whole number",
-				"int64":         "a whole number",
-				"bool":          "true or false",
+				"time.Duration":  "a duration like 10s or 5m",
+				"*time.Duration": "a duration like 10s or 5m",
+				"float64":        "a number",
+				"int":            "a whole number",
+				"int64":          "a whole number",
+				"bool":           "true or false",
 			}[pe.Type.String()]
 			return fmt.Sprintf("%s=%q: want %s", name, m[name], want)
 		}
@@ -285,6 +299,31 @@ func (c Config) EffectiveRate() float64 {
 		return 18
 	}
 	return 1
+}
+
+// probeShare is the share of one app key's rate budget the automatic
+// recovery probe spends while the circuit is open: one request in 18, which
+// is one a second at the real server's 18 req/s.
+const probeShare = 1.0 / 18
+
+// minProbeInterval is the shortest BREAKER_PROBE_INTERVAL: a probe waits
+// for a rate slot like any request, and much faster probing would take a
+// large share of the budget the moment the circuit closes.
+const minProbeInterval = 100 * time.Millisecond
+
+// ProbeInterval is BREAKER_PROBE_INTERVAL with its automatic default
+// applied: an interval that spends [probeShare] of the per-key rate, and
+// never less than 1 s — 1 s on the real server and the built-in emulator
+// (18 req/s: a closed circuit within a second of an outage's end, for 5.5 %
+// of the budget, and only while the circuit is open), 18 s on KIS's mock
+// server (1 req/s, where a probe a second would take every slot another
+// replica sharing the key could use, and minutes of stale data cost a
+// developer little). 0 = no probe.
+func (c Config) ProbeInterval() time.Duration {
+	if c.BreakerProbe != nil {
+		return *c.BreakerProbe
+	}
+	return max(time.Second, time.Duration(float64(time.Second)/(probeShare*c.EffectiveRate())).Truncate(time.Millisecond))
 }
 
 // MarketStart parses KISFEED_MARKET_TIME: RFC 3339, or "YYYY-MM-DD HH:MM"
@@ -376,6 +415,9 @@ func (c Config) Validate() error {
 		bad("CACHE_REFRESH_CODES=%d: want 0 or more (0 = 3000)", c.RefreshCodes)
 	}
 	positive("BREAKER_DELAY", c.BreakerDelay)
+	if p := c.BreakerProbe; p != nil && *p != 0 && *p < minProbeInterval {
+		bad("BREAKER_PROBE_INTERVAL=%s: want 0 (off), empty (automatic) or at least %s, like 1s", *p, minProbeInterval)
+	}
 	if c.QuoteBatchWindow < 0 || c.QuoteBatchWindow > time.Second {
 		bad("QUOTE_BATCH_WINDOW=%s: want 0 (off) to 1s, like 5ms", c.QuoteBatchWindow)
 	}

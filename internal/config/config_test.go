@@ -21,8 +21,8 @@ func TestDefault(t *testing.T) {
 	if c.PriceTTL != 30*time.Minute || c.OrderBookTTL != 10*time.Second {
 		t.Errorf("TTLs = %s/%s, want 30m/10s", c.PriceTTL, c.OrderBookTTL)
 	}
-	if c.BreakerFailures != 5 || c.BreakerDelay != time.Minute {
-		t.Errorf("breaker = %d/%s, want 5/60s", c.BreakerFailures, c.BreakerDelay)
+	if c.BreakerFailures != 3 || c.BreakerDelay != time.Minute {
+		t.Errorf("breaker = %d/%s, want 3/60s", c.BreakerFailures, c.BreakerDelay)
 	}
 	if c.EffectiveRate() != 18 {
 		t.Errorf("embedded rate = %v, want 18", c.EffectiveRate())
@@ -66,14 +66,55 @@ func TestInvalidNamesEverySetting(t *testing.T) {
 		"QUOTE_BATCH_WINDOW=-5ms",
 		"CACHE_STALE_BUDGET=-1s",
 		"CACHE_REFRESH_RATE=-1",
+		"BREAKER_PROBE_INTERVAL=-1s",
 	}, "")
 	if err == nil {
 		t.Fatal("Load accepted invalid settings")
 	}
-	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "QUOTE_BATCH_WINDOW", "CACHE_STALE_BUDGET", "CACHE_REFRESH_RATE"} {
+	for _, name := range []string{"KIS_APP_KEY", "KIS_RATE_LIMIT", "CACHE_PRICE_TTL", "LOG_LEVEL", "REDIS_URL", "BREAKER_FAILURES", "QUOTE_BATCH_WINDOW", "CACHE_STALE_BUDGET", "CACHE_REFRESH_RATE", "BREAKER_PROBE_INTERVAL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
+	}
+}
+
+func TestProbeInterval(t *testing.T) {
+	real := []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_USE_REAL_SERVER=true"}
+	mockServer := []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s"}
+	tests := []struct {
+		name    string
+		env     []string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"embedded: 1 s", nil, time.Second, false},
+		{"real server: 1 s", real, time.Second, false},
+		{"mock server (1 req/s): 18 s", mockServer, 18 * time.Second, false},
+		{"mock server at 2 req/s: 9 s", append(mockServer, "KIS_RATE_LIMIT=2"), 9 * time.Second, false},
+		{"real server above 18 req/s: still 1 s", append(real, "KIS_RATE_LIMIT=40"), time.Second, false},
+		{"empty is automatic", append(mockServer, "BREAKER_PROBE_INTERVAL="), 18 * time.Second, false},
+		{"0 is off", append(real, "BREAKER_PROBE_INTERVAL=0"), 0, false},
+		{"set", append(mockServer, "BREAKER_PROBE_INTERVAL=3s"), 3 * time.Second, false},
+		{"too short", []string{"BREAKER_PROBE_INTERVAL=10ms"}, 0, true},
+		{"negative", []string{"BREAKER_PROBE_INTERVAL=-1s"}, 0, true},
+		{"unparsable", []string{"BREAKER_PROBE_INTERVAL=often"}, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.env, "")
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "BREAKER_PROBE_INTERVAL") {
+					t.Errorf("Load(%v) error = %v, want one naming BREAKER_PROBE_INTERVAL", tt.env, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ProbeInterval(); got != tt.want {
+				t.Errorf("ProbeInterval() = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
 

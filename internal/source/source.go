@@ -36,6 +36,13 @@
 // rate slot is taken, so a stopped upstream costs a lookup milliseconds:
 // the cache answers with its stale copy or a *kisfeed.UnavailableError.
 //
+// Recovering fast: while the circuit is open, the breaker's recovery
+// probe sends one price request every BREAKER_PROBE_INTERVAL
+// (config.Config.ProbeInterval: 1 s at 18 req/s, 18 s on the mock server)
+// and closes the circuit as soon as one is answered, so fresh data
+// returns within about an interval of an outage's end rather than after
+// BREAKER_DELAY (see recoveryProbe).
+//
 // Marking hits stale: the cache asks [Upstream.Health] on every fresh hit
 // and serves the hit with Origin "stale" (Stale=true) while the breaker is
 // open or the upstream host refuses connections, so an outage shows at
@@ -169,8 +176,9 @@ type Upstream struct {
 	err     error
 }
 
-// Close stops everything the factory started: the embedded emulator's
-// HTTP server, the KIS clients' idle connections and the Redis pool. It
+// Close stops everything the factory started: the breaker's recovery
+// probe, the embedded emulator's HTTP server, the KIS clients' idle
+// connections and the Redis pool. It
 // is safe to call more than once.
 func (u *Upstream) Close() error {
 	u.once.Do(func() {
@@ -299,7 +307,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 	if BuiltinCalendar(cfg) {
 		guarded = tableCalendar{u.Direct}
 	}
-	b, err := breaker.New(guarded,
+	bopts := []breaker.Option{
 		breaker.WithFailures(cfg.BreakerFailures),
 		breaker.WithDelay(cfg.BreakerDelay),
 		breaker.WithSuccesses(cfg.BreakerSuccesses),
@@ -310,10 +318,19 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 				deps.OnBreakerState(string(to))
 			}
 		}),
-	)
+	}
+	if every := cfg.ProbeInterval(); every > 0 && len(u.Clients) > 0 {
+		// While the circuit is open, a price request every interval ends
+		// the open period as soon as KIS answers (see recoveryProbe).
+		bopts = append(bopts, breaker.WithProbe(recoveryProbe(u.Clients), every))
+	}
+	b, err := breaker.New(guarded, bopts...)
 	if err != nil {
 		return nil, err
 	}
+	// Runs before the clients' Close (closers run in reverse): the probe
+	// stops before the client it uses.
+	u.closers = append(u.closers, b.Close)
 	if deps.OnBreakerState != nil {
 		deps.OnBreakerState(string(breaker.Closed))
 	}

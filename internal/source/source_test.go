@@ -176,6 +176,7 @@ func TestRefusedFailsFast(t *testing.T) {
 	t.Parallel()
 	obs := &reqCounter{}
 	cfg := kisConfig(t, closedURL(t))
+	cfg.BreakerFailures = 5 // five refused lookups, one attempt each, before it opens
 	u := newUpstream(t, cfg, source.Deps{KISObserver: obs})
 	for i, code := range []string{"005930", "000660", "035420", "005380", "035720"} {
 		_, err := u.Source.Quote(t.Context(), code)
