@@ -85,15 +85,8 @@ func (s *Server) chartOutput1(sn *snap, now time.Time) obj {
 	if !sn.hasPrev {
 		p = kisfeed.Candle{}
 	}
-	return obj{
-		{"prdy_vrss", itoa(q.Change)},
-		{"prdy_vrss_sign", sign(q.Price, q.PrevClose, q.UpperLimit, q.LowerLimit)},
-		{"prdy_ctrt", fixed(q.ChangeRate, 2)},
-		{"stck_prdy_clpr", itoa(q.PrevClose)},
-		{"acml_vol", itoa(q.Volume)},
-		{"acml_tr_pbmn", itoa(q.TradingValue)},
-		{"hts_kor_isnm", st.Name},
-		{"stck_prpr", itoa(q.Price)},
+	// The head is the quote summary the minute charts answer too.
+	return append(quoteHead(sn, 30), obj{
 		{"stck_shrn_iscd", st.Code},
 		{"prdy_vol", itoa(p.Volume)},
 		{"stck_mxpr", itoa(q.UpperLimit)},
@@ -116,7 +109,7 @@ func (s *Server) chartOutput1(sn *snap, now time.Time) obj {
 		{"eps", eps},
 		{"pbr", pbr},
 		{"itewhol_loan_rmnd_ratem", fixed(f.loan, 4)},
-	}
+	}...)
 }
 
 func (s *Server) inquireDailyItemChart(d *dataReq) *reply {

@@ -10,9 +10,15 @@ import (
 // Minute bars: inquire-time-itemchartprice and inquire-time-dailychartprice
 // (REFERENCE §d.4, §d.5).
 
-func minuteOutput1(sn *snap) obj {
+// minuteOutput1 is the output1 of the minute charts: the quote summary.
+func minuteOutput1(sn *snap) obj { return quoteHead(sn, 8) }
+
+// quoteHead is the quote summary that heads the chart outputs (output1 of
+// the minute charts, the first fields of the daily chart's), with room for
+// size fields.
+func quoteHead(sn *snap, size int) obj {
 	q := sn.q
-	return obj{
+	return append(make(obj, 0, size), obj{
 		{"prdy_vrss", itoa(q.Change)},
 		{"prdy_vrss_sign", sign(q.Price, q.PrevClose, q.UpperLimit, q.LowerLimit)},
 		{"prdy_ctrt", fixed(q.ChangeRate, 2)},
@@ -21,7 +27,7 @@ func minuteOutput1(sn *snap) obj {
 		{"acml_tr_pbmn", itoa(q.TradingValue)},
 		{"hts_kor_isnm", sn.st.Name},
 		{"stck_prpr", itoa(q.Price)},
-	}
+	}...)
 }
 
 // minuteRows returns up to n rows, newest first, of the minute bars of day
