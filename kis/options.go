@@ -39,15 +39,37 @@ type options struct {
 // [NewClient].
 type Option func(*options) error
 
+// nonNil is an Option setting a value that must not be nil: isNil says
+// whether it is, name is how the error calls it.
+func nonNil(name string, isNil bool, set func(*options)) Option {
+	return func(o *options) error {
+		if isNil {
+			return errors.New(name + ": want non-nil")
+		}
+		set(o)
+		return nil
+	}
+}
+
+// httpURL checks that raw is an absolute http(s) URL and returns it
+// without trailing slashes; the error names the setting and what it wants.
+func httpURL(name, raw, want string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%s %q: %s", name, raw, want)
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
 // WithBaseURL overrides the REST base URL (an emulator, a proxy). It wins
 // over the URL [WithServer] implies, whatever the order.
 func WithBaseURL(raw string) Option {
 	return func(o *options) error {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("base url %q: want an http(s) URL like https://openapi.koreainvestment.com:9443", raw)
+		u, err := httpURL("base url", raw, "want an http(s) URL like https://openapi.koreainvestment.com:9443")
+		if err != nil {
+			return err
 		}
-		o.baseURL = strings.TrimRight(raw, "/")
+		o.baseURL = u
 		return nil
 	}
 }
@@ -91,13 +113,7 @@ func WithRateLimit(perSecond float64) Option {
 // WithLimiter adds a shared limiter consulted in addition to the client's
 // own pacing (e.g. a Redis limiter shared by every process of one app key).
 func WithLimiter(l Limiter) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("limiter: want non-nil")
-		}
-		o.limiter = l
-		return nil
-	}
+	return nonNil("limiter", l == nil, func(o *options) { o.limiter = l })
 }
 
 // WithTimeout bounds each HTTP attempt (default 10 s).
@@ -116,37 +132,19 @@ func WithTimeout(d time.Duration) Option {
 // valid token instead of issuing one (each issuance notifies the account
 // holder).
 func WithTokenStore(s TokenStore) Option {
-	return func(o *options) error {
-		if s == nil {
-			return errors.New("token store: want non-nil")
-		}
-		o.store = s
-		return nil
-	}
+	return nonNil("token store", s == nil, func(o *options) { o.store = s })
 }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("logger: want non-nil")
-		}
-		o.log = l
-		return nil
-	}
+	return nonNil("logger", l == nil, func(o *options) { o.log = l })
 }
 
 // WithClock sets the clock used for token expiry and issuance pacing
 // (default time.Now), and for quote dates unless [WithMarketClock] sets
 // another. Rate pacing always uses the real clock.
 func WithClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return errors.New("clock: want non-nil")
-		}
-		o.now = now
-		return nil
-	}
+	return nonNil("clock", now == nil, func(o *options) { o.now = now })
 }
 
 // WithMarketClock sets the clock of the market the server serves: it
@@ -156,13 +154,7 @@ func WithClock(now func() time.Time) Option {
 // another instant (the emulator with KISFEED_MARKET_TIME) still issues
 // and expires tokens on the real clock, so the two must be separate.
 func WithMarketClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return errors.New("market clock: want non-nil")
-		}
-		o.market = now
-		return nil
-	}
+	return nonNil("market clock", now == nil, func(o *options) { o.market = now })
 }
 
 // WithRetry sets the retry policy: at most attempts tries in total (0 or 1
@@ -184,13 +176,7 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 // WithHTTPClient replaces the pooled HTTP client (tests, proxies). The
 // client's own Timeout is kept; [WithTimeout] then does not apply.
 func WithHTTPClient(h *http.Client) Option {
-	return func(o *options) error {
-		if h == nil {
-			return errors.New("http client: want non-nil")
-		}
-		o.httpClient = h
-		return nil
-	}
+	return nonNil("http client", h == nil, func(o *options) { o.httpClient = h })
 }
 
 // WithTransport wraps the pooled transport in wrap, for behaviour on top
@@ -202,13 +188,7 @@ func WithHTTPClient(h *http.Client) Option {
 // with [WithHTTPClient], which replaces the transport altogether; wrap
 // must return a non-nil RoundTripper.
 func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
-	return func(o *options) error {
-		if wrap == nil {
-			return errors.New("transport wrapper: want non-nil")
-		}
-		o.transport = wrap
-		return nil
-	}
+	return nonNil("transport wrapper", wrap == nil, func(o *options) { o.transport = wrap })
 }
 
 // WithTokenMargin sets how long before expiry a token is renewed
@@ -237,36 +217,24 @@ func WithMaxQueue(n int) Option {
 
 // WithObserver sets the metrics hooks.
 func WithObserver(obs Observer) Option {
-	return func(o *options) error {
-		if obs == nil {
-			return errors.New("observer: want non-nil")
-		}
-		o.observer = obs
-		return nil
-	}
+	return nonNil("observer", obs == nil, func(o *options) { o.observer = obs })
 }
 
 // WithRetryGate reports failed attempts to g as they happen and asks it
 // before every retry (see [RetryGate]).
 func WithRetryGate(g RetryGate) Option {
-	return func(o *options) error {
-		if g == nil {
-			return errors.New("retry gate: want non-nil")
-		}
-		o.gate = g
-		return nil
-	}
+	return nonNil("retry gate", g == nil, func(o *options) { o.gate = g })
 }
 
 // WithMasterURL sets the host serving the master zips (default
 // [DefaultMasterURL]); tests point it at the emulator.
 func WithMasterURL(raw string) Option {
 	return func(o *options) error {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("master url %q: want an http(s) URL", raw)
+		u, err := httpURL("master url", raw, "want an http(s) URL")
+		if err != nil {
+			return err
 		}
-		o.masterURL = strings.TrimRight(raw, "/")
+		o.masterURL = u
 		return nil
 	}
 }
