@@ -51,27 +51,23 @@ func nonNil(name string, isNil bool, set func(*options)) Option {
 	}
 }
 
-// httpURL checks that raw is an absolute http(s) URL and returns it
-// without trailing slashes; the error names the setting and what it wants.
-func httpURL(name, raw, want string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("%s %q: %s", name, raw, want)
+// urlOption is an Option setting an absolute http(s) URL, kept without
+// trailing slashes; the error names the setting (name) and what it wants.
+func urlOption(name, raw, want string, set func(o *options, u string)) Option {
+	return func(o *options) error {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s %q: %s", name, raw, want)
+		}
+		set(o, strings.TrimRight(raw, "/"))
+		return nil
 	}
-	return strings.TrimRight(raw, "/"), nil
 }
 
 // WithBaseURL overrides the REST base URL (an emulator, a proxy). It wins
 // over the URL [WithServer] implies, whatever the order.
 func WithBaseURL(raw string) Option {
-	return func(o *options) error {
-		u, err := httpURL("base url", raw, "want an http(s) URL like https://openapi.koreainvestment.com:9443")
-		if err != nil {
-			return err
-		}
-		o.baseURL = u
-		return nil
-	}
+	return urlOption("base url", raw, "want an http(s) URL like https://openapi.koreainvestment.com:9443", func(o *options, u string) { o.baseURL = u })
 }
 
 // WithServer selects the real or mock server: its base URL, its default
@@ -229,12 +225,5 @@ func WithRetryGate(g RetryGate) Option {
 // WithMasterURL sets the host serving the master zips (default
 // [DefaultMasterURL]); tests point it at the emulator.
 func WithMasterURL(raw string) Option {
-	return func(o *options) error {
-		u, err := httpURL("master url", raw, "want an http(s) URL")
-		if err != nil {
-			return err
-		}
-		o.masterURL = u
-		return nil
-	}
+	return urlOption("master url", raw, "want an http(s) URL", func(o *options, u string) { o.masterURL = u })
 }
