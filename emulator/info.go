@@ -78,30 +78,41 @@ func mketID(m kisfeed.Market) (id, excg string) {
 	return "STK", "02"
 }
 
+// listingDates returns the listing date (from the info, else the master)
+// and the same date as the KOSPI or the KOSDAQ listing date, the other
+// one blank.
+func listingDates(st kisfeed.Stock, info kisfeed.StockInfo) (listed, kospi, kosdaq string) {
+	listed = ymd(info.ListingDate)
+	if listed == "" {
+		listed = ymd(st.ListingDate)
+	}
+	if st.Market == kisfeed.MarketKOSDAQ {
+		return listed, "", listed
+	}
+	return listed, listed, ""
+}
+
+// stockKind returns stck_kind_cd (101 common, 201 preferred, blank for an
+// ETF) and etf_dvsn_cd.
+func stockKind(st kisfeed.Stock) (kind, etf string) {
+	if st.Group == "EF" {
+		return "", "1"
+	}
+	if st.Preferred {
+		return "201", "0"
+	}
+	return "101", "0"
+}
+
+// searchStockInfo serves search-stock-info: the wire table of one stock.
 func (s *Server) searchStockInfo(d *dataReq) *reply {
 	code, st, info, rep := s.productStock(d)
 	if rep != nil {
 		return rep
 	}
 	id, excg := mketID(st.Market)
-	listed := ymd(info.ListingDate)
-	if listed == "" {
-		listed = ymd(st.ListingDate)
-	}
-	var kospiLst, kosdaqLst string
-	if st.Market == kisfeed.MarketKOSDAQ {
-		kosdaqLst = listed
-	} else {
-		kospiLst = listed
-	}
-	kind := "101"
-	if st.Preferred {
-		kind = "201"
-	}
-	etf := "0"
-	if st.Group == "EF" {
-		etf, kind = "1", ""
-	}
+	listed, kospiLst, kosdaqLst := listingDates(st, info)
+	kind, etf := stockKind(st)
 	qt, _ := s.m.QuoteAt(code, d.now)
 	sbst := krx.RoundDown(max(qt.PrevClose*75/100, 1))
 	return kiokReply(obj{
