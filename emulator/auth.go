@@ -140,6 +140,21 @@ func (s *Server) oauthBody(w http.ResponseWriter, r *http.Request, secretField s
 	return body, true
 }
 
+// oauthGrant reads an OAuth call that grants something (tokenP,
+// Approval): oauthBody, then grant_type must be client_credentials. On
+// failure the answer is written and ok is false.
+func (s *Server) oauthGrant(w http.ResponseWriter, r *http.Request, secretField string) (body map[string]string, ok bool) {
+	body, ok = s.oauthBody(w, r, secretField)
+	if !ok {
+		return nil, false
+	}
+	if code := checkGrant(body["grant_type"]); code != "" {
+		s.oauthFail(w, code)
+		return nil, false
+	}
+	return body, true
+}
+
 // checkGrant validates grant_type: "" when it is client_credentials, else
 // EGW00115 (missing) or EGW00116 (unsupported).
 func checkGrant(gt string) string {
@@ -193,12 +208,8 @@ type tokenResponse struct {
 // KIS; the lenient reading, since clients must not depend on it either
 // way).
 func (s *Server) serveTokenP(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.oauthBody(w, r, "appsecret")
+	body, ok := s.oauthGrant(w, r, "appsecret")
 	if !ok {
-		return
-	}
-	if code := checkGrant(body["grant_type"]); code != "" {
-		s.oauthFail(w, code)
 		return
 	}
 	key, secret := body["appkey"], body["appsecret"]
@@ -287,12 +298,7 @@ func (s *Server) serveRevokeP(w http.ResponseWriter, r *http.Request) {
 // serveApproval is POST /oauth2/Approval (REFERENCE §b.3): the secret
 // travels as "secretkey". Not counted against the REST limit.
 func (s *Server) serveApproval(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.oauthBody(w, r, "secretkey")
-	if !ok {
-		return
-	}
-	if code := checkGrant(body["grant_type"]); code != "" {
-		s.oauthFail(w, code)
+	if _, ok := s.oauthGrant(w, r, "secretkey"); !ok {
 		return
 	}
 	var b [16]byte

@@ -1,9 +1,13 @@
 // Package emulator is a KIS Open API wire-compatible HTTP server over the
-// deterministic synthetic market of internal/sim. Tests and offline runs
-// talk to it exactly as they would to KIS: same paths, tr_ids, headers,
-// envelopes, field names and order, string-typed values, error codes and
-// HTTP statuses (REFERENCE.md and its fixtures are the spec; the golden
-// tests compare every endpoint against the fixtures).
+// deterministic synthetic market of internal/sim. It owns the server side
+// of the KIS wire: the quotation, OAuth and master-file endpoints with
+// wire types of its own, the gateway rules (auth, rate limit, tr_id, mock
+// refusal) and injected faults.
+//
+// Tests and offline runs talk to it exactly as they would to KIS: same
+// paths, tr_ids, headers, envelopes, field names and order, string-typed
+// values, error codes and HTTP statuses (REFERENCE.md and its fixtures are
+// the spec; the golden tests compare every endpoint against the fixtures).
 //
 // Served:
 //
@@ -31,6 +35,14 @@
 // sim at the market clock ([WithMarketClock]); numbers KIS reports that
 // the synthetic market does not model (PER, foreign ownership, pivots…)
 // are deterministic functions of the stock code and day.
+//
+// Files: quotations.go routes a quotation call through the gateway to its
+// endpoint, and each endpoint has its own file (price.go, orderbook.go,
+// charts.go, minutes.go, dailyprice.go, info.go, multprice.go,
+// holiday.go); params.go reads and checks query parameters, market.go
+// holds what their outputs share (the snapshot of one stock, made-up
+// fundamentals, range extremes), wire.go the envelope. A new endpoint is
+// a file with its handler plus one line in the endpoints table.
 //
 // Package emulatortest starts one on an httptest server for other
 // packages' tests.

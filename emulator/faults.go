@@ -54,6 +54,16 @@ func ParseLatency(spec string) (Latency, error) {
 		}
 		return d, nil
 	}
+	// durs parses the two durations of a uniform or normal spec.
+	durs := func(x, y string) (a, b time.Duration, err error) {
+		if a, err = dur(x); err != nil {
+			return 0, 0, err
+		}
+		if b, err = dur(y); err != nil {
+			return 0, 0, err
+		}
+		return a, b, nil
+	}
 	switch strings.ToLower(kind) {
 	case "fixed":
 		d, err := dur(rest)
@@ -69,11 +79,7 @@ func ParseLatency(spec string) (Latency, error) {
 		if !ok {
 			return bad("want uniform:MIN-MAX like uniform:5ms-50ms")
 		}
-		a, err := dur(lo)
-		if err != nil {
-			return Latency{}, err
-		}
-		b, err := dur(hi)
+		a, b, err := durs(lo, hi)
 		if err != nil {
 			return Latency{}, err
 		}
@@ -89,11 +95,7 @@ func ParseLatency(spec string) (Latency, error) {
 		if !ok {
 			return bad("want normal:MEAN,STDDEV like normal:20ms,5ms")
 		}
-		a, err := dur(mean)
-		if err != nil {
-			return Latency{}, err
-		}
-		b, err := dur(sd)
+		a, b, err := durs(mean, sd)
 		if err != nil {
 			return Latency{}, err
 		}

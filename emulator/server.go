@@ -70,6 +70,30 @@ type options struct {
 	reuseWindow   time.Duration
 }
 
+// nonNil is an Option setting a value that must not be nil: isNil says
+// whether it is, what names the option and the value in the error.
+func nonNil(what string, isNil bool, set func(*options)) Option {
+	return func(o *options) error {
+		if isNil {
+			return errors.New("emulator: " + what + " is nil")
+		}
+		set(o)
+		return nil
+	}
+}
+
+// nonNegative is an Option setting a duration that must be >= 0 (0 turns
+// the rule off); name is how the error calls it.
+func nonNegative(name string, d time.Duration, set func(*options)) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("emulator: %s %s: want >= 0", name, d)
+		}
+		set(o)
+		return nil
+	}
+}
+
 // WithSeed builds the synthetic market from seed (default 1). Ignored when
 // WithMarket is given.
 func WithSeed(seed int64) Option {
@@ -79,13 +103,7 @@ func WithSeed(seed int64) Option {
 // WithMarket serves an existing market (share one between an emulator and
 // a mock Source so they agree number for number).
 func WithMarket(m *sim.Market) Option {
-	return func(o *options) error {
-		if m == nil {
-			return errors.New("emulator: WithMarket: market is nil")
-		}
-		o.market = m
-		return nil
-	}
+	return nonNil("WithMarket: market", m == nil, func(o *options) { o.market = m })
 }
 
 // WithServerKind selects "real" (default) or "mock" (모의투자) behaviour:
@@ -127,26 +145,14 @@ func WithTokenTTL(d time.Duration) Option {
 // WithClock sets the clock for tokens, rate windows and stats (default
 // time.Now).
 func WithClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return errors.New("emulator: WithClock: clock is nil")
-		}
-		o.clock = now
-		return nil
-	}
+	return nonNil("WithClock: clock", now == nil, func(o *options) { o.clock = now })
 }
 
 // WithMarketClock sets the instant quotes, books and minute bars are
 // computed at (default: the WithClock clock), so tests can pin the market
 // at, say, 10:00 KST on a trading day.
 func WithMarketClock(now func() time.Time) Option {
-	return func(o *options) error {
-		if now == nil {
-			return errors.New("emulator: WithMarketClock: clock is nil")
-		}
-		o.marketClock = now
-		return nil
-	}
+	return nonNil("WithMarketClock: clock", now == nil, func(o *options) { o.marketClock = now })
 }
 
 // WithLatency adds a delay to every non-admin response.
@@ -177,38 +183,20 @@ func WithAppKey(key, secret string) Option {
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("emulator: WithLogger: logger is nil")
-		}
-		o.log = l
-		return nil
-	}
+	return nonNil("WithLogger: logger", l == nil, func(o *options) { o.log = l })
 }
 
 // WithTokenIssueInterval sets the minimum time between two tokenP calls of
 // one app key (default 60s, KIS's "1분당 1회"); a quicker call gets HTTP
 // 403 EGW00133. 0 disables the check.
 func WithTokenIssueInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("emulator: token issue interval %s: want >= 0", d)
-		}
-		o.issueInterval = d
-		return nil
-	}
+	return nonNegative("token issue interval", d, func(o *options) { o.issueInterval = d })
 }
 
 // WithTokenReuseWindow sets how long after an issuance tokenP keeps
 // returning the same token (default 6h). 0 issues a new token every call.
 func WithTokenReuseWindow(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("emulator: token reuse window %s: want >= 0", d)
-		}
-		o.reuseWindow = d
-		return nil
-	}
+	return nonNegative("token reuse window", d, func(o *options) { o.reuseWindow = d })
 }
 
 // Server is a KIS wire-compatible HTTP server over a synthetic market. It

@@ -1,7 +1,9 @@
 // Package kis is a typed client for the Korea Investment & Securities (KIS)
 // Open API REST endpoints kisfeed needs: current price, order book, daily
 // and minute candles, stock info, multi-stock quotes, the market calendar
-// and the stock master files.
+// and the stock master files. It owns the client side of the KIS wire
+// (requests, pacing, tokens, retries, decoding and typed errors), and
+// [Source] adapts it to [kisfeed.Source].
 //
 // One [Client] per app key carries everything that keeps an app key out
 // of trouble with KIS:

@@ -69,16 +69,22 @@ type MalformedError struct {
 	Raw json.RawMessage
 }
 
+// errPrefix starts an error message: "kis", then the tr_id when known.
+func errPrefix(trID string) *strings.Builder {
+	b := new(strings.Builder)
+	b.WriteString("kis")
+	if trID != "" {
+		b.WriteString(" ")
+		b.WriteString(trID)
+	}
+	return b
+}
+
 // maxMalformedValue bounds MalformedError.Value; Raw keeps the rest.
 const maxMalformedValue = 64
 
 func (e *MalformedError) Error() string {
-	var b strings.Builder
-	b.WriteString("kis")
-	if e.TrID != "" {
-		b.WriteString(" ")
-		b.WriteString(e.TrID)
-	}
+	b := errPrefix(e.TrID)
 	if e.Code != "" {
 		b.WriteString(" stock ")
 		b.WriteString(e.Code)
@@ -87,7 +93,7 @@ func (e *MalformedError) Error() string {
 	if want == "" {
 		want = "readable"
 	}
-	fmt.Fprintf(&b, ": %s: %q is not %s", e.Field, shorten(e.Value, 32), want)
+	fmt.Fprintf(b, ": %s: %q is not %s", e.Field, shorten(e.Value, 32), want)
 	return b.String()
 }
 
@@ -119,21 +125,16 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	var b strings.Builder
-	b.WriteString("kis")
-	if e.TrID != "" {
-		b.WriteString(" ")
-		b.WriteString(e.TrID)
-	}
-	fmt.Fprintf(&b, ": http %d", e.HTTPStatus)
+	b := errPrefix(e.TrID)
+	fmt.Fprintf(b, ": http %d", e.HTTPStatus)
 	if e.RtCd != "" {
-		fmt.Fprintf(&b, " rt_cd %s", e.RtCd)
+		fmt.Fprintf(b, " rt_cd %s", e.RtCd)
 	}
 	if e.MsgCd != "" {
-		fmt.Fprintf(&b, " %s", e.MsgCd)
+		fmt.Fprintf(b, " %s", e.MsgCd)
 	}
 	if e.Msg1 != "" {
-		fmt.Fprintf(&b, " %q", e.Msg1)
+		fmt.Fprintf(b, " %q", e.Msg1)
 	}
 	return b.String()
 }

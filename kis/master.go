@@ -49,7 +49,11 @@ type stockEntry struct {
 // may end in \n or \r\n; blank lines are skipped. A malformed line fails
 // the parse with an error naming the line and field.
 func ParseMaster(r io.Reader, market kisfeed.Market) ([]kisfeed.Stock, error) {
-	entries, err := parseMaster(r, market)
+	return stocksOf(parseMaster(r, market))
+}
+
+// stocksOf returns the stocks of master entries, passing err through.
+func stocksOf(entries []stockEntry, err error) ([]kisfeed.Stock, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -157,15 +161,7 @@ func (m *masterFields) date(name string, off int) time.Time {
 // listed universe, sorted by code. The files come from the public
 // download host ([WithMasterURL]), not the rate-limited API.
 func (c *Client) Masters(ctx context.Context) ([]kisfeed.Stock, error) {
-	entries, err := c.masters(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]kisfeed.Stock, len(entries))
-	for i, e := range entries {
-		out[i] = e.Stock
-	}
-	return out, nil
+	return stocksOf(c.masters(ctx))
 }
 
 func (c *Client) masters(ctx context.Context) ([]stockEntry, error) {

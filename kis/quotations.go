@@ -70,16 +70,27 @@ type priceResponse struct {
 	Output json.RawMessage `json:"output"`
 }
 
+// getStock runs a single-stock quotation (FID_COND_MRKT_DIV_CODE J,
+// FID_INPUT_ISCD code) into out. A bad code fails before any request; a
+// code KIS does not know fails with [ErrUnknownStock].
+func (c *Client) getStock(ctx context.Context, path, trID, code string, out any) (*Response, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(ctx, c.NewRequest(path, trID, codeQuery(code)), out)
+	if err != nil {
+		return resp, notFoundOr(code, err)
+	}
+	return resp, nil
+}
+
 // Price returns the current price of one stock (inquire-price). A code
 // KIS does not know fails with [ErrUnknownStock].
 func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Response, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, nil, err
-	}
 	var out priceResponse
-	resp, err := c.Do(ctx, c.NewRequest(pathPrice, TrPrice, codeQuery(code)), &out)
+	resp, err := c.getStock(ctx, pathPrice, TrPrice, code, &out)
 	if err != nil {
-		return nil, resp, notFoundOr(code, err)
+		return nil, resp, err
 	}
 	var o *priceOutput
 	if err := decodeObject(TrPrice, "output", out.Output, &o); err != nil && !isNull(out.Output) {
@@ -150,13 +161,10 @@ type orderBookResponse struct {
 // OrderBook returns the 10-level book of one stock
 // (inquire-asking-price-exp-ccn).
 func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, *Response, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, nil, err
-	}
 	var out orderBookResponse
-	resp, err := c.Do(ctx, c.NewRequest(pathOrderBook, TrOrderBook, codeQuery(code)), &out)
+	resp, err := c.getStock(ctx, pathOrderBook, TrOrderBook, code, &out)
 	if err != nil {
-		return nil, resp, notFoundOr(code, err)
+		return nil, resp, err
 	}
 	o1 := out.Output1
 	// python-kis: no askp1 means the code is unknown; KIS (and the

@@ -33,12 +33,9 @@ func (s *Source) Client() *Client { return s.c }
 // files (inquire-price has neither), loaded once a day; when they cannot
 // be loaded the quote is served without them.
 func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	q, _, err := s.c.Price(ctx, code)
+	q, err := byCode(ctx, "quote", code, dropResp(s.c.Price))
 	if err != nil {
-		return nil, fmt.Errorf("quote %s: %w", code, err)
+		return nil, err
 	}
 	s.describe(ctx, q)
 	return q, nil
@@ -90,14 +87,7 @@ func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, 
 
 // OrderBook implements [kisfeed.Source].
 func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	b, _, err := s.c.OrderBook(ctx, code)
-	if err != nil {
-		return nil, fmt.Errorf("order book %s: %w", code, err)
-	}
-	return b, nil
+	return byCode(ctx, "order book", code, dropResp(s.c.OrderBook))
 }
 
 // Candles implements [kisfeed.Source]. A zero To means today; a zero From
@@ -159,14 +149,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 
 // StockInfo implements [kisfeed.Source].
 func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	info, err := s.c.StockInfo(ctx, code)
-	if err != nil {
-		return nil, fmt.Errorf("stock info %s: %w", code, err)
-	}
-	return info, nil
+	return byCode(ctx, "stock info", code, s.c.StockInfo)
 }
 
 // Universe implements [kisfeed.Source] from the KOSPI and KOSDAQ master
@@ -176,11 +159,7 @@ func (s *Source) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("universe: %w", err)
 	}
-	out := make([]kisfeed.Stock, len(u))
-	for i, e := range u {
-		out[i] = e.Stock
-	}
-	return out, nil
+	return stocksOf(u, nil)
 }
 
 // IsTradingDay implements [kisfeed.Source].
@@ -189,4 +168,25 @@ func (s *Source) IsTradingDay(ctx context.Context, date time.Time) (bool, error)
 		return false, fmt.Errorf("%w: trading day: want a date", kisfeed.ErrInvalid)
 	}
 	return s.c.IsTradingDay(ctx, date)
+}
+
+// byCode runs get for one stock code: a bad code fails before any
+// request, and a failure names the call (what) and the code.
+func byCode[T any](ctx context.Context, what, code string, get func(context.Context, string) (*T, error)) (*T, error) {
+	if err := kisfeed.ValidateCode(code); err != nil {
+		return nil, err
+	}
+	v, err := get(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, code, err)
+	}
+	return v, nil
+}
+
+// dropResp adapts a Client endpoint to byCode, dropping the *Response.
+func dropResp[T any](f func(context.Context, string) (*T, *Response, error)) func(context.Context, string) (*T, error) {
+	return func(ctx context.Context, code string) (*T, error) {
+		v, _, err := f(ctx, code)
+		return v, err
+	}
 }
