@@ -53,10 +53,10 @@ type Summary struct {
 	// counted there, not here.
 	Pending      int
 	PendingCodes []string // sorted, at most MaxListedCodes
-	SourceCalls int64 // Source method calls (a Quotes batch is one)
-	Requests    int64 // HTTP requests, 0 without HTTP underneath
-	Retries     int64
-	RateLimited int64 // EGW00201 answers
+	SourceCalls  int64    // Source method calls (a Quotes batch is one)
+	Requests     int64    // HTTP requests, 0 without HTTP underneath
+	Retries      int64
+	RateLimited  int64 // EGW00201 answers
 	// LimiterWait is the time requests spent waiting on the client's rate
 	// limiter, summed over every request. Workers wait at the same time,
 	// so it is not wall time: with 8 workers it can be ~8x Elapsed. See
