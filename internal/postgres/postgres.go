@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -457,6 +458,18 @@ WHERE status = 'running' AND heartbeat_at < $1 RETURNING id`, staleBefore)
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// SetLogger makes the store log each write it retries (the attempt and
+// the error) on l. Call it before use; nil logs nothing.
+func (d *DB) SetLogger(l *slog.Logger) {
+	if l == nil {
+		d.retry.Notify = nil
+		return
+	}
+	d.retry.Notify = func(attempt int, err error) {
+		l.Warn("database write failed, retrying", "store", "postgres", "attempt", attempt, "err", err)
+	}
 }
 
 // do runs op, retrying it on connection-level errors: pgx drops a broken

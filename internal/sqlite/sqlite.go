@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -526,6 +527,18 @@ WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(hb),
 		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
 	}
 	return ids, nil
+}
+
+// SetLogger makes the store log each write it retries (the attempt and
+// the error) on l. Call it before use; nil logs nothing.
+func (d *DB) SetLogger(l *slog.Logger) {
+	if l == nil {
+		d.retry.Notify = nil
+		return
+	}
+	d.retry.Notify = func(attempt int, err error) {
+		l.Warn("database write failed, retrying", "store", "sqlite", "attempt", attempt, "err", err)
+	}
 }
 
 // do runs op, retrying it while the database is locked: busy_timeout

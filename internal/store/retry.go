@@ -17,6 +17,10 @@ type RetryPolicy struct {
 	// Base is the wait before the second try; each further wait doubles,
 	// up to Max.
 	Base, Max time.Duration
+	// Notify, when set, is told of each failed try that will be retried
+	// (attempt counts from 1), so the operator sees a database that
+	// needed retries.
+	Notify func(attempt int, err error)
 }
 
 // DefaultRetry is the policy the stores use: 6 tries over about 3 s
@@ -45,6 +49,9 @@ func Retry(ctx context.Context, p RetryPolicy, transient func(error) bool, op fu
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("after %d attempts (%w): %w", i, context.Cause(ctx), err)
+		}
+		if p.Notify != nil {
+			p.Notify(i, err)
 		}
 		t := time.NewTimer(wait)
 		select {
