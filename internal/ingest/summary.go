@@ -246,11 +246,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 		{"rejected", fmt.Sprintf("%d bars%s; codes still rejected: %s", s.Rejected, malformed, list(s.RejectedCodes, s.Incomplete-s.Failed))},
 		{"failed", fmt.Sprintf("%d codes: %s", s.Failed, list(s.FailedCodes, s.Failed))},
 	}
-	if s.Unwritten > 0 || s.Status == kisfeed.RunFailed {
+	if s.Unwritten > 0 {
 		rows = append(rows, [2]string{"unwritten", fmt.Sprintf("%d codes fetched but not stored (a write failed): %s",
 			s.Unwritten, list(s.UnwrittenCodes, s.Unwritten))})
 	}
-	if s.Pending > 0 || s.Status == kisfeed.RunInterrupted || s.Status == kisfeed.RunFailed {
+	if s.Pending > 0 || s.Status == kisfeed.RunInterrupted {
 		why := "interrupted"
 		if s.Status != kisfeed.RunInterrupted {
 			why = "the run stopped"
