@@ -24,16 +24,24 @@ func TestRetry(t *testing.T) {
 		wantCalls int
 		wantErr   string        // "" for success
 		wantWait  time.Duration // fake time spent waiting
+		wantNotes int           // retries announced to Notify
 	}{
-		{"first try", nil, 1, "", 0},
-		{"two resets then ok", []error{errConn, errConn}, 3, "", 300 * time.Millisecond},
-		{"gives up after the attempts", []error{errConn, errConn, errConn, errConn, errConn}, 4, "after 4 attempts: connection reset", 550 * time.Millisecond},
-		{"not transient: no retry", []error{errors.New("syntax error")}, 1, "syntax error", 0},
+		{"first try", nil, 1, "", 0, 0},
+		{"two resets then ok", []error{errConn, errConn}, 3, "", 300 * time.Millisecond, 2},
+		{"gives up after the attempts", []error{errConn, errConn, errConn, errConn, errConn}, 4, "after 4 attempts: connection reset", 550 * time.Millisecond, 3},
+		{"not transient: no retry", []error{errors.New("syntax error")}, 1, "syntax error", 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				calls := 0
+				calls, notes := 0, 0
+				p := p
+				p.Notify = func(attempt int, err error) {
+					notes++
+					if attempt != notes || !errors.Is(err, errConn) {
+						t.Errorf("Notify(%d, %v), want attempt %d and the reset", attempt, err, notes)
+					}
+				}
 				start := time.Now()
 				err := store.Retry(t.Context(), p, isConn, func(context.Context) error {
 					calls++
@@ -42,6 +50,9 @@ func TestRetry(t *testing.T) {
 					}
 					return nil
 				})
+				if notes != tt.wantNotes {
+					t.Errorf("Notify called %d times, want %d", notes, tt.wantNotes)
+				}
 				if calls != tt.wantCalls {
 					t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
 				}
