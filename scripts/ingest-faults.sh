@@ -17,10 +17,11 @@ DAY=${DAY:-2026-11-27}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 PREFIX=kf_faults_$$
-DBS=()
 cleanup() {
 	if [[ -z "${KEEP:-}" ]]; then
-		for db in "${DBS[@]}"; do psql "$PGURL/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; done
+		for db in $(sql postgres "select datname from pg_database where datname like '${PREFIX}_%'"); do
+			sql postgres "DROP DATABASE $db" >/dev/null
+		done
 	fi
 	rm -rf "$WORK"
 }
@@ -30,17 +31,20 @@ if [[ -z "${KISFEED:-}" ]]; then
 	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed) || exit 1
 fi
 sql() { psql "$PGURL/$1" -Atqc "$2"; }
-newdb() { local db=${PREFIX}_$1; sql postgres "DROP DATABASE IF EXISTS $db" && sql postgres "CREATE DATABASE $db" && DBS+=("$db") && echo "$db"; }
+newdb() { local db=${PREFIX}_$1; sql postgres "CREATE DATABASE $db" && echo "$db"; }
 url() { echo "$PGURL/$1?sslmode=disable"; }
 ingest() { "$KISFEED" ingest --date "$DAY" --db "$(url "$1")" --json >"$WORK/$2.json" 2>"$WORK/$2.err"; }
+# ingest_bg db name: start the binary itself in the background (not a
+# subshell: $! must be the process the signals are meant for).
+ingest_bg() { "$KISFEED" ingest --date "$DAY" --db "$(url "$1")" --json >"$WORK/$2.json" 2>"$WORK/$2.err" & }
 digest() { echo "$(sql "$1" "select count(*) from daily_prices") rows $(sql "$1" "select code,trade_date,open,high,low,close,volume from daily_prices order by 1,2" | md5sum | cut -c1-12)"; }
 runs() { sql "$1" "select string_agg(status, ',' order by id) from ingestion_runs"; }
 field() { grep -o "\"$2\": [0-9]*" "$WORK/$1.json" | head -1 | grep -o '[0-9]*$'; }
 REF=""
 report() { # name db rc-list extra
 	local d; d=$(digest "$2")
-	local same=no; [[ "${d#* rows }" == "${REF#* rows }" && "${d%% *}" == "${REF%% *}" ]] && same=yes
-	printf '%-10s exit %-8s runs %-28s %s  equal to reference: %s  %s\n' "$1" "$3" "$(runs "$2")" "$d" "$same" "${4:-}"
+	local same=no; [[ "$d" == "$REF" ]] && same=yes; [[ -z "$REF" ]] && same=-
+	printf '%-10s exit %-8s runs %-30s %s  equal to reference: %s  %s\n' "$1" "$3" "$(runs "$2")" "$d" "$same" "${4:-}"
 }
 # kill_busy db n: terminate, n times, the ingest's backend while it is busy
 # writing daily_prices (watched every millisecond from one session, each
@@ -86,7 +90,7 @@ for s in "${scenarios[@]}"; do
 		;;
 	sigkill) # SIGKILL mid-ingest, rerun at once: exact rows, no run left running
 		db=$(newdb k9)
-		ingest "$db" k9a & pid=$!
+		ingest_bg "$db" k9a; pid=$!
 		sleep 70; kill -9 "$pid"; wait "$pid"; rc1=$?
 		ingest "$db" k9b; rc2=$?
 		report sigkill "$db" "$rc1,$rc2"
@@ -94,7 +98,7 @@ for s in "${scenarios[@]}"; do
 	sigterm | sigint) # SIGTERM/SIGINT while writing: 130, interrupted, rerun exact
 		sig=${s#sig}; sig=${sig^^}
 		db=$(newdb "$s")
-		ingest "$db" "${s}a" & pid=$!
+		ingest_bg "$db" "${s}a"; pid=$!
 		sleep 20; signal_when_writing "$db" "$pid" "$sig"; wait "$pid"; rc1=$?
 		w=$(field "${s}a" written); p=$(field "${s}a" pending)
 		ingest "$db" "${s}b"; rc2=$?
@@ -103,7 +107,7 @@ for s in "${scenarios[@]}"; do
 	db-down) # the database refuses connections before the first write: fetching
 		# stops at once, exit 1 naming the error, codes listed; rerun completes
 		db=$(newdb down)
-		ingest "$db" downa & pid=$!
+		ingest_bg "$db" downa; pid=$!
 		sleep 45
 		sql postgres "ALTER DATABASE $db WITH ALLOW_CONNECTIONS false" >/dev/null
 		sql postgres "select pg_terminate_backend(pid) from pg_stat_activity where datname='$db'" >/dev/null
