@@ -63,12 +63,26 @@ func (r WriteResult) Add(o WriteResult) WriteResult {
 // RunStatus is the state of an ingestion run.
 type RunStatus string
 
-// The states of an ingestion run.
+// The states of an ingestion run. A run starts running and ends in exactly
+// one of the others.
 const (
-	RunRunning     RunStatus = "running"
-	RunSucceeded   RunStatus = "succeeded"
-	RunFailed      RunStatus = "failed"
+	// RunRunning: the process is (or was, until its lease ran out) at
+	// work; it renews HeartbeatAt while it runs.
+	RunRunning RunStatus = "running"
+	// RunSucceeded: finished, at most the allowed share of codes left
+	// without bars.
+	RunSucceeded RunStatus = "succeeded"
+	// RunFailed: finished with an error (the store failed, too many
+	// codes failed); Error says why.
+	RunFailed RunStatus = "failed"
+	// RunInterrupted: stopped by SIGINT/SIGTERM; what was fetched is
+	// stored and a rerun resumes.
 	RunInterrupted RunStatus = "interrupted"
+	// RunAbandoned: the process died without finishing (SIGKILL, a
+	// crash, a lost host): its heartbeat stopped for longer than the
+	// lease, so the next run or verify marked it. FinishedAt is its last
+	// heartbeat. A rerun resumes, as after an interruption.
+	RunAbandoned RunStatus = "abandoned"
 )
 
 // IngestionRun records one run of the daily ingestion job.
@@ -86,8 +100,15 @@ type IngestionRun struct {
 	Rejected   int   // bars that failed validation
 	Failed     int   // codes whose fetch failed
 	Requests   int64 // HTTP requests made (0 when the source has none)
-	Elapsed    time.Duration
-	Error      string
+	// Unwritten is the number of codes the run left for a rerun: not
+	// fetched (interrupted, stopped by a store failure) or fetched but
+	// never stored because the write failed.
+	Unwritten int
+	Elapsed   time.Duration
+	Error     string
+	// HeartbeatAt is when the running process last renewed its lease
+	// (set by StartRun and HeartbeatRun, read by Runs).
+	HeartbeatAt time.Time
 }
 
 // PriceStore keeps daily bars, rejected bars and the record of ingestion
@@ -127,6 +148,14 @@ type PriceStore interface {
 	FinishRun(ctx context.Context, run IngestionRun) error
 	// Runs returns the latest runs, newest first, at most limit.
 	Runs(ctx context.Context, limit int) ([]IngestionRun, error)
+	// HeartbeatRun renews the lease of the running run id: its
+	// HeartbeatAt becomes at. A run no longer running (finished, or
+	// marked abandoned meanwhile) is left alone.
+	HeartbeatRun(ctx context.Context, id int64, at time.Time) error
+	// AbandonRuns marks every running run whose last heartbeat is before
+	// staleBefore as [RunAbandoned], its FinishedAt set to that last
+	// heartbeat, and returns their ids (oldest first).
+	AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error)
 
 	// UpsertStocks records the universe's descriptive data.
 	UpsertStocks(ctx context.Context, stocks []Stock) error

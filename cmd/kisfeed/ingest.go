@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"strings"
@@ -65,6 +66,19 @@ Runs are resumable: codes that already have every bar of the window are
 skipped (--force refetches them). SIGINT/SIGTERM stops taking work, stores
 what was fetched, records the run as interrupted and exits 130.
 
+A write that fails on a connection-level error (PostgreSQL 57P01 and other
+57P0x/08xxx errors, a reset connection, SQLite "database is locked") is
+retried on a healthy connection, 6 tries over about 3 s; the upserts are
+idempotent, so a retried batch cannot duplicate rows. A write that still
+fails stops the fetches at once and fails the run, naming the error; the
+summary lists the codes left unwritten (fetched, not stored) and pending
+(not fetched), and a rerun fetches exactly those.
+
+Every run is recorded in ingestion_runs with a status: running (renewing
+its heartbeat every 7.5 s), succeeded, failed, interrupted, or abandoned:
+a running run silent for 30 s (killed, crashed, host lost) is marked
+abandoned by the next ingest or verify, finished at its last heartbeat.
+
 Database: --db, else DATABASE_URL, else SQLite at ./kisfeed.db. A
 postgres:// URL selects PostgreSQL; anything else is a SQLite file
 (sqlite:path or a plain path).
@@ -116,6 +130,7 @@ interrupted.`,
 				return exitOr(1, err)
 			}
 			defer store.Close()
+			store.SetLogger(log)
 			up, err := a.upstream(ctx, cfg, log)
 			if err != nil {
 				return withExit(1, fmt.Errorf("data source: %w", err))
@@ -251,10 +266,12 @@ func writeSummary(w io.Writer, v interface {
 	return v.WriteText(w)
 }
 
-// store is a PriceStore that can also report its schema version.
+// store is a PriceStore that can also report its schema version and log
+// the writes it retries.
 type store interface {
 	kisfeed.PriceStore
 	SchemaVersion(ctx context.Context) (int64, error)
+	SetLogger(l *slog.Logger)
 }
 
 // openStore opens (and migrates) the database named by --db, else
@@ -367,7 +384,8 @@ func newVerifyCmd(a *app) *cobra.Command {
 the source (per-stock daily chart) and compares open, high, low, close,
 volume and value. A bar whose first re-fetch disagrees is fetched once more
 and reported only if the disagreement holds, so one bad response does not
-pass for bad data.
+pass for bad data. It also marks runs whose process died (no heartbeat for
+30 s) as abandoned in ingestion_runs.
 
 Exit status: 0 when every sampled bar matches; 1 on any mismatch or fetch
 error; 2 bad usage.`,
@@ -399,6 +417,7 @@ error; 2 bad usage.`,
 				return exitOr(1, err)
 			}
 			defer st.Close()
+			st.SetLogger(log)
 			up, err := a.upstream(ctx, cfg, log)
 			if err != nil {
 				return withExit(1, fmt.Errorf("data source: %w", err))

@@ -341,8 +341,8 @@ func TestMigrateCommand(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "k.db")
 	for range 2 {
 		code, out, errOut := ingestExec(t.Context(), ingestApp(nil, ingestNow), "migrate", "--db", "sqlite:"+db)
-		if code != 0 || !strings.Contains(out, "schema at version 1") {
-			t.Errorf("migrate: exit %d, stdout %q, stderr %q; want 0 and version 1", code, out, errOut)
+		if code != 0 || !strings.Contains(out, "schema at version 2") {
+			t.Errorf("migrate: exit %d, stdout %q, stderr %q; want 0 and version 2", code, out, errOut)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
+	"github.com/kisfeed/kisfeed/internal/ingest"
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sim"
@@ -233,6 +234,12 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 			return metrics.RunFigures{}, false
 		}
 		r := runs[0]
+		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() && time.Since(r.HeartbeatAt) > ingest.DefaultLease {
+			// Its process died and no run or verify has marked it
+			// abandoned yet: report it ended at its last heartbeat, not
+			// as running forever.
+			r.FinishedAt = r.HeartbeatAt
+		}
 		return metrics.RunFigures{
 			Started: r.StartedAt, Finished: r.FinishedAt,
 			// Succeeded counts the codes in scope whose fetch did not fail

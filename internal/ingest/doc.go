@@ -70,7 +70,18 @@
 // flushes what was fetched, records the run as interrupted and returns
 // [ErrInterrupted]; the next run fetches only the rest.
 //
+// A write that fails for good (the store retries connection-level errors
+// itself) stops the fetches at once: nothing more could be stored, and
+// every fetch spends rate budget. The run fails with the write error, and
+// the summary lists the codes left unwritten (fetched, not stored) and
+// pending (not fetched), which a rerun fetches.
+//
 // Every run is recorded in ingestion_runs (window, path, status, counts,
-// requests, elapsed). [Ingester.Verify] re-fetches a random sample of
-// stored bars and reports every mismatch.
+// requests, elapsed, codes left for a rerun). Its status is running while
+// the process works, renewing a heartbeat every [Ingester.Lease]/4, then
+// succeeded, failed or interrupted. A run whose heartbeat stopped for
+// longer than the lease ([DefaultLease]) belongs to a dead process and is
+// marked abandoned (kisfeed.RunAbandoned) when the next run starts or
+// ends and when [Ingester.Verify] looks. Verify re-fetches a random sample
+// of stored bars and reports every mismatch.
 package ingest

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,72 @@ type Ingester struct {
 	FlushSize int
 	// DB names the store in the summary (password already redacted).
 	DB string
+	// Lease is how long a run may go without a heartbeat before another
+	// run or verify marks it abandoned (0: [DefaultLease]). The running
+	// process renews it every Lease/4.
+	Lease time.Duration
+	// Clock is the wall clock of the lease (nil: time.Now). It is not
+	// Now: that is the market clock, which a backfill or a test pins,
+	// while liveness must be judged on real time.
+	Clock func() time.Time
+}
+
+// DefaultLease is the default [Ingester.Lease]: a heartbeat every 7.5 s,
+// so a run killed (SIGKILL, OOM, a lost host) is known dead 30 s later,
+// while a database hiccup of a few seconds never makes a live run look
+// dead. A live run marked abandoned all the same records its real outcome
+// when it finishes.
+const DefaultLease = 30 * time.Second
+
+func (in *Ingester) lease() time.Duration {
+	if in.Lease > 0 {
+		return in.Lease
+	}
+	return DefaultLease
+}
+
+func (in *Ingester) clock() time.Time {
+	if in.Clock != nil {
+		return in.Clock()
+	}
+	return time.Now()
+}
+
+// AbandonStale marks the runs whose heartbeat is older than the lease as
+// abandoned (their process is dead) and returns their ids. Run calls it
+// when a run starts and ends, Verify when it looks.
+func (in *Ingester) AbandonStale(ctx context.Context) ([]int64, error) {
+	ids, err := in.Store.AbandonRuns(ctx, in.clock().Add(-in.lease()))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: mark dead runs abandoned: %w", err)
+	}
+	for _, id := range ids {
+		in.log().Warn("a run that stopped without finishing is marked abandoned", "abandoned_run", id,
+			"lease", in.lease())
+	}
+	return ids, nil
+}
+
+// heartbeat renews run id's lease every Lease/4 until stop is closed,
+// then returns. A failed renewal is logged, not fatal: the writes that
+// matter retry on their own, and a run wrongly marked abandoned records
+// its real outcome when it finishes.
+func (in *Ingester) heartbeat(ctx context.Context, log *slog.Logger, id int64, stop <-chan struct{}) {
+	t := time.NewTicker(in.lease() / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, in.lease()/2)
+		err := in.Store.HeartbeatRun(hctx, id, in.clock())
+		cancel()
+		if err != nil {
+			log.Warn("heartbeat failed", "err", err)
+		}
+	}
 }
 
 func (in *Ingester) now() time.Time {
@@ -312,12 +379,25 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		From: from, To: to, Days: len(days), Path: path, PathReason: why,
 		Universe: len(universe), DB: in.DB, Workers: workers,
 	}
-	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe)}
+	// A run killed before it could record its end is still "running":
+	// mark it abandoned now, so the record says what happened.
+	if _, err := in.AbandonStale(ctx); err != nil {
+		in.log().Warn("could not look for dead runs", "err", err)
+	}
+	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe),
+		HeartbeatAt: in.clock()}
 	if err := in.Store.StartRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	sum.RunID = run.ID
 	log := in.log().With("run", run.ID)
+	stopBeat, beatDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		in.heartbeat(context.WithoutCancel(ctx), log, run.ID, stopBeat)
+	}()
+	stopHeartbeat := sync.OnceFunc(func() { close(stopBeat); <-beatDone })
+	defer stopHeartbeat()
 	log.Info("ingestion started", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly),
 		"path", path, "why", why, "universe", len(universe), "workers", workers)
 
@@ -326,6 +406,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		lookback: krx.PrevTradingDay(from),
 		v:        &validator{universe: map[string]kisfeed.Stock{}},
 		sum:      sum, failed: map[string]error{},
+		unwritten: map[string]bool{}, pending: map[string]bool{},
 	}
 	for _, s := range universe {
 		j.v.universe[s.Code] = s
@@ -338,7 +419,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	sum.RateLimited = st.RateLimited - stats0.RateLimited
 	sum.LimiterWait = st.LimiterWait - stats0.LimiterWait
 	sum.SourceCalls = j.calls.Load()
-	sum.finish(time.Since(wallStart), j.failed, j.rejectedCodes)
+	sum.finish(time.Since(wallStart), j.failed, j.rejectedCodes, j.unwritten, j.pending)
 
 	switch {
 	case runErr != nil && ctx.Err() != nil && !errors.Is(runErr, errStore):
@@ -360,12 +441,18 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		ID: run.ID, StartedAt: started, FinishedAt: started.Add(sum.Elapsed), From: from, To: to,
 		Path: string(path), Status: sum.Status, Universe: sum.Universe, Fetched: sum.Fetched,
 		Written: sum.Written, Unchanged: sum.Unchanged, Rejected: sum.Rejected, Failed: sum.Failed,
-		Requests: sum.Requests, Elapsed: sum.Elapsed, Error: sum.Error,
+		Requests: sum.Requests, Elapsed: sum.Elapsed, Error: sum.Error, Unwritten: sum.Unwritten + sum.Pending,
 	}
 	// Record the outcome even when ctx is cancelled: that is the point
 	// of an interrupted run's record.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	stopHeartbeat()
+	// A run killed shortly before this one started was not yet past its
+	// lease then; it may be now.
+	if _, err := in.AbandonStale(wctx); err != nil {
+		log.Warn("could not look for dead runs", "err", err)
+	}
 	if err := in.Store.FinishRun(wctx, fin); err != nil && runErr == nil {
 		runErr = fmt.Errorf("ingest: %w", err)
 		sum.Status = kisfeed.RunFailed
@@ -400,6 +487,12 @@ type job struct {
 	sum           *Summary
 	failed        map[string]error // final per-code failures
 	rejectedCodes map[string]bool  // codes whose last attempt was rejected
+	// unwritten holds the codes fetched whose bars were never stored: their
+	// batch's write failed, or they came in after it had.
+	unwritten map[string]bool
+	// pending holds the codes not fetched: the run was interrupted or
+	// stopped after a store failure.
+	pending map[string]bool
 }
 
 // unit is one fetch: a Quotes batch, or one code's daily chart.
@@ -522,10 +615,10 @@ func (j *job) pass(ctx context.Context, units []unit, workers int, first bool) (
 	writerDone := make(chan error, 1)
 	go func() {
 		var err error
-		failed, rejected, err = j.write(ctx, results, first)
-		if err != nil {
-			cancel(err) // stop fetching: nothing could be stored
-		}
+		// The writer stops the fetches the moment a write fails for
+		// good: what they would fetch could not be stored, and each one
+		// spends the rate budget.
+		failed, rejected, err = j.write(ctx, results, first, cancel)
 		writerDone <- err
 	}()
 
@@ -546,7 +639,9 @@ func (j *job) pass(ctx context.Context, units []unit, workers int, first bool) (
 	close(results)
 	werr := <-writerDone
 	for _, u := range units[launched:] {
-		j.sum.Pending += len(u.codes) // the writer is done: no race
+		for _, c := range u.codes {
+			j.pending[c] = true // the writer is done: no race
+		}
 	}
 	if werr != nil {
 		return nil, nil, werr
@@ -780,7 +875,12 @@ func (j *job) fetchCandles(ctx context.Context, code string) result {
 // write stores results as they come, in batches, and keeps the tallies.
 // It writes with a context that outlives cancellation so an interrupted
 // run still stores what it fetched; the writes themselves are short.
-func (j *job) write(ctx context.Context, results <-chan result, first bool) (retryFailed, retryRejected []string, err error) {
+//
+// When a write fails for good (after the store's own retries) it calls
+// stop with the error at once, so no further rate budget is spent on bars
+// that cannot be stored, and keeps draining: the bars that still come in
+// are counted, their codes listed as unwritten.
+func (j *job) write(ctx context.Context, results <-chan result, first bool, stop context.CancelCauseFunc) (retryFailed, retryRejected []string, err error) {
 	wctx := context.WithoutCancel(ctx)
 	flushSize := j.in.FlushSize
 	if flushSize <= 0 {
@@ -788,9 +888,18 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) (ret
 	}
 	var (
 		buf      []kisfeed.DailyBar
+		bufCodes []string // codes whose bars are in buf
 		rejects  []kisfeed.RejectedBar
 		storeErr error
 	)
+	failWrite := func(err error) {
+		storeErr = fmt.Errorf("ingest: %w: %w", errStore, err)
+		stop(storeErr)
+		for _, c := range bufCodes {
+			j.unwritten[c] = true
+		}
+		buf, bufCodes = nil, nil
+	}
 	if j.rejectedCodes == nil {
 		j.rejectedCodes = map[string]bool{}
 	}
@@ -800,7 +909,7 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) (ret
 		}
 		if len(rejects) > 0 {
 			if err := j.in.Store.AddRejected(wctx, rejects); err != nil {
-				storeErr = fmt.Errorf("ingest: %w: %w", errStore, err)
+				failWrite(err)
 				return
 			}
 			rejects = rejects[:0]
@@ -808,27 +917,42 @@ func (j *job) write(ctx context.Context, results <-chan result, first bool) (ret
 		if len(buf) > 0 {
 			res, err := j.in.Store.UpsertBars(wctx, buf)
 			if err != nil {
-				storeErr = fmt.Errorf("ingest: %w: %w", errStore, err)
+				failWrite(err)
 				return
 			}
 			j.sum.Inserted += res.Inserted
 			j.sum.Updated += res.Updated
 			j.sum.Written += res.Written()
 			j.sum.Unchanged += res.Unchanged
-			buf = buf[:0]
+			buf, bufCodes = buf[:0], bufCodes[:0]
 		}
 	}
 	for r := range results {
-		if storeErr != nil {
-			continue // drain so the fetchers can finish
-		}
 		if r.pending {
-			j.sum.Pending += len(r.codes)
+			for _, c := range r.codes {
+				j.pending[c] = true
+			}
 			continue
 		}
 		j.sum.Fetched += r.fetched
-		buf = append(buf, r.bars...)
-		rejects = append(rejects, r.rejects...)
+		// After a failed write nothing more is stored, but what still
+		// arrives is tallied like the rest, so the summary says which
+		// codes were left unwritten rather than nothing at all.
+		withBars := map[string]bool{}
+		for _, b := range r.bars {
+			withBars[b.Code] = true
+		}
+		for c := range withBars {
+			if storeErr != nil {
+				j.unwritten[c] = true
+			} else {
+				bufCodes = append(bufCodes, c)
+			}
+		}
+		if storeErr == nil {
+			buf = append(buf, r.bars...)
+			rejects = append(rejects, r.rejects...)
+		}
 		j.sum.Rejected += len(r.rejects)
 		j.sum.Malformed += r.malformed
 		rejected := map[string]bool{}

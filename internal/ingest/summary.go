@@ -43,13 +43,20 @@ type Summary struct {
 	// Incomplete is the number of codes left without their bars:
 	// failed plus rejected on the last attempt (pending excluded).
 	Incomplete int
+	// Unwritten is the number of codes whose bars were fetched but never
+	// stored: their batch's write failed, or they arrived after it had.
+	Unwritten      int
+	UnwrittenCodes []string // sorted, at most MaxListedCodes
 	// Pending is the number of codes not fetched because the run was
-	// interrupted.
-	Pending     int
-	SourceCalls int64 // Source method calls (a Quotes batch is one)
-	Requests    int64 // HTTP requests, 0 without HTTP underneath
-	Retries     int64
-	RateLimited int64 // EGW00201 answers
+	// interrupted or stopped after a failed write. Unwritten and pending
+	// codes are what a rerun fetches; failed and rejected ones are
+	// counted there, not here.
+	Pending      int
+	PendingCodes []string // sorted, at most MaxListedCodes
+	SourceCalls  int64    // Source method calls (a Quotes batch is one)
+	Requests     int64    // HTTP requests, 0 without HTTP underneath
+	Retries      int64
+	RateLimited  int64 // EGW00201 answers
 	// LimiterWait is the time requests spent waiting on the client's rate
 	// limiter, summed over every request. Workers wait at the same time,
 	// so it is not wall time: with 8 workers it can be ~8x Elapsed. See
@@ -89,22 +96,39 @@ func capped(m map[string]bool) []string {
 	return out
 }
 
-func (s *Summary) finish(elapsed time.Duration, failed map[string]error, rejected map[string]bool) {
+// finish sorts every code left without its bars into exactly one of
+// failed (the fetch failed), rejected (the last attempt was rejected),
+// unwritten (fetched, not stored) and pending (not fetched).
+func (s *Summary) finish(elapsed time.Duration, failed map[string]error, rejected, unwritten, pending map[string]bool) {
 	s.Elapsed = elapsed
+	uc := map[string]bool{}
+	for c := range unwritten {
+		uc[c] = true
+	}
 	fc := map[string]bool{}
 	for c := range failed {
-		fc[c] = true
+		if !uc[c] {
+			fc[c] = true
+		}
 	}
 	rc := map[string]bool{}
 	for c := range rejected {
-		if !fc[c] {
+		if !fc[c] && !uc[c] {
 			rc[c] = true
+		}
+	}
+	pc := map[string]bool{}
+	for c := range pending {
+		if !fc[c] && !rc[c] && !uc[c] {
+			pc[c] = true
 		}
 	}
 	s.Failed = len(fc)
 	s.FailedCodes = capped(fc)
 	s.RejectedCodes = capped(rc)
 	s.Incomplete = len(fc) + len(rc)
+	s.Unwritten, s.UnwrittenCodes = len(uc), capped(uc)
+	s.Pending, s.PendingCodes = len(pc), capped(pc)
 }
 
 // AvgLimiterWait is the mean time one HTTP request waited on the rate
@@ -153,7 +177,10 @@ type summaryJSON struct {
 	RejectedCodes  []string `json:"rejected_codes"`
 	Incomplete     int      `json:"incomplete"`
 	FailureRatio   float64  `json:"failure_ratio"`
+	Unwritten      int      `json:"unwritten"`
+	UnwrittenCodes []string `json:"unwritten_codes"`
 	Pending        int      `json:"pending"`
+	PendingCodes   []string `json:"pending_codes"`
 	SourceCalls    int64    `json:"source_calls"`
 	Requests       int64    `json:"requests"`
 	Retries        int64    `json:"retries"`
@@ -179,7 +206,8 @@ func (s *Summary) MarshalJSON() ([]byte, error) {
 		Days: s.Days, Path: string(s.Path), PathReason: s.PathReason, Universe: s.Universe, Skipped: s.Skipped,
 		Fetched: s.Fetched, Written: s.Written, Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged,
 		Rejected: s.Rejected, Malformed: s.Malformed, Failed: s.Failed, FailedCodes: nonNil(s.FailedCodes), RejectedCodes: nonNil(s.RejectedCodes),
-		Incomplete: s.Incomplete, FailureRatio: s.FailureRatio(), Pending: s.Pending, SourceCalls: s.SourceCalls,
+		Incomplete: s.Incomplete, FailureRatio: s.FailureRatio(), Unwritten: s.Unwritten, UnwrittenCodes: nonNil(s.UnwrittenCodes),
+		Pending: s.Pending, PendingCodes: nonNil(s.PendingCodes), SourceCalls: s.SourceCalls,
 		Requests: s.Requests, Retries: s.Retries, RateLimited: s.RateLimited,
 		LimiterWaitSec: s.LimiterWait.Seconds(), LimiterAvgSec: s.AvgLimiterWait().Seconds(), Workers: s.Workers, ElapsedSec: s.Elapsed.Seconds(), DB: s.DB, Error: s.Error,
 	})
@@ -218,8 +246,17 @@ func (s *Summary) WriteText(w io.Writer) error {
 		{"rejected", fmt.Sprintf("%d bars%s; codes still rejected: %s", s.Rejected, malformed, list(s.RejectedCodes, s.Incomplete-s.Failed))},
 		{"failed", fmt.Sprintf("%d codes: %s", s.Failed, list(s.FailedCodes, s.Failed))},
 	}
-	if s.Pending > 0 {
-		rows = append(rows, [2]string{"pending", fmt.Sprintf("%d codes not fetched (interrupted)", s.Pending)})
+	if s.Unwritten > 0 {
+		rows = append(rows, [2]string{"unwritten", fmt.Sprintf("%d codes fetched but not stored (a write failed): %s",
+			s.Unwritten, list(s.UnwrittenCodes, s.Unwritten))})
+	}
+	if s.Pending > 0 || s.Status == kisfeed.RunInterrupted {
+		why := "interrupted"
+		if s.Status != kisfeed.RunInterrupted {
+			why = "the run stopped"
+		}
+		rows = append(rows, [2]string{"pending", fmt.Sprintf("%d codes not fetched (%s): %s", s.Pending, why,
+			list(s.PendingCodes, s.Pending))})
 	}
 	rows = append(rows,
 		[2]string{"requests", fmt.Sprintf("%d HTTP (%d source calls, %d retries)", s.Requests, s.SourceCalls, s.Retries)},

@@ -91,6 +91,11 @@ func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyRepo
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
+	// verify is the other command an operator runs after a crash: the
+	// record of a run that died must not claim it still runs.
+	if _, err := in.AbandonStale(ctx); err != nil {
+		in.log().Warn("could not look for dead runs", "err", err)
+	}
 	stored, err := in.Store.CountBars(ctx, day, day)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)

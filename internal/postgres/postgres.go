@@ -11,10 +11,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -32,6 +39,9 @@ var migrations embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+	// retry bounds the retries of a statement that failed on a
+	// connection-level error; tests shorten it.
+	retry store.RetryPolicy
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -54,7 +64,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	d := &DB{pool: pool, now: time.Now}
+	d := &DB{pool: pool, now: time.Now, retry: store.DefaultRetry}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -135,7 +145,18 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 		return res, nil
 	}
 	bars = store.Dedupe(bars)
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	err := d.do(ctx, func(ctx context.Context) error {
+		res = kisfeed.WriteResult{} // a retry counts afresh
+		return d.upsertBars(ctx, bars, &res)
+	})
+	if err != nil {
+		return kisfeed.WriteResult{}, fmt.Errorf("postgres: upsert bars: %w", err)
+	}
+	return res, nil
+}
+
+func (d *DB) upsertBars(ctx context.Context, bars []kisfeed.DailyBar, res *kisfeed.WriteResult) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE daily_prices_staging
 (LIKE daily_prices INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create staging table: %w", err)
@@ -178,10 +199,6 @@ RETURNING (xmax = 0)`)
 		res.Unchanged = len(bars) - res.Inserted - res.Updated
 		return nil
 	})
-	if err != nil {
-		return kisfeed.WriteResult{}, fmt.Errorf("postgres: upsert bars: %w", err)
-	}
-	return res, nil
 }
 
 const barColumns = `code, trade_date, open, high, low, close, volume, value, source, fetched_at`
@@ -274,26 +291,33 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 		return nil
 	}
 	now := d.now()
-	batch := &pgx.Batch{}
 	for i := range rejects {
-		r := &rejects[i]
-		if r.CreatedAt.IsZero() {
-			r.CreatedAt = now
+		if rejects[i].CreatedAt.IsZero() {
+			rejects[i].CreatedAt = now
 		}
-		payload := store.Payload(r.Payload)
-		if !json.Valid(payload) {
-			payload, _ = json.Marshal(string(payload))
-		}
-		var runID *int64
-		if r.RunID != 0 {
-			runID = &r.RunID
-		}
-		batch.Queue(`INSERT INTO rejected_bars (run_id, code, trade_date, reason, payload, created_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id`, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), r.CreatedAt).
-			QueryRow(func(row pgx.Row) error { return row.Scan(&r.ID) })
 	}
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, batch).Close()
+	// Retried like the bars: the rare retry after a commit whose answer
+	// was lost records a reject twice, which a log of rejects can bear
+	// better than losing it.
+	err := d.do(ctx, func(ctx context.Context) error {
+		batch := &pgx.Batch{}
+		for i := range rejects {
+			r := &rejects[i]
+			payload := store.Payload(r.Payload)
+			if !json.Valid(payload) {
+				payload, _ = json.Marshal(string(payload))
+			}
+			var runID *int64
+			if r.RunID != 0 {
+				runID = &r.RunID
+			}
+			batch.Queue(`INSERT INTO rejected_bars (run_id, code, trade_date, reason, payload, created_at)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id`, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), r.CreatedAt).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&r.ID) })
+		}
+		return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+			return tx.SendBatch(ctx, batch).Close()
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: insert rejected bars: %w", err)
@@ -336,9 +360,9 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
 	store.StartingRun(run, d.now)
-	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
+	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe, run.HeartbeatAt).Scan(&run.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: start run: %w", err)
 	}
@@ -348,11 +372,16 @@ VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 // FinishRun implements [kisfeed.PriceStore].
 func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
 	store.FinishingRun(&run, d.now)
-	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET finished_at = $1, path = $2, status = $3, universe = $4,
-fetched = $5, written = $6, unchanged = $7, rejected = $8, failed = $9, requests = $10, elapsed_ms = $11, error = $12
-WHERE id = $13`,
-		run.FinishedAt, run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
-		run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.ID)
+	var tag pgconn.CommandTag
+	err := d.do(ctx, func(ctx context.Context) error {
+		var err error
+		tag, err = d.pool.Exec(ctx, `UPDATE ingestion_runs SET finished_at = $1, path = $2, status = $3, universe = $4,
+fetched = $5, written = $6, unchanged = $7, rejected = $8, failed = $9, requests = $10, elapsed_ms = $11, error = $12,
+unwritten = $13 WHERE id = $14`,
+			run.FinishedAt, run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
+			run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.Unwritten, run.ID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("postgres: finish run %d: %w", run.ID, err)
 	}
@@ -368,7 +397,7 @@ func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error
 		return nil, nil
 	}
 	rows, err := d.pool.Query(ctx, `SELECT id, started_at, finished_at, window_from, window_to, path, status,
-universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_at
 FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: runs: %w", err)
@@ -380,13 +409,14 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		var from, to pgtype.Date
 		var status string
 		var elapsed int64
-		var universe, fetched, written, unchanged, rejected, failed int32
+		var universe, fetched, written, unchanged, rejected, failed, unwritten int32
 		if err := rows.Scan(&r.ID, &r.StartedAt, &finished, &from, &to, &r.Path, &status, &universe, &fetched,
-			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error); err != nil {
+			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error, &unwritten, &r.HeartbeatAt); err != nil {
 			return r, fmt.Errorf("postgres: scan run: %w", err)
 		}
 		r.Universe, r.Fetched, r.Written, r.Unchanged = int(universe), int(fetched), int(written), int(unchanged)
-		r.Rejected, r.Failed = int(rejected), int(failed)
+		r.Rejected, r.Failed, r.Unwritten = int(rejected), int(failed), int(unwritten)
+		r.HeartbeatAt = r.HeartbeatAt.In(kisfeed.KST)
 		r.Status = kisfeed.RunStatus(status)
 		r.Elapsed = time.Duration(elapsed) * time.Millisecond
 		r.StartedAt = r.StartedAt.In(kisfeed.KST)
@@ -396,6 +426,90 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		r.From, r.To = fromDate(from), fromDate(to)
 		return r, nil
 	})
+}
+
+// HeartbeatRun implements [kisfeed.PriceStore].
+func (d *DB) HeartbeatRun(ctx context.Context, id int64, at time.Time) error {
+	err := d.do(ctx, func(ctx context.Context) error {
+		_, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET heartbeat_at = $1 WHERE id = $2 AND status = 'running'`, at, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: heartbeat of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// AbandonRuns implements [kisfeed.PriceStore].
+func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error) {
+	var ids []int64
+	err := d.do(ctx, func(ctx context.Context) error {
+		rows, err := d.pool.Query(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = heartbeat_at,
+error = 'abandoned: no heartbeat since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC (the process died or lost the database)'
+WHERE status = 'running' AND heartbeat_at < $1 RETURNING id`, staleBefore)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: abandon stale runs: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// SetLogger makes the store log each write it retries (the attempt and
+// the error) on l. Call it before use; nil logs nothing.
+func (d *DB) SetLogger(l *slog.Logger) {
+	if l == nil {
+		d.retry.Notify = nil
+		return
+	}
+	d.retry.Notify = func(attempt int, err error) {
+		l.Warn("database write failed, retrying", "store", "postgres", "attempt", attempt, "err", err)
+	}
+}
+
+// do runs op, retrying it on connection-level errors: pgx drops a broken
+// connection from the pool when it is released, so the next try runs on
+// another (or a new) one.
+func (d *DB) do(ctx context.Context, op func(ctx context.Context) error) error {
+	return store.Retry(ctx, d.retry, Transient, op)
+}
+
+// Transient reports whether err is a connection-level failure worth
+// retrying on another connection: the backend was terminated or the
+// server is shutting down or starting (SQLSTATE 57P01–57P03), a connection
+// exception (class 08), a serialization failure or deadlock (40001,
+// 40P01), or the socket was reset or closed. A cancelled or expired
+// context is not.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"),
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03",
+			pe.Code == "40001", pe.Code == "40P01":
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // UpsertStocks implements [kisfeed.PriceStore].
@@ -416,8 +530,10 @@ WHERE (stocks.isin, stocks.name, stocks.market, stocks.grp, stocks.preferred, st
                     excluded.listed_shares, excluded.listing_date)`,
 			s.Code, s.ISIN, s.Name, string(s.Market), s.Group, s.Preferred, s.Halted, s.ListedShares, nullDate(s.ListingDate), now)
 	}
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, batch).Close()
+	err := d.do(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+			return tx.SendBatch(ctx, batch).Close()
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: upsert stocks: %w", err)

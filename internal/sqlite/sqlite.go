@@ -7,15 +7,18 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/store"
@@ -31,6 +34,9 @@ type DB struct {
 	path string
 	// now stamps created_at/updated_at; tests may replace it.
 	now func() time.Time
+	// retry bounds the retries of a write that found the database
+	// locked; tests shorten it.
+	retry store.RetryPolicy
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -59,7 +65,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	sdb.SetMaxOpenConns(1)
 	sdb.SetConnMaxIdleTime(0)
-	d := &DB{db: sdb, path: path, now: time.Now}
+	d := &DB{db: sdb, path: path, now: time.Now, retry: store.DefaultRetry}
 	if err := d.migrate(ctx); err != nil {
 		sdb.Close()
 		return nil, err
@@ -146,6 +152,19 @@ func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.W
 		return res, nil
 	}
 	bars = store.Dedupe(bars)
+	err := d.do(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = d.upsertBars(ctx, bars)
+		return err
+	})
+	if err != nil {
+		return kisfeed.WriteResult{}, err
+	}
+	return res, nil
+}
+
+func (d *DB) upsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+	var res kisfeed.WriteResult
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("sqlite: begin: %w", err)
@@ -312,6 +331,10 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 	if len(rejects) == 0 {
 		return nil
 	}
+	return d.do(ctx, func(ctx context.Context) error { return d.addRejected(ctx, rejects) })
+}
+
+func (d *DB) addRejected(ctx context.Context, rejects []kisfeed.RejectedBar) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -382,9 +405,10 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
 	store.StartingRun(run, d.now)
-	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe)
-VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		fmtTime(run.StartedAt), fmtDate(run.From), fmtDate(run.To), run.Path, string(run.Status), run.Universe).Scan(&run.ID)
+	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		fmtTime(run.StartedAt), fmtDate(run.From), fmtDate(run.To), run.Path, string(run.Status), run.Universe,
+		run.HeartbeatAt.UnixMilli()).Scan(&run.ID)
 	if err != nil {
 		return fmt.Errorf("sqlite: start run: %w", err)
 	}
@@ -394,11 +418,16 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 // FinishRun implements [kisfeed.PriceStore].
 func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
 	store.FinishingRun(&run, d.now)
-	res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET finished_at = ?, path = ?, status = ?, universe = ?,
-fetched = ?, written = ?, unchanged = ?, rejected = ?, failed = ?, requests = ?, elapsed_ms = ?, error = ?
+	var res sql.Result
+	err := d.do(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = d.db.ExecContext(ctx, `UPDATE ingestion_runs SET finished_at = ?, path = ?, status = ?, universe = ?,
+fetched = ?, written = ?, unchanged = ?, rejected = ?, failed = ?, requests = ?, elapsed_ms = ?, error = ?, unwritten = ?
 WHERE id = ?`,
-		fmtTime(run.FinishedAt), run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
-		run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.ID)
+			fmtTime(run.FinishedAt), run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
+			run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.Unwritten, run.ID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: finish run %d: %w", run.ID, err)
 	}
@@ -414,7 +443,7 @@ func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error
 		return nil, nil
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT id, started_at, coalesce(finished_at, ''), window_from, window_to, path, status,
-universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_ms
 FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
@@ -423,11 +452,12 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 	return store.Collect(rows, "sqlite: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var started, finished, from, to, status string
-		var elapsed int64
+		var elapsed, heartbeat int64
 		if err := rows.Scan(&r.ID, &started, &finished, &from, &to, &r.Path, &status, &r.Universe, &r.Fetched,
-			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error); err != nil {
+			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error, &r.Unwritten, &heartbeat); err != nil {
 			return r, fmt.Errorf("sqlite: scan run: %w", err)
 		}
+		r.HeartbeatAt = time.UnixMilli(heartbeat).In(kisfeed.KST)
 		r.Status = kisfeed.RunStatus(status)
 		r.Elapsed = time.Duration(elapsed) * time.Millisecond
 		var err error
@@ -445,12 +475,105 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 	})
 }
 
+// HeartbeatRun implements [kisfeed.PriceStore].
+func (d *DB) HeartbeatRun(ctx context.Context, id int64, at time.Time) error {
+	err := d.do(ctx, func(ctx context.Context) error {
+		_, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET heartbeat_ms = ? WHERE id = ? AND status = 'running'`,
+			at.UnixMilli(), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: heartbeat of run %d: %w", id, err)
+	}
+	return nil
+}
+
+// AbandonRuns implements [kisfeed.PriceStore].
+func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error) {
+	var ids []int64
+	err := d.do(ctx, func(ctx context.Context) error {
+		ids = nil
+		rows, err := d.db.QueryContext(ctx, `SELECT id, heartbeat_ms FROM ingestion_runs WHERE status = 'running' AND heartbeat_ms < ?
+ORDER BY id`, staleBefore.UnixMilli())
+		if err != nil {
+			return err
+		}
+		type stale struct{ id, hb int64 }
+		runs, err := store.Collect(rows, "read stale runs", func() (stale, error) {
+			var s stale
+			return s, rows.Scan(&s.id, &s.hb)
+		})
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			hb := time.UnixMilli(r.hb)
+			// status = 'running' again: a run that finished meanwhile
+			// keeps its own outcome.
+			res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = ?, error = ?
+WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(hb),
+				"abandoned: no heartbeat since "+hb.UTC().Format(time.DateTime)+" UTC (the process died or lost the database)", r.id, r.hb)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				ids = append(ids, r.id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+	}
+	return ids, nil
+}
+
+// SetLogger makes the store log each write it retries (the attempt and
+// the error) on l. Call it before use; nil logs nothing.
+func (d *DB) SetLogger(l *slog.Logger) {
+	if l == nil {
+		d.retry.Notify = nil
+		return
+	}
+	d.retry.Notify = func(attempt int, err error) {
+		l.Warn("database write failed, retrying", "store", "sqlite", "attempt", attempt, "err", err)
+	}
+}
+
+// do runs op, retrying it while the database is locked: busy_timeout
+// already waits for a competing writer, so a lock that outlasts it (or
+// a SQLITE_BUSY it cannot wait out, such as a stale read snapshot) gets a
+// few more tries before the run fails.
+func (d *DB) do(ctx context.Context, op func(ctx context.Context) error) error {
+	return store.Retry(ctx, d.retry, Transient, op)
+}
+
+// Transient reports whether err says the database is busy or locked
+// (SQLITE_BUSY, SQLITE_LOCKED and their extended codes): another
+// connection holds the lock, and a later try may succeed.
+func Transient(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
 // UpsertStocks implements [kisfeed.PriceStore], in multi-row statements
 // that leave unchanged rows alone.
 func (d *DB) UpsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
 	if len(stocks) == 0 {
 		return nil
 	}
+	return d.do(ctx, func(ctx context.Context) error { return d.upsertStocks(ctx, stocks) })
+}
+
+func (d *DB) upsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)

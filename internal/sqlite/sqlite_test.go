@@ -1,6 +1,9 @@
 package sqlite_test
 
 import (
+	"database/sql"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -63,6 +66,56 @@ func TestPathFromURL(t *testing.T) {
 	for _, tt := range tests {
 		if got := sqlite.PathFromURL(tt.in); got != tt.want {
 			t.Errorf("PathFromURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestTransient: a real "database is locked" (a second writer without a
+// busy timeout) is transient; a constraint failure is not.
+func TestTransient(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "lock.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	raw := func() *sql.DB {
+		d, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SetMaxOpenConns(1)
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	ctx := t.Context()
+	holder, other := raw(), raw()
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO stocks (code, updated_at) VALUES ('000001', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	_, locked := other.ExecContext(ctx, `INSERT INTO stocks (code, updated_at) VALUES ('000002', 'x')`)
+	_, dup := tx.ExecContext(ctx, `INSERT INTO stocks (code, updated_at) VALUES ('000001', 'x')`)
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"database is locked", fmt.Errorf("upsert: %w", locked), true},
+		{"unique constraint", dup, false},
+		{"not sqlite", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		if tt.err == nil {
+			t.Fatalf("%s: no error produced", tt.name)
+		}
+		if got := sqlite.Transient(tt.err); got != tt.want {
+			t.Errorf("%s: Transient(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
 }

@@ -62,12 +62,20 @@ func Collect[T any](rows Rows, what string, scan func() (T, error)) ([]T, error)
 }
 
 // StartingRun readies run for [kisfeed.PriceStore.StartRun]: its status is
-// forced to running and a zero StartedAt becomes now().
+// forced to running, a zero StartedAt becomes now() and a zero HeartbeatAt
+// now() too (not StartedAt: that may be a pinned market clock, while the
+// lease runs on the wall clock).
 func StartingRun(run *kisfeed.IngestionRun, now func() time.Time) {
 	run.Status = kisfeed.RunRunning
 	if run.StartedAt.IsZero() {
 		run.StartedAt = now()
 	}
+	if run.HeartbeatAt.IsZero() {
+		run.HeartbeatAt = now()
+	}
+	// Milliseconds are what both dialects keep, so the run reads back
+	// as it was written.
+	run.HeartbeatAt = run.HeartbeatAt.Round(0).Truncate(time.Millisecond)
 }
 
 // FinishingRun readies run for [kisfeed.PriceStore.FinishRun]: a zero

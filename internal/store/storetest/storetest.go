@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"BarCountsAndSample", testBarCountsAndSample},
 		{"Rejected", testRejected},
 		{"Runs", testRuns},
+		{"RunLease", testRunLease},
 		{"Stocks", testStocks},
 		{"Empty", testEmpty},
 	}
@@ -272,7 +274,7 @@ func testRuns(t *testing.T, s kisfeed.PriceStore) {
 	fin.FinishedAt = started.Add(3 * time.Second)
 	fin.Status = kisfeed.RunInterrupted
 	fin.Fetched, fin.Written, fin.Unchanged, fin.Rejected, fin.Failed = 9, 7, 1, 1, 1
-	fin.Requests, fin.Elapsed, fin.Error = 42, 3*time.Second, "interrupted"
+	fin.Requests, fin.Elapsed, fin.Error, fin.Unwritten = 42, 3*time.Second, "interrupted", 2
 	if err := s.FinishRun(ctx, fin); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +293,75 @@ func testRuns(t *testing.T, s kisfeed.PriceStore) {
 	}
 	if diff := cmp.Diff(fin, runs[1], cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
 		t.Errorf("Runs[1] mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testRunLease: a running run whose heartbeat is older than the cutoff is
+// marked abandoned, finished at its last heartbeat; a live or finished run
+// is left alone, and a late heartbeat cannot bring an abandoned run back.
+func testRunLease(t *testing.T, s kisfeed.PriceStore) {
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
+	start := func(hb time.Time) *kisfeed.IngestionRun {
+		t.Helper()
+		r := &kisfeed.IngestionRun{StartedAt: t0, From: day1, To: day1, Path: "candles", Universe: 3, HeartbeatAt: hb}
+		if err := s.StartRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	dead := start(t0)                 // killed: never beats again
+	live := start(t0)                 // beats below
+	done := start(t0.Add(-time.Hour)) // finished long ago
+	if err := s.HeartbeatRun(ctx, live.ID, t0.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	fin := *done
+	fin.Status, fin.FinishedAt = kisfeed.RunSucceeded, t0
+	if err := s.FinishRun(ctx, fin); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0] != dead.ID {
+		t.Fatalf("AbandonRuns = %v, want [%d]", ids, dead.ID)
+	}
+	if ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute)); err != nil || len(ids) != 0 {
+		t.Errorf("AbandonRuns again = %v, %v; want none", ids, err)
+	}
+	// The dead process waking up (a paused VM) must not resurrect it.
+	if err := s.HeartbeatRun(ctx, dead.ID, t0.Add(20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]kisfeed.IngestionRun{}
+	for _, r := range runs {
+		got[r.ID] = r
+	}
+	want := []struct {
+		id        int64
+		status    kisfeed.RunStatus
+		finished  time.Time
+		heartbeat time.Time
+	}{
+		{dead.ID, kisfeed.RunAbandoned, t0, t0},
+		{live.ID, kisfeed.RunRunning, time.Time{}, t0.Add(10 * time.Minute)},
+		{done.ID, kisfeed.RunSucceeded, t0, t0.Add(-time.Hour)},
+	}
+	for _, w := range want {
+		r := got[w.id]
+		if r.Status != w.status || !r.FinishedAt.Equal(w.finished) || !r.HeartbeatAt.Equal(w.heartbeat) {
+			t.Errorf("run %d: status %q finished %v heartbeat %v; want %q, %v, %v", w.id, r.Status, r.FinishedAt,
+				r.HeartbeatAt, w.status, w.finished, w.heartbeat)
+		}
+	}
+	if r := got[dead.ID]; !strings.Contains(r.Error, "abandoned") {
+		t.Errorf("abandoned run's error = %q, want it to say abandoned", r.Error)
 	}
 }
 
