@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,14 @@ const (
 	srttGain  = 0.125
 	varGain   = 0.25
 	varFactor = 4
+	// serviceHalfLife is how fast the estimate forgets without new
+	// samples: it halves every serviceHalfLife since the last answer.
+	// Only answered calls feed it, and a high estimate refuses the short-
+	// deadline calls that would bring it down again; without decay one
+	// slow answer could keep refusing every short call (a breaker's
+	// recovery probe, a refresh-ahead batch) for as long as nothing with
+	// a long deadline happens to pass.
+	serviceHalfLife = 5 * time.Second
 )
 
 // errNoTime is the pacer's refusal: the next slot plus the time the
@@ -80,6 +89,7 @@ type pacer struct {
 	lastChange time.Time // guarded by mu
 	srtt       float64   // guarded by mu: EWMA of response times, seconds; 0 = no sample yet
 	rttvar     float64   // guarded by mu: EWMA of their mean deviation, seconds
+	lastObs    time.Time // guarded by mu: when the last sample came
 }
 
 func newPacer(perSecond float64, maxQueue int) *pacer {
@@ -150,8 +160,10 @@ func (p *pacer) observe(d time.Duration) {
 		return
 	}
 	x := d.Seconds()
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.lastObs = now
 	if p.srtt == 0 {
 		p.srtt, p.rttvar = x, x/2
 		return
@@ -167,12 +179,17 @@ func (p *pacer) observe(d time.Duration) {
 // service is how long a request is expected to take once it leaves: a
 // high percentile of this client's recent response times (mean plus four
 // mean deviations, as TCP estimates its retransmission timeout), at least
-// minService. Before the first answer it is minService.
+// minService. Before the first answer it is minService; it halves every
+// serviceHalfLife without a new answer.
 func (p *pacer) service() time.Duration {
+	now := p.now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	est := time.Duration((p.srtt + varFactor*p.rttvar) * float64(time.Second))
-	return max(est, minService)
+	sec := p.srtt + varFactor*p.rttvar
+	if age := now.Sub(p.lastObs); !p.lastObs.IsZero() && age > 0 {
+		sec *= math.Exp2(-age.Seconds() / serviceHalfLife.Seconds())
+	}
+	return max(time.Duration(sec*float64(time.Second)), minService)
 }
 
 // current returns the effective rate.

@@ -279,6 +279,8 @@ func repeat(d time.Duration, n int) []time.Duration {
 func TestPacerServiceEstimate(t *testing.T) {
 	t.Parallel()
 	p := newPacer(18, 10)
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
 	if got := p.service(); got != minService {
 		t.Errorf("no samples: got %s, want %s", got, minService)
 	}
@@ -297,6 +299,18 @@ func TestPacerServiceEstimate(t *testing.T) {
 	}
 	if got := p.service(); got != minService {
 		t.Errorf("fast answers: got %s, want the floor %s", got, minService)
+	}
+	// Without new answers the estimate forgets: one slow answer must not
+	// refuse short-deadline calls (which would bring it down) for good.
+	p.observe(2 * time.Second)
+	high := p.service()
+	now = now.Add(serviceHalfLife)
+	if got, want := p.service(), high/2; got < want-time.Millisecond || got > want+time.Millisecond {
+		t.Errorf("one half-life after a slow answer: got %s, want about %s (half of %s)", got, want, high)
+	}
+	now = now.Add(10 * serviceHalfLife)
+	if got := p.service(); got != minService {
+		t.Errorf("long after: got %s, want the floor %s", got, minService)
 	}
 }
 

@@ -116,7 +116,22 @@ func TestStaleBudget(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			stored := make(chan struct{}, 10)
-			c, err := cache.New(up.source(), tt.store(t, clk.Now), cache.WithClock(clk.Now),
+			store := tt.store(t, clk.Now)
+			// A shared primary is written after the fallback: wait for
+			// both, or a slow Redis write could still be on its way when
+			// the next lookup reads (no stale copy yet to answer with).
+			var primary chan struct{}
+			if _, mem := store.(*cache.Memory); !mem {
+				primary = make(chan struct{}, 10)
+				store = notifyStore{store, primary}
+			}
+			waitStored := func() {
+				<-stored
+				if primary != nil {
+					<-primary
+				}
+			}
+			c, err := cache.New(up.source(), store, cache.WithClock(clk.Now),
 				cache.WithFallback(notifyStore{cache.NewMemory(10, clk.Now), stored}),
 				cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
@@ -129,7 +144,7 @@ func TestStaleBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			<-stored
+			waitStored()
 			clk.Advance(time.Hour) // past the 30m price TTL
 
 			gate := make(chan struct{})
@@ -144,7 +159,7 @@ func TestStaleBudget(t *testing.T) {
 			}
 			up.gate.Store(nil)
 			close(gate) // the upstream answers now
-			<-stored
+			waitStored()
 			price, origin, err = tt.lookup(ctx, c)
 			if err != nil || origin != kisfeed.OriginCache || price != 2000 {
 				t.Errorf("after the late answer: got price %d origin %q err %v, want the cached 2000", price, origin, err)

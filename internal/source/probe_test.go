@@ -31,12 +31,12 @@ func (failObserver) TokenIssued()              {}
 // once the outage ends — here with a one-hour BREAKER_DELAY, which
 // without the probe would keep it open for the rest of the test.
 func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
-	const bound = 10 * time.Second // a failure bound, not a wait: the probe runs every 100 ms
+	const bound = 10 * time.Second // a failure bound, not a wait: the probe runs every 500 ms
 	cfg := config.Default()        // embedded emulator
 	cfg.MarketTime = "2026-11-27T10:00:00+09:00"
 	cfg.BreakerFailures = 1
 	cfg.BreakerDelay = time.Hour
-	every := 100 * time.Millisecond
+	every := 500 * time.Millisecond // also the probe's timeout: room for a loaded -race run
 	cfg.BreakerProbe = &every
 	cfg.RetryAttempts = 0
 	cfg.RefreshRate = 0
