@@ -116,9 +116,8 @@ func TestStaleBudget(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			stored := make(chan struct{}, 10)
-			c, err := cache.New(up.source(), tt.store(t, clk.Now), cache.WithClock(clk.Now),
-				cache.WithFallback(notifyStore{cache.NewMemory(10, clk.Now), stored}),
-				cache.WithStaleBudget(time.Millisecond))
+			store := cache.Failover(tt.store(t, clk.Now), notifyStore{cache.NewMemory(10, clk.Now), stored}, cache.FailoverConfig{Clock: clk.Now})
+			c, err := cache.New(up.source(), store, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -63,29 +62,26 @@ const DefaultStaleMaxAge = 72 * time.Hour
 // Cache is the caching [kisfeed.Source] decorator. Build it with [New].
 type Cache struct {
 	up            kisfeed.Source
-	store         Store
-	fallback      Store // used while store fails; nil = none
 	now           func() time.Time
-	log           *slog.Logger
 	obs           Observer
 	ttl           TTLs
 	staleMaxAge   time.Duration
 	prefix        string
 	flightTimeout time.Duration
-	staleBudget   time.Duration // 0 = wait for the flight
-	retryEvery    time.Duration
+	staleBudget   time.Duration               // 0 = wait for the flight
 	health        func(context.Context) error // nil = always available
 	configErr     func(error) bool            // errors passed through as they are
 	market        func() time.Time            // session-boundary clock; nil = now
 
-	// hot holds decoded values read before any flight: the store itself
-	// when it is a *Memory, else (hotShared) a small local LRU of copies of
-	// what the shared store holds, each kept at most localTTL.
+	// store is the one Store values are kept in. hot is its in-process
+	// tier, which fresh hits are read from before any flight, decoded:
+	// the store itself when it is a *Memory, else the local copies of
+	// tier, a TieredStore in front of a shared store (Redis).
+	store        Store
 	hot          *Memory
-	hotShared    bool
+	tier         *TieredStore // nil: hot is the whole store
 	localTTL     time.Duration
 	localEntries int
-	memFallback  *Memory // fallback when it is a *Memory, written decoded
 
 	flight singleflight.Group
 	// stale holds, while a flight runs, the expired copy it read from a
@@ -94,10 +90,6 @@ type Cache struct {
 	stale sync.Map
 
 	ref *refresher // refresh-ahead of quotes; nil = off
-
-	mu        sync.Mutex // guards storeDown and retryAt
-	storeDown bool
-	retryAt   time.Time
 }
 
 var _ kisfeed.Source = (*Cache)(nil)
@@ -158,16 +150,6 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithLogger sets the logger for store state changes.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *Cache) error {
-		if l != nil {
-			c.log = l
-		}
-		return nil
-	}
-}
-
 // WithObserver reports hits, misses and stale serves to o.
 func WithObserver(o Observer) Option {
 	return func(c *Cache) error {
@@ -176,12 +158,6 @@ func WithObserver(o Observer) Option {
 		}
 		return nil
 	}
-}
-
-// WithFallback sets a store that mirrors every write and answers reads
-// while the primary store fails (typically a [Memory] behind [Redis]).
-func WithFallback(s Store) Option {
-	return func(c *Cache) error { c.fallback = s; return nil }
 }
 
 // WithFlightTimeout bounds a shared upstream flight, which runs detached
@@ -248,18 +224,6 @@ func (c *Cache) passThrough(err error) bool {
 	return kisfeed.IsBusinessError(err) || c.configErr(err)
 }
 
-// WithStoreRetry sets how long the cache skips a failed primary store
-// before trying it again (default 5s).
-func WithStoreRetry(d time.Duration) Option {
-	return func(c *Cache) error {
-		if d < 0 {
-			return fmt.Errorf("cache: store retry %s: want >= 0", d)
-		}
-		c.retryEvery = d
-		return nil
-	}
-}
-
 // WithUpstreamHealth sets a check the cache runs on every fresh hit: a
 // non-nil error means the upstream is known to be unavailable right now
 // (its circuit is open, or it refuses connections), and the hit is then
@@ -298,6 +262,10 @@ func WithMarketClock(now func() time.Time) Option {
 // [WithLocalCopies] is not given.
 const DefaultLocalTTL = time.Second
 
+// DefaultLocalEntries bounds the local copies in front of a shared store
+// when [WithLocalCopies] is not given.
+const DefaultLocalEntries = 10_000
+
 // WithLocalCopies sizes the in-process copies kept in front of a shared
 // store such as [Redis]: at most entries decoded values (default 10,000),
 // each used for at most ttl (default [DefaultLocalTTL], 1 s) and never
@@ -306,8 +274,10 @@ const DefaultLocalTTL = time.Second
 // wrote to Redis is seen here up to ttl later — replicas agree within
 // that window, and TTL expiry and the close invalidation are still exact
 // because a copy never outlives its fresh_until. ttl 0 turns local copies
-// off (every read goes to the store). It has no effect with a [Memory]
-// store, which keeps decoded values itself.
+// off (every read goes to the store). [New] puts these copies, as a
+// [TieredStore], in front of a store that has no in-process tier of its
+// own; it has no effect with a [Memory] store, which keeps decoded values
+// itself, or a [TieredStore], which has its local copies already.
 func WithLocalCopies(entries int, ttl time.Duration) Option {
 	return func(c *Cache) error {
 		if entries < 1 || ttl < 0 {
@@ -324,23 +294,22 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		return nil, errors.New("cache: upstream and store are required")
 	}
 	c := &Cache{
-		up: upstream, store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
+		up: upstream, store: store, now: time.Now,
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
-		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, retryEvery: 5 * time.Second, configErr: func(error) bool { return false },
-		localTTL: DefaultLocalTTL, localEntries: 10_000,
+		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, configErr: func(error) bool { return false },
+		localTTL: DefaultLocalTTL, localEntries: DefaultLocalEntries,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
-	if m, ok := store.(*Memory); ok {
-		c.hot = m
-	} else {
-		c.hot = NewMemory(c.localEntries, c.now)
-		c.hotShared = true
+	c.hot, c.tier = localTier(store)
+	if c.hot == nil {
+		// A shared store: decoded local copies go in front of it.
+		c.tier = Tiered(NewMemory(c.localEntries, c.now), store, c.localTTL)
+		c.store, c.hot = c.tier, c.tier.local
 	}
-	c.memFallback, _ = c.fallback.(*Memory)
 	if c.ref != nil {
 		c.startRefresh()
 	}
@@ -391,94 +360,30 @@ func CandlesKey(q kisfeed.CandleQuery) string {
 	return "stock:" + q.Code + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
 }
 
-// Store access with degradation.
+// Store access.
 
-// usePrimary reports whether the primary store should be tried now.
-func (c *Cache) usePrimary() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.storeDown || !c.now().Before(c.retryAt)
-}
-
-// noteStore records the outcome of a primary-store call and logs state
-// changes once.
-func (c *Cache) noteStore(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.retryAt = c.now().Add(c.retryEvery)
-		if !c.storeDown {
-			c.storeDown = true
-			c.log.Warn("cache store failing; serving from memory and upstream", "err", err)
-		}
-		return
-	}
-	if c.storeDown {
-		c.storeDown = false
-		c.log.Info("cache store recovered")
-	}
-}
-
+// get reads keys from the store; a failing store reads as absent.
 func (c *Cache) get(ctx context.Context, keys ...string) [][]byte {
-	if c.usePrimary() {
-		vals, err := c.store.Get(ctx, keys...)
-		c.noteStore(err)
-		if err == nil && len(vals) == len(keys) {
-			return vals
-		}
+	vals, err := c.store.Get(ctx, keys...)
+	if err != nil || len(vals) != len(keys) {
+		return make([][]byte, len(keys))
 	}
-	if c.fallback != nil {
-		if vals, err := c.fallback.Get(ctx, keys...); err == nil && len(vals) == len(keys) {
-			return vals
-		}
-	}
-	return make([][]byte, len(keys))
+	return vals
 }
 
-// saved is one value to store.
-type saved struct {
-	key   string
-	env   encoder // an *envelope[T]
-	until time.Time
-}
-
-// save stores values: decoded in every Memory involved (the store itself,
-// the local copies, a memory fallback), JSON-encoded in the others.
+// save stores values for the stale max age: decoded in every Memory
+// involved, JSON-encoded in the other stores.
 func (c *Cache) save(ctx context.Context, items ...saved) {
-	if len(items) == 0 {
-		return
-	}
-	now := c.now()
-	var raws []Item
-	for _, it := range items {
-		if !c.hotShared {
-			c.hot.put(it.key, it.env, c.staleMaxAge)
-		} else {
-			c.keepLocal(it.key, it.env, it.until, now)
-		}
-		if c.memFallback != nil && c.memFallback != c.hot {
-			c.memFallback.put(it.key, it.env, c.staleMaxAge)
-		}
-		if c.hotShared || (c.fallback != nil && c.memFallback == nil) {
-			if raw, err := it.env.encode(); err == nil {
-				raws = append(raws, Item{Key: it.key, Value: raw, TTL: c.staleMaxAge})
-			}
-		}
-	}
-	if c.fallback != nil && c.memFallback == nil {
-		_ = c.fallback.Set(ctx, raws...)
-	}
-	if c.hotShared && len(raws) > 0 && c.usePrimary() {
-		c.noteStore(c.store.Set(ctx, raws...))
+	if len(items) > 0 {
+		_ = setEnvelopes(ctx, c.store, items, c.staleMaxAge)
 	}
 }
 
-// keepLocal keeps a decoded local copy of a shared store's value for the
-// local TTL, never past its freshness end (expired values are not kept:
-// stale serving reads the store).
+// keepLocal keeps a decoded local copy of a shared store's value (see
+// [TieredStore]); nothing when the store is a Memory.
 func (c *Cache) keepLocal(key string, env encoder, until, now time.Time) {
-	if c.localTTL > 0 {
-		c.hot.put(key, env, min(c.localTTL, until.Sub(now)))
+	if c.tier != nil {
+		c.tier.keep(key, env, until, now)
 	}
 }
 
@@ -748,7 +653,7 @@ func fromEntry[T any](obj encoder, raw []byte, ok bool) (*envelope[T], bool) {
 // shared store) the store's (or fallback's) value, of which a local copy
 // is kept while fresh.
 func load[T any](ctx context.Context, c *Cache, key string) (*envelope[T], bool) {
-	if env, ok := fromEntry[T](c.hot.lookupString(key)); ok || !c.hotShared {
+	if env, ok := fromEntry[T](c.hot.lookupString(key)); ok || c.tier == nil {
 		return env, ok
 	}
 	env, ok := decodeRaw[T](c.get(ctx, key)[0])
@@ -798,7 +703,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		if cached && now.Before(env.FreshUntil) {
 			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
 		}
-		if cached && c.hotShared && c.staleBudget > 0 {
+		if cached && c.tier != nil && c.staleBudget > 0 {
 			c.stale.Store(key, env)
 			defer c.stale.Delete(key)
 		}
@@ -820,7 +725,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		}
 		return nil, unavailable(err)
 	})
-	v, err := c.awaitFlight(ctx, ch, (pre != nil && c.staleOK(pre)) || c.hotShared)
+	v, err := c.awaitFlight(ctx, ch, (pre != nil && c.staleOK(pre)) || c.tier != nil)
 	if err == errBudget {
 		// The upstream is slow (or failing through its retries): answer
 		// from the copy at hand, or the one the flight read from the
@@ -987,7 +892,7 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 		for _, code := range uniq {
 			key := c.stockKey(code, "price")
 			env, ok := fromEntry[kisfeed.Quote](c.hot.lookupString(key))
-			if ok || !c.hotShared {
+			if ok || c.tier == nil {
 				classify(code, env, ok)
 				continue
 			}

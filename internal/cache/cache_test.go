@@ -540,9 +540,9 @@ func TestRedisDownDegrades(t *testing.T) {
 	var logs syncBuffer
 	clk := newClock(kst(10, 0))
 	mem := cache.NewMemory(100, clk.Now)
-	e := newEnv(t, kst(10, 0), cache.NewRedis(rdb),
-		cache.WithClock(clk.Now), cache.WithFallback(mem), cache.WithStoreRetry(0),
-		cache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	store := cache.Failover(cache.NewRedis(rdb), mem,
+		cache.FailoverConfig{Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	e := newEnv(t, kst(10, 0), store, cache.WithClock(clk.Now))
 	e.clk = clk
 	e.up.now = clk.Now
 	for i := range 3 {

@@ -29,7 +29,7 @@
 // upstream health check and a copy of the value for the caller — no
 // goroutine, no JSON, one allocation (the returned value). With a shared
 // store the decoded value comes from a small in-process copy
-// ([WithLocalCopies]) kept for at most 1 s and never past fresh_until:
+// ([Tiered], [WithLocalCopies]) kept for at most 1 s and never past fresh_until:
 // within that window a hit costs no Redis round trip, and the price is
 // that a value another replica writes reaches this one up to 1 s later.
 // Replicas therefore agree within the window, while TTL expiry and the
@@ -75,9 +75,9 @@
 // Business errors ([kisfeed.IsBusinessError]) pass through untouched and
 // are not cached. Any other upstream error is answered from the stale copy
 // when there is one, else returned as a *[kisfeed.UnavailableError]
-// wrapping it. A failing Store never fails a request: the cache logs the
-// state change once, serves from the fallback store ([WithFallback]) and
-// the upstream, and probes the primary store again every few seconds.
+// wrapping it. A failing Store never fails a request: a store that can
+// fail is wrapped in [Failover], which logs the state change once, serves
+// from the fallback store and probes the primary again every few seconds.
 //
 // # De-duplication
 //
