@@ -91,22 +91,23 @@ func (f *FailoverStore) Get(ctx context.Context, keys ...string) ([][]byte, erro
 	return f.fallback.Get(ctx, keys...)
 }
 
-// Set writes the fallback, then the primary unless it is being skipped;
-// it never fails.
+// Set writes the primary, unless it is being skipped, then the fallback;
+// it never fails. The primary goes first so that once the fallback has a
+// value, both have it.
 func (f *FailoverStore) Set(ctx context.Context, items ...Item) error {
-	_ = f.fallback.Set(ctx, items...)
 	if f.usePrimary() {
 		f.note(f.primary.Set(ctx, items...))
 	}
+	_ = f.fallback.Set(ctx, items...)
 	return nil
 }
 
 // setDecoded is Set for decoded values: each store gets them decoded or
 // encoded, as it keeps them.
 func (f *FailoverStore) setDecoded(ctx context.Context, items []saved, ttl time.Duration) error {
-	_ = setEnvelopes(ctx, f.fallback, items, ttl)
 	if f.usePrimary() {
 		f.note(setEnvelopes(ctx, f.primary, items, ttl))
 	}
+	_ = setEnvelopes(ctx, f.fallback, items, ttl)
 	return nil
 }
