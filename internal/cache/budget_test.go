@@ -117,7 +117,7 @@ func TestStaleBudget(t *testing.T) {
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			stored := make(chan struct{}, 10)
 			store := cache.Failover(tt.store(t, clk.Now), notifyStore{cache.NewMemory(10, clk.Now), stored}, cache.FailoverConfig{Clock: clk.Now})
-			c, err := cache.New(up.source(), store, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
+			c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -245,7 +245,7 @@ func TestLateAnswerFills(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}}
-		c, err := cache.New(src, cache.NewMemory(10, clk.Now), cache.WithClock(clk.Now))
+		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now))
 		if err != nil {
 			t.Fatal(err)
 		}

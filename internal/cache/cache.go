@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/krx"
 )
 
 // The kinds of cached values, as passed to an [Observer].
@@ -72,6 +71,7 @@ type Cache struct {
 	health        func(context.Context) error // nil = always available
 	configErr     func(error) bool            // errors passed through as they are
 	market        func() time.Time            // session-boundary clock; nil = now
+	boundary      func(time.Time) time.Time   // next session boundary; nil = none
 
 	// store is the one Store values are kept in. hot is its in-process
 	// tier, which fresh hits are read from before any flight, decoded:
@@ -257,6 +257,22 @@ func WithMarketClock(now func() time.Time) Option {
 	}
 }
 
+// WithSessionBoundaries sets next, which returns the first session
+// boundary strictly after a market-clock instant (the wiring passes
+// krx.NextBoundary: the 09:00 open or 15:30 close of a KRX trading day).
+// Intraday values (prices, order books, candle series reaching today) stay
+// fresh at most until that boundary, so a price fetched at 15:29 is not
+// served as fresh at 15:31. Without it intraday values live their TTL.
+func WithSessionBoundaries(next func(t time.Time) time.Time) Option {
+	return func(c *Cache) error {
+		if next == nil {
+			return errors.New("cache: session boundaries: want a non-nil func")
+		}
+		c.boundary = next
+		return nil
+	}
+}
+
 // DefaultLocalTTL is how long a decoded local copy of a value read from
 // a shared store (Redis) is used without asking the store again, when
 // [WithLocalCopies] is not given.
@@ -389,36 +405,17 @@ func (c *Cache) keepLocal(key string, env encoder, until, now time.Time) {
 
 // Freshness.
 
-// nextBoundary returns the first session boundary (09:00 open or 15:30
-// close of a trading day) strictly after t.
-func nextBoundary(t time.Time) time.Time {
-	t = t.In(kisfeed.KST)
-	d := kisfeed.Day(t)
-	for range 30 { // no KRX break is longer than a couple of weeks
-		if krx.IsTradingDay(d) {
-			if o := krx.OpenTime(d); t.Before(o) {
-				return o
-			}
-			if cl := krx.CloseTime(d); t.Before(cl) {
-				return cl
-			}
-		}
-		d = d.AddDate(0, 0, 1)
-	}
-	return t.Add(24 * time.Hour)
-}
-
 // freshUntil is the end of freshness of a value fetched at fetched: its
 // TTL, capped for intraday values at the next session boundary, which is
 // found on the market clock and applied as a duration from fetched.
 func (c *Cache) freshUntil(fetched time.Time, ttl time.Duration, intraday bool) time.Time {
 	until := fetched.Add(ttl)
-	if intraday {
+	if intraday && c.boundary != nil {
 		mnow := fetched
 		if c.market != nil {
 			mnow = c.market()
 		}
-		if left := nextBoundary(mnow).Sub(mnow); left < ttl {
+		if left := c.boundary(mnow).Sub(mnow); left < ttl {
 			until = fetched.Add(left)
 		}
 	}

@@ -39,9 +39,10 @@
 //
 // fresh_until is the fetch time plus the kind's TTL ([TTLs]). For intraday
 // values (price, order book, and candle series that include today) it is
-// also capped at the next session boundary after the fetch: the next 09:00
-// open or 15:30 close of a KRX trading day (package krx knows weekends and
-// holidays). So a price fetched at 15:29 is not served as fresh at 15:31 —
+// also capped at the next session boundary after the fetch, as the
+// function given with [WithSessionBoundaries] names it (the wiring passes
+// krx.NextBoundary: the next 09:00 open or 15:30 close of a KRX trading
+// day). So a price fetched at 15:29 is not served as fresh at 15:31 —
 // nobody reads a pre-close price as the close — while a price fetched
 // after the close stays fresh for its TTL (it is the closing price until
 // the next open). The boundaries are read on the market clock

@@ -85,6 +85,7 @@ import (
 	redisx "github.com/kisfeed/kisfeed/internal/redis"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/kis"
+	"github.com/kisfeed/kisfeed/krx"
 )
 
 // Embedded-mode constants: the demo credentials the built-in emulator
@@ -335,6 +336,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		// market time, so a quote fetched at 15:29 market time must not
 		// outlive 15:30 market time whatever the wall clock says.
 		cache.WithMarketClock(market),
+		cache.WithSessionBoundaries(krx.NextBoundary),
 		cache.WithObserver(deps.CacheObserver),
 	}
 	if u.Mode != config.ModeMock {
