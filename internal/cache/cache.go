@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,11 +66,11 @@ type Cache struct {
 	staleMaxAge   time.Duration
 	prefix        string
 	flightTimeout time.Duration
-	staleBudget   time.Duration               // 0 = wait for the flight
-	health        func(context.Context) error // nil = always available
-	configErr     func(error) bool            // errors passed through as they are
-	market        func() time.Time            // session-boundary clock; nil = now
-	boundary      func(time.Time) time.Time   // next session boundary; nil = none
+	staleBudget   time.Duration             // 0 = wait for the flight
+	health        upstreamMark              // nil = always available
+	configErr     func(error) bool          // errors passed through as they are
+	market        func() time.Time          // session-boundary clock; nil = now
+	boundary      func(time.Time) time.Time // next session boundary; nil = none
 
 	// store is the one Store values are kept in. hot is its in-process
 	// tier, which fresh hits are read from before any flight, decoded:
@@ -593,13 +592,8 @@ func (e *timeoutError) Is(target error) bool { return target == kisfeed.ErrUnava
 func (e *timeoutError) Unwrap() error { return e.err }
 
 // hitOrigin is the origin of a fresh hit: "cache", or "stale" while the
-// upstream health check says the upstream is unavailable.
-func (c *Cache) hitOrigin(ctx context.Context) kisfeed.Origin {
-	if c.health != nil && c.health(ctx) != nil {
-		return kisfeed.OriginStale
-	}
-	return kisfeed.OriginCache
-}
+// upstream is known to be down.
+func (c *Cache) hitOrigin(ctx context.Context) kisfeed.Origin { return c.health.origin(ctx) }
 
 // observe counts one served lookup by its origin.
 func (c *Cache) observe(kind string, origin kisfeed.Origin) {
@@ -791,6 +785,51 @@ func checkCode(code string) error {
 	return kisfeed.ValidateCode(code)
 }
 
+// stockKind describes a per-code value, kept under stock:{code}:{what}.
+type stockKind struct {
+	kind     string // for the Observer
+	what     string // the key's last part
+	name     string // in errors: "quote 005930"
+	intraday bool   // freshness ends at the next session boundary
+}
+
+var (
+	priceKind = stockKind{kind: KindPrice, what: "price", name: "quote", intraday: true}
+	bookKind  = stockKind{kind: KindOrderBook, what: "orderbook", name: "order book", intraday: true}
+	infoKind  = stockKind{kind: KindInfo, what: "info", name: "stock info"}
+)
+
+// stockGet is the read path of a per-code value: a fresh hit on a decoded
+// copy, else the shared [lookup] calling fetch on the upstream. The caller
+// gets its own copy, its Meta (found by meta) stamped with the origin.
+// fetch and meta are method expressions and func literals that capture
+// nothing, so that the hit path allocates only the copy.
+func stockGet[T any](ctx context.Context, c *Cache, k stockKind, code string, ttl time.Duration,
+	fetch func(kisfeed.Source, context.Context, string) (*T, error), meta func(*T) *kisfeed.Meta) (*T, error) {
+	r, ok := stockHit[T](ctx, c, k.kind, code, k.what)
+	if !ok {
+		var err error
+		r, err = lookup(ctx, c, k.kind, c.stockKey(code, k.what), subject{k.name, code}, ttl, k.intraday,
+			func(ctx context.Context) (T, error) { return deref(fetch(c.up, ctx, code)) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	v := new(T)
+	*v = r.val
+	stamp(meta(v), r.origin, r.expires)
+	return v, nil
+}
+
+// deref is an upstream answer as a value to store.
+func deref[T any](p *T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return *p, nil
+}
+
 // stockHit answers a fresh hit on stock:{code}:{what} with the key built
 // on the stack: the hit path's only allocation is the caller's copy.
 func stockHit[T any](ctx context.Context, c *Cache, kind, code, what string) (result[T], bool) {
@@ -807,207 +846,8 @@ func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) 
 	if c.ref != nil {
 		c.ref.heat.add(code)
 	}
-	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
-	if !ok {
-		var err error
-		r, err = lookup(ctx, c, KindPrice, c.stockKey(code, "price"), subject{"quote", code}, c.ttl.Price, true,
-			func(ctx context.Context) (kisfeed.Quote, error) {
-				q, err := c.up.Quote(ctx, code)
-				if err != nil {
-					return kisfeed.Quote{}, err
-				}
-				return *q, nil
-			})
-		if err != nil {
-			return nil, err
-		}
-	}
-	q := new(kisfeed.Quote)
-	*q = r.val
-	stamp(&q.Meta, r.origin, r.expires)
-	return q, nil
-}
-
-// Quotes serves the cached codes from the cache and fetches the rest in one
-// upstream Quotes call. Malformed codes are reported in the
-// *[kisfeed.BatchError] without asking the upstream.
-func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-	out := make([]*kisfeed.Quote, len(codes))
-	var be *kisfeed.BatchError
-	fail := func(code string, err error) {
-		if be == nil {
-			be = &kisfeed.BatchError{Errs: map[string]error{}}
-		}
-		be.Errs[code] = err
-	}
-	// Unique valid codes, and the positions each fills.
-	var uniq []string
-	pos := map[string][]int{}
-	for i, code := range codes {
-		if err := checkCode(code); err != nil {
-			fail(code, err)
-			continue
-		}
-		if _, seen := pos[code]; !seen {
-			uniq = append(uniq, code)
-			if c.ref != nil {
-				c.ref.heat.add(code)
-			}
-		}
-		pos[code] = append(pos[code], i)
-	}
-	put := func(code string, q kisfeed.Quote, origin kisfeed.Origin, expires time.Time) {
-		stamp(&q.Meta, origin, expires)
-		for _, i := range pos[code] {
-			qc := q
-			out[i] = &qc
-		}
-	}
-	if len(uniq) > 0 {
-		now := c.now()
-		var misses []string
-		stale := map[string]*envelope[kisfeed.Quote]{}
-		var hitOrigin kisfeed.Origin // asked once, on the first hit
-		// classify serves a fresh env as a hit, else notes a miss (with its
-		// stale copy, if any).
-		classify := func(code string, env *envelope[kisfeed.Quote], ok bool) {
-			if ok && now.Before(env.FreshUntil) {
-				if hitOrigin == "" {
-					hitOrigin = c.hitOrigin(ctx)
-				}
-				c.observe(KindPrice, hitOrigin)
-				put(code, env.Value, hitOrigin, env.FreshUntil)
-				return
-			}
-			if ok {
-				stale[code] = env
-			}
-			misses = append(misses, code)
-		}
-		// Decoded copies first; with a shared store, one MGET for the rest.
-		var rest, restKeys []string
-		for _, code := range uniq {
-			key := c.stockKey(code, "price")
-			env, ok := fromEntry[kisfeed.Quote](c.hot.lookupString(key))
-			if ok || c.tier == nil {
-				classify(code, env, ok)
-				continue
-			}
-			rest, restKeys = append(rest, code), append(restKeys, key)
-		}
-		if len(rest) > 0 {
-			raws := c.get(ctx, restKeys...)
-			for i, code := range rest {
-				env, ok := decodeRaw[kisfeed.Quote](raws[i])
-				if ok {
-					c.keepLocal(restKeys[i], env, env.FreshUntil, now)
-				}
-				classify(code, env, ok)
-			}
-		}
-		if len(misses) > 0 {
-			// With a stale copy of every miss, wait for the upstream only
-			// for the stale budget (see lookup).
-			allStale := true
-			for _, code := range misses {
-				if env, ok := stale[code]; !ok || !c.staleOK(env) {
-					allStale = false
-					break
-				}
-			}
-			got, err := c.fetchQuotes(ctx, misses, allStale)
-			var ube *kisfeed.BatchError
-			switch {
-			case err == nil || errors.As(err, &ube):
-				errs := batchErrs(ube)
-				for _, code := range misses {
-					c.obs.Miss(KindPrice)
-					if r, ok := got[code]; ok {
-						put(code, r.val, kisfeed.OriginSource, r.expires)
-					} else if e, ok := errs[code]; ok {
-						fail(code, e)
-					} else {
-						fail(code, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code))
-					}
-				}
-			case c.passThrough(err) || errors.Is(err, context.Canceled):
-				return nil, err
-			default:
-				// Upstream failure, the stale budget passed, or this
-				// caller's deadline passed: every miss needs a stale copy,
-				// else the whole call fails.
-				for _, code := range misses {
-					env, ok := stale[code]
-					if !ok || !c.staleOK(env) {
-						c.obs.Miss(KindPrice)
-						if ctx.Err() != nil {
-							return nil, err
-						}
-						return nil, unavailable(err)
-					}
-				}
-				for _, code := range misses {
-					c.obs.Stale(KindPrice)
-					put(code, stale[code].Value, kisfeed.OriginStale, time.Time{})
-				}
-			}
-		}
-	}
-	if be != nil {
-		return out, be
-	}
-	return out, nil
-}
-
-// batchErrs returns be's per-code errors; nil-safe.
-func batchErrs(be *kisfeed.BatchError) map[string]error {
-	if be == nil {
-		return nil
-	}
-	return be.Errs
-}
-
-// fetchQuotes asks the upstream for codes in one shared flight and stores
-// the answers; it returns the fetched quotes by code and the upstream's
-// error (a *BatchError for per-code failures). With withBudget it gives up
-// waiting after the stale budget (errBudget) while the flight goes on.
-func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool) (map[string]result[kisfeed.Quote], error) {
-	type batch struct {
-		got map[string]result[kisfeed.Quote]
-		err error
-	}
-	joined := strings.Join(codes, ",")
-	ch := c.startFlight(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
-		qs, err := c.up.Quotes(ctx, codes)
-		var be *kisfeed.BatchError
-		if err != nil && !errors.As(err, &be) {
-			return nil, err
-		}
-		fetched := c.now()
-		until := c.freshUntil(fetched, c.ttl.Price, true)
-		got := map[string]result[kisfeed.Quote]{}
-		var items []saved
-		for i, q := range qs {
-			if q == nil || i >= len(codes) {
-				continue
-			}
-			code := codes[i]
-			got[code] = result[kisfeed.Quote]{val: *q, origin: kisfeed.OriginSource, expires: until}
-			items = append(items, saved{key: c.stockKey(code, "price"),
-				env: &envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}, until: until})
-			if c.ref != nil {
-				c.ref.fetched(code, until)
-			}
-		}
-		c.save(ctx, items...)
-		return batch{got: got, err: err}, nil
-	})
-	v, err := c.awaitFlight(ctx, ch, withBudget)
-	if err != nil {
-		return nil, err
-	}
-	b := v.(batch)
-	return b.got, b.err
+	return stockGet(ctx, c, priceKind, code, c.ttl.Price, kisfeed.Source.Quote,
+		func(q *kisfeed.Quote) *kisfeed.Meta { return &q.Meta })
 }
 
 // OrderBook returns the cached book of code, or fetches it.
@@ -1015,25 +855,8 @@ func (c *Cache) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook,
 	if err := checkCode(code); err != nil {
 		return nil, err
 	}
-	r, ok := stockHit[kisfeed.OrderBook](ctx, c, KindOrderBook, code, "orderbook")
-	if !ok {
-		var err error
-		r, err = lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), subject{"order book", code}, c.ttl.OrderBook, true,
-			func(ctx context.Context) (kisfeed.OrderBook, error) {
-				b, err := c.up.OrderBook(ctx, code)
-				if err != nil {
-					return kisfeed.OrderBook{}, err
-				}
-				return *b, nil
-			})
-		if err != nil {
-			return nil, err
-		}
-	}
-	b := new(kisfeed.OrderBook)
-	*b = r.val
-	stamp(&b.Meta, r.origin, r.expires)
-	return b, nil
+	return stockGet(ctx, c, bookKind, code, c.ttl.OrderBook, kisfeed.Source.OrderBook,
+		func(b *kisfeed.OrderBook) *kisfeed.Meta { return &b.Meta })
 }
 
 // coversToday reports whether a candle query's answer can still change
@@ -1058,13 +881,7 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 	}
 	q.Interval = iv // one key per series: "d" and "day" share it
 	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), candlesSubject(q), c.ttl.Candles, coversToday(q, c.marketNow()),
-		func(ctx context.Context) (kisfeed.Candles, error) {
-			cs, err := c.up.Candles(ctx, q)
-			if err != nil {
-				return kisfeed.Candles{}, err
-			}
-			return *cs, nil
-		})
+		func(ctx context.Context) (kisfeed.Candles, error) { return deref(c.up.Candles(ctx, q)) })
 	if err != nil {
 		return nil, err
 	}
@@ -1100,23 +917,12 @@ func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo,
 	if err := checkCode(code); err != nil {
 		return nil, err
 	}
-	r, err := lookup(ctx, c, KindInfo, c.stockKey(code, "info"), subject{"stock info", code}, c.ttl.Info, false,
-		func(ctx context.Context) (kisfeed.StockInfo, error) {
-			s, err := c.up.StockInfo(ctx, code)
-			if err != nil {
-				return kisfeed.StockInfo{}, err
-			}
-			return *s, nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	s := r.val
-	if !s.ListingDate.IsZero() {
+	s, err := stockGet(ctx, c, infoKind, code, c.ttl.Info, kisfeed.Source.StockInfo,
+		func(s *kisfeed.StockInfo) *kisfeed.Meta { return &s.Meta })
+	if err == nil && !s.ListingDate.IsZero() {
 		s.ListingDate = s.ListingDate.In(kisfeed.KST)
 	}
-	stamp(&s.Meta, r.origin, r.expires)
-	return &s, nil
+	return s, err
 }
 
 // Universe returns the cached universe, or fetches it (info TTL). The
