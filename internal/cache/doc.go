@@ -1,6 +1,22 @@
-// Package cache is a [kisfeed.Source] decorator that keeps upstream answers
-// in a [Store] (Redis, or a bounded in-memory LRU), shares concurrent
-// identical lookups, and falls back to a stale copy when the upstream fails.
+// Package cache is the read-through [kisfeed.Source] decorator: it owns the
+// copies of upstream answers (their keys, freshness and stale serving), the
+// sharing of concurrent identical lookups, and refresh-ahead of hot quotes.
+// Where copies live is the one [Store] it is handed ([Memory], [Redis], or
+// the wrappers [Tiered] and [Failover]), and when an intraday value stops
+// being fresh or the upstream counts as down are functions the wiring
+// hands in ([WithSessionBoundaries], [WithUpstreamHealth]).
+//
+// # Files
+//
+//	cache.go     the Cache, New, keys, store access, freshness
+//	options.go   the Options
+//	lookup.go    the one generic lookup (hit, flight, stale copy) and stockGet
+//	values.go    the Source methods, thin over lookup
+//	quotes.go    Quotes: hits, one MGET, one upstream call for the misses
+//	flight.go    singleflight with deadlines, the stale budget, timeout errors
+//	mark.go      marking hits stale while the upstream is down
+//	refresh.go   refresh-ahead of quotes
+//	store.go, redis.go, tiered.go, failover.go   the Store and its kinds
 //
 // # Keys
 //
