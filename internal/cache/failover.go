@@ -91,23 +91,36 @@ func (f *FailoverStore) Get(ctx context.Context, keys ...string) ([][]byte, erro
 	return f.fallback.Get(ctx, keys...)
 }
 
-// Set writes the primary, unless it is being skipped, then the fallback;
-// it never fails. The primary goes first so that once the fallback has a
-// value, both have it.
+// Set writes both stores; it never fails. The primary is skipped while it
+// is failing.
 func (f *FailoverStore) Set(ctx context.Context, items ...Item) error {
-	if f.usePrimary() {
-		f.note(f.primary.Set(ctx, items...))
-	}
-	_ = f.fallback.Set(ctx, items...)
+	f.write(func(s Store) error { return s.Set(ctx, items...) })
 	return nil
 }
 
 // setDecoded is Set for decoded values: each store gets them decoded or
 // encoded, as it keeps them.
 func (f *FailoverStore) setDecoded(ctx context.Context, items []saved, ttl time.Duration) error {
-	if f.usePrimary() {
-		f.note(setEnvelopes(ctx, f.primary, items, ttl))
-	}
-	_ = setEnvelopes(ctx, f.fallback, items, ttl)
+	f.write(func(s Store) error { return setEnvelopes(ctx, s, items, ttl) })
 	return nil
+}
+
+// write applies set to both stores, the in-process one first: a [Memory]
+// cannot block, and once it has a value a reader may be answered from it,
+// so it must not wait for a remote store's round trip. With a remote
+// primary that is the fallback; with a Memory primary (which never fails),
+// the primary.
+func (f *FailoverStore) write(set func(Store) error) {
+	primary := func() {
+		if f.usePrimary() {
+			f.note(set(f.primary))
+		}
+	}
+	if _, local := f.primary.(*Memory); local {
+		primary()
+		_ = set(f.fallback)
+		return
+	}
+	_ = set(f.fallback)
+	primary()
 }

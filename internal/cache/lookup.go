@@ -25,6 +25,12 @@ func (c *Cache) observe(kind string, origin kisfeed.Origin) {
 	}
 }
 
+// passThrough reports whether an upstream error goes to the caller as it
+// is: a business error (bad input, unknown code) or a configuration error.
+func (c *Cache) passThrough(err error) bool {
+	return kisfeed.IsBusinessError(err) || c.configErr(err)
+}
+
 // decodeRaw decodes a stored JSON envelope.
 func decodeRaw[T any](raw []byte) (*envelope[T], bool) {
 	if raw == nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/kisfeed/kisfeed"
 )
 
 // Option configures a [Cache].
@@ -131,12 +129,6 @@ func WithConfigError(is func(error) bool) Option {
 		}
 		return nil
 	}
-}
-
-// passThrough reports whether an upstream error goes to the caller as it
-// is: a business error (bad input, unknown code) or a configuration error.
-func (c *Cache) passThrough(err error) bool {
-	return kisfeed.IsBusinessError(err) || c.configErr(err)
 }
 
 // WithUpstreamHealth sets a check the cache runs on every fresh hit: a
