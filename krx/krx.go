@@ -97,6 +97,26 @@ func CloseTime(day time.Time) time.Time {
 	return d.Add(CloseHour*time.Hour + CloseMinute*time.Minute)
 }
 
+// NextBoundary returns the first session boundary (the 09:00 open or the
+// 15:30 close of a trading day) strictly after t: where an intraday value
+// (a price, an order book) stops being what the market says.
+func NextBoundary(t time.Time) time.Time {
+	t = t.In(kisfeed.KST)
+	d := kisfeed.Day(t)
+	for range 30 { // no KRX break is longer than a couple of weeks
+		if IsTradingDay(d) {
+			if o := OpenTime(d); t.Before(o) {
+				return o
+			}
+			if cl := CloseTime(d); t.Before(cl) {
+				return cl
+			}
+		}
+		d = d.AddDate(0, 0, 1)
+	}
+	return t.Add(24 * time.Hour)
+}
+
 // FirstYear and LastYear bound the built-in holiday table. Dates outside it
 // are judged by weekday alone.
 const (

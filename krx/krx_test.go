@@ -154,3 +154,28 @@ func TestSessions(t *testing.T) {
 		t.Errorf("OpenTime = %s, want 09:00", got)
 	}
 }
+
+func TestNextBoundary(t *testing.T) {
+	at := func(y int, m time.Month, d, hh, mm int) time.Time {
+		return time.Date(y, m, d, hh, mm, 0, 0, kisfeed.KST)
+	}
+	tests := []struct {
+		name    string
+		t, want time.Time
+	}{
+		{"before the open", at(2026, time.March, 10, 8, 0), at(2026, time.March, 10, 9, 0)},
+		{"at the open: the close is next", at(2026, time.March, 10, 9, 0), at(2026, time.March, 10, 15, 30)},
+		{"a minute before the close", at(2026, time.March, 10, 15, 29), at(2026, time.March, 10, 15, 30)},
+		{"after the close: the next open", at(2026, time.March, 10, 15, 31), at(2026, time.March, 11, 9, 0)},
+		{"friday evening: monday's open", at(2026, time.March, 6, 16, 0), at(2026, time.March, 9, 9, 0)},
+		{"year-end holiday and new year", at(2025, time.December, 30, 15, 30), at(2026, time.January, 2, 9, 0)},
+		{"UTC input is read in KST", at(2026, time.March, 10, 15, 29).UTC(), at(2026, time.March, 10, 15, 30)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NextBoundary(tt.t); !got.Equal(tt.want) {
+				t.Errorf("NextBoundary(%s): got %s, want %s", tt.t, got, tt.want)
+			}
+		})
+	}
+}

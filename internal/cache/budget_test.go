@@ -116,14 +116,14 @@ func TestStaleBudget(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			stored := make(chan struct{}, 10)
-			store := tt.store(t, clk.Now)
-			// A shared primary is written after the fallback: wait for
-			// both, or a slow Redis write could still be on its way when
-			// the next lookup reads (no stale copy yet to answer with).
+			primaryStore := tt.store(t, clk.Now)
+			// The shared primary is written after the in-process fallback:
+			// wait for both, or a slow Redis write could still be on its
+			// way when the next lookup reads (no stale copy to answer with).
 			var primary chan struct{}
-			if _, mem := store.(*cache.Memory); !mem {
+			if _, mem := primaryStore.(*cache.Memory); !mem {
 				primary = make(chan struct{}, 10)
-				store = notifyStore{store, primary}
+				primaryStore = notifyStore{primaryStore, primary}
 			}
 			waitStored := func() {
 				<-stored
@@ -131,9 +131,8 @@ func TestStaleBudget(t *testing.T) {
 					<-primary
 				}
 			}
-			c, err := cache.New(up.source(), store, cache.WithClock(clk.Now),
-				cache.WithFallback(notifyStore{cache.NewMemory(10, clk.Now), stored}),
-				cache.WithStaleBudget(time.Millisecond))
+			store := cache.Failover(primaryStore, notifyStore{cache.NewMemory(10, clk.Now), stored}, cache.FailoverConfig{Clock: clk.Now})
+			c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -261,7 +260,7 @@ func TestLateAnswerFills(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}}
-		c, err := cache.New(src, cache.NewMemory(10, clk.Now), cache.WithClock(clk.Now))
+		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now))
 		if err != nil {
 			t.Fatal(err)
 		}

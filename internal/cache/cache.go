@@ -4,17 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/krx"
 )
 
 // The kinds of cached values, as passed to an [Observer].
@@ -63,29 +58,27 @@ const DefaultStaleMaxAge = 72 * time.Hour
 // Cache is the caching [kisfeed.Source] decorator. Build it with [New].
 type Cache struct {
 	up            kisfeed.Source
-	store         Store
-	fallback      Store // used while store fails; nil = none
 	now           func() time.Time
-	log           *slog.Logger
 	obs           Observer
 	ttl           TTLs
 	staleMaxAge   time.Duration
 	prefix        string
 	flightTimeout time.Duration
-	staleBudget   time.Duration // 0 = wait for the flight
-	retryEvery    time.Duration
-	health        func(context.Context) error // nil = always available
-	configErr     func(error) bool            // errors passed through as they are
-	market        func() time.Time            // session-boundary clock; nil = now
+	staleBudget   time.Duration             // 0 = wait for the flight
+	health        upstreamMark              // nil = always available
+	configErr     func(error) bool          // errors passed through as they are
+	market        func() time.Time          // session-boundary clock; nil = now
+	boundary      func(time.Time) time.Time // next session boundary; nil = none
 
-	// hot holds decoded values read before any flight: the store itself
-	// when it is a *Memory, else (hotShared) a small local LRU of copies of
-	// what the shared store holds, each kept at most localTTL.
+	// store is the one Store values are kept in. hot is its in-process
+	// tier, which fresh hits are read from before any flight, decoded:
+	// the store itself when it is a *Memory, else the local copies of
+	// tier, a TieredStore in front of a shared store (Redis).
+	store        Store
 	hot          *Memory
-	hotShared    bool
+	tier         *TieredStore // nil: hot is the whole store
 	localTTL     time.Duration
 	localEntries int
-	memFallback  *Memory // fallback when it is a *Memory, written decoded
 
 	flight singleflight.Group
 	// stale holds, while a flight runs, the expired copy it read from a
@@ -94,229 +87,9 @@ type Cache struct {
 	stale sync.Map
 
 	ref *refresher // refresh-ahead of quotes; nil = off
-
-	mu        sync.Mutex // guards storeDown and retryAt
-	storeDown bool
-	retryAt   time.Time
 }
 
 var _ kisfeed.Source = (*Cache)(nil)
-
-// Option configures a [Cache].
-type Option func(*Cache) error
-
-// WithTTLs sets the freshness periods; zero fields keep their defaults.
-func WithTTLs(t TTLs) Option {
-	return func(c *Cache) error {
-		for name, d := range map[string]time.Duration{"price": t.Price, "orderbook": t.OrderBook, "candles": t.Candles, "info": t.Info} {
-			if d < 0 {
-				return fmt.Errorf("cache: %s ttl %s: want > 0", name, d)
-			}
-		}
-		if t.Price > 0 {
-			c.ttl.Price = t.Price
-		}
-		if t.OrderBook > 0 {
-			c.ttl.OrderBook = t.OrderBook
-		}
-		if t.Candles > 0 {
-			c.ttl.Candles = t.Candles
-		}
-		if t.Info > 0 {
-			c.ttl.Info = t.Info
-		}
-		return nil
-	}
-}
-
-// WithStaleMaxAge bounds how old a stale copy may be and so how long the
-// store keeps values (default 72h).
-func WithStaleMaxAge(d time.Duration) Option {
-	return func(c *Cache) error {
-		if d <= 0 {
-			return fmt.Errorf("cache: stale max age %s: want > 0", d)
-		}
-		c.staleMaxAge = d
-		return nil
-	}
-}
-
-// WithPrefix puts prefix in front of every key, e.g. "kisfeed:" or a
-// unique prefix per test.
-func WithPrefix(prefix string) Option {
-	return func(c *Cache) error { c.prefix = prefix; return nil }
-}
-
-// WithClock sets the clock used for freshness (time.Now by default).
-func WithClock(now func() time.Time) Option {
-	return func(c *Cache) error {
-		if now == nil {
-			return errors.New("cache: clock: want a non-nil func")
-		}
-		c.now = now
-		return nil
-	}
-}
-
-// WithLogger sets the logger for store state changes.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *Cache) error {
-		if l != nil {
-			c.log = l
-		}
-		return nil
-	}
-}
-
-// WithObserver reports hits, misses and stale serves to o.
-func WithObserver(o Observer) Option {
-	return func(c *Cache) error {
-		if o != nil {
-			c.obs = o
-		}
-		return nil
-	}
-}
-
-// WithFallback sets a store that mirrors every write and answers reads
-// while the primary store fails (typically a [Memory] behind [Redis]).
-func WithFallback(s Store) Option {
-	return func(c *Cache) error { c.fallback = s; return nil }
-}
-
-// WithFlightTimeout bounds a shared upstream flight, which runs detached
-// from its callers' contexts (default 30s). Make it longer than the
-// upstream's own worst case, or the cache cuts off calls the upstream
-// would still finish: the kis client may wait up to a minute for the next
-// token issuance, then try a request several times (package source sets
-// it from KIS_TIMEOUT and KIS_RETRY_ATTEMPTS). A caller with a deadline is
-// bounded by that anyway. A flight cut off by it fails with an error that
-// names the lookup and the bound ("quote 005930: upstream did not answer
-// within 30s: context deadline exceeded") and matches both
-// kisfeed.ErrUnavailable and context.DeadlineExceeded.
-func WithFlightTimeout(d time.Duration) Option {
-	return func(c *Cache) error {
-		if d <= 0 {
-			return fmt.Errorf("cache: flight timeout %s: want > 0", d)
-		}
-		c.flightTimeout = d
-		return nil
-	}
-}
-
-// WithStaleBudget sets how long a lookup that has a stale copy (within
-// the stale max age) waits for the upstream before answering with that
-// copy, marked stale (default [DefaultStaleBudget], 150 ms; 0 = wait for
-// the upstream as long as the caller's deadline allows). The upstream call
-// goes on in the background and stores its answer when it comes, so the
-// next caller gets it fresh. A lookup with no copy at all still waits for
-// the upstream (or its error).
-//
-// Why a budget: during an outage the upstream call fails only after every
-// retry (seconds), and before the circuit opens every caller would wait
-// that long for a copy the cache had all along. 150 ms is above a healthy
-// KIS quote (tens of milliseconds plus one rate-limiter slot, 55 ms at
-// 18/s), so a healthy upstream is not cut short, and leaves headroom under
-// a 200 ms p95 for the rest of the request.
-func WithStaleBudget(d time.Duration) Option {
-	return func(c *Cache) error {
-		if d < 0 {
-			return fmt.Errorf("cache: stale budget %s: want >= 0", d)
-		}
-		c.staleBudget = d
-		return nil
-	}
-}
-
-// WithConfigError marks upstream errors that say the configuration is
-// wrong (credentials the upstream refuses): like business errors, they
-// reach the caller as they are — no stale copy stands in for the value
-// and they are not turned into a *kisfeed.UnavailableError — because no
-// wait fixes them and the caller must be told what to change.
-func WithConfigError(is func(error) bool) Option {
-	return func(c *Cache) error {
-		if is != nil {
-			c.configErr = is
-		}
-		return nil
-	}
-}
-
-// passThrough reports whether an upstream error goes to the caller as it
-// is: a business error (bad input, unknown code) or a configuration error.
-func (c *Cache) passThrough(err error) bool {
-	return kisfeed.IsBusinessError(err) || c.configErr(err)
-}
-
-// WithStoreRetry sets how long the cache skips a failed primary store
-// before trying it again (default 5s).
-func WithStoreRetry(d time.Duration) Option {
-	return func(c *Cache) error {
-		if d < 0 {
-			return fmt.Errorf("cache: store retry %s: want >= 0", d)
-		}
-		c.retryEvery = d
-		return nil
-	}
-}
-
-// WithUpstreamHealth sets a check the cache runs on every fresh hit: a
-// non-nil error means the upstream is known to be unavailable right now
-// (its circuit is open, or it refuses connections), and the hit is then
-// served marked stale (Origin "stale", Stale=true) instead of "cache":
-// the value is still within its TTL, but nobody can refresh it, and a
-// client deciding whether to trust or retry must be told so. The check
-// only changes the marking — a hit never fails because of it — so it must
-// be cheap: answer from a recent observation and dial at most rarely (the
-// factory in package source reuses its breaker state and a cached TCP
-// probe). It is called with the lookup's flight context; nil (the
-// default) means always available.
-func WithUpstreamHealth(f func(ctx context.Context) error) Option {
-	return func(c *Cache) error { c.health = f; return nil }
-}
-
-// WithMarketClock sets the clock on which session boundaries (the 09:00
-// open and 15:30 close that end intraday freshness) and "today" (for
-// candle series) are read; by default the freshness clock ([WithClock]).
-// TTLs, stale ages and store expiry stay on the freshness clock. The
-// factory passes the synthetic market's clock in mock and embedded modes
-// (KISFEED_MARKET_TIME), whose sessions open and close in market time,
-// not wall-clock time: a quote fetched at 15:29 market time must not
-// outlive 15:30 market time.
-func WithMarketClock(now func() time.Time) Option {
-	return func(c *Cache) error {
-		if now == nil {
-			return errors.New("cache: market clock: want a non-nil func")
-		}
-		c.market = now
-		return nil
-	}
-}
-
-// DefaultLocalTTL is how long a decoded local copy of a value read from
-// a shared store (Redis) is used without asking the store again, when
-// [WithLocalCopies] is not given.
-const DefaultLocalTTL = time.Second
-
-// WithLocalCopies sizes the in-process copies kept in front of a shared
-// store such as [Redis]: at most entries decoded values (default 10,000),
-// each used for at most ttl (default [DefaultLocalTTL], 1 s) and never
-// past its own freshness end. A hit on a local copy costs no Redis round
-// trip and no JSON decode; the price is that a value another replica
-// wrote to Redis is seen here up to ttl later — replicas agree within
-// that window, and TTL expiry and the close invalidation are still exact
-// because a copy never outlives its fresh_until. ttl 0 turns local copies
-// off (every read goes to the store). It has no effect with a [Memory]
-// store, which keeps decoded values itself.
-func WithLocalCopies(entries int, ttl time.Duration) Option {
-	return func(c *Cache) error {
-		if entries < 1 || ttl < 0 {
-			return fmt.Errorf("cache: local copies %d for %s: want entries >= 1 and ttl >= 0", entries, ttl)
-		}
-		c.localEntries, c.localTTL = entries, ttl
-		return nil
-	}
-}
 
 // New returns a Cache in front of upstream, keeping values in store.
 func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
@@ -324,23 +97,22 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		return nil, errors.New("cache: upstream and store are required")
 	}
 	c := &Cache{
-		up: upstream, store: store, now: time.Now, log: slog.New(slog.DiscardHandler),
+		up: upstream, store: store, now: time.Now,
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
-		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, retryEvery: 5 * time.Second, configErr: func(error) bool { return false },
-		localTTL: DefaultLocalTTL, localEntries: 10_000,
+		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, configErr: func(error) bool { return false },
+		localTTL: DefaultLocalTTL, localEntries: DefaultLocalEntries,
 	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
 		}
 	}
-	if m, ok := store.(*Memory); ok {
-		c.hot = m
-	} else {
-		c.hot = NewMemory(c.localEntries, c.now)
-		c.hotShared = true
+	c.hot, c.tier = localTier(store)
+	if c.hot == nil {
+		// A shared store: decoded local copies go in front of it.
+		c.tier = Tiered(NewMemory(c.localEntries, c.now), store, c.localTTL)
+		c.store, c.hot = c.tier, c.tier.local
 	}
-	c.memFallback, _ = c.fallback.(*Memory)
 	if c.ref != nil {
 		c.startRefresh()
 	}
@@ -391,129 +163,46 @@ func CandlesKey(q kisfeed.CandleQuery) string {
 	return "stock:" + q.Code + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
 }
 
-// Store access with degradation.
+// Store access.
 
-// usePrimary reports whether the primary store should be tried now.
-func (c *Cache) usePrimary() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return !c.storeDown || !c.now().Before(c.retryAt)
-}
-
-// noteStore records the outcome of a primary-store call and logs state
-// changes once.
-func (c *Cache) noteStore(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		c.retryAt = c.now().Add(c.retryEvery)
-		if !c.storeDown {
-			c.storeDown = true
-			c.log.Warn("cache store failing; serving from memory and upstream", "err", err)
-		}
-		return
-	}
-	if c.storeDown {
-		c.storeDown = false
-		c.log.Info("cache store recovered")
-	}
-}
-
+// get reads keys from the store; a failing store reads as absent.
 func (c *Cache) get(ctx context.Context, keys ...string) [][]byte {
-	if c.usePrimary() {
-		vals, err := c.store.Get(ctx, keys...)
-		c.noteStore(err)
-		if err == nil && len(vals) == len(keys) {
-			return vals
-		}
+	vals, err := c.store.Get(ctx, keys...)
+	if err != nil || len(vals) != len(keys) {
+		return make([][]byte, len(keys))
 	}
-	if c.fallback != nil {
-		if vals, err := c.fallback.Get(ctx, keys...); err == nil && len(vals) == len(keys) {
-			return vals
-		}
-	}
-	return make([][]byte, len(keys))
+	return vals
 }
 
-// saved is one value to store.
-type saved struct {
-	key   string
-	env   encoder // an *envelope[T]
-	until time.Time
-}
-
-// save stores values: decoded in every Memory involved (the store itself,
-// the local copies, a memory fallback), JSON-encoded in the others.
+// save stores values for the stale max age: decoded in every Memory
+// involved, JSON-encoded in the other stores.
 func (c *Cache) save(ctx context.Context, items ...saved) {
-	if len(items) == 0 {
-		return
-	}
-	now := c.now()
-	var raws []Item
-	for _, it := range items {
-		if !c.hotShared {
-			c.hot.put(it.key, it.env, c.staleMaxAge)
-		} else {
-			c.keepLocal(it.key, it.env, it.until, now)
-		}
-		if c.memFallback != nil && c.memFallback != c.hot {
-			c.memFallback.put(it.key, it.env, c.staleMaxAge)
-		}
-		if c.hotShared || (c.fallback != nil && c.memFallback == nil) {
-			if raw, err := it.env.encode(); err == nil {
-				raws = append(raws, Item{Key: it.key, Value: raw, TTL: c.staleMaxAge})
-			}
-		}
-	}
-	if c.fallback != nil && c.memFallback == nil {
-		_ = c.fallback.Set(ctx, raws...)
-	}
-	if c.hotShared && len(raws) > 0 && c.usePrimary() {
-		c.noteStore(c.store.Set(ctx, raws...))
+	if len(items) > 0 {
+		_ = setEnvelopes(ctx, c.store, items, c.staleMaxAge)
 	}
 }
 
-// keepLocal keeps a decoded local copy of a shared store's value for the
-// local TTL, never past its freshness end (expired values are not kept:
-// stale serving reads the store).
+// keepLocal keeps a decoded local copy of a shared store's value (see
+// [TieredStore]); nothing when the store is a Memory.
 func (c *Cache) keepLocal(key string, env encoder, until, now time.Time) {
-	if c.localTTL > 0 {
-		c.hot.put(key, env, min(c.localTTL, until.Sub(now)))
+	if c.tier != nil {
+		c.tier.keep(key, env, until, now)
 	}
 }
 
 // Freshness.
-
-// nextBoundary returns the first session boundary (09:00 open or 15:30
-// close of a trading day) strictly after t.
-func nextBoundary(t time.Time) time.Time {
-	t = t.In(kisfeed.KST)
-	d := kisfeed.Day(t)
-	for range 30 { // no KRX break is longer than a couple of weeks
-		if krx.IsTradingDay(d) {
-			if o := krx.OpenTime(d); t.Before(o) {
-				return o
-			}
-			if cl := krx.CloseTime(d); t.Before(cl) {
-				return cl
-			}
-		}
-		d = d.AddDate(0, 0, 1)
-	}
-	return t.Add(24 * time.Hour)
-}
 
 // freshUntil is the end of freshness of a value fetched at fetched: its
 // TTL, capped for intraday values at the next session boundary, which is
 // found on the market clock and applied as a duration from fetched.
 func (c *Cache) freshUntil(fetched time.Time, ttl time.Duration, intraday bool) time.Time {
 	until := fetched.Add(ttl)
-	if intraday {
+	if intraday && c.boundary != nil {
 		mnow := fetched
 		if c.market != nil {
 			mnow = c.market()
 		}
-		if left := nextBoundary(mnow).Sub(mnow); left < ttl {
+		if left := c.boundary(mnow).Sub(mnow); left < ttl {
 			until = fetched.Add(left)
 		}
 	}
@@ -526,723 +215,4 @@ func (c *Cache) marketNow() time.Time {
 		return c.market()
 	}
 	return c.now()
-}
-
-// The shared lookup path.
-
-// result is what a flight hands to each of its callers.
-type result[T any] struct {
-	val     T
-	origin  kisfeed.Origin
-	expires time.Time
-}
-
-// A flight started by a caller with a deadline hands the upstream a
-// context with two instants (see answerBy):
-//
-//   - its Deadline, "answer by", is that caller's deadline minus a margin
-//     (a quarter of its time left, at most maxDeadlineMargin);
-//   - it is cancelled only at that caller's deadline plus a grace (a
-//     quarter of its time left, at most maxLateGrace), or at the flight
-//     timeout, whichever is sooner.
-const (
-	maxDeadlineMargin = 250 * time.Millisecond
-	maxLateGrace      = time.Second
-)
-
-// DefaultStaleBudget is how long a lookup with a stale copy waits for the
-// upstream before answering with that copy, when [WithStaleBudget] is not
-// given.
-const DefaultStaleBudget = 150 * time.Millisecond
-
-// flightBounds returns, for a flight started by a caller with ctx, how long
-// from now the flight may run (cancel) and, when that caller has a
-// deadline, how long from now the upstream should have answered (by; ok
-// false without a caller deadline: the flight timeout is both).
-func (c *Cache) flightBounds(ctx context.Context) (cancel, by time.Duration, ok bool) {
-	cancel = c.flightTimeout
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return cancel, cancel, false
-	}
-	left := max(time.Until(dl), 0)
-	by = min(cancel, left-min(maxDeadlineMargin, left/4))
-	cancel = min(cancel, left+min(maxLateGrace, left/4))
-	return cancel, by, true
-}
-
-// answerBy is a flight's context when its starting caller has a deadline:
-// cancelled at that deadline plus a grace, but reporting as its Deadline
-// the earlier instant by which the upstream should answer.
-//
-// Why two instants: the flight's context is all the upstream sees, and
-// the kis client's rate limiter decides from its Deadline whether a call
-// can still be made — it takes a rate slot only when the call can finish
-// by then, and refuses at once otherwise (x/time/rate: "would exceed
-// context deadline"). That instant must leave the caller time to be
-// answered: a slot granted later produces an answer nobody waits for, and
-// under overload the caller would wait for its own deadline (a 504)
-// instead of getting a fast refusal (a 503, or its stale copy). So the
-// Deadline is the caller's minus a margin, as it always was. But a call
-// that did get its slot and was sent should not be abandoned the moment
-// the caller leaves: KIS answers it anyway (the rate slot is spent), and
-// its answer serves the callers that joined the flight later and the next
-// ones. So cancellation waits for a grace past the caller's deadline, and
-// an answer arriving in it is stored. Handing down the flight timeout
-// (minutes) instead would let an overloaded limiter queue calls minutes
-// long. Consumers that read the Deadline (the limiter, a dialer, a derived
-// per-attempt timeout) only ever plan to finish earlier than the real
-// cancellation, never later.
-type answerBy struct {
-	context.Context
-	by time.Time
-}
-
-// Deadline reports the answer-by instant.
-func (a answerBy) Deadline() (time.Time, bool) { return a.by, true }
-
-// startFlight starts fn once for concurrent callers of key, detached from
-// any one caller's context and bounded as [Cache.flightBounds] says for
-// the caller that starts it; callers receive its result on the channel. A
-// flight cut off by its bound fails with a *timeoutError naming subj and
-// the bound ("quote 005930: upstream did not answer within 30s: ..."),
-// not a bare "context deadline exceeded" that says neither what nor how
-// long.
-func (c *Cache) startFlight(ctx context.Context, key string, subj subject, fn func(ctx context.Context) (any, error)) <-chan singleflight.Result {
-	return c.flight.DoChan(key, func() (any, error) {
-		d, by, ok := c.flightBounds(ctx)
-		start := time.Now()
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
-		defer cancel()
-		var uctx context.Context = fctx
-		if ok && by < d {
-			uctx = answerBy{fctx, start.Add(by)}
-		}
-		v, err := fn(uctx)
-		if err != nil && errors.Is(fctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
-			err = newTimeoutError(subj, d, err)
-		}
-		return v, err
-	})
-}
-
-// errBudget is what awaitFlight returns when the stale budget passed
-// before the flight ended; the flight goes on.
-var errBudget = errors.New("cache: stale budget passed")
-
-// awaitFlight waits for a flight's result, or ctx's end, or — when
-// withBudget is set and the cache has a stale budget — for the budget,
-// reporting errBudget then.
-func (c *Cache) awaitFlight(ctx context.Context, ch <-chan singleflight.Result, withBudget bool) (any, error) {
-	var budget <-chan time.Time
-	if withBudget && c.staleBudget > 0 {
-		t := time.NewTimer(c.staleBudget)
-		defer t.Stop()
-		budget = t.C
-	}
-	select {
-	case r := <-ch:
-		return r.Val, r.Err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-budget:
-		return nil, errBudget
-	}
-}
-
-// subject names what a lookup fetches, for its errors: "quote" and
-// "005930". Kept in two parts so that naming costs nothing until an error
-// is reported.
-type subject struct{ what, arg string }
-
-func (s subject) String() string {
-	if s.arg == "" {
-		return s.what
-	}
-	return s.what + " " + s.arg
-}
-
-// timeoutError is a flight cut off by its bound (the flight timeout, or
-// the starting caller's deadline plus its grace). It is an upstream failure: it matches
-// kisfeed.ErrUnavailable, and context.DeadlineExceeded through Err.
-type timeoutError struct {
-	subj  subject
-	after time.Duration
-	err   error // the upstream's error, a context.DeadlineExceeded
-}
-
-// newTimeoutError wraps err, dropping the *kisfeed.UnavailableError a
-// lookup may have put around it: the timeoutError says as much itself.
-func newTimeoutError(subj subject, after time.Duration, err error) *timeoutError {
-	var ue *kisfeed.UnavailableError
-	if errors.As(err, &ue) && ue.Err != nil {
-		err = ue.Err
-	}
-	return &timeoutError{subj: subj, after: after.Round(time.Millisecond), err: err}
-}
-
-func (e *timeoutError) Error() string {
-	return e.subj.String() + ": upstream did not answer within " + e.after.String() + ": " + e.err.Error()
-}
-
-// Is makes errors.Is(err, kisfeed.ErrUnavailable) true.
-func (e *timeoutError) Is(target error) bool { return target == kisfeed.ErrUnavailable }
-
-func (e *timeoutError) Unwrap() error { return e.err }
-
-// hitOrigin is the origin of a fresh hit: "cache", or "stale" while the
-// upstream health check says the upstream is unavailable.
-func (c *Cache) hitOrigin(ctx context.Context) kisfeed.Origin {
-	if c.health != nil && c.health(ctx) != nil {
-		return kisfeed.OriginStale
-	}
-	return kisfeed.OriginCache
-}
-
-// observe counts one served lookup by its origin.
-func (c *Cache) observe(kind string, origin kisfeed.Origin) {
-	switch origin {
-	case kisfeed.OriginCache:
-		c.obs.Hit(kind)
-	case kisfeed.OriginStale:
-		c.obs.Stale(kind)
-	default:
-		c.obs.Miss(kind)
-	}
-}
-
-// unavailable turns an upstream failure into the error callers get when no
-// stale copy can stand in.
-func unavailable(err error) error {
-	if errors.Is(err, kisfeed.ErrUnavailable) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &kisfeed.UnavailableError{Err: err}
-}
-
-// decodeRaw decodes a stored JSON envelope.
-func decodeRaw[T any](raw []byte) (*envelope[T], bool) {
-	if raw == nil {
-		return nil, false
-	}
-	env := new(envelope[T])
-	if json.Unmarshal(raw, env) != nil || env.FetchedAt.IsZero() {
-		return nil, false
-	}
-	return env, true
-}
-
-// fromEntry turns a Memory entry into an envelope: the decoded value when
-// the cache stored it, else its bytes decoded (a value Set from outside).
-func fromEntry[T any](obj encoder, raw []byte, ok bool) (*envelope[T], bool) {
-	if !ok {
-		return nil, false
-	}
-	if env, ok := obj.(*envelope[T]); ok {
-		return env, true
-	}
-	return decodeRaw[T](raw)
-}
-
-// load returns key's stored envelope: the decoded hot copy, else (with a
-// shared store) the store's (or fallback's) value, of which a local copy
-// is kept while fresh.
-func load[T any](ctx context.Context, c *Cache, key string) (*envelope[T], bool) {
-	if env, ok := fromEntry[T](c.hot.lookupString(key)); ok || !c.hotShared {
-		return env, ok
-	}
-	env, ok := decodeRaw[T](c.get(ctx, key)[0])
-	if ok {
-		c.keepLocal(key, env, env.FreshUntil, c.now())
-	}
-	return env, ok
-}
-
-// hit answers from env when it is fresh: no flight, no decode, no
-// allocation but the caller's copy.
-func hit[T any](ctx context.Context, c *Cache, kind string, env *envelope[T]) (result[T], bool) {
-	if env == nil || !c.now().Before(env.FreshUntil) {
-		return result[T]{}, false
-	}
-	origin := c.hitOrigin(ctx)
-	c.observe(kind, origin)
-	return result[T]{val: env.Value, origin: origin, expires: env.FreshUntil}, true
-}
-
-// staleOK reports whether env may stand in for a value the upstream could
-// not give.
-func (c *Cache) staleOK(env interface{ fetched() time.Time }) bool {
-	return c.now().Sub(env.fetched()) <= c.staleMaxAge
-}
-
-func (e *envelope[T]) fetched() time.Time { return e.FetchedAt }
-
-// lookup is the read-through path for one key: fresh hit, else upstream,
-// else stale copy, else error. A fresh hit on a decoded copy is answered
-// before any flight; the flight covers the store read and the upstream.
-//
-// When a stale copy may exist (a decoded one is at hand, or the store is
-// shared and may hold one) and the flight has not ended within the stale
-// budget, the caller is answered from the stale copy while the flight goes
-// on and stores its answer when it comes; with no copy the caller keeps
-// waiting for the flight.
-func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject, ttl time.Duration, intraday bool,
-	fetch func(context.Context) (T, error)) (result[T], error) {
-	pre, _ := fromEntry[T](c.hot.lookupString(key))
-	if r, ok := hit(ctx, c, kind, pre); ok {
-		return r, nil
-	}
-	ch := c.startFlight(ctx, key, subj, func(ctx context.Context) (any, error) {
-		env, cached := load[T](ctx, c, key)
-		now := c.now()
-		if cached && now.Before(env.FreshUntil) {
-			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
-		}
-		if cached && c.hotShared && c.staleBudget > 0 {
-			c.stale.Store(key, env)
-			defer c.stale.Delete(key)
-		}
-		val, err := fetch(ctx)
-		if err == nil {
-			fetched := c.now()
-			until := c.freshUntil(fetched, ttl, intraday)
-			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
-			if c.ref != nil && kind == KindPrice {
-				c.ref.fetched(subj.arg, until)
-			}
-			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
-		}
-		if c.passThrough(err) {
-			return nil, err
-		}
-		if cached && c.staleOK(env) {
-			return result[T]{val: env.Value, origin: kisfeed.OriginStale}, nil
-		}
-		return nil, unavailable(err)
-	})
-	v, err := c.awaitFlight(ctx, ch, (pre != nil && c.staleOK(pre)) || c.hotShared)
-	if err == errBudget {
-		// The upstream is slow (or failing through its retries): answer
-		// from the copy at hand, or the one the flight read from the
-		// shared store, and let the flight finish in the background.
-		env := pre
-		if env == nil {
-			if v, ok := c.stale.Load(key); ok {
-				env, _ = v.(*envelope[T])
-			}
-		}
-		if env != nil && c.staleOK(env) {
-			c.obs.Stale(kind)
-			return result[T]{val: env.Value, origin: kisfeed.OriginStale}, nil
-		}
-		pre = env
-		v, err = c.awaitFlight(ctx, ch, false)
-	}
-	if err != nil {
-		// This caller's deadline passed while the flight it joined went
-		// on: the copy it saw before the flight still beats a 504.
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil && pre != nil && c.staleOK(pre) {
-			c.obs.Stale(kind)
-			return result[T]{val: pre.Value, origin: kisfeed.OriginStale}, nil
-		}
-		c.obs.Miss(kind)
-		return result[T]{}, err
-	}
-	r := v.(result[T])
-	c.observe(kind, r.origin)
-	return r, nil
-}
-
-// stamp sets a served value's provenance.
-func stamp(m *kisfeed.Meta, origin kisfeed.Origin, expires time.Time) {
-	m.Origin = origin
-	m.Stale = origin == kisfeed.OriginStale
-	m.Expires = expires
-	if m.Stale {
-		m.Expires = time.Time{}
-	}
-	if !m.AsOf.IsZero() {
-		m.AsOf = m.AsOf.In(kisfeed.KST)
-	}
-}
-
-// validCode is a cheap positive check of kisfeed.ValidateCode's rule
-// (six characters: a digit, then digits or upper-case letters), so the hit
-// path skips the regular expression; anything it rejects goes through
-// ValidateCode for the error.
-func validCode(code string) bool {
-	if len(code) != 6 || code[0] < '0' || code[0] > '9' {
-		return false
-	}
-	for i := 1; i < 6; i++ {
-		if ch := code[i]; (ch < '0' || ch > '9') && (ch < 'A' || ch > 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func checkCode(code string) error {
-	if validCode(code) {
-		return nil
-	}
-	return kisfeed.ValidateCode(code)
-}
-
-// stockHit answers a fresh hit on stock:{code}:{what} with the key built
-// on the stack: the hit path's only allocation is the caller's copy.
-func stockHit[T any](ctx context.Context, c *Cache, kind, code, what string) (result[T], bool) {
-	var kb [64]byte
-	env, _ := fromEntry[T](c.hot.lookup(c.appendStockKey(kb[:0], code, what)))
-	return hit(ctx, c, kind, env)
-}
-
-// Quote returns the cached quote of code, or fetches it.
-func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
-	if c.ref != nil {
-		c.ref.heat.add(code)
-	}
-	r, ok := stockHit[kisfeed.Quote](ctx, c, KindPrice, code, "price")
-	if !ok {
-		var err error
-		r, err = lookup(ctx, c, KindPrice, c.stockKey(code, "price"), subject{"quote", code}, c.ttl.Price, true,
-			func(ctx context.Context) (kisfeed.Quote, error) {
-				q, err := c.up.Quote(ctx, code)
-				if err != nil {
-					return kisfeed.Quote{}, err
-				}
-				return *q, nil
-			})
-		if err != nil {
-			return nil, err
-		}
-	}
-	q := new(kisfeed.Quote)
-	*q = r.val
-	stamp(&q.Meta, r.origin, r.expires)
-	return q, nil
-}
-
-// Quotes serves the cached codes from the cache and fetches the rest in one
-// upstream Quotes call. Malformed codes are reported in the
-// *[kisfeed.BatchError] without asking the upstream.
-func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-	out := make([]*kisfeed.Quote, len(codes))
-	var be *kisfeed.BatchError
-	fail := func(code string, err error) {
-		if be == nil {
-			be = &kisfeed.BatchError{Errs: map[string]error{}}
-		}
-		be.Errs[code] = err
-	}
-	// Unique valid codes, and the positions each fills.
-	var uniq []string
-	pos := map[string][]int{}
-	for i, code := range codes {
-		if err := checkCode(code); err != nil {
-			fail(code, err)
-			continue
-		}
-		if _, seen := pos[code]; !seen {
-			uniq = append(uniq, code)
-			if c.ref != nil {
-				c.ref.heat.add(code)
-			}
-		}
-		pos[code] = append(pos[code], i)
-	}
-	put := func(code string, q kisfeed.Quote, origin kisfeed.Origin, expires time.Time) {
-		stamp(&q.Meta, origin, expires)
-		for _, i := range pos[code] {
-			qc := q
-			out[i] = &qc
-		}
-	}
-	if len(uniq) > 0 {
-		now := c.now()
-		var misses []string
-		stale := map[string]*envelope[kisfeed.Quote]{}
-		var hitOrigin kisfeed.Origin // asked once, on the first hit
-		// classify serves a fresh env as a hit, else notes a miss (with its
-		// stale copy, if any).
-		classify := func(code string, env *envelope[kisfeed.Quote], ok bool) {
-			if ok && now.Before(env.FreshUntil) {
-				if hitOrigin == "" {
-					hitOrigin = c.hitOrigin(ctx)
-				}
-				c.observe(KindPrice, hitOrigin)
-				put(code, env.Value, hitOrigin, env.FreshUntil)
-				return
-			}
-			if ok {
-				stale[code] = env
-			}
-			misses = append(misses, code)
-		}
-		// Decoded copies first; with a shared store, one MGET for the rest.
-		var rest, restKeys []string
-		for _, code := range uniq {
-			key := c.stockKey(code, "price")
-			env, ok := fromEntry[kisfeed.Quote](c.hot.lookupString(key))
-			if ok || !c.hotShared {
-				classify(code, env, ok)
-				continue
-			}
-			rest, restKeys = append(rest, code), append(restKeys, key)
-		}
-		if len(rest) > 0 {
-			raws := c.get(ctx, restKeys...)
-			for i, code := range rest {
-				env, ok := decodeRaw[kisfeed.Quote](raws[i])
-				if ok {
-					c.keepLocal(restKeys[i], env, env.FreshUntil, now)
-				}
-				classify(code, env, ok)
-			}
-		}
-		if len(misses) > 0 {
-			// With a stale copy of every miss, wait for the upstream only
-			// for the stale budget (see lookup).
-			allStale := true
-			for _, code := range misses {
-				if env, ok := stale[code]; !ok || !c.staleOK(env) {
-					allStale = false
-					break
-				}
-			}
-			got, err := c.fetchQuotes(ctx, misses, allStale)
-			var ube *kisfeed.BatchError
-			switch {
-			case err == nil || errors.As(err, &ube):
-				errs := batchErrs(ube)
-				for _, code := range misses {
-					c.obs.Miss(KindPrice)
-					if r, ok := got[code]; ok {
-						put(code, r.val, kisfeed.OriginSource, r.expires)
-					} else if e, ok := errs[code]; ok {
-						fail(code, e)
-					} else {
-						fail(code, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code))
-					}
-				}
-			case c.passThrough(err) || errors.Is(err, context.Canceled):
-				return nil, err
-			default:
-				// Upstream failure, the stale budget passed, or this
-				// caller's deadline passed: every miss needs a stale copy,
-				// else the whole call fails.
-				for _, code := range misses {
-					env, ok := stale[code]
-					if !ok || !c.staleOK(env) {
-						c.obs.Miss(KindPrice)
-						if ctx.Err() != nil {
-							return nil, err
-						}
-						return nil, unavailable(err)
-					}
-				}
-				for _, code := range misses {
-					c.obs.Stale(KindPrice)
-					put(code, stale[code].Value, kisfeed.OriginStale, time.Time{})
-				}
-			}
-		}
-	}
-	if be != nil {
-		return out, be
-	}
-	return out, nil
-}
-
-// batchErrs returns be's per-code errors; nil-safe.
-func batchErrs(be *kisfeed.BatchError) map[string]error {
-	if be == nil {
-		return nil
-	}
-	return be.Errs
-}
-
-// fetchQuotes asks the upstream for codes in one shared flight and stores
-// the answers; it returns the fetched quotes by code and the upstream's
-// error (a *BatchError for per-code failures). With withBudget it gives up
-// waiting after the stale budget (errBudget) while the flight goes on.
-func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool) (map[string]result[kisfeed.Quote], error) {
-	type batch struct {
-		got map[string]result[kisfeed.Quote]
-		err error
-	}
-	joined := strings.Join(codes, ",")
-	ch := c.startFlight(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
-		qs, err := c.up.Quotes(ctx, codes)
-		var be *kisfeed.BatchError
-		if err != nil && !errors.As(err, &be) {
-			return nil, err
-		}
-		fetched := c.now()
-		until := c.freshUntil(fetched, c.ttl.Price, true)
-		got := map[string]result[kisfeed.Quote]{}
-		var items []saved
-		for i, q := range qs {
-			if q == nil || i >= len(codes) {
-				continue
-			}
-			code := codes[i]
-			got[code] = result[kisfeed.Quote]{val: *q, origin: kisfeed.OriginSource, expires: until}
-			items = append(items, saved{key: c.stockKey(code, "price"),
-				env: &envelope[kisfeed.Quote]{FetchedAt: fetched, FreshUntil: until, Value: *q}, until: until})
-			if c.ref != nil {
-				c.ref.fetched(code, until)
-			}
-		}
-		c.save(ctx, items...)
-		return batch{got: got, err: err}, nil
-	})
-	v, err := c.awaitFlight(ctx, ch, withBudget)
-	if err != nil {
-		return nil, err
-	}
-	b := v.(batch)
-	return b.got, b.err
-}
-
-// OrderBook returns the cached book of code, or fetches it.
-func (c *Cache) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
-	r, ok := stockHit[kisfeed.OrderBook](ctx, c, KindOrderBook, code, "orderbook")
-	if !ok {
-		var err error
-		r, err = lookup(ctx, c, KindOrderBook, c.stockKey(code, "orderbook"), subject{"order book", code}, c.ttl.OrderBook, true,
-			func(ctx context.Context) (kisfeed.OrderBook, error) {
-				b, err := c.up.OrderBook(ctx, code)
-				if err != nil {
-					return kisfeed.OrderBook{}, err
-				}
-				return *b, nil
-			})
-		if err != nil {
-			return nil, err
-		}
-	}
-	b := new(kisfeed.OrderBook)
-	*b = r.val
-	stamp(&b.Meta, r.origin, r.expires)
-	return b, nil
-}
-
-// coversToday reports whether a candle query's answer can still change
-// today: minute bars of today, or a day/week/month range reaching today.
-func coversToday(q kisfeed.CandleQuery, now time.Time) bool {
-	today := kisfeed.Day(now)
-	if q.Interval == kisfeed.IntervalMinute {
-		return q.From.IsZero() || !kisfeed.Day(q.From).Before(today)
-	}
-	return q.To.IsZero() || !kisfeed.Day(q.To).Before(today)
-}
-
-// Candles returns the cached series of q, or fetches it. Series that reach
-// today follow the intraday freshness rule; older ones the candles TTL.
-func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := checkCode(q.Code); err != nil {
-		return nil, err
-	}
-	iv, err := kisfeed.ParseInterval(string(q.Interval))
-	if err != nil {
-		return nil, err
-	}
-	q.Interval = iv // one key per series: "d" and "day" share it
-	r, err := lookup(ctx, c, KindCandles, c.prefix+CandlesKey(q), candlesSubject(q), c.ttl.Candles, coversToday(q, c.marketNow()),
-		func(ctx context.Context) (kisfeed.Candles, error) {
-			cs, err := c.up.Candles(ctx, q)
-			if err != nil {
-				return kisfeed.Candles{}, err
-			}
-			return *cs, nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	cs := r.val
-	cs.Bars = slices.Clone(cs.Bars) // the flight's callers share r.val
-	for i := range cs.Bars {
-		cs.Bars[i].Time = cs.Bars[i].Time.In(kisfeed.KST)
-	}
-	stamp(&cs.Meta, r.origin, r.expires)
-	return &cs, nil
-}
-
-// candlesSubject names a candle series in errors:
-// "candles 005930 day 2026-03-03..2026-03-10".
-func candlesSubject(q kisfeed.CandleQuery) subject {
-	arg := q.Code + " " + string(q.Interval)
-	if !q.From.IsZero() || !q.To.IsZero() {
-		arg += " " + dateOrOpen(q.From) + ".." + dateOrOpen(q.To)
-	}
-	return subject{"candles", arg}
-}
-
-// dateOrOpen is t's day, or "" for an open end.
-func dateOrOpen(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(kisfeed.KST).Format(time.DateOnly)
-}
-
-// StockInfo returns the cached info of code, or fetches it.
-func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
-	r, err := lookup(ctx, c, KindInfo, c.stockKey(code, "info"), subject{"stock info", code}, c.ttl.Info, false,
-		func(ctx context.Context) (kisfeed.StockInfo, error) {
-			s, err := c.up.StockInfo(ctx, code)
-			if err != nil {
-				return kisfeed.StockInfo{}, err
-			}
-			return *s, nil
-		})
-	if err != nil {
-		return nil, err
-	}
-	s := r.val
-	if !s.ListingDate.IsZero() {
-		s.ListingDate = s.ListingDate.In(kisfeed.KST)
-	}
-	stamp(&s.Meta, r.origin, r.expires)
-	return &s, nil
-}
-
-// Universe returns the cached universe, or fetches it (info TTL). The
-// returned slice is the caller's.
-func (c *Cache) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
-	r, err := lookup(ctx, c, KindUniverse, c.prefix+"universe", subject{what: "universe"}, c.ttl.Info, false,
-		func(ctx context.Context) ([]kisfeed.Stock, error) { return c.up.Universe(ctx) })
-	if err != nil {
-		return nil, err
-	}
-	out := make([]kisfeed.Stock, len(r.val))
-	copy(out, r.val)
-	for i := range out {
-		if !out[i].ListingDate.IsZero() {
-			out[i].ListingDate = out[i].ListingDate.In(kisfeed.KST)
-		}
-	}
-	return out, nil
-}
-
-// IsTradingDay returns the cached answer for date's KST day, or asks the
-// upstream (info TTL).
-func (c *Cache) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
-	day := kisfeed.Day(date)
-	r, err := lookup(ctx, c, KindCalendar, c.prefix+"calendar:"+ymd(day), subject{"calendar", day.Format(time.DateOnly)}, c.ttl.Info, false,
-		func(ctx context.Context) (bool, error) { return c.up.IsTradingDay(ctx, day) })
-	if err != nil {
-		return false, err
-	}
-	return r.val, nil
 }

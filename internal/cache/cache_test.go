@@ -21,7 +21,12 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/krx"
 )
+
+// sessions is the wiring's session-boundary rule (KRX opens and closes),
+// which intraday freshness ends at.
+var sessions = cache.WithSessionBoundaries(krx.NextBoundary)
 
 // clock is the shared settable test clock.
 type clock = clocktest.Clock
@@ -162,7 +167,7 @@ func newEnv(t *testing.T, start time.Time, store cache.Store, opts ...cache.Opti
 	if store == nil {
 		store = cache.NewMemory(100, clk.Now)
 	}
-	opts = append([]cache.Option{cache.WithClock(clk.Now), cache.WithObserver(obs)}, opts...)
+	opts = append([]cache.Option{sessions, cache.WithClock(clk.Now), cache.WithObserver(obs)}, opts...)
 	c, err := cache.New(up.source(), store, opts...)
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
@@ -301,7 +306,7 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		store := cache.NewMemory(10, e.clk.Now)
-		good, _ := cache.New(e.up.source(), store, cache.WithClock(e.clk.Now))
+		good, _ := cache.New(e.up.source(), store, sessions, cache.WithClock(e.clk.Now))
 		if _, err := good.Quote(t.Context(), "005930"); err != nil {
 			t.Fatal(err)
 		}
@@ -540,9 +545,9 @@ func TestRedisDownDegrades(t *testing.T) {
 	var logs syncBuffer
 	clk := newClock(kst(10, 0))
 	mem := cache.NewMemory(100, clk.Now)
-	e := newEnv(t, kst(10, 0), cache.NewRedis(rdb),
-		cache.WithClock(clk.Now), cache.WithFallback(mem), cache.WithStoreRetry(0),
-		cache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	store := cache.Failover(cache.NewRedis(rdb), mem,
+		cache.FailoverConfig{Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	e := newEnv(t, kst(10, 0), store, cache.WithClock(clk.Now))
 	e.clk = clk
 	e.up.now = clk.Now
 	for i := range 3 {
@@ -627,7 +632,7 @@ func TestRedisShared(t *testing.T) {
 	// Two caches on one Redis, as two processes would be.
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), cache.WithClock(clk.Now))
+		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), sessions, cache.WithClock(clk.Now))
 		if err != nil {
 			t.Fatal(err)
 		}

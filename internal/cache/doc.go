@@ -1,6 +1,22 @@
-// Package cache is a [kisfeed.Source] decorator that keeps upstream answers
-// in a [Store] (Redis, or a bounded in-memory LRU), shares concurrent
-// identical lookups, and falls back to a stale copy when the upstream fails.
+// Package cache is the read-through [kisfeed.Source] decorator: it owns the
+// copies of upstream answers (their keys, freshness and stale serving), the
+// sharing of concurrent identical lookups, and refresh-ahead of hot quotes.
+// Where copies live is the one [Store] it is handed ([Memory], [Redis], or
+// the wrappers [Tiered] and [Failover]), and when an intraday value stops
+// being fresh or the upstream counts as down are functions the wiring
+// hands in ([WithSessionBoundaries], [WithUpstreamHealth]).
+//
+// # Files
+//
+//	cache.go     the Cache, New, keys, store access, freshness
+//	options.go   the Options
+//	lookup.go    the one generic lookup (hit, flight, stale copy) and stockGet
+//	values.go    the Source methods, thin over lookup
+//	quotes.go    Quotes: hits, one MGET, one upstream call for the misses
+//	flight.go    singleflight with deadlines, the stale budget, timeout errors
+//	mark.go      marking hits stale while the upstream is down
+//	refresh.go   refresh-ahead of quotes
+//	store.go, redis.go, tiered.go, failover.go   the Store and its kinds
 //
 // # Keys
 //
@@ -29,7 +45,7 @@
 // upstream health check and a copy of the value for the caller — no
 // goroutine, no JSON, one allocation (the returned value). With a shared
 // store the decoded value comes from a small in-process copy
-// ([WithLocalCopies]) kept for at most 1 s and never past fresh_until:
+// ([Tiered], [WithLocalCopies]) kept for at most 1 s and never past fresh_until:
 // within that window a hit costs no Redis round trip, and the price is
 // that a value another replica writes reaches this one up to 1 s later.
 // Replicas therefore agree within the window, while TTL expiry and the
@@ -39,9 +55,10 @@
 //
 // fresh_until is the fetch time plus the kind's TTL ([TTLs]). For intraday
 // values (price, order book, and candle series that include today) it is
-// also capped at the next session boundary after the fetch: the next 09:00
-// open or 15:30 close of a KRX trading day (package krx knows weekends and
-// holidays). So a price fetched at 15:29 is not served as fresh at 15:31 —
+// also capped at the next session boundary after the fetch, as the
+// function given with [WithSessionBoundaries] names it (the wiring passes
+// krx.NextBoundary: the next 09:00 open or 15:30 close of a KRX trading
+// day). So a price fetched at 15:29 is not served as fresh at 15:31 —
 // nobody reads a pre-close price as the close — while a price fetched
 // after the close stays fresh for its TTL (it is the closing price until
 // the next open). The boundaries are read on the market clock
@@ -75,9 +92,9 @@
 // Business errors ([kisfeed.IsBusinessError]) pass through untouched and
 // are not cached. Any other upstream error is answered from the stale copy
 // when there is one, else returned as a *[kisfeed.UnavailableError]
-// wrapping it. A failing Store never fails a request: the cache logs the
-// state change once, serves from the fallback store ([WithFallback]) and
-// the upstream, and probes the primary store again every few seconds.
+// wrapping it. A failing Store never fails a request: a store that can
+// fail is wrapped in [Failover], which logs the state change once, serves
+// from the fallback store and probes the primary again every few seconds.
 //
 // # De-duplication
 //

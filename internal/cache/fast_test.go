@@ -38,7 +38,7 @@ func TestHitAllocations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &fakeUpstream{now: clk.Now}
-			c, err := cache.New(up.source(), tt.store(clk.Now), cache.WithClock(clk.Now),
+			c, err := cache.New(up.source(), tt.store(clk.Now), sessions, cache.WithClock(clk.Now),
 				cache.WithUpstreamHealth(func(context.Context) error { return nil }))
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 	if err := mem2.Set(t.Context(), cache.Item{Key: "stock:000660:price", Value: raws[0], TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	c2, _ := cache.New(e.up.source(), mem2, cache.WithClock(clk.Now))
+	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(clk.Now))
 	got, err := c2.Quote(t.Context(), "000660")
 	if err != nil || got.Meta.Origin != kisfeed.OriginCache || got.Price != q.Price {
 		t.Errorf("hit on a byte value: got %+v, %v; want a cache hit with price %d", got, err, q.Price)
@@ -104,7 +104,7 @@ func TestLocalCopies(t *testing.T) {
 	store := shared{cache.NewMemory(100, clk.Now)}
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), store, cache.WithClock(clk.Now), cache.WithLocalCopies(100, time.Second))
+		c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithLocalCopies(100, time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,4 +321,40 @@ func TestDeadlineServesStale(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestSessionBoundaries: intraday freshness ends at the boundary the
+// wiring's function names; without one, a price lives its TTL.
+func TestSessionBoundaries(t *testing.T) {
+	t.Parallel()
+	closeAt := kst(15, 30)
+	tests := []struct {
+		name string
+		opts []cache.Option
+		want kisfeed.Origin
+	}{
+		{"no boundaries: within the ttl", nil, kisfeed.OriginCache},
+		{"a close at 15:30", []cache.Option{cache.WithSessionBoundaries(func(time.Time) time.Time { return closeAt })}, kisfeed.OriginSource},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newClock(kst(15, 29))
+			c, err := cache.New((&fakeUpstream{now: clk.Now}).source(), cache.NewMemory(10, clk.Now), append(tt.opts, cache.WithClock(clk.Now))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Quote(t.Context(), "005930"); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(2 * time.Minute)
+			q, err := c.Quote(t.Context(), "005930")
+			if err != nil || q.Meta.Origin != tt.want {
+				t.Errorf("quote at 15:31: got %v, %v; want origin %q", q, err, tt.want)
+			}
+		})
+	}
+	if _, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithSessionBoundaries(nil)); err == nil {
+		t.Errorf("WithSessionBoundaries(nil): got nil error, want one")
+	}
 }

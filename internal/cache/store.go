@@ -180,3 +180,61 @@ func (s *Memory) Len() int {
 	defer s.mu.Unlock()
 	return s.ll.Len()
 }
+
+// saved is one decoded value to store.
+type saved struct {
+	key   string
+	env   encoder // an *envelope[T]
+	until time.Time
+}
+
+// decodedSetter is a Store that can keep decoded values ([Memory] and the
+// wrappers around stores), so that a value written by the [Cache] is
+// encoded only for the stores that keep bytes.
+type decodedSetter interface {
+	setDecoded(ctx context.Context, items []saved, ttl time.Duration) error
+}
+
+// setEnvelopes stores items in s for ttl: decoded where s can keep them
+// so, else JSON-encoded.
+func setEnvelopes(ctx context.Context, s Store, items []saved, ttl time.Duration) error {
+	if d, ok := s.(decodedSetter); ok {
+		return d.setDecoded(ctx, items, ttl)
+	}
+	raws := make([]Item, 0, len(items))
+	for _, it := range items {
+		if raw, err := it.env.encode(); err == nil {
+			raws = append(raws, Item{Key: it.key, Value: raw, TTL: ttl})
+		}
+	}
+	if len(raws) == 0 {
+		return nil
+	}
+	return s.Set(ctx, raws...)
+}
+
+// setDecoded keeps items as decoded values.
+func (s *Memory) setDecoded(_ context.Context, items []saved, ttl time.Duration) error {
+	for _, it := range items {
+		s.put(it.key, it.env, ttl)
+	}
+	return nil
+}
+
+// localTier returns the in-process [Memory] a store answers hits from:
+// the store itself when it is a Memory (or a [FailoverStore] whose primary
+// is one, which never fails), with tier nil; or a [TieredStore]'s local
+// copies, with tier set. hot is nil for any other store.
+func localTier(s Store) (hot *Memory, tier *TieredStore) {
+	switch s := s.(type) {
+	case *Memory:
+		return s, nil
+	case *TieredStore:
+		return s.local, s
+	case *FailoverStore:
+		if m, ok := s.primary.(*Memory); ok {
+			return m, nil
+		}
+	}
+	return nil, nil
+}

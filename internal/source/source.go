@@ -92,6 +92,7 @@ import (
 	redisx "github.com/kisfeed/kisfeed/internal/redis"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/kis"
+	"github.com/kisfeed/kisfeed/krx"
 )
 
 // Embedded-mode constants: the demo credentials the built-in emulator
@@ -352,7 +353,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 		// market time, so a quote fetched at 15:29 market time must not
 		// outlive 15:30 market time whatever the wall clock says.
 		cache.WithMarketClock(market),
-		cache.WithLogger(log.With("component", "cache")),
+		cache.WithSessionBoundaries(krx.NextBoundary),
 		cache.WithObserver(deps.CacheObserver),
 	}
 	if u.Mode != config.ModeMock {
@@ -369,8 +370,12 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Upstream, err er
 			Rate: cfg.RefreshRate, Codes: cfg.RefreshCodes, Universe: cfg.RefreshUniverse}))
 	}
 	if u.Redis != nil {
-		store = cache.NewRedis(u.Redis)
-		opts = append(opts, cache.WithFallback(mem), cache.WithPrefix(deps.RedisPrefix))
+		// Redis, shared by the replicas, with decoded local copies in
+		// front and the memory store standing in while Redis fails.
+		shared := cache.Failover(cache.NewRedis(u.Redis), mem, cache.FailoverConfig{
+			Retry: cache.DefaultStoreRetry, Logger: log.With("component", "cache"), Clock: now})
+		store = cache.Tiered(cache.NewMemory(cache.DefaultLocalEntries, now), shared, cache.DefaultLocalTTL)
+		opts = append(opts, cache.WithPrefix(deps.RedisPrefix))
 	}
 	var under kisfeed.Source = b
 	if cfg.QuoteBatchWindow > 0 && nativeBatch(cfg, u.Mode) {
