@@ -17,6 +17,7 @@ DAY=${DAY:-2026-11-27}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 PREFIX=kf_faults_$$
+sql() { psql "$PGURL/$1" -Atqc "$2"; }
 cleanup() {
 	if [[ -z "${KEEP:-}" ]]; then
 		for db in $(sql postgres "select datname from pg_database where datname like '${PREFIX}_%'"); do
@@ -30,7 +31,6 @@ if [[ -z "${KISFEED:-}" ]]; then
 	KISFEED="$WORK/kisfeed"
 	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed) || exit 1
 fi
-sql() { psql "$PGURL/$1" -Atqc "$2"; }
 newdb() { local db=${PREFIX}_$1; sql postgres "CREATE DATABASE $db" && echo "$db"; }
 url() { echo "$PGURL/$1?sslmode=disable"; }
 ingest() { "$KISFEED" ingest --date "$DAY" --db "$(url "$1")" --json >"$WORK/$2.json" 2>"$WORK/$2.err"; }
@@ -63,12 +63,19 @@ kill_busy() {
 END \$\$;"
 	for _ in $(seq "$2"); do psql "$PGURL/postgres" -qc "$q" 2>&1 | sed 's/^NOTICE: */  /'; sleep 1; done
 }
-# signal_when_writing db pid sig: send sig once the ingest is writing.
+# signal_when_writing db pid sig: send sig as soon as the ingest starts a
+# write of daily_prices (watched every millisecond from one session, at
+# most 150 s).
 signal_when_writing() {
-	local end=$((SECONDS + 150))
-	while ((SECONDS < end)); do
-		[[ -n $(sql postgres "select 1 from pg_stat_activity where datname='$1' and state='active' and query ilike '%daily_prices%' and application_name <> 'psql' limit 1") ]] && break
-	done
+	psql "$PGURL/postgres" -qc "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+  LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '$1' AND state = 'active'
+      AND query ILIKE '%daily_prices%' AND application_name <> 'psql')
+      OR clock_timestamp() - t0 > interval '150 s';
+    PERFORM pg_sleep(0.001);
+  END LOOP;
+END \$\$;"
 	kill -"$3" "$2"
 }
 
