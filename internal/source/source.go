@@ -88,6 +88,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/httpserve"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	redisx "github.com/kisfeed/kisfeed/internal/redis"
 	"github.com/kisfeed/kisfeed/internal/sim"
@@ -643,17 +644,12 @@ func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger,
 		return fmt.Errorf("built-in emulator: listen: %w", err)
 	}
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan struct{})
-	go func() { // owned by the closer below, which shuts it down and waits
-		defer close(served)
-		_ = srv.Serve(ln)
-	}()
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- httpserve.Run(sctx, srv, ln, 2*time.Second) }() // owned by the closer below
 	u.closers = append(u.closers, func() error {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		err := srv.Shutdown(sctx)
-		<-served
-		return err
+		stop()
+		return <-served
 	})
 	u.Emulator = emu
 	base := "http://" + ln.Addr().String()
