@@ -54,7 +54,7 @@ one token (scripts/shared-budget.sh does exactly that).`,
 				return err
 			}
 			log := a.logger(cfg)
-			u, err := source.New(cmd.Context(), cfg, source.Deps{Logger: log, Now: a.now})
+			u, err := source.New(cmd.Context(), cfg, a.sourceDeps(cfg, log, source.Deps{}))
 			if err != nil {
 				return withExit(1, err)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/source"
 )
 
@@ -38,12 +39,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	if len(deps) > 0 {
 		d = deps[0]
 	}
-	if d.Logger == nil {
-		d.Logger = log
-	}
-	if d.Now == nil {
-		d.Now = a.now
-	}
+	d = a.sourceDeps(cfg, log, d)
 	u, err := source.New(ctx, cfg, d)
 	if err != nil {
 		return nil, err
@@ -59,6 +55,21 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 		clients[i] = c
 	}
 	return &upstream{Source: u.Source, Clients: clients, Close: u.Close, Built: u}, nil
+}
+
+// sourceDeps completes d for the factory: the logger, the app's clock and,
+// only in embedded mode, the built-in emulator.
+func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d source.Deps) source.Deps {
+	if d.Logger == nil {
+		d.Logger = log
+	}
+	if d.Now == nil {
+		d.Now = a.now
+	}
+	if cfg.Mode() == config.ModeEmbedded {
+		d.StartEmulator = embedded.Start // the one place the built-in emulator is chosen: no KIS_APP_KEY set
+	}
+	return d
 }
 
 // marketNow is the clock of the market the upstream serves: with

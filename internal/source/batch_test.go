@@ -8,6 +8,7 @@ import (
 
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/source"
 	"github.com/kisfeed/kisfeed/kis"
 )
@@ -21,7 +22,8 @@ func TestColdMissesBatched(t *testing.T) {
 	t.Parallel()
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
-		u := newUpstream(t, config.Default(), source.Deps{})
+		var emu *embedded.Emulator
+		u := newUpstream(t, config.Default(), withEmulator(source.Deps{}, &emu))
 		if u.Batcher == nil {
 			t.Fatal("Batcher: nil, want the batching layer in embedded mode")
 		}
@@ -39,7 +41,7 @@ func TestColdMissesBatched(t *testing.T) {
 		if len(codes) < n {
 			t.Fatalf("universe: %d common stocks, want %d", len(codes), n)
 		}
-		before := u.Emulator.Stats().RequestsByTrID
+		before := emu.Server.Stats().RequestsByTrID
 		errs := make(chan error, n)
 		for _, c := range codes {
 			go func() {
@@ -55,7 +57,7 @@ func TestColdMissesBatched(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		after := u.Emulator.Stats().RequestsByTrID
+		after := emu.Server.Stats().RequestsByTrID
 		multi := after[kis.TrMultPrice] - before[kis.TrMultPrice]
 		single := after[kis.TrPrice] - before[kis.TrPrice]
 		// Two full batches, plus stragglers when the goroutines start
@@ -97,7 +99,8 @@ func BenchmarkColdFill(b *testing.B) {
 		if err := cfg.Validate(); err != nil {
 			b.Fatal(err)
 		}
-		u, err := source.New(b.Context(), cfg, source.Deps{})
+		var emu *embedded.Emulator
+		u, err := source.New(b.Context(), cfg, withEmulator(source.Deps{}, &emu))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +114,7 @@ func BenchmarkColdFill(b *testing.B) {
 				codes = append(codes, s.Code)
 			}
 		}
-		before := u.Emulator.Stats().RequestsByTrID
+		before := emu.Server.Stats().RequestsByTrID
 		errs := make(chan error, len(codes))
 		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 		start := time.Now()
@@ -131,7 +134,7 @@ func BenchmarkColdFill(b *testing.B) {
 		b.StopTimer()
 		elapsed := time.Since(start)
 		cancel()
-		after := u.Emulator.Stats().RequestsByTrID
+		after := emu.Server.Stats().RequestsByTrID
 		b.ReportMetric(float64(len(codes)), "codes")
 		b.ReportMetric(float64(after[kis.TrMultPrice]-before[kis.TrMultPrice]), "multprice-calls")
 		b.ReportMetric(float64(after[kis.TrPrice]-before[kis.TrPrice]), "price-calls")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/source"
 )
 
@@ -43,7 +44,8 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	cfg.QuoteBatchWindow = 0
 	states := make(chan string, 16)
 	obs := failObserver{failed: make(chan error, 64)}
-	u := newUpstream(t, cfg, source.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }})
+	var emu *embedded.Emulator
+	u := newUpstream(t, cfg, withEmulator(source.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }}, &emu))
 	ctx := t.Context()
 	expect := func(want string) {
 		t.Helper()
@@ -70,7 +72,7 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 		t.Fatalf("before the outage: %v", err)
 	}
 
-	u.Emulator.SetOutage(time.Hour)
+	emu.Server.SetOutage(time.Hour)
 	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
@@ -83,7 +85,7 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 		t.Fatalf("after two failed probes: state %s, want open", got)
 	}
 
-	u.Emulator.SetOutage(0)
+	emu.Server.SetOutage(0)
 	expect("closed")
 	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
 		t.Errorf("after the probe closed the circuit: %v", err)
@@ -103,19 +105,20 @@ func TestRecoveryProbeOff(t *testing.T) {
 	cfg.RefreshRate = 0
 	cfg.QuoteBatchWindow = 0
 	obs := failObserver{failed: make(chan error, 64)}
-	u := newUpstream(t, cfg, source.Deps{KISObserver: obs})
+	var emu *embedded.Emulator
+	u := newUpstream(t, cfg, withEmulator(source.Deps{KISObserver: obs}, &emu))
 	ctx := t.Context()
 	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
-	u.Emulator.SetOutage(time.Hour)
+	emu.Server.SetOutage(time.Hour)
 	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
 	if got := u.Breaker.State(); got != breaker.Open {
 		t.Fatalf("state %s, want open", got)
 	}
-	u.Emulator.SetOutage(0)
+	emu.Server.SetOutage(0)
 	// No probe: nothing reaches the upstream while the circuit is open.
 	<-obs.failed // the call's own failure
 	select {

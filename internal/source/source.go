@@ -70,8 +70,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -83,12 +81,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/internal/batch"
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/httpserve"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	redisx "github.com/kisfeed/kisfeed/internal/redis"
 	"github.com/kisfeed/kisfeed/internal/sim"
@@ -130,6 +126,11 @@ type Deps struct {
 	// empty, cache keys are unprefixed (stock:{code}:price, ...) and token
 	// and limiter keys start with "kisfeed:".
 	RedisPrefix string
+	// StartEmulator starts the built-in KIS emulator in embedded mode
+	// and returns its base URL and how to stop it; cmd/kisfeed hands in
+	// embedded.Start only in that mode. Embedded mode without it is an
+	// error: the wiring never imports or starts the emulator itself.
+	StartEmulator func(seed int64, market func() time.Time, appKey, appSecret string, rate float64) (baseURL string, stop func() error, err error)
 	// OnBreakerState is called with the new state ("closed", "open",
 	// "half-open") after every breaker transition, and once at start with
 	// "closed".
@@ -163,8 +164,6 @@ type Upstream struct {
 	// BaseURL is the KIS base URL in use ("" in mock mode); in embedded
 	// mode, the built-in emulator's address.
 	BaseURL string
-	// Emulator is the built-in emulator in embedded mode, else nil.
-	Emulator *emulator.Server
 	// MarketNow is the clock the market being served runs on: in mock and
 	// embedded modes the synthetic market's (KISFEED_MARKET_TIME, see
 	// config.Config.MarketClock), in kis mode Deps.Now.
@@ -627,32 +626,16 @@ func (u *Upstream) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (k
 }
 
 func (u *Upstream) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now, market func() time.Time) error {
-	emu, err := emulator.New(
-		emulator.WithSeed(cfg.Seed),
-		// Quotes, books and minute bars at the market clock; the token and
-		// rate windows keep the emulator's real clock.
-		emulator.WithMarketClock(market),
-		emulator.WithServerKind(emulator.KindReal),
-		emulator.WithRate(EmbeddedRate),
-		emulator.WithAppKey(DemoAppKey, DemoAppSecret),
-	)
-	if err != nil {
-		return fmt.Errorf("built-in emulator: %w", err)
+	if deps.StartEmulator == nil {
+		return errors.New("embedded mode (no KIS_APP_KEY) needs Deps.StartEmulator: the wiring never starts the built-in emulator on its own")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Quotes, books and minute bars at the market clock; the token and
+	// rate windows keep the emulator's real clock.
+	base, stop, err := deps.StartEmulator(cfg.Seed, market, DemoAppKey, DemoAppSecret, EmbeddedRate)
 	if err != nil {
-		return fmt.Errorf("built-in emulator: listen: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- httpserve.Run(sctx, srv, ln, 2*time.Second) }() // owned by the closer below
-	u.closers = append(u.closers, func() error {
-		stop()
-		return <-served
-	})
-	u.Emulator = emu
-	base := "http://" + ln.Addr().String()
+	u.closers = append(u.closers, stop)
 	log.Debug("using the built-in KIS emulator", "url", base)
 	r := newReach(base, cfg.Timeout, now)
 	u.setReach(r)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/source"
 )
 
@@ -39,6 +41,9 @@ func newUpstream(t *testing.T, cfg config.Config, deps source.Deps) *source.Upst
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	if deps.StartEmulator == nil {
+		deps.StartEmulator = embedded.Start // as cmd/kisfeed does in embedded mode
+	}
 	u, err := source.New(t.Context(), cfg, deps)
 	if err != nil {
 		t.Fatalf("source.New: %v", err)
@@ -49,6 +54,39 @@ func newUpstream(t *testing.T, cfg config.Config, deps source.Deps) *source.Upst
 		}
 	})
 	return u
+}
+
+// withEmulator sets deps to start the built-in emulator as cmd/kisfeed
+// does in embedded mode, and points *emu at it once started.
+func withEmulator(deps source.Deps, emu **embedded.Emulator) source.Deps {
+	deps.StartEmulator = func(seed int64, market func() time.Time, key, secret string, rate float64) (string, func() error, error) {
+		e, err := embedded.New(seed, market, key, secret, rate)
+		if err != nil {
+			return "", nil, err
+		}
+		*emu = e
+		return e.URL, e.Close, nil
+	}
+	return deps
+}
+
+// TestEmbeddedNeedsStartEmulator: the wiring never starts the built-in
+// emulator on its own; embedded mode without Deps.StartEmulator is a
+// clear error, not a silent emulator.
+func TestEmbeddedNeedsStartEmulator(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := source.New(t.Context(), cfg, source.Deps{})
+	if err == nil {
+		u.Close()
+		t.Fatal("source.New in embedded mode without StartEmulator: no error")
+	}
+	if !strings.Contains(err.Error(), "StartEmulator") {
+		t.Errorf("error %q does not name Deps.StartEmulator", err)
+	}
 }
 
 func kisConfig(t *testing.T, baseURL string) config.Config {
@@ -139,12 +177,13 @@ func TestModes(t *testing.T) {
 	})
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
-		u := newUpstream(t, config.Default(), source.Deps{})
-		if u.Mode != config.ModeEmbedded || u.Emulator == nil || len(u.Clients) != 1 {
-			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, u.Emulator != nil, len(u.Clients))
+		var emu *embedded.Emulator
+		u := newUpstream(t, config.Default(), withEmulator(source.Deps{}, &emu))
+		if u.Mode != config.ModeEmbedded || emu == nil || len(u.Clients) != 1 {
+			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, emu != nil, len(u.Clients))
 		}
 		quoteTwice(t, u.Source)
-		if got := u.Emulator.Stats().TokensIssued; got != 1 {
+		if got := emu.Server.Stats().TokensIssued; got != 1 {
 			t.Errorf("tokens issued: got %d, want 1", got)
 		}
 		base := u.BaseURL
@@ -496,7 +535,7 @@ func BenchmarkCachedQuote(b *testing.B) {
 	cfg.AppKey, cfg.AppSecret = "bench-key", "bench-secret"
 	cfg.BaseURL = base
 	cfg.TokenFile = filepath.Join(b.TempDir(), "tokens.json")
-	u, err := source.New(b.Context(), cfg, source.Deps{})
+	u, err := source.New(b.Context(), cfg, source.Deps{StartEmulator: embedded.Start})
 	if err != nil {
 		b.Fatal(err)
 	}
