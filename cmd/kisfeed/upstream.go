@@ -9,22 +9,28 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
+	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/kis"
 )
 
 // upstream is what the data-source factory builds for a command: the
 // Source every command reads through (cache and breaker included), the KIS
-// clients underneath when the mode has any, and Close, which stops
-// everything the factory started (embedded emulator, pools).
+// clients underneath when the mode has any, the market's clock, the
+// readiness checks, and Close, which stops everything the factory started
+// (embedded emulator, pools). Tests inject one through app.newUpstream.
 type upstream struct {
 	Source kisfeed.Source
-	// Clients holds the *kis.Client values (one per app key) in KIS and
-	// embedded modes; empty in mock mode.
-	Clients []any
-	Close   func() error
-	// Built is the factory's full result (breaker, Redis, emulator); nil
-	// when a test injected the upstream.
-	Built *source.Upstream
+	// Clients are the KIS clients (one per app key) in KIS and embedded
+	// modes; empty in mock mode.
+	Clients []*kis.Client
+	// MarketNow is the clock of the market being served (see marketNow);
+	// nil means the wall clock.
+	MarketNow func() time.Time
+	// Checks are what /readyz checks of the upstream: the circuit breaker,
+	// and Redis when it is configured; none for an injected upstream.
+	Checks []httpapi.Check
+	Close  func() error
 }
 
 // upstream builds the data source for cfg through the one factory,
@@ -50,11 +56,11 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	case config.ModeMock:
 		fmt.Fprintf(a.stderr, "kisfeed: ENABLE_KIS_API=false: using the in-process mock market (seed %d)\n", cfg.Seed)
 	}
-	clients := make([]any, len(u.Clients))
-	for i, c := range u.Clients {
-		clients[i] = c
+	checks := []httpapi.Check{{Name: "breaker", Func: u.CheckBreaker}}
+	if u.Redis != nil {
+		checks = append(checks, httpapi.PingCheck("redis", u.CheckRedis))
 	}
-	return &upstream{Source: u.Source, Clients: clients, Close: u.Close, Built: u}, nil
+	return &upstream{Source: u.Source, Clients: u.Clients, MarketNow: u.MarketNow, Checks: checks, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,
@@ -79,8 +85,8 @@ func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d source.Deps) sou
 // quotes path and stored a 10:00 snapshot as the day's final bar. wall
 // when the factory gave no market clock (KIS mode, tests).
 func (u *upstream) marketNow(wall func() time.Time) func() time.Time {
-	if u.Built != nil && u.Built.MarketNow != nil {
-		return u.Built.MarketNow
+	if u.MarketNow != nil {
+		return u.MarketNow
 	}
 	return wall
 }

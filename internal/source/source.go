@@ -77,7 +77,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kisfeed/kisfeed"
@@ -113,10 +112,6 @@ type Deps struct {
 	// Now is the clock for the cache, the mock market and the age of
 	// reachability observations (time.Now).
 	Now func() time.Time
-	// Registerer is accepted for callers that wire metrics here; the
-	// factory registers nothing itself: metrics flow through the
-	// observers below (see package metrics).
-	Registerer prometheus.Registerer
 	// KISObserver receives the KIS clients' request metrics.
 	KISObserver kis.Observer
 	// CacheObserver receives cache hits, misses and stale serves.
