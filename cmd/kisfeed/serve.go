@@ -24,7 +24,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sim"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // serveOptions are the serve command's flags.
@@ -148,7 +148,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return withExit(1, fmt.Errorf("listen %s: %w", o.addr, err))
 	}
-	up, err := a.upstream(ctx, cfg, log, source.Deps{
+	up, err := a.upstream(ctx, cfg, log, wiring.Deps{
 		KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
 	})
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -34,19 +34,19 @@ type upstream struct {
 }
 
 // upstream builds the data source for cfg through the one factory,
-// internal/source. deps, when given, adds observers (metrics). In embedded
+// internal/wiring. deps, when given, adds observers (metrics). In embedded
 // mode it says on stderr that the built-in emulator is in use, so nobody
 // mistakes synthetic numbers for KIS data. Tests replace app.newUpstream.
-func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...source.Deps) (*upstream, error) {
+func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...wiring.Deps) (*upstream, error) {
 	if a.newUpstream != nil {
 		return a.newUpstream(ctx, cfg, log)
 	}
-	var d source.Deps
+	var d wiring.Deps
 	if len(deps) > 0 {
 		d = deps[0]
 	}
 	d = a.sourceDeps(cfg, log, d)
-	u, err := source.New(ctx, cfg, d)
+	u, err := wiring.New(ctx, cfg, d)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,
 // only in embedded mode, the built-in emulator.
-func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d source.Deps) source.Deps {
+func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d wiring.Deps) wiring.Deps {
 	if d.Logger == nil {
 		d.Logger = log
 	}

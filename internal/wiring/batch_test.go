@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -23,7 +23,7 @@ func TestColdMissesBatched(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
 		var emu *embedded.Emulator
-		u := newUpstream(t, config.Default(), withEmulator(source.Deps{}, &emu))
+		u := newUpstream(t, config.Default(), withEmulator(wiring.Deps{}, &emu))
 		if u.Batcher == nil {
 			t.Fatal("Batcher: nil, want the batching layer in embedded mode")
 		}
@@ -69,7 +69,7 @@ func TestColdMissesBatched(t *testing.T) {
 	t.Run("kis mock server", func(t *testing.T) {
 		t.Parallel()
 		_, base := emulatortest.Start(t)
-		u := newUpstream(t, kisConfig(t, base), source.Deps{})
+		u := newUpstream(t, kisConfig(t, base), wiring.Deps{})
 		if u.Batcher != nil {
 			t.Error("Batcher: set over KIS's mock server, want nil (it has no intstock-multprice)")
 		}
@@ -78,7 +78,7 @@ func TestColdMissesBatched(t *testing.T) {
 		t.Parallel()
 		cfg := config.Default()
 		cfg.EnableKISAPI = "false"
-		if u := newUpstream(t, cfg, source.Deps{}); u.Batcher != nil {
+		if u := newUpstream(t, cfg, wiring.Deps{}); u.Batcher != nil {
 			t.Error("Batcher: set in mock mode, want nil")
 		}
 	})
@@ -90,7 +90,7 @@ func TestColdMissesBatched(t *testing.T) {
 // is answered. Batched, that is ~87 intstock-multprice calls in ~5 s; one
 // by one it would be 2,600 calls and ~150 s. Run it with -benchtime=1x:
 //
-//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/source/
+//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/wiring/
 func BenchmarkColdFill(b *testing.B) {
 	const n = 2600
 	for b.Loop() {
@@ -100,7 +100,7 @@ func BenchmarkColdFill(b *testing.B) {
 			b.Fatal(err)
 		}
 		var emu *embedded.Emulator
-		u, err := source.New(b.Context(), cfg, withEmulator(source.Deps{}, &emu))
+		u, err := wiring.New(b.Context(), cfg, withEmulator(wiring.Deps{}, &emu))
 		if err != nil {
 			b.Fatal(err)
 		}

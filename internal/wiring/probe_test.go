@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // failObserver is a kis.Observer that signals every failed HTTP attempt.
@@ -45,7 +45,7 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	states := make(chan string, 16)
 	obs := failObserver{failed: make(chan error, 64)}
 	var emu *embedded.Emulator
-	u := newUpstream(t, cfg, withEmulator(source.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }}, &emu))
+	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }}, &emu))
 	ctx := t.Context()
 	expect := func(want string) {
 		t.Helper()
@@ -106,7 +106,7 @@ func TestRecoveryProbeOff(t *testing.T) {
 	cfg.QuoteBatchWindow = 0
 	obs := failObserver{failed: make(chan error, 64)}
 	var emu *embedded.Emulator
-	u := newUpstream(t, cfg, withEmulator(source.Deps{KISObserver: obs}, &emu))
+	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs}, &emu))
 	ctx := t.Context()
 	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
