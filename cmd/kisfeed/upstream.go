@@ -56,9 +56,9 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	case config.ModeMock:
 		fmt.Fprintf(a.stderr, "kisfeed: ENABLE_KIS_API=false: using the in-process mock market (seed %d)\n", cfg.Seed)
 	}
-	checks := []httpapi.Check{{Name: "breaker", Func: u.CheckBreaker}}
-	if u.Redis != nil {
-		checks = append(checks, httpapi.PingCheck("redis", u.CheckRedis))
+	var checks []httpapi.Check
+	for _, c := range u.Checks() {
+		checks = append(checks, httpapi.Check(c))
 	}
 	return &upstream{Source: u.Source, Clients: u.Clients, MarketNow: u.MarketNow, Checks: checks, Close: u.Close}, nil
 }

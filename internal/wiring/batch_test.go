@@ -24,7 +24,7 @@ func TestColdMissesBatched(t *testing.T) {
 		t.Parallel()
 		var emu *embedded.Emulator
 		u := newUpstream(t, config.Default(), withEmulator(wiring.Deps{}, &emu))
-		if u.Batcher == nil {
+		if wiring.BatcherOf(u) == nil {
 			t.Fatal("Batcher: nil, want the batching layer in embedded mode")
 		}
 		stocks, err := u.Source.Universe(t.Context())
@@ -70,7 +70,7 @@ func TestColdMissesBatched(t *testing.T) {
 		t.Parallel()
 		_, base := emulatortest.Start(t)
 		u := newUpstream(t, kisConfig(t, base), wiring.Deps{})
-		if u.Batcher != nil {
+		if wiring.BatcherOf(u) != nil {
 			t.Error("Batcher: set over KIS's mock server, want nil (it has no intstock-multprice)")
 		}
 	})
@@ -78,7 +78,7 @@ func TestColdMissesBatched(t *testing.T) {
 		t.Parallel()
 		cfg := config.Default()
 		cfg.EnableKISAPI = "false"
-		if u := newUpstream(t, cfg, wiring.Deps{}); u.Batcher != nil {
+		if u := newUpstream(t, cfg, wiring.Deps{}); wiring.BatcherOf(u) != nil {
 			t.Error("Batcher: set in mock mode, want nil")
 		}
 	})

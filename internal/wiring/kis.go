@@ -151,8 +151,8 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now fun
 			// when it is a local emulator (config.Config.MasterHost).
 			opts = append(opts, kis.WithMasterURL(m))
 		}
-		if u.Redis != nil && cfg.SharedRateLimit {
-			lim, err := redisx.NewLimiter(u.Redis, k.Key, rate*sharedHeadroom,
+		if u.redis != nil && cfg.SharedRateLimit {
+			lim, err := redisx.NewLimiter(u.redis, k.Key, rate*sharedHeadroom,
 				redisx.WithLimiterPrefix(redisPrefix(deps)),
 				redisx.WithLimiterLogger(log.With("component", "redis-limiter")))
 			if err != nil {
@@ -170,14 +170,14 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now fun
 	}
 	u.BaseURL = u.Clients[0].BaseURL()
 	if len(srcs) == 1 {
-		u.Direct = srcs[0]
+		u.direct = srcs[0]
 		return nil
 	}
 	m, err := NewMulti(srcs...)
 	if err != nil {
 		return err
 	}
-	u.Direct = m
+	u.direct = m
 	return nil
 }
 
@@ -205,10 +205,10 @@ func (u *Stack) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (kis.
 	if local == nil {
 		local = kis.NewMemoryTokenStore()
 	}
-	if u.Redis == nil {
+	if u.redis == nil {
 		return local, nil
 	}
-	return redisx.NewTokenStore(u.Redis,
+	return redisx.NewTokenStore(u.redis,
 		redisx.WithFallback(local),
 		redisx.WithTokenPrefix(redisPrefix(deps)),
 		redisx.WithTokenLogger(log.With("component", "redis-tokens"))), nil
@@ -246,7 +246,7 @@ func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, no
 	}
 	u.Clients = []*kis.Client{c}
 	u.closers = append(u.closers, c.Close)
-	u.Direct = kis.NewSource(c)
+	u.direct = kis.NewSource(c)
 	u.BaseURL = base
 	return nil
 }

@@ -68,12 +68,12 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	}
 	expect("closed")
 	// A token and a price before the outage, as a running server has.
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
 
 	emu.Server.SetOutage(time.Hour)
-	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
 	failure("the call")
@@ -81,13 +81,13 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	// Probes fail at the HTTP level, and the circuit stays open.
 	failure("the first probe")
 	failure("the second probe")
-	if got := u.Breaker.State(); got != breaker.Open {
+	if got := wiring.BreakerOf(u).State(); got != breaker.Open {
 		t.Fatalf("after two failed probes: state %s, want open", got)
 	}
 
 	emu.Server.SetOutage(0)
 	expect("closed")
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Errorf("after the probe closed the circuit: %v", err)
 	}
 }
@@ -108,14 +108,14 @@ func TestRecoveryProbeOff(t *testing.T) {
 	var emu *embedded.Emulator
 	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs}, &emu))
 	ctx := t.Context()
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
 	emu.Server.SetOutage(time.Hour)
-	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
-	if got := u.Breaker.State(); got != breaker.Open {
+	if got := wiring.BreakerOf(u).State(); got != breaker.Open {
 		t.Fatalf("state %s, want open", got)
 	}
 	emu.Server.SetOutage(0)
@@ -126,7 +126,7 @@ func TestRecoveryProbeOff(t *testing.T) {
 		t.Errorf("a request failed while the circuit was open with the probe off: %v", err)
 	default:
 	}
-	if got := u.Breaker.RetryAfter(); got < 59*time.Minute {
+	if got := wiring.BreakerOf(u).RetryAfter(); got < 59*time.Minute {
 		t.Errorf("RetryAfter with the probe off: got %s, want the hour's delay", got)
 	}
 }

@@ -30,7 +30,7 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := &Stack{Breaker: b}
+		u := &Stack{breaker: b}
 		steps := []struct {
 			name string
 			do   func()

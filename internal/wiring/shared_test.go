@@ -32,8 +32,8 @@ func TestSharedBudget(t *testing.T) {
 	var ups []*wiring.Stack
 	for range 3 {
 		u := newUpstream(t, cfg, wiring.Deps{RedisPrefix: prefix})
-		if len(u.Clients) != 1 || u.Redis == nil {
-			t.Fatalf("upstream: %d clients, redis %v; want 1 and a client", len(u.Clients), u.Redis)
+		if len(u.Clients) != 1 || wiring.RedisOf(u) == nil {
+			t.Fatalf("upstream: %d clients, redis %v; want 1 and a client", len(u.Clients), wiring.RedisOf(u))
 		}
 		ups = append(ups, u)
 	}

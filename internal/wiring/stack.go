@@ -61,24 +61,9 @@ type Deps struct {
 type Stack struct {
 	// Source is what commands read: cache(breaker(upstream)).
 	Source kisfeed.Source
-	// Direct is the upstream without cache and breaker (the mock source, a
-	// kis.Source, or a [Multi] over several); benchmarks use it to measure
-	// the client itself. Unlike Source, it judges days outside the built-in
-	// KRX calendar by weekday (see [BuiltinCalendar]).
-	Direct kisfeed.Source
 	// Clients are the KIS clients, one per app key (kis and embedded
-	// modes; empty in mock mode).
+	// modes; empty in mock mode): their tokens and counters.
 	Clients []*kis.Client
-	// Breaker is the circuit breaker; its State feeds readiness.
-	Breaker *breaker.Breaker
-	// Cache is the caching layer.
-	Cache *cache.Cache
-	// Batcher coalesces the cache's concurrent quote misses into
-	// intstock-multprice calls (cache → batch → breaker); nil when the
-	// upstream does not batch natively or QUOTE_BATCH_WINDOW is 0.
-	Batcher *batch.Source
-	// Redis is the shared Redis client, nil without REDIS_URL.
-	Redis *goredis.Client
 	// Mode is the mode the configuration selected.
 	Mode config.Mode
 	// BaseURL is the KIS base URL in use ("" in mock mode); in embedded
@@ -89,12 +74,39 @@ type Stack struct {
 	// config.Config.MarketClock), in kis mode Deps.Now.
 	MarketNow func() time.Time
 
-	reach *reach       // the upstream host's reachability; nil in mock mode
-	gate  *breakerGate // the KIS clients' retry gate, bound to Breaker
+	// direct is the upstream without cache and breaker (the mock source, a
+	// kis.Source, or a [Multi] over several). Unlike Source, it judges days
+	// outside the built-in KRX calendar by weekday (see [BuiltinCalendar]).
+	direct  kisfeed.Source
+	breaker *breaker.Breaker // its State feeds readiness and Health
+	// batcher coalesces the cache's concurrent quote misses into
+	// intstock-multprice calls (cache → batch → breaker); nil when the
+	// upstream does not batch natively or QUOTE_BATCH_WINDOW is 0.
+	batcher *batch.Source
+	redis   *goredis.Client // the shared Redis client, nil without REDIS_URL
+	reach   *reach          // the upstream host's reachability; nil in mock mode
+	gate    *breakerGate    // the KIS clients' retry gate, bound to breaker
 
 	closers []func() error
 	once    sync.Once
 	err     error
+}
+
+// Check is one readiness check of the stack: a name and a probe that
+// fails while the part is not ready (the shape of httpapi.Check).
+type Check struct {
+	Name string
+	Func func(ctx context.Context) error
+}
+
+// Checks are the stack's readiness checks: the circuit breaker, and Redis
+// when REDIS_URL is set.
+func (u *Stack) Checks() []Check {
+	checks := []Check{{Name: "breaker", Func: u.CheckBreaker}}
+	if u.redis != nil {
+		checks = append(checks, Check{Name: "redis", Func: u.CheckRedis})
+	}
+	return checks
 }
 
 // Close stops everything the factory started: the breaker's recovery
@@ -119,9 +131,9 @@ func (u *Stack) Close() error {
 // yet been seen healthy again (only trial calls reach it), so a replica in
 // that state is not ready whatever its last trial did.
 func (u *Stack) CheckBreaker(context.Context) error {
-	switch s := u.Breaker.State(); s {
+	switch s := u.breaker.State(); s {
 	case breaker.Open:
-		return fmt.Errorf("circuit breaker open (retry in %s)", u.Breaker.RetryAfter().Round(time.Second))
+		return fmt.Errorf("circuit breaker open (retry in %s)", u.breaker.RetryAfter().Round(time.Second))
 	case breaker.HalfOpen:
 		return errors.New("circuit breaker half-open (trial calls under way; the upstream has not answered yet)")
 	}
@@ -139,8 +151,8 @@ func (u *Stack) CheckBreaker(context.Context) error {
 // with a 200 ms timeout; a long-running process refreshes it in the
 // background. Mock mode is always available.
 func (u *Stack) Health(ctx context.Context) error {
-	if u.Breaker != nil {
-		if err := u.Breaker.Health(ctx); err != nil {
+	if u.breaker != nil {
+		if err := u.breaker.Health(ctx); err != nil {
 			return err
 		}
 	}
@@ -152,10 +164,10 @@ func (u *Stack) Health(ctx context.Context) error {
 
 // CheckRedis is a readiness check: a PING to Redis (nil without Redis).
 func (u *Stack) CheckRedis(ctx context.Context) error {
-	if u.Redis == nil {
+	if u.redis == nil {
 		return nil
 	}
-	if err := u.Redis.Ping(ctx).Err(); err != nil {
+	if err := u.redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
@@ -201,7 +213,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	}
 	switch u.Mode {
 	case config.ModeMock:
-		u.Direct = mock.NewSource(sim.New(cfg.Seed), market)
+		u.direct = mock.NewSource(sim.New(cfg.Seed), market)
 	case config.ModeEmbedded:
 		err = u.startEmbedded(cfg, deps, log, now, market)
 	default:
@@ -213,7 +225,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	if err := u.startBreaker(cfg, deps, log); err != nil {
 		return nil, err
 	}
-	var under kisfeed.Source = u.Breaker
+	var under kisfeed.Source = u.breaker
 	if cfg.QuoteBatchWindow > 0 && nativeBatch(cfg, u.Mode) {
 		if under, err = u.startBatcher(cfg); err != nil {
 			return nil, err
@@ -223,7 +235,6 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	if err != nil {
 		return nil, err
 	}
-	u.Cache = c
 	u.Source = c
 	u.closers = append(u.closers, c.Close) // stops refresh-ahead first
 	return u, nil
@@ -238,7 +249,7 @@ func (u *Stack) openRedis(ctx context.Context, cfg config.Config, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	u.Redis = rdb
+	u.redis = rdb
 	u.closers = append(u.closers, rdb.Close)
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -249,12 +260,12 @@ func (u *Stack) openRedis(ctx context.Context, cfg config.Config, log *slog.Logg
 	return nil
 }
 
-// startBreaker puts the circuit breaker over u.Direct, with the recovery
+// startBreaker puts the circuit breaker over u.direct, with the recovery
 // probe when there are KIS clients to probe with.
 func (u *Stack) startBreaker(cfg config.Config, deps Deps, log *slog.Logger) error {
-	guarded := u.Direct
+	guarded := u.direct
 	if BuiltinCalendar(cfg) {
-		guarded = tableCalendar{u.Direct}
+		guarded = tableCalendar{u.direct}
 	}
 	bopts := []breaker.Option{
 		breaker.WithFailures(cfg.BreakerFailures),
@@ -283,7 +294,7 @@ func (u *Stack) startBreaker(cfg config.Config, deps Deps, log *slog.Logger) err
 	if deps.OnBreakerState != nil {
 		deps.OnBreakerState(string(breaker.Closed))
 	}
-	u.Breaker = b
+	u.breaker = b
 	u.gate.b.Store(b)
 	return nil
 }
@@ -296,7 +307,7 @@ func (u *Stack) startBatcher(cfg config.Config) (kisfeed.Source, error) {
 	if u.Mode == config.ModeEmbedded {
 		perKey = EmbeddedRate
 	}
-	bt, err := batch.New(u.Breaker,
+	bt, err := batch.New(u.breaker,
 		batch.WithWindow(cfg.QuoteBatchWindow),
 		batch.WithMaxInFlight(2*keys),
 		batch.WithPartialRate(partialShare*perKey*float64(keys)),
@@ -304,7 +315,7 @@ func (u *Stack) startBatcher(cfg config.Config) (kisfeed.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Batcher = bt
+	u.batcher = bt
 	u.closers = append(u.closers, bt.Close)
 	return bt, nil
 }
@@ -314,10 +325,10 @@ func (u *Stack) startBatcher(cfg config.Config) (kisfeed.Source, error) {
 // and the memory store standing in while Redis fails.
 func (u *Stack) cacheStore(cfg config.Config, log *slog.Logger, now func() time.Time) cache.Store {
 	mem := cache.NewMemory(cfg.MemoryEntries, now)
-	if u.Redis == nil {
+	if u.redis == nil {
 		return mem
 	}
-	shared := cache.Failover(cache.NewRedis(u.Redis), mem, cache.FailoverConfig{
+	shared := cache.Failover(cache.NewRedis(u.redis), mem, cache.FailoverConfig{
 		Retry: cache.DefaultStoreRetry, Logger: log.With("component", "cache"), Clock: now})
 	return cache.Tiered(cache.NewMemory(cache.DefaultLocalEntries, now), shared, cache.DefaultLocalTTL)
 }
@@ -353,7 +364,7 @@ func (u *Stack) cacheOptions(cfg config.Config, deps Deps, now, market func() ti
 		opts = append(opts, cache.WithRefreshAhead(cache.Refresh{
 			Rate: cfg.RefreshRate, Codes: cfg.RefreshCodes, Universe: cfg.RefreshUniverse}))
 	}
-	if u.Redis != nil {
+	if u.redis != nil {
 		opts = append(opts, cache.WithPrefix(deps.RedisPrefix))
 	}
 	return opts

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,8 +127,8 @@ func TestModes(t *testing.T) {
 		cfg.EnableKISAPI = "false"
 		var states []string
 		u := newUpstream(t, cfg, wiring.Deps{OnBreakerState: func(s string) { states = append(states, s) }})
-		if u.Mode != config.ModeMock || len(u.Clients) != 0 || u.Redis != nil {
-			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), u.Redis)
+		if u.Mode != config.ModeMock || len(u.Clients) != 0 || wiring.RedisOf(u) != nil {
+			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), wiring.RedisOf(u))
 		}
 		a, _ := quoteTwice(t, u.Source)
 		if a.Meta.Source != "mock" {
@@ -162,11 +163,11 @@ func TestModes(t *testing.T) {
 		if len(u.Clients) != 3 {
 			t.Fatalf("clients: got %d, want 3", len(u.Clients))
 		}
-		if _, ok := u.Direct.(*wiring.Multi); !ok {
-			t.Errorf("Direct: got %T, want *wiring.Multi", u.Direct)
+		if _, ok := wiring.DirectOf(u).(*wiring.Multi); !ok {
+			t.Errorf("Direct: got %T, want *wiring.Multi", wiring.DirectOf(u))
 		}
 		for _, code := range []string{"005930", "000660", "035420", "005380", "035720", "068270"} {
-			if _, err := u.Direct.Quote(t.Context(), code); err != nil {
+			if _, err := wiring.DirectOf(u).Quote(t.Context(), code); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -351,11 +352,21 @@ func TestRedisLookups(t *testing.T) {
 	deps := wiring.Deps{RedisPrefix: prefix, Now: now}
 
 	first := newUpstream(t, cfg, deps)
-	if first.Redis == nil {
+	if wiring.RedisOf(first) == nil {
 		t.Fatal("Redis: got nil, want a client")
 	}
 	if err := first.CheckRedis(t.Context()); err != nil {
 		t.Fatalf("CheckRedis: %v", err)
+	}
+	var names []string
+	for _, c := range first.Checks() {
+		if err := c.Func(t.Context()); err != nil {
+			t.Errorf("readiness check %s: %v", c.Name, err)
+		}
+		names = append(names, c.Name)
+	}
+	if !slices.Equal(names, []string{"breaker", "redis"}) {
+		t.Errorf("readiness checks: got %v, want [breaker redis]", names)
 	}
 	a, err := first.Source.Quote(t.Context(), "005930")
 	if err != nil || a.Meta.Origin != kisfeed.OriginSource {
@@ -409,7 +420,7 @@ func TestRefusedTakesNoSharedSlot(t *testing.T) {
 		if got := obs.requests.Load(); got != 0 {
 			t.Errorf("process %d: HTTP attempts %d, want 0 (the probe failed first)", i, got)
 		}
-		keys, err := u.Redis.Keys(t.Context(), "rate:"+prefix+"*").Result()
+		keys, err := wiring.RedisOf(u).Keys(t.Context(), "rate:"+prefix+"*").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
