@@ -35,6 +35,8 @@ var importRules = []importRule{
 		why: "kis is a client library for outside use: it cannot reach the server's internals, and it tests against the emulator only in its tests"},
 	{from: "internal/sim", deny: []string{"kis/...", "emulator/..."}, tests: true,
 		why: "sim is the market both the emulator and the mock Source serve; it knows neither wire nor client"},
+	{from: "internal/wiring", deny: []string{"emulator/...", "internal/embedded"},
+		why: "the production wiring never starts the emulator on its own: cmd/kisfeed hands in internal/embedded only when no KIS_APP_KEY is set"},
 	{from: "...", deny: []string{"internal/wiretest"},
 		why: "wiretest holds test tables; only tests import it"},
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestWithTransport: the wrapper gets the pooled transport with its
-// settings (so callers such as internal/source need not copy them), and
+// settings (so callers such as internal/wiring need not copy them), and
 // every request of the client goes through the wrapper.
 func TestWithTransport(t *testing.T) {
 	t.Parallel()

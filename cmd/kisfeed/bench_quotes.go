@@ -80,17 +80,10 @@ above 18, at least 95% of the limit (elapsed <= 58.5 s).`,
 					_ = up.Close()
 				}
 			}()
-			var client *kis.Client
-			for _, c := range up.Clients {
-				if kc, ok := c.(*kis.Client); ok {
-					client = kc
-					break
-				}
-			}
-			if client == nil {
+			if len(up.Clients) == 0 {
 				return usageError("bench quotes needs a KIS client: set KIS_BASE_URL and KIS_APP_KEY (mode %s has none)", cfg.Mode())
 			}
-			res, err := benchQuotes(cmd.Context(), client, benchCodes(cfg), calls, workers, reset)
+			res, err := benchQuotes(cmd.Context(), up.Clients[0], benchCodes(cfg), calls, workers, reset)
 			if err != nil {
 				return withExit(1, err)
 			}

@@ -16,7 +16,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/sim"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -54,7 +54,7 @@ one token (scripts/shared-budget.sh does exactly that).`,
 				return err
 			}
 			log := a.logger(cfg)
-			u, err := source.New(cmd.Context(), cfg, source.Deps{Logger: log, Now: a.now})
+			u, err := wiring.New(cmd.Context(), cfg, a.sourceDeps(cfg, log, wiring.Deps{}))
 			if err != nil {
 				return withExit(1, err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/httpserve"
 )
 
 // emulatorFlags are the flags of "kisfeed emulator".
@@ -179,20 +180,10 @@ func runEmulator(ctx context.Context, a *app, addr string, opts []emulator.Optio
 		return withExit(1, fmt.Errorf("listen on %s: %w", addr, err))
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
-	select {
-	case err := <-errc:
-		return withExit(1, fmt.Errorf("serve: %w", err))
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		_ = hs.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// A drain that outlives the 5 s shutdown timeout cuts the stragglers
+	// and still ends cleanly: only serving itself can fail the command.
+	if err := httpserve.Run(ctx, hs, ln, 5*time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return withExit(1, fmt.Errorf("serve: %w", err))
 	}
 	return nil

@@ -308,21 +308,14 @@ func openStore(ctx context.Context, flag string, cfg config.Config) (store, stri
 
 // clientStats sums the counters of the KIS clients under the source; nil
 // when there are none (mock mode), which the summary reports as 0.
-func clientStats(clients []any) func() ingest.ClientStats {
-	type statser interface{ Stats() kis.ClientStats }
-	var ss []statser
-	for _, c := range clients {
-		if s, ok := c.(statser); ok {
-			ss = append(ss, s)
-		}
-	}
-	if len(ss) == 0 {
+func clientStats(clients []*kis.Client) func() ingest.ClientStats {
+	if len(clients) == 0 {
 		return nil
 	}
 	return func() ingest.ClientStats {
 		var out ingest.ClientStats
-		for _, s := range ss {
-			st := s.Stats()
+		for _, c := range clients {
+			st := c.Stats()
 			out.Requests += st.Requests
 			out.Retries += st.Retries
 			out.RateLimited += st.RateLimited

@@ -17,7 +17,6 @@ import (
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
-	"github.com/kisfeed/kisfeed/internal/source"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
 )
 
@@ -359,7 +358,7 @@ func TestIngestFollowsTheMarketClock(t *testing.T) {
 	a.newUpstream = func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 		up, err := inject(ctx, cfg, log)
 		if err == nil {
-			up.Built = &source.Upstream{MarketNow: clock}
+			up.MarketNow = clock
 		}
 		return up, err
 	}

@@ -428,17 +428,6 @@ type tokenJSON struct {
 	NoToken bool `json:"no_token,omitempty"`
 }
 
-// tokenClient is what the token command needs from a *kis.Client.
-type tokenClient interface {
-	Token(ctx context.Context) (*kis.Token, error)
-	CurrentToken(ctx context.Context) (*kis.Token, error)
-	Revoke(ctx context.Context) error
-	Server() kis.Server
-	BaseURL() string
-}
-
-var _ tokenClient = (*kis.Client)(nil)
-
 func newTokenCmd(a *app) *cobra.Command {
 	var revoke, asJSON bool
 	c := &cobra.Command{
@@ -456,12 +445,7 @@ Redis with REDIS_URL.` + lookupExit,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withUpstream(cmd.Context(), func(up *upstream) error {
-				var clients []tokenClient
-				for _, c := range up.Clients {
-					if tc, ok := c.(tokenClient); ok {
-						clients = append(clients, tc)
-					}
-				}
+				clients := up.Clients
 				if len(clients) == 0 {
 					return usageError("token: no KIS client in this mode (ENABLE_KIS_API=false serves the in-process mock market)")
 				}

@@ -34,7 +34,7 @@ var lookupNow = time.Date(2026, 5, 20, 15, 40, 0, 0, kisfeed.KST)
 
 // lookupApp is an app whose upstream is the mock source (and clients, if
 // given); closed reports whether the upstream was closed.
-func lookupApp(clients []any, closed *bool) *app {
+func lookupApp(clients []*kis.Client, closed *bool) *app {
 	now := func() time.Time { return lookupNow }
 	return &app{
 		environ: []string{"LOG_LEVEL=warn"},
@@ -226,7 +226,7 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := lookupExec(t, lookupApp([]any{c}, nil), "token", "--json")
+	code, out, stderr := lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -238,24 +238,24 @@ func TestTokenCommand(t *testing.T) {
 		t.Errorf("expires: got %q", exp)
 	}
 	current, _ := c.Token(t.Context())
-	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token")
+	code, out, _ = lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token")
 	if code != 0 || !strings.Contains(out, "Bearer token, expires") {
 		t.Errorf("table: got %s", out)
 	}
 	if strings.Contains(out+stderr, current.Value) || strings.Contains(out+stderr, "SECRET-never-printed") {
 		t.Error("the token value or secret was printed")
 	}
-	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token", "--revoke")
+	code, out, _ = lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token", "--revoke")
 	if code != 0 || !strings.Contains(out, "token revoked") {
 		t.Errorf("revoke: exit %d: %s", code, out)
 	}
 	// Nothing left: say so instead of claiming another revocation.
-	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token", "--revoke", "--json")
+	code, out, _ = lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token", "--revoke", "--json")
 	var again map[string]any
 	if err := json.Unmarshal([]byte(out), &again); err != nil || code != 0 || again["revoked"] != false || again["no_token"] != true {
 		t.Errorf("second revoke: got exit %d, %s (%v); want 0, revoked false, no_token true", code, out, err)
 	}
-	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "token", "--revoke")
+	code, out, _ = lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token", "--revoke")
 	if code != 0 || !strings.Contains(out, "no token stored, nothing to revoke") {
 		t.Errorf("second revoke: got exit %d, %q; want 0 and nothing to revoke", code, out)
 	}
@@ -273,7 +273,7 @@ func TestRefusedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := lookupExec(t, lookupApp([]any{c}, nil), "token")
+	code, out, stderr := lookupExec(t, lookupApp([]*kis.Client{c}, nil), "token")
 	if code != 2 || !strings.Contains(stderr, "check KIS_APP_KEY and KIS_APP_SECRET") {
 		t.Errorf("got exit %d, stderr %q; want 2 and a pointer to KIS_APP_KEY and KIS_APP_SECRET", code, stderr)
 	}
@@ -293,7 +293,7 @@ func TestBenchQuotesCommand(t *testing.T) {
 	_ = c
 	// The emulator allows 18/s; the client asks for 200/s and must adapt:
 	// a short run still ends with every call answered.
-	code, out, stderr := lookupExec(t, lookupApp([]any{c}, nil), "bench", "quotes", "--calls", "30", "--workers", "4", "--json")
+	code, out, stderr := lookupExec(t, lookupApp([]*kis.Client{c}, nil), "bench", "quotes", "--calls", "30", "--workers", "4", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -304,7 +304,7 @@ func TestBenchQuotesCommand(t *testing.T) {
 	if r.Calls != 30 || r.Errors != 0 || r.MaxWindow > 18 || r.MaxWindow < 1 || r.Rate <= 0 {
 		t.Errorf("got %+v", r)
 	}
-	code, out, _ = lookupExec(t, lookupApp([]any{c}, nil), "bench", "quotes", "--calls", "5", "--workers", "2")
+	code, out, _ = lookupExec(t, lookupApp([]*kis.Client{c}, nil), "bench", "quotes", "--calls", "5", "--workers", "2")
 	if code != 0 || !strings.Contains(out, "achieved rate") || !strings.Contains(out, "max 1-s window") {
 		t.Errorf("table: got %s", out)
 	}

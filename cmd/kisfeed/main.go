@@ -1,5 +1,8 @@
 // Command kisfeed is the KIS market-data gateway: lookups, the daily
-// ingestion job, the HTTP API and a KIS emulator, in one binary.
+// ingestion job, the HTTP API and a KIS emulator, in one binary. It owns
+// the command line (flags, exit codes, what is printed) and what goes into
+// the wiring: the configuration, the metrics observers, and whether the
+// built-in emulator runs (upstream.go, one line).
 //
 // Run "kisfeed --help" for the commands.
 package main

@@ -24,7 +24,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sim"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // serveOptions are the serve command's flags.
@@ -148,8 +148,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return withExit(1, fmt.Errorf("listen %s: %w", o.addr, err))
 	}
-	up, err := a.upstream(ctx, cfg, log, source.Deps{
-		Registerer: reg, KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
+	up, err := a.upstream(ctx, cfg, log, wiring.Deps{
+		KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
 	})
 	if err != nil {
 		ln.Close()
@@ -160,7 +160,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			log.Warn("closing upstream", "error", err)
 		}
 	}()
-	checks := readinessChecks(up)
+	checks := up.Checks
 	db, dbName, err := a.serveDatabase(ctx, cfg)
 	if err != nil {
 		return withExit(1, fmt.Errorf("database: %w", err))
@@ -249,19 +249,6 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 			Rows: int64(r.Written),
 		}, true
 	}
-}
-
-// readinessChecks lists what /readyz checks: the circuit breaker and
-// Redis when the factory built them (a test-injected upstream has none).
-func readinessChecks(up *upstream) []httpapi.Check {
-	if up.Built == nil {
-		return nil
-	}
-	checks := []httpapi.Check{{Name: "breaker", Func: up.Built.CheckBreaker}}
-	if up.Built.Redis != nil {
-		checks = append(checks, httpapi.PingCheck("redis", up.Built.CheckRedis))
-	}
-	return checks
 }
 
 // loadtestOptions are the loadtest command's flags.

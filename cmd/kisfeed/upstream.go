@@ -8,43 +8,45 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/embedded"
+	"github.com/kisfeed/kisfeed/internal/httpapi"
+	"github.com/kisfeed/kisfeed/internal/wiring"
+	"github.com/kisfeed/kisfeed/kis"
 )
 
 // upstream is what the data-source factory builds for a command: the
 // Source every command reads through (cache and breaker included), the KIS
-// clients underneath when the mode has any, and Close, which stops
-// everything the factory started (embedded emulator, pools).
+// clients underneath when the mode has any, the market's clock, the
+// readiness checks, and Close, which stops everything the factory started
+// (embedded emulator, pools). Tests inject one through app.newUpstream.
 type upstream struct {
 	Source kisfeed.Source
-	// Clients holds the *kis.Client values (one per app key) in KIS and
-	// embedded modes; empty in mock mode.
-	Clients []any
-	Close   func() error
-	// Built is the factory's full result (breaker, Redis, emulator); nil
-	// when a test injected the upstream.
-	Built *source.Upstream
+	// Clients are the KIS clients (one per app key) in KIS and embedded
+	// modes; empty in mock mode.
+	Clients []*kis.Client
+	// MarketNow is the clock of the market being served (see marketNow);
+	// nil means the wall clock.
+	MarketNow func() time.Time
+	// Checks are what /readyz checks of the upstream: the circuit breaker,
+	// and Redis when it is configured; none for an injected upstream.
+	Checks []httpapi.Check
+	Close  func() error
 }
 
 // upstream builds the data source for cfg through the one factory,
-// internal/source. deps, when given, adds observers (metrics). In embedded
+// internal/wiring. deps, when given, adds observers (metrics). In embedded
 // mode it says on stderr that the built-in emulator is in use, so nobody
 // mistakes synthetic numbers for KIS data. Tests replace app.newUpstream.
-func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...source.Deps) (*upstream, error) {
+func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...wiring.Deps) (*upstream, error) {
 	if a.newUpstream != nil {
 		return a.newUpstream(ctx, cfg, log)
 	}
-	var d source.Deps
+	var d wiring.Deps
 	if len(deps) > 0 {
 		d = deps[0]
 	}
-	if d.Logger == nil {
-		d.Logger = log
-	}
-	if d.Now == nil {
-		d.Now = a.now
-	}
-	u, err := source.New(ctx, cfg, d)
+	d = a.sourceDeps(cfg, log, d)
+	u, err := wiring.New(ctx, cfg, d)
 	if err != nil {
 		return nil, err
 	}
@@ -54,11 +56,26 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	case config.ModeMock:
 		fmt.Fprintf(a.stderr, "kisfeed: ENABLE_KIS_API=false: using the in-process mock market (seed %d)\n", cfg.Seed)
 	}
-	clients := make([]any, len(u.Clients))
-	for i, c := range u.Clients {
-		clients[i] = c
+	var checks []httpapi.Check
+	for _, c := range u.Checks() {
+		checks = append(checks, httpapi.Check(c))
 	}
-	return &upstream{Source: u.Source, Clients: clients, Close: u.Close, Built: u}, nil
+	return &upstream{Source: u.Source, Clients: u.Clients, MarketNow: u.MarketNow, Checks: checks, Close: u.Close}, nil
+}
+
+// sourceDeps completes d for the factory: the logger, the app's clock and,
+// only in embedded mode, the built-in emulator.
+func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d wiring.Deps) wiring.Deps {
+	if d.Logger == nil {
+		d.Logger = log
+	}
+	if d.Now == nil {
+		d.Now = a.now
+	}
+	if cfg.Mode() == config.ModeEmbedded {
+		d.StartEmulator = embedded.Start // the one place the built-in emulator is chosen: no KIS_APP_KEY set
+	}
+	return d
 }
 
 // marketNow is the clock of the market the upstream serves: with
@@ -68,8 +85,8 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 // quotes path and stored a 10:00 snapshot as the day's final bar. wall
 // when the factory gave no market clock (KIS mode, tests).
 func (u *upstream) marketNow(wall func() time.Time) func() time.Time {
-	if u.Built != nil && u.Built.MarketNow != nil {
-		return u.Built.MarketNow
+	if u.MarketNow != nil {
+		return u.MarketNow
 	}
 	return wall
 }

@@ -124,7 +124,7 @@ func WithMaxInFlight(n int) Option {
 // a partial batch leaves as soon as its window ends. Under load a slot of
 // the upstream's rate budget spent on a half-empty batch is one that order
 // books and charts, which cannot batch, do not get, and one fewer code per
-// call fills the cache; so set it to a share of the budget (package source
+// call fills the cache; so set it to a share of the budget (package wiring
 // gives partial batches a quarter). Held back, a partial batch keeps
 // collecting codes and leaves when it is full or the rate allows.
 func WithPartialRate(perSecond float64) Option {

@@ -77,7 +77,7 @@ func WithObserver(o Observer) Option {
 // from its callers' contexts (default 30s). Make it longer than the
 // upstream's own worst case, or the cache cuts off calls the upstream
 // would still finish: the kis client may wait up to a minute for the next
-// token issuance, then try a request several times (package source sets
+// token issuance, then try a request several times (package wiring sets
 // it from KIS_TIMEOUT and KIS_RETRY_ATTEMPTS). A caller with a deadline is
 // bounded by that anyway. A flight cut off by it fails with an error that
 // names the lookup and the bound ("quote 005930: upstream did not answer
@@ -139,7 +139,7 @@ func WithConfigError(is func(error) bool) Option {
 // client deciding whether to trust or retry must be told so. The check
 // only changes the marking — a hit never fails because of it — so it must
 // be cheap: answer from a recent observation and dial at most rarely (the
-// factory in package source reuses its breaker state and a cached TCP
+// wiring in package wiring reuses its breaker state and a cached TCP
 // probe). It is called with the lookup's flight context; nil (the
 // default) means always available.
 func WithUpstreamHealth(f func(ctx context.Context) error) Option {

@@ -2,11 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/kisfeed/kisfeed/internal/httpserve"
 )
 
 // ServeOptions tune [Serve]; zero values take the documented defaults.
@@ -56,22 +57,5 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 	if o.OnShutdown != nil {
 		srv.RegisterOnShutdown(o.OnShutdown)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		// Drain deadline passed: cut the stragglers.
-		_ = srv.Close()
-	}
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		return serr
-	}
-	return err
+	return httpserve.Run(ctx, srv, ln, o.ShutdownTimeout)
 }

@@ -1,11 +1,11 @@
-package source_test
+package wiring_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -28,7 +28,7 @@ func TestFlightTimeout(t *testing.T) {
 			t.Parallel()
 			cfg := config.Default()
 			cfg.Timeout, cfg.RetryAttempts = tt.timeout, tt.attempts
-			got := source.FlightTimeout(cfg)
+			got := wiring.FlightTimeout(cfg)
 			if got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}

@@ -1,4 +1,4 @@
-package source
+package wiring
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 //
 // The factory builds the clients before the breaker that wraps them, so
 // the gate is bound afterwards; until then (and with no breaker) it lets
-// every retry run. Direct callers of Upstream.Direct share the clients,
+// every retry run. Callers of the KIS clients (Stack.Clients) share them,
 // so their failed attempts count too: they are failures of the same
 // upstream.
 type breakerGate struct {

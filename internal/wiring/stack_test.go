@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +23,8 @@ import (
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/embedded"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // reqCounter is a kis.Observer counting HTTP attempts and tokens.
@@ -34,14 +37,17 @@ func (r *reqCounter) Retry(string, string)                              { r.retr
 func (r *reqCounter) LimiterWait(time.Duration)                         {}
 func (r *reqCounter) TokenIssued()                                      { r.tokens.Add(1) }
 
-func newUpstream(t *testing.T, cfg config.Config, deps source.Deps) *source.Upstream {
+func newUpstream(t *testing.T, cfg config.Config, deps wiring.Deps) *wiring.Stack {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	u, err := source.New(t.Context(), cfg, deps)
+	if deps.StartEmulator == nil {
+		deps.StartEmulator = embedded.Start // as cmd/kisfeed does in embedded mode
+	}
+	u, err := wiring.New(t.Context(), cfg, deps)
 	if err != nil {
-		t.Fatalf("source.New: %v", err)
+		t.Fatalf("wiring.New: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := u.Close(); err != nil {
@@ -49,6 +55,39 @@ func newUpstream(t *testing.T, cfg config.Config, deps source.Deps) *source.Upst
 		}
 	})
 	return u
+}
+
+// withEmulator sets deps to start the built-in emulator as cmd/kisfeed
+// does in embedded mode, and points *emu at it once started.
+func withEmulator(deps wiring.Deps, emu **embedded.Emulator) wiring.Deps {
+	deps.StartEmulator = func(seed int64, market func() time.Time, key, secret string, rate float64) (string, func() error, error) {
+		e, err := embedded.New(seed, market, key, secret, rate)
+		if err != nil {
+			return "", nil, err
+		}
+		*emu = e
+		return e.URL, e.Close, nil
+	}
+	return deps
+}
+
+// TestEmbeddedNeedsStartEmulator: the wiring never starts the built-in
+// emulator on its own; embedded mode without Deps.StartEmulator is a
+// clear error, not a silent emulator.
+func TestEmbeddedNeedsStartEmulator(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := wiring.New(t.Context(), cfg, wiring.Deps{})
+	if err == nil {
+		u.Close()
+		t.Fatal("wiring.New in embedded mode without StartEmulator: no error")
+	}
+	if !strings.Contains(err.Error(), "StartEmulator") {
+		t.Errorf("error %q does not name Deps.StartEmulator", err)
+	}
 }
 
 func kisConfig(t *testing.T, baseURL string) config.Config {
@@ -87,9 +126,9 @@ func TestModes(t *testing.T) {
 		cfg := config.Default()
 		cfg.EnableKISAPI = "false"
 		var states []string
-		u := newUpstream(t, cfg, source.Deps{OnBreakerState: func(s string) { states = append(states, s) }})
-		if u.Mode != config.ModeMock || len(u.Clients) != 0 || u.Redis != nil {
-			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), u.Redis)
+		u := newUpstream(t, cfg, wiring.Deps{OnBreakerState: func(s string) { states = append(states, s) }})
+		if u.Mode != config.ModeMock || len(u.Clients) != 0 || wiring.RedisOf(u) != nil {
+			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), wiring.RedisOf(u))
 		}
 		a, _ := quoteTwice(t, u.Source)
 		if a.Meta.Source != "mock" {
@@ -106,7 +145,7 @@ func TestModes(t *testing.T) {
 		t.Parallel()
 		_, base := emulatortest.Start(t)
 		obs := &reqCounter{}
-		u := newUpstream(t, kisConfig(t, base), source.Deps{KISObserver: obs})
+		u := newUpstream(t, kisConfig(t, base), wiring.Deps{KISObserver: obs})
 		if u.Mode != config.ModeKIS || len(u.Clients) != 1 || u.BaseURL != base {
 			t.Errorf("upstream: mode %s, %d clients, base %s; want kis, 1, %s", u.Mode, len(u.Clients), u.BaseURL, base)
 		}
@@ -120,15 +159,15 @@ func TestModes(t *testing.T) {
 		emu, base := emulatortest.Start(t)
 		cfg := kisConfig(t, base)
 		cfg.AppKeys = "second-key:second-secret,third-key:third-secret"
-		u := newUpstream(t, cfg, source.Deps{})
+		u := newUpstream(t, cfg, wiring.Deps{})
 		if len(u.Clients) != 3 {
 			t.Fatalf("clients: got %d, want 3", len(u.Clients))
 		}
-		if _, ok := u.Direct.(*source.Multi); !ok {
-			t.Errorf("Direct: got %T, want *source.Multi", u.Direct)
+		if _, ok := wiring.DirectOf(u).(*wiring.Multi); !ok {
+			t.Errorf("Direct: got %T, want *wiring.Multi", wiring.DirectOf(u))
 		}
 		for _, code := range []string{"005930", "000660", "035420", "005380", "035720", "068270"} {
-			if _, err := u.Direct.Quote(t.Context(), code); err != nil {
+			if _, err := wiring.DirectOf(u).Quote(t.Context(), code); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -139,12 +178,13 @@ func TestModes(t *testing.T) {
 	})
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
-		u := newUpstream(t, config.Default(), source.Deps{})
-		if u.Mode != config.ModeEmbedded || u.Emulator == nil || len(u.Clients) != 1 {
-			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, u.Emulator != nil, len(u.Clients))
+		var emu *embedded.Emulator
+		u := newUpstream(t, config.Default(), withEmulator(wiring.Deps{}, &emu))
+		if u.Mode != config.ModeEmbedded || emu == nil || len(u.Clients) != 1 {
+			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, emu != nil, len(u.Clients))
 		}
 		quoteTwice(t, u.Source)
-		if got := u.Emulator.Stats().TokensIssued; got != 1 {
+		if got := emu.Server.Stats().TokensIssued; got != 1 {
 			t.Errorf("tokens issued: got %d, want 1", got)
 		}
 		base := u.BaseURL
@@ -177,7 +217,7 @@ func TestRefusedFailsFast(t *testing.T) {
 	obs := &reqCounter{}
 	cfg := kisConfig(t, closedURL(t))
 	cfg.BreakerFailures = 5 // five refused lookups, one attempt each, before it opens
-	u := newUpstream(t, cfg, source.Deps{KISObserver: obs})
+	u := newUpstream(t, cfg, wiring.Deps{KISObserver: obs})
 	for i, code := range []string{"005930", "000660", "035420", "005380", "035720"} {
 		_, err := u.Source.Quote(t.Context(), code)
 		var ue *kisfeed.UnavailableError
@@ -221,7 +261,7 @@ func TestMulti(t *testing.T) {
 			}
 		}}
 	}
-	m, err := source.NewMulti(mk(0), mk(1), mk(2))
+	m, err := wiring.NewMulti(mk(0), mk(1), mk(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +289,7 @@ func TestMulti(t *testing.T) {
 	}
 	close(release)
 	<-done
-	if _, err := source.NewMulti(); err == nil {
+	if _, err := wiring.NewMulti(); err == nil {
 		t.Errorf("NewMulti(): got nil error, want one")
 	}
 }
@@ -309,14 +349,24 @@ func TestRedisLookups(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	deps := source.Deps{RedisPrefix: prefix, Now: now}
+	deps := wiring.Deps{RedisPrefix: prefix, Now: now}
 
 	first := newUpstream(t, cfg, deps)
-	if first.Redis == nil {
+	if wiring.RedisOf(first) == nil {
 		t.Fatal("Redis: got nil, want a client")
 	}
 	if err := first.CheckRedis(t.Context()); err != nil {
 		t.Fatalf("CheckRedis: %v", err)
+	}
+	var names []string
+	for _, c := range first.Checks() {
+		if err := c.Func(t.Context()); err != nil {
+			t.Errorf("readiness check %s: %v", c.Name, err)
+		}
+		names = append(names, c.Name)
+	}
+	if !slices.Equal(names, []string{"breaker", "redis"}) {
+		t.Errorf("readiness checks: got %v, want [breaker redis]", names)
 	}
 	a, err := first.Source.Quote(t.Context(), "005930")
 	if err != nil || a.Meta.Origin != kisfeed.OriginSource {
@@ -361,16 +411,16 @@ func TestRefusedTakesNoSharedSlot(t *testing.T) {
 	cfg.RateLimit = 1 // the mock server's budget: a taken slot would cost the next process ~1 s
 	for i, code := range []string{"005930", "000660", "035420"} {
 		obs := &reqCounter{}
-		u := newUpstream(t, cfg, source.Deps{RedisPrefix: prefix, KISObserver: obs})
+		u := newUpstream(t, cfg, wiring.Deps{RedisPrefix: prefix, KISObserver: obs})
 		_, err := u.Source.Quote(t.Context(), code)
-		var re *source.RefusedError
+		var re *wiring.RefusedError
 		if !errors.Is(err, kisfeed.ErrUnavailable) || !errors.As(err, &re) {
 			t.Fatalf("process %d: got %v, want ErrUnavailable wrapping a RefusedError", i, err)
 		}
 		if got := obs.requests.Load(); got != 0 {
 			t.Errorf("process %d: HTTP attempts %d, want 0 (the probe failed first)", i, got)
 		}
-		keys, err := u.Redis.Keys(t.Context(), "rate:"+prefix+"*").Result()
+		keys, err := wiring.RedisOf(u).Keys(t.Context(), "rate:"+prefix+"*").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +477,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		base, stop := startEmulator(t)
 		clk := clocktest.New(start)
 		obs := &reqCounter{}
-		u := newUpstream(t, kisConfig(t, base), source.Deps{Now: clk.Now, KISObserver: obs})
+		u := newUpstream(t, kisConfig(t, base), wiring.Deps{Now: clk.Now, KISObserver: obs})
 		a, _ := quoteTwice(t, u.Source)
 		if err := u.Health(t.Context()); err != nil {
 			t.Errorf("Health while the emulator runs: got %v, want nil", err)
@@ -458,7 +508,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		cfg := kisConfig(t, base)
 		cfg.RedisURL = url
 		clk := clocktest.New(start)
-		deps := source.Deps{RedisPrefix: prefix, Now: clk.Now}
+		deps := wiring.Deps{RedisPrefix: prefix, Now: clk.Now}
 		first := newUpstream(t, cfg, deps)
 		a, err := first.Source.Quote(t.Context(), "005930")
 		if err != nil || a.Meta.Origin != kisfeed.OriginSource {
@@ -496,7 +546,7 @@ func BenchmarkCachedQuote(b *testing.B) {
 	cfg.AppKey, cfg.AppSecret = "bench-key", "bench-secret"
 	cfg.BaseURL = base
 	cfg.TokenFile = filepath.Join(b.TempDir(), "tokens.json")
-	u, err := source.New(b.Context(), cfg, source.Deps{})
+	u, err := wiring.New(b.Context(), cfg, wiring.Deps{StartEmulator: embedded.Start})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -546,7 +596,7 @@ func TestMarketTime(t *testing.T) {
 				cfg.EnableKISAPI = "false"
 			}
 			cfg.MarketTime = start.Format(time.RFC3339)
-			u := newUpstream(t, cfg, source.Deps{Now: clk.Now})
+			u := newUpstream(t, cfg, wiring.Deps{Now: clk.Now})
 			if got := u.MarketNow(); !got.Equal(start) {
 				t.Errorf("MarketNow: got %v, want %v", got, start)
 			}
@@ -576,7 +626,7 @@ func TestMarketTime(t *testing.T) {
 		cfg := kisConfig(t, base)
 		cfg.MarketTime = start.Format(time.RFC3339)
 		clk := clocktest.New(wall)
-		u := newUpstream(t, cfg, source.Deps{Now: clk.Now})
+		u := newUpstream(t, cfg, wiring.Deps{Now: clk.Now})
 		if got := u.MarketNow(); !got.Equal(wall) {
 			t.Errorf("MarketNow: got %v, want the wall clock %v", got, wall)
 		}

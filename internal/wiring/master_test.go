@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -41,7 +41,7 @@ func TestMasterURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u := newUpstream(t, cfg, source.Deps{})
+			u := newUpstream(t, cfg, wiring.Deps{})
 			if len(u.Clients) != 1 {
 				t.Fatalf("%d clients, want 1", len(u.Clients))
 			}

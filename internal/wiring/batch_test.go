@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/embedded"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -21,8 +22,9 @@ func TestColdMissesBatched(t *testing.T) {
 	t.Parallel()
 	t.Run("embedded", func(t *testing.T) {
 		t.Parallel()
-		u := newUpstream(t, config.Default(), source.Deps{})
-		if u.Batcher == nil {
+		var emu *embedded.Emulator
+		u := newUpstream(t, config.Default(), withEmulator(wiring.Deps{}, &emu))
+		if wiring.BatcherOf(u) == nil {
 			t.Fatal("Batcher: nil, want the batching layer in embedded mode")
 		}
 		stocks, err := u.Source.Universe(t.Context())
@@ -39,7 +41,7 @@ func TestColdMissesBatched(t *testing.T) {
 		if len(codes) < n {
 			t.Fatalf("universe: %d common stocks, want %d", len(codes), n)
 		}
-		before := u.Emulator.Stats().RequestsByTrID
+		before := emu.Server.Stats().RequestsByTrID
 		errs := make(chan error, n)
 		for _, c := range codes {
 			go func() {
@@ -55,7 +57,7 @@ func TestColdMissesBatched(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		after := u.Emulator.Stats().RequestsByTrID
+		after := emu.Server.Stats().RequestsByTrID
 		multi := after[kis.TrMultPrice] - before[kis.TrMultPrice]
 		single := after[kis.TrPrice] - before[kis.TrPrice]
 		// Two full batches, plus stragglers when the goroutines start
@@ -67,8 +69,8 @@ func TestColdMissesBatched(t *testing.T) {
 	t.Run("kis mock server", func(t *testing.T) {
 		t.Parallel()
 		_, base := emulatortest.Start(t)
-		u := newUpstream(t, kisConfig(t, base), source.Deps{})
-		if u.Batcher != nil {
+		u := newUpstream(t, kisConfig(t, base), wiring.Deps{})
+		if wiring.BatcherOf(u) != nil {
 			t.Error("Batcher: set over KIS's mock server, want nil (it has no intstock-multprice)")
 		}
 	})
@@ -76,7 +78,7 @@ func TestColdMissesBatched(t *testing.T) {
 		t.Parallel()
 		cfg := config.Default()
 		cfg.EnableKISAPI = "false"
-		if u := newUpstream(t, cfg, source.Deps{}); u.Batcher != nil {
+		if u := newUpstream(t, cfg, wiring.Deps{}); wiring.BatcherOf(u) != nil {
 			t.Error("Batcher: set in mock mode, want nil")
 		}
 	})
@@ -88,7 +90,7 @@ func TestColdMissesBatched(t *testing.T) {
 // is answered. Batched, that is ~87 intstock-multprice calls in ~5 s; one
 // by one it would be 2,600 calls and ~150 s. Run it with -benchtime=1x:
 //
-//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/source/
+//	go test -run '^$' -bench ColdFill -benchtime=1x ./internal/wiring/
 func BenchmarkColdFill(b *testing.B) {
 	const n = 2600
 	for b.Loop() {
@@ -97,7 +99,8 @@ func BenchmarkColdFill(b *testing.B) {
 		if err := cfg.Validate(); err != nil {
 			b.Fatal(err)
 		}
-		u, err := source.New(b.Context(), cfg, source.Deps{})
+		var emu *embedded.Emulator
+		u, err := wiring.New(b.Context(), cfg, withEmulator(wiring.Deps{}, &emu))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +114,7 @@ func BenchmarkColdFill(b *testing.B) {
 				codes = append(codes, s.Code)
 			}
 		}
-		before := u.Emulator.Stats().RequestsByTrID
+		before := emu.Server.Stats().RequestsByTrID
 		errs := make(chan error, len(codes))
 		ctx, cancel := context.WithTimeout(b.Context(), time.Minute)
 		start := time.Now()
@@ -131,7 +134,7 @@ func BenchmarkColdFill(b *testing.B) {
 		b.StopTimer()
 		elapsed := time.Since(start)
 		cancel()
-		after := u.Emulator.Stats().RequestsByTrID
+		after := emu.Server.Stats().RequestsByTrID
 		b.ReportMetric(float64(len(codes)), "codes")
 		b.ReportMetric(float64(after[kis.TrMultPrice]-before[kis.TrMultPrice]), "multprice-calls")
 		b.ReportMetric(float64(after[kis.TrPrice]-before[kis.TrPrice]), "price-calls")

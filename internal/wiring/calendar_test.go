@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // TestBuiltinCalendarBounds checks that an upstream whose calendar is the
@@ -23,7 +23,7 @@ func TestBuiltinCalendarBounds(t *testing.T) {
 	for name, cfg := range map[string]config.Config{"mock": mockCfg, "kis against an emulator": kisConfig(t, base)} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			u := newUpstream(t, cfg, source.Deps{})
+			u := newUpstream(t, cfg, wiring.Deps{})
 			for _, day := range []struct {
 				date string
 				want string // "" for an answer
@@ -78,7 +78,7 @@ func TestBuiltinCalendarModes(t *testing.T) {
 			t.Parallel()
 			cfg := config.Default()
 			tt.edit(&cfg)
-			if got := source.BuiltinCalendar(cfg); got != tt.want {
+			if got := wiring.BuiltinCalendar(cfg); got != tt.want {
 				t.Errorf("BuiltinCalendar: got %v, want %v (mode %s)", got, tt.want, cfg.Mode())
 			}
 		})

@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -20,7 +20,7 @@ func TestRefusedCredentials(t *testing.T) {
 	_, base := emulatortest.Start(t, emulator.WithAppKey("k", "right"))
 	cfg := kisConfig(t, base)
 	cfg.AppKey, cfg.AppSecret = "k", "wrong"
-	u := newUpstream(t, cfg, source.Deps{})
+	u := newUpstream(t, cfg, wiring.Deps{})
 	for i := range cfg.BreakerFailures + 2 {
 		_, err := u.Source.Quote(t.Context(), "005930")
 		if !errors.Is(err, kis.ErrInvalidCredentials) || errors.Is(err, kisfeed.ErrUnavailable) {

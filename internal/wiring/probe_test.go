@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"testing"
@@ -6,7 +6,8 @@ import (
 
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/embedded"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // failObserver is a kis.Observer that signals every failed HTTP attempt.
@@ -43,7 +44,8 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	cfg.QuoteBatchWindow = 0
 	states := make(chan string, 16)
 	obs := failObserver{failed: make(chan error, 64)}
-	u := newUpstream(t, cfg, source.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }})
+	var emu *embedded.Emulator
+	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs, OnBreakerState: func(s string) { states <- s }}, &emu))
 	ctx := t.Context()
 	expect := func(want string) {
 		t.Helper()
@@ -66,12 +68,12 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	}
 	expect("closed")
 	// A token and a price before the outage, as a running server has.
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
 
-	u.Emulator.SetOutage(time.Hour)
-	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
+	emu.Server.SetOutage(time.Hour)
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
 	failure("the call")
@@ -79,13 +81,13 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	// Probes fail at the HTTP level, and the circuit stays open.
 	failure("the first probe")
 	failure("the second probe")
-	if got := u.Breaker.State(); got != breaker.Open {
+	if got := wiring.BreakerOf(u).State(); got != breaker.Open {
 		t.Fatalf("after two failed probes: state %s, want open", got)
 	}
 
-	u.Emulator.SetOutage(0)
+	emu.Server.SetOutage(0)
 	expect("closed")
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Errorf("after the probe closed the circuit: %v", err)
 	}
 }
@@ -103,19 +105,20 @@ func TestRecoveryProbeOff(t *testing.T) {
 	cfg.RefreshRate = 0
 	cfg.QuoteBatchWindow = 0
 	obs := failObserver{failed: make(chan error, 64)}
-	u := newUpstream(t, cfg, source.Deps{KISObserver: obs})
+	var emu *embedded.Emulator
+	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs}, &emu))
 	ctx := t.Context()
-	if _, err := u.Breaker.Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
-	u.Emulator.SetOutage(time.Hour)
-	if _, err := u.Breaker.Quote(ctx, "000660"); err == nil {
+	emu.Server.SetOutage(time.Hour)
+	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
-	if got := u.Breaker.State(); got != breaker.Open {
+	if got := wiring.BreakerOf(u).State(); got != breaker.Open {
 		t.Fatalf("state %s, want open", got)
 	}
-	u.Emulator.SetOutage(0)
+	emu.Server.SetOutage(0)
 	// No probe: nothing reaches the upstream while the circuit is open.
 	<-obs.failed // the call's own failure
 	select {
@@ -123,7 +126,7 @@ func TestRecoveryProbeOff(t *testing.T) {
 		t.Errorf("a request failed while the circuit was open with the probe off: %v", err)
 	default:
 	}
-	if got := u.Breaker.RetryAfter(); got < 59*time.Minute {
+	if got := wiring.BreakerOf(u).RetryAfter(); got < 59*time.Minute {
 		t.Errorf("RetryAfter with the probe off: got %s, want the hour's delay", got)
 	}
 }

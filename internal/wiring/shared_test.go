@@ -1,4 +1,4 @@
-package source_test
+package wiring_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
-	"github.com/kisfeed/kisfeed/internal/source"
+	"github.com/kisfeed/kisfeed/internal/wiring"
 )
 
 // TestSharedBudget is the in-process version of scripts/shared-budget.sh:
@@ -29,11 +29,11 @@ func TestSharedBudget(t *testing.T) {
 	cfg.RateLimit = rate
 	cfg.UseRealServer = true
 
-	var ups []*source.Upstream
+	var ups []*wiring.Stack
 	for range 3 {
-		u := newUpstream(t, cfg, source.Deps{RedisPrefix: prefix})
-		if len(u.Clients) != 1 || u.Redis == nil {
-			t.Fatalf("upstream: %d clients, redis %v; want 1 and a client", len(u.Clients), u.Redis)
+		u := newUpstream(t, cfg, wiring.Deps{RedisPrefix: prefix})
+		if len(u.Clients) != 1 || wiring.RedisOf(u) == nil {
+			t.Fatalf("upstream: %d clients, redis %v; want 1 and a client", len(u.Clients), wiring.RedisOf(u))
 		}
 		ups = append(ups, u)
 	}

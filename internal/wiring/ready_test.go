@@ -1,4 +1,4 @@
-package source
+package wiring
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := &Upstream{Breaker: b}
+		u := &Stack{breaker: b}
 		steps := []struct {
 			name string
 			do   func()
