@@ -28,7 +28,6 @@ type validator struct {
 // limit rule (no trustworthy reference: a new listing, or a previous bar
 // that was itself rejected).
 func (v *validator) check(b kisfeed.DailyBar, prevClose int64) string {
-	var bad []string
 	if err := kisfeed.ValidateCode(b.Code); err != nil {
 		return fmt.Sprintf("code %q malformed", b.Code)
 	}
@@ -42,6 +41,36 @@ func (v *validator) check(b kisfeed.DailyBar, prevClose int64) string {
 	if !krx.IsTradingDay(day) {
 		return fmt.Sprintf("date %s is not a trading day", day.Format(time.DateOnly))
 	}
+	bad, missing := shapeProblems(b)
+	if missing {
+		return strings.Join(bad, "; ")
+	}
+	if prevClose > 0 {
+		upper, lower := krx.Limits(prevClose)
+		if b.High > upper {
+			bad = append(bad, fmt.Sprintf("high %d above the upper limit %d (previous close %d)", b.High, upper, prevClose))
+		}
+		if b.Low < lower {
+			bad = append(bad, fmt.Sprintf("low %d below the lower limit %d (previous close %d)", b.Low, lower, prevClose))
+		}
+	}
+	return strings.Join(bad, "; ")
+}
+
+// shapeProblem returns "" when b's numbers can be a day's bar at all
+// (prices positive and on the tick grid, open and close within low..high,
+// volume and value not negative), else why not. It needs no reference
+// (universe, previous close), so verify judges the source's answers with
+// it too: an answer that fails it is a bad answer, not evidence.
+func shapeProblem(b kisfeed.DailyBar) string {
+	bad, _ := shapeProblems(b)
+	return strings.Join(bad, "; ")
+}
+
+// shapeProblems lists what is wrong with b's numbers; missing reports that
+// a required price is absent, which makes the other rules meaningless.
+func shapeProblems(b kisfeed.DailyBar) (bad []string, missing bool) {
+	day := kisfeed.Day(b.Date)
 	// Required fields: KIS sends an absent number as "" which the client
 	// reads as 0, and a price of 0 never trades.
 	for _, f := range []struct {
@@ -53,7 +82,7 @@ func (v *validator) check(b kisfeed.DailyBar, prevClose int64) string {
 		}
 	}
 	if len(bad) > 0 {
-		return strings.Join(bad, "; ")
+		return bad, true
 	}
 	if b.Low > b.High {
 		bad = append(bad, fmt.Sprintf("low %d above high %d", b.Low, b.High))
@@ -80,14 +109,5 @@ func (v *validator) check(b kisfeed.DailyBar, prevClose int64) string {
 			}
 		}
 	}
-	if prevClose > 0 {
-		upper, lower := krx.Limits(prevClose)
-		if b.High > upper {
-			bad = append(bad, fmt.Sprintf("high %d above the upper limit %d (previous close %d)", b.High, upper, prevClose))
-		}
-		if b.Low < lower {
-			bad = append(bad, fmt.Sprintf("low %d below the lower limit %d (previous close %d)", b.Low, lower, prevClose))
-		}
-	}
-	return strings.Join(bad, "; ")
+	return bad, false
 }

@@ -148,37 +148,54 @@ func (in *Ingester) Verify(ctx context.Context, opts VerifyOptions) (*VerifyRepo
 	return rep, nil
 }
 
+// verifyFetches bounds the fetches of one bar: a disagreement must be
+// seen in two sound answers before it counts, and an answer that fails
+// (an error, or numbers no bar can have) is asked again.
+const verifyFetches = 4
+
 // verifyOne compares one stored bar with the source. It returns nil when
-// they agree, a Mismatch with an empty Reason when only the first fetch
-// disagreed, and a full Mismatch when the disagreement held.
+// they agree at the first fetch, a Mismatch with an empty Reason when a
+// later fetch agreed (transient), and a full Mismatch when two sound
+// answers disagreed with the stored bar. An answer that fails (an error,
+// or a bar whose numbers fail shapeProblem: a corrupted reply) is never
+// evidence; when no sound answer came in verifyFetches the last failure
+// is the error.
 func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatch, error) {
-	var first *Mismatch
-	for attempt := range 2 {
-		// The second fetch asks from one trading day earlier: another
-		// question, so a cache in front cannot hand back the first answer.
-		src, err := in.fetchBar(ctx, b.Code, b.Date, attempt == 1)
+	var (
+		first   *Mismatch // the first sound disagreement
+		lastErr error
+	)
+	for attempt := range verifyFetches {
+		// Every other fetch asks from one trading day earlier: another
+		// question, so a cache in front cannot hand back the same answer.
+		src, err := in.fetchBar(ctx, b.Code, b.Date, attempt%2 == 1)
+		if err == nil && src != nil {
+			if why := shapeProblem(*src); why != "" {
+				err = fmt.Errorf("candles %s: the source's bar for %s is unsound: %s", b.Code, b.Date.Format(time.DateOnly), why)
+			}
+		}
 		if err != nil {
-			if attempt == 0 {
-				continue // the second attempt decides
+			if ctx.Err() != nil {
+				return nil, err
 			}
-			if first != nil {
-				return first, nil
-			}
-			return nil, err
+			lastErr = err
+			continue
 		}
 		m := compare(b, src)
-		if m == nil {
-			if attempt == 1 {
-				return &Mismatch{}, nil // transient
-			}
+		switch {
+		case m == nil && attempt == 0:
 			return nil, nil
-		}
-		if attempt == 1 {
-			return m, nil
+		case m == nil:
+			return &Mismatch{}, nil // transient
+		case first != nil:
+			return m, nil // a second sound answer disagrees too
 		}
 		first = m
 	}
-	return first, nil
+	if first != nil {
+		return first, nil
+	}
+	return nil, lastErr
 }
 
 func (in *Ingester) fetchBar(ctx context.Context, code string, day time.Time, widen bool) (*kisfeed.DailyBar, error) {

@@ -15,7 +15,8 @@ import (
 	"github.com/kisfeed/kisfeed/internal/mock"
 )
 
-// flakyCandles damages the first daily-chart answer for chosen codes.
+// flakyCandles damages the first daily-chart answers for chosen codes: the
+// asked day's bar (the last) gets a negative volume, which no bar can have.
 type flakyCandles struct {
 	kisfeed.Source
 	mu   sync.Mutex
@@ -33,7 +34,7 @@ func (f *flakyCandles) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kis
 		f.left[q.Code]--
 		cp := *cs
 		cp.Bars = append([]kisfeed.Candle(nil), cs.Bars...)
-		cp.Bars[0].Volume = -1
+		cp.Bars[len(cp.Bars)-1].Volume = -1
 		return &cp, nil
 	}
 	return cs, nil
@@ -66,6 +67,28 @@ func TestVerify(t *testing.T) {
 		}
 		if !rep.OK() || rep.Transient != 1 {
 			t.Errorf("report = %+v, want OK with 1 transient", rep)
+		}
+	})
+	// Two unsound answers in a row (an emulator's corrupt fault can hit
+	// both fetches of one bar) are not evidence: verify asks again and
+	// the sound answer decides. Before, the second fetch decided alone
+	// and a corrupted reply was reported as a mismatch.
+	t.Run("unsound answers are asked again, never evidence", func(t *testing.T) {
+		src := &flakyCandles{Source: base, left: map[string]int{"005930": 2, "000660": 3}}
+		rep, err := newIngester(src, store, afterClose).Verify(ctx, ingest.VerifyOptions{Sample: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || rep.Transient != 2 {
+			t.Errorf("report = %+v, want OK with 2 transient", rep)
+		}
+		src = &flakyCandles{Source: base, left: map[string]int{"005930": 4}}
+		rep, err = newIngester(src, store, afterClose).Verify(ctx, ingest.VerifyOptions{Sample: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Mismatches) != 0 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0].Error, "unsound") {
+			t.Errorf("report = %+v, want no mismatch and one error naming the unsound answers", rep)
 		}
 	})
 	t.Run("a tampered row is reported", func(t *testing.T) {
