@@ -123,7 +123,9 @@ type Ingester struct {
 }
 
 // DefaultLease is the default [Ingester.Lease]: a heartbeat every 7.5 s,
-// so a run killed (SIGKILL, OOM, a lost host) is known dead 30 s later,
+// so a run killed (SIGKILL, OOM, a lost host) is known dead 30 s later
+// even where its owner cannot be checked (another host's process; on its
+// own host [OwnerDead] tells at once),
 // while a database hiccup of a few seconds never makes a live run look
 // dead. A live run marked abandoned all the same records its real outcome
 // when it finishes.
