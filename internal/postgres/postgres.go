@@ -478,13 +478,7 @@ WHERE id = $2 AND status = 'running' AND heartbeat_at = $3`, reason, r.ID, r.Hea
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
 func (d *DB) SetLogger(l *slog.Logger) {
-	if l == nil {
-		d.retry.Notify = nil
-		return
-	}
-	d.retry.Notify = func(attempt int, err error) {
-		l.Warn("database write failed, retrying", "store", "postgres", "attempt", attempt, "err", err)
-	}
+	d.retry.Notify = store.LogRetries(l, "postgres")
 }
 
 // do runs op, retrying it on connection-level errors: pgx drops a broken

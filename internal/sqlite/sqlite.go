@@ -533,13 +533,7 @@ WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(r.HeartbeatAt
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
 func (d *DB) SetLogger(l *slog.Logger) {
-	if l == nil {
-		d.retry.Notify = nil
-		return
-	}
-	d.retry.Notify = func(attempt int, err error) {
-		l.Warn("database write failed, retrying", "store", "sqlite", "attempt", attempt, "err", err)
-	}
+	d.retry.Notify = store.LogRetries(l, "sqlite")
 }
 
 // do runs op, retrying it while the database is locked: busy_timeout
