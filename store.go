@@ -79,9 +79,11 @@ const (
 	// stored and a rerun resumes.
 	RunInterrupted RunStatus = "interrupted"
 	// RunAbandoned: the process died without finishing (SIGKILL, a
-	// crash, a lost host): its heartbeat stopped for longer than the
-	// lease, so the next run or verify marked it. FinishedAt is its last
-	// heartbeat. A rerun resumes, as after an interruption.
+	// crash, a lost host), and the next run or verify marked it: at once
+	// when its Owner is a process of that same host that no longer
+	// exists, else once its heartbeat stopped for longer than the lease.
+	// FinishedAt is its last heartbeat. A rerun resumes, as after an
+	// interruption.
 	RunAbandoned RunStatus = "abandoned"
 )
 
@@ -109,6 +111,12 @@ type IngestionRun struct {
 	// HeartbeatAt is when the running process last renewed its lease
 	// (set by StartRun and HeartbeatRun, read by Runs).
 	HeartbeatAt time.Time
+	// Owner names the process that started the run, "host/pid" (with
+	// "@start" when the process start time is known, so a reused pid
+	// is told apart): what lets the next run on the same host see at
+	// once that the owner is gone. Empty for runs recorded before it
+	// existed; set by StartRun from the run given, read by Runs.
+	Owner string
 }
 
 // PriceStore keeps daily bars, rejected bars and the record of ingestion
@@ -152,10 +160,12 @@ type PriceStore interface {
 	// HeartbeatAt becomes at. A run no longer running (finished, or
 	// marked abandoned meanwhile) is left alone.
 	HeartbeatRun(ctx context.Context, id int64, at time.Time) error
-	// AbandonRuns marks every running run whose last heartbeat is before
-	// staleBefore as [RunAbandoned], its FinishedAt set to that last
-	// heartbeat, and returns their ids (oldest first).
-	AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error)
+	// AbandonRuns marks as [RunAbandoned] every running run whose last
+	// heartbeat is before staleBefore, or whose Owner dead reports gone
+	// (nil: none is), its FinishedAt set to that last heartbeat, and
+	// returns their ids (oldest first). dead is called once per running
+	// run and must answer quickly (no I/O beyond the local host).
+	AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error)
 
 	// UpsertStocks records the universe's descriptive data.
 	UpsertStocks(ctx context.Context, stocks []Stock) error

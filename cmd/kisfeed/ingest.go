@@ -75,9 +75,12 @@ summary lists the codes left unwritten (fetched, not stored) and pending
 (not fetched), and a rerun fetches exactly those.
 
 Every run is recorded in ingestion_runs with a status: running (renewing
-its heartbeat every 7.5 s), succeeded, failed, interrupted, or abandoned:
-a running run silent for 30 s (killed, crashed, host lost) is marked
-abandoned by the next ingest or verify, finished at its last heartbeat.
+its heartbeat every 7.5 s), succeeded, failed, interrupted, or abandoned.
+Each run records its owner (host/pid); the next ingest or verify marks a
+running run abandoned, finished at its last heartbeat, at once when its
+owner is a process of the same host that no longer exists (SIGKILL, a
+crash), else once it has been silent for 30 s (another host's, or a host
+lost).
 
 Database: --db, else DATABASE_URL, else SQLite at ./kisfeed.db. A
 postgres:// URL selects PostgreSQL; anything else is a SQLite file
@@ -377,8 +380,9 @@ func newVerifyCmd(a *app) *cobra.Command {
 the source (per-stock daily chart) and compares open, high, low, close,
 volume and value. A bar whose first re-fetch disagrees is fetched once more
 and reported only if the disagreement holds, so one bad response does not
-pass for bad data. It also marks runs whose process died (no heartbeat for
-30 s) as abandoned in ingestion_runs.
+pass for bad data. It also marks runs whose process died as abandoned in
+ingestion_runs: at once when it ran on this host, else after 30 s without
+a heartbeat.
 
 Exit status: 0 when every sampled bar matches; 1 on any mismatch or fetch
 error; 2 bad usage.`,

@@ -48,7 +48,7 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.abandon {
-				if _, err := db.AbandonRuns(ctx, time.Now().Add(-time.Minute)); err != nil {
+				if _, err := db.AbandonRuns(ctx, time.Now().Add(-time.Minute), nil); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -79,9 +79,13 @@
 // Every run is recorded in ingestion_runs (window, path, status, counts,
 // requests, elapsed, codes left for a rerun). Its status is running while
 // the process works, renewing a heartbeat every [Ingester.Lease]/4, then
-// succeeded, failed or interrupted. A run whose heartbeat stopped for
-// longer than the lease ([DefaultLease]) belongs to a dead process and is
-// marked abandoned (kisfeed.RunAbandoned) when the next run starts or
-// ends and when [Ingester.Verify] looks. Verify re-fetches a random sample
+// succeeded, failed or interrupted. A run also records its owner, the
+// process that started it ([ProcessOwner]: host/pid@start). A running
+// run belongs to a dead process, and is marked abandoned
+// (kisfeed.RunAbandoned) when the next run starts or ends and when
+// [Ingester.Verify] looks, as soon as either holds: its owner is a process
+// of this host that no longer exists ([OwnerDead]: a SIGKILLed run is
+// marked by the rerun right after it), or its heartbeat stopped for longer
+// than the lease ([DefaultLease]: the rule for another host's runs). Verify re-fetches a random sample
 // of stored bars and reports every mismatch.
 package ingest

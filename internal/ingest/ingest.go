@@ -113,10 +113,19 @@ type Ingester struct {
 	// Now: that is the market clock, which a backfill or a test pins,
 	// while liveness must be judged on real time.
 	Clock func() time.Time
+	// Owner is recorded on the runs this ingester starts
+	// (kisfeed.IngestionRun.Owner; "": [ProcessOwner]).
+	Owner string
+	// Dead reports whether a running run's owner is gone, so the run is
+	// marked abandoned at once rather than after the lease (nil:
+	// [OwnerDead], which knows the processes of this host only).
+	Dead func(owner string) bool
 }
 
 // DefaultLease is the default [Ingester.Lease]: a heartbeat every 7.5 s,
-// so a run killed (SIGKILL, OOM, a lost host) is known dead 30 s later,
+// so a run killed (SIGKILL, OOM, a lost host) is known dead 30 s later
+// even where its owner cannot be checked (another host's process; on its
+// own host [OwnerDead] tells at once),
 // while a database hiccup of a few seconds never makes a live run look
 // dead. A live run marked abandoned all the same records its real outcome
 // when it finishes.
@@ -136,11 +145,27 @@ func (in *Ingester) clock() time.Time {
 	return time.Now()
 }
 
-// AbandonStale marks the runs whose heartbeat is older than the lease as
-// abandoned (their process is dead) and returns their ids. Run calls it
-// when a run starts and ends, Verify when it looks.
+func (in *Ingester) owner() string {
+	if in.Owner != "" {
+		return in.Owner
+	}
+	return ProcessOwner()
+}
+
+func (in *Ingester) dead() func(string) bool {
+	if in.Dead != nil {
+		return in.Dead
+	}
+	return OwnerDead
+}
+
+// AbandonStale marks as abandoned the running runs whose process is dead:
+// at once when their owner is a process of this host that is gone
+// ([Ingester.Dead]), else once their heartbeat is older than the lease.
+// It returns their ids. Run calls it when a run starts and ends, Verify
+// when it looks.
 func (in *Ingester) AbandonStale(ctx context.Context) ([]int64, error) {
-	ids, err := in.Store.AbandonRuns(ctx, in.clock().Add(-in.lease()))
+	ids, err := in.Store.AbandonRuns(ctx, in.clock().Add(-in.lease()), in.dead())
 	if err != nil {
 		return nil, fmt.Errorf("ingest: mark dead runs abandoned: %w", err)
 	}
@@ -385,7 +410,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		in.log().Warn("could not look for dead runs", "err", err)
 	}
 	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe),
-		HeartbeatAt: in.clock()}
+		HeartbeatAt: in.clock(), Owner: in.owner()}
 	if err := in.Store.StartRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -360,9 +359,10 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
 	store.StartingRun(run, d.now)
-	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe, run.HeartbeatAt).Scan(&run.ID)
+	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_at, owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe, run.HeartbeatAt,
+		run.Owner).Scan(&run.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: start run: %w", err)
 	}
@@ -397,7 +397,7 @@ func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error
 		return nil, nil
 	}
 	rows, err := d.pool.Query(ctx, `SELECT id, started_at, finished_at, window_from, window_to, path, status,
-universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_at
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_at, owner
 FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: runs: %w", err)
@@ -411,7 +411,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		var elapsed int64
 		var universe, fetched, written, unchanged, rejected, failed, unwritten int32
 		if err := rows.Scan(&r.ID, &r.StartedAt, &finished, &from, &to, &r.Path, &status, &universe, &fetched,
-			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error, &unwritten, &r.HeartbeatAt); err != nil {
+			&written, &unchanged, &rejected, &failed, &r.Requests, &elapsed, &r.Error, &unwritten, &r.HeartbeatAt, &r.Owner); err != nil {
 			return r, fmt.Errorf("postgres: scan run: %w", err)
 		}
 		r.Universe, r.Fetched, r.Written, r.Unchanged = int(universe), int(fetched), int(written), int(unchanged)
@@ -440,36 +440,45 @@ func (d *DB) HeartbeatRun(ctx context.Context, id int64, at time.Time) error {
 	return nil
 }
 
-// AbandonRuns implements [kisfeed.PriceStore].
-func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error) {
+// AbandonRuns implements [kisfeed.PriceStore], with the decision in
+// [store.AbandonRuns].
+func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error) {
 	var ids []int64
 	err := d.do(ctx, func(ctx context.Context) error {
-		rows, err := d.pool.Query(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = heartbeat_at,
-error = 'abandoned: no heartbeat since ' || to_char(heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC (the process died or lost the database)'
-WHERE status = 'running' AND heartbeat_at < $1 RETURNING id`, staleBefore)
-		if err != nil {
-			return err
-		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		var err error
+		ids, err = store.AbandonRuns(ctx, staleBefore, dead, d.runningRuns, d.abandonRun)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: abandon stale runs: %w", err)
+		return nil, fmt.Errorf("postgres: abandon dead runs: %w", err)
 	}
-	slices.Sort(ids)
 	return ids, nil
+}
+
+func (d *DB) runningRuns(ctx context.Context) ([]store.RunningRun, error) {
+	rows, err := d.pool.Query(ctx, `SELECT id, owner, heartbeat_at FROM ingestion_runs WHERE status = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return store.Collect(rows, "read running runs", func() (store.RunningRun, error) {
+		var r store.RunningRun
+		return r, rows.Scan(&r.ID, &r.Owner, &r.HeartbeatAt)
+	})
+}
+
+// abandonRun marks r abandoned unless it finished or renewed its lease
+// since it was read.
+func (d *DB) abandonRun(ctx context.Context, r store.RunningRun, reason string) (bool, error) {
+	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = heartbeat_at, error = $1
+WHERE id = $2 AND status = 'running' AND heartbeat_at = $3`, reason, r.ID, r.HeartbeatAt)
+	return tag.RowsAffected() == 1, err
 }
 
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
 func (d *DB) SetLogger(l *slog.Logger) {
-	if l == nil {
-		d.retry.Notify = nil
-		return
-	}
-	d.retry.Notify = func(attempt int, err error) {
-		l.Warn("database write failed, retrying", "store", "postgres", "attempt", attempt, "err", err)
-	}
+	d.retry.Notify = store.LogRetries(l, "postgres")
 }
 
 // do runs op, retrying it on connection-level errors: pgx drops a broken

@@ -51,7 +51,7 @@ VALUES (?, '2026-11-27', '2026-11-27', 'running'), (?, '2026-11-27', '2026-11-27
 	if len(runs) != 2 || !runs[1].HeartbeatAt.Equal(started) || runs[1].Status != kisfeed.RunRunning {
 		t.Fatalf("runs after migration = %+v, want 2 with the running one's heartbeat at its start %v", runs, started)
 	}
-	ids, err := db.AbandonRuns(ctx, started.Add(time.Minute))
+	ids, err := db.AbandonRuns(ctx, started.Add(time.Minute), nil)
 	if err != nil || len(ids) != 1 || ids[0] != runs[1].ID {
 		t.Errorf("AbandonRuns = %v, %v; want [%d]", ids, err, runs[1].ID)
 	}

@@ -405,10 +405,10 @@ func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.Reject
 // StartRun implements [kisfeed.PriceStore].
 func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
 	store.StartingRun(run, d.now)
-	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	err := d.db.QueryRowContext(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_ms, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		fmtTime(run.StartedAt), fmtDate(run.From), fmtDate(run.To), run.Path, string(run.Status), run.Universe,
-		run.HeartbeatAt.UnixMilli()).Scan(&run.ID)
+		run.HeartbeatAt.UnixMilli(), run.Owner).Scan(&run.ID)
 	if err != nil {
 		return fmt.Errorf("sqlite: start run: %w", err)
 	}
@@ -443,7 +443,7 @@ func (d *DB) Runs(ctx context.Context, limit int) ([]kisfeed.IngestionRun, error
 		return nil, nil
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT id, started_at, coalesce(finished_at, ''), window_from, window_to, path, status,
-universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_ms
+universe, fetched, written, unchanged, rejected, failed, requests, elapsed_ms, error, unwritten, heartbeat_ms, owner
 FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
@@ -454,7 +454,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 		var started, finished, from, to, status string
 		var elapsed, heartbeat int64
 		if err := rows.Scan(&r.ID, &started, &finished, &from, &to, &r.Path, &status, &r.Universe, &r.Fetched,
-			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error, &r.Unwritten, &heartbeat); err != nil {
+			&r.Written, &r.Unchanged, &r.Rejected, &r.Failed, &r.Requests, &elapsed, &r.Error, &r.Unwritten, &heartbeat, &r.Owner); err != nil {
 			return r, fmt.Errorf("sqlite: scan run: %w", err)
 		}
 		r.HeartbeatAt = time.UnixMilli(heartbeat).In(kisfeed.KST)
@@ -488,57 +488,52 @@ func (d *DB) HeartbeatRun(ctx context.Context, id int64, at time.Time) error {
 	return nil
 }
 
-// AbandonRuns implements [kisfeed.PriceStore].
-func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time) ([]int64, error) {
+// AbandonRuns implements [kisfeed.PriceStore], with the decision in
+// [store.AbandonRuns].
+func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error) {
 	var ids []int64
 	err := d.do(ctx, func(ctx context.Context) error {
-		ids = nil
-		rows, err := d.db.QueryContext(ctx, `SELECT id, heartbeat_ms FROM ingestion_runs WHERE status = 'running' AND heartbeat_ms < ?
-ORDER BY id`, staleBefore.UnixMilli())
-		if err != nil {
-			return err
-		}
-		type stale struct{ id, hb int64 }
-		runs, err := store.Collect(rows, "read stale runs", func() (stale, error) {
-			var s stale
-			return s, rows.Scan(&s.id, &s.hb)
-		})
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		for _, r := range runs {
-			hb := time.UnixMilli(r.hb)
-			// status = 'running' again: a run that finished meanwhile
-			// keeps its own outcome.
-			res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = ?, error = ?
-WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(hb),
-				"abandoned: no heartbeat since "+hb.UTC().Format(time.DateTime)+" UTC (the process died or lost the database)", r.id, r.hb)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				ids = append(ids, r.id)
-			}
-		}
-		return nil
+		var err error
+		ids, err = store.AbandonRuns(ctx, staleBefore, dead, d.runningRuns, d.abandonRun)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: abandon stale runs: %w", err)
+		return nil, fmt.Errorf("sqlite: abandon dead runs: %w", err)
 	}
 	return ids, nil
+}
+
+func (d *DB) runningRuns(ctx context.Context) ([]store.RunningRun, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, owner, heartbeat_ms FROM ingestion_runs WHERE status = 'running' ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return store.Collect(rows, "read running runs", func() (store.RunningRun, error) {
+		var r store.RunningRun
+		var hb int64
+		err := rows.Scan(&r.ID, &r.Owner, &hb)
+		r.HeartbeatAt = time.UnixMilli(hb)
+		return r, err
+	})
+}
+
+// abandonRun marks r abandoned unless it finished or renewed its lease
+// since it was read.
+func (d *DB) abandonRun(ctx context.Context, r store.RunningRun, reason string) (bool, error) {
+	res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = ?, error = ?
+WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(r.HeartbeatAt), reason, r.ID, r.HeartbeatAt.UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
 func (d *DB) SetLogger(l *slog.Logger) {
-	if l == nil {
-		d.retry.Notify = nil
-		return
-	}
-	d.retry.Notify = func(attempt int, err error) {
-		l.Warn("database write failed, retrying", "store", "sqlite", "attempt", attempt, "err", err)
-	}
+	d.retry.Notify = store.LogRetries(l, "sqlite")
 }
 
 // do runs op, retrying it while the database is locked: busy_timeout

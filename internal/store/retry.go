@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -61,5 +62,17 @@ func Retry(ctx context.Context, p RetryPolicy, transient func(error) bool, op fu
 		case <-t.C:
 		}
 		wait = min(2*wait, p.Max)
+	}
+}
+
+// LogRetries is a [RetryPolicy.Notify] that logs each retried write on l
+// as a warning naming the store, the attempt and the error; nil when l is
+// nil (nothing logged).
+func LogRetries(l *slog.Logger, store string) func(attempt int, err error) {
+	if l == nil {
+		return nil
+	}
+	return func(attempt int, err error) {
+		l.Warn("database write failed, retrying", "store", store, "attempt", attempt, "err", err)
 	}
 }

@@ -2,7 +2,10 @@
 -- A run renews heartbeat_at while it works; a running row whose heartbeat
 -- is older than the lease belongs to a dead process (SIGKILL, crash) and is
 -- marked 'abandoned' by the next run or verify. unwritten counts the codes a
--- run left for a rerun (not fetched, or fetched but never stored). SQLite
+-- run left for a rerun (not fetched, or fetched but never stored). owner is
+-- the process that started the run ("host/pid@start"): a running row whose
+-- owner is a process of the looking host that no longer exists is marked
+-- abandoned at once, without waiting for the lease. SQLite
 -- cannot alter a CHECK constraint, so the table is rebuilt.
 CREATE TABLE ingestion_runs_new (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -24,7 +27,8 @@ CREATE TABLE ingestion_runs_new (
     unwritten    INTEGER NOT NULL DEFAULT 0,
     -- Unix milliseconds, so the lease compares as a number whatever the
     -- offset the instant was written with.
-    heartbeat_ms INTEGER NOT NULL
+    heartbeat_ms INTEGER NOT NULL,
+    owner        TEXT    NOT NULL DEFAULT ''
 );
 INSERT INTO ingestion_runs_new (id, started_at, finished_at, window_from, window_to, path, status, universe, fetched,
     written, unchanged, rejected, failed, requests, elapsed_ms, error, heartbeat_ms)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,24 +297,31 @@ func testRuns(t *testing.T, s kisfeed.PriceStore) {
 	}
 }
 
-// testRunLease: a running run whose heartbeat is older than the cutoff is
-// marked abandoned, finished at its last heartbeat; a live or finished run
-// is left alone, and a late heartbeat cannot bring an abandoned run back.
+// testRunLease: a running run whose heartbeat is older than the cutoff,
+// or whose owner the dead func says is gone, is marked abandoned, finished
+// at its last heartbeat; a live or finished run is left alone (and its
+// owner never asked about), an empty owner is never asked about, and a
+// late heartbeat cannot bring an abandoned run back.
 func testRunLease(t *testing.T, s kisfeed.PriceStore) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
-	start := func(hb time.Time) *kisfeed.IngestionRun {
+	start := func(hb time.Time, owner string) *kisfeed.IngestionRun {
 		t.Helper()
-		r := &kisfeed.IngestionRun{StartedAt: t0, From: day1, To: day1, Path: "candles", Universe: 3, HeartbeatAt: hb}
+		r := &kisfeed.IngestionRun{StartedAt: t0, From: day1, To: day1, Path: "candles", Universe: 3, HeartbeatAt: hb,
+			Owner: owner}
 		if err := s.StartRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	dead := start(t0)                 // killed: never beats again
-	live := start(t0)                 // beats below
-	done := start(t0.Add(-time.Hour)) // finished long ago
-	if err := s.HeartbeatRun(ctx, live.ID, t0.Add(10*time.Minute)); err != nil {
+	fresh := t0.Add(10 * time.Minute)           // after the cutoff below
+	stale := start(t0, "h/1")                   // killed: never beats again
+	live := start(t0, "h/2")                    // beats below
+	done := start(t0.Add(-time.Hour), "h/gone") // finished long ago, its owner gone too
+	gone := start(fresh, "h/gone")              // beat recently, but its process is gone
+	away := start(fresh, "other/3")             // another host's: alive as far as we know
+	legacy := start(fresh, "")                  // recorded before owners existed
+	if err := s.HeartbeatRun(ctx, live.ID, fresh); err != nil {
 		t.Fatal(err)
 	}
 	fin := *done
@@ -321,18 +329,30 @@ func testRunLease(t *testing.T, s kisfeed.PriceStore) {
 	if err := s.FinishRun(ctx, fin); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute))
+	var asked []string
+	dead := func(owner string) bool {
+		asked = append(asked, owner)
+		return owner == "h/gone"
+	}
+	ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute), dead)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 1 || ids[0] != dead.ID {
-		t.Fatalf("AbandonRuns = %v, want [%d]", ids, dead.ID)
+	if want := []int64{stale.ID, gone.ID}; !slices.Equal(ids, want) {
+		t.Fatalf("AbandonRuns = %v, want %v", ids, want)
 	}
-	if ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute)); err != nil || len(ids) != 0 {
+	slices.Sort(asked)
+	if want := []string{"h/1", "h/2", "h/gone", "other/3"}; !slices.Equal(asked, want) {
+		t.Errorf("dead asked about %q, want the running runs' owners %q", asked, want)
+	}
+	if ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute), dead); err != nil || len(ids) != 0 {
 		t.Errorf("AbandonRuns again = %v, %v; want none", ids, err)
 	}
+	if ids, err := s.AbandonRuns(ctx, t0.Add(5*time.Minute), nil); err != nil || len(ids) != 0 {
+		t.Errorf("AbandonRuns with no dead func = %v, %v; want none", ids, err)
+	}
 	// The dead process waking up (a paused VM) must not resurrect it.
-	if err := s.HeartbeatRun(ctx, dead.ID, t0.Add(20*time.Minute)); err != nil {
+	if err := s.HeartbeatRun(ctx, stale.ID, t0.Add(20*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := s.Runs(ctx, 10)
@@ -348,20 +368,25 @@ func testRunLease(t *testing.T, s kisfeed.PriceStore) {
 		status    kisfeed.RunStatus
 		finished  time.Time
 		heartbeat time.Time
+		owner     string
+		err       string
 	}{
-		{dead.ID, kisfeed.RunAbandoned, t0, t0},
-		{live.ID, kisfeed.RunRunning, time.Time{}, t0.Add(10 * time.Minute)},
-		{done.ID, kisfeed.RunSucceeded, t0, t0.Add(-time.Hour)},
+		{stale.ID, kisfeed.RunAbandoned, t0, t0, "h/1", "no heartbeat since 2026-11-27 07:00:00 UTC"},
+		{live.ID, kisfeed.RunRunning, time.Time{}, fresh, "h/2", ""},
+		{done.ID, kisfeed.RunSucceeded, t0, t0.Add(-time.Hour), "h/gone", ""},
+		{gone.ID, kisfeed.RunAbandoned, fresh, fresh, "h/gone", "its process h/gone is gone"},
+		{away.ID, kisfeed.RunRunning, time.Time{}, fresh, "other/3", ""},
+		{legacy.ID, kisfeed.RunRunning, time.Time{}, fresh, "", ""},
 	}
 	for _, w := range want {
 		r := got[w.id]
-		if r.Status != w.status || !r.FinishedAt.Equal(w.finished) || !r.HeartbeatAt.Equal(w.heartbeat) {
-			t.Errorf("run %d: status %q finished %v heartbeat %v; want %q, %v, %v", w.id, r.Status, r.FinishedAt,
-				r.HeartbeatAt, w.status, w.finished, w.heartbeat)
+		if r.Status != w.status || !r.FinishedAt.Equal(w.finished) || !r.HeartbeatAt.Equal(w.heartbeat) || r.Owner != w.owner {
+			t.Errorf("run %d: status %q finished %v heartbeat %v owner %q; want %q, %v, %v, %q", w.id, r.Status,
+				r.FinishedAt, r.HeartbeatAt, r.Owner, w.status, w.finished, w.heartbeat, w.owner)
 		}
-	}
-	if r := got[dead.ID]; !strings.Contains(r.Error, "abandoned") {
-		t.Errorf("abandoned run's error = %q, want it to say abandoned", r.Error)
+		if (w.err == "") != (r.Error == "") || !strings.Contains(r.Error, w.err) {
+			t.Errorf("run %d: error %q, want one containing %q", w.id, r.Error, w.err)
+		}
 	}
 }
 
