@@ -150,6 +150,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	up, err := a.upstream(ctx, cfg, log, wiring.Deps{
 		KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
+		LongRunning: true, // refresh-ahead of hot quotes
 	})
 	if err != nil {
 		ln.Close()

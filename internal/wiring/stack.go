@@ -55,6 +55,12 @@ type Deps struct {
 	// "half-open") after every breaker transition, and once at start with
 	// "closed".
 	OnBreakerState func(state string)
+	// LongRunning says the stack serves for a long time (kisfeed serve):
+	// only then does the cache refresh hot quotes ahead of their expiry
+	// (CACHE_REFRESH_*). A one-shot command (ingest, quote) asks for
+	// each value once; refreshing what it asked would only spend its
+	// rate budget (an ingest made 98 requests instead of 88).
+	LongRunning bool
 }
 
 // Stack is what [New] builds. Close it when done.
@@ -358,9 +364,7 @@ func (u *Stack) cacheOptions(cfg config.Config, deps Deps, now, market func() ti
 		// rather than only after the TTL has passed.
 		opts = append(opts, cache.WithUpstreamHealth(u.Health))
 	}
-	if cfg.RefreshRate > 0 && (u.Mode != config.ModeKIS || cfg.UseRealServer) {
-		// Refresh-ahead needs a multi-quote call: the KIS mock server has
-		// none, and a batch there would be 30 calls at 1 req/s.
+	if refreshesAhead(cfg, u.Mode, deps.LongRunning) {
 		opts = append(opts, cache.WithRefreshAhead(cache.Refresh{
 			Rate: cfg.RefreshRate, Codes: cfg.RefreshCodes, Universe: cfg.RefreshUniverse}))
 	}
@@ -395,4 +399,13 @@ func nativeBatch(cfg config.Config, mode config.Mode) bool {
 func (u *Stack) setReach(r *reach) {
 	u.reach = r
 	u.closers = append(u.closers, r.close)
+}
+
+// refreshesAhead says whether the cache refreshes hot quotes ahead of
+// their expiry: only for a long-running stack (serve), only when
+// CACHE_REFRESH_RATE allows it, and only where a multi-quote call exists
+// (the KIS mock server has none, and a batch there would be 30 calls at
+// 1 req/s).
+func refreshesAhead(cfg config.Config, mode config.Mode, longRunning bool) bool {
+	return longRunning && cfg.RefreshRate > 0 && (mode != config.ModeKIS || cfg.UseRealServer)
 }
