@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/kisfeed/kisfeed/internal/ingest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -28,10 +30,12 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 		heartbeatAge time.Duration
 		abandon      bool
 		wantRunning  bool
+		deadOwner    bool
 	}{
-		{"beating", 0, false, true},
-		{"silent past the lease, not yet marked", time.Hour, false, false},
-		{"marked abandoned", time.Hour, true, false},
+		{"beating", 0, false, true, false},
+		{"silent past the lease, not yet marked", time.Hour, false, false, false},
+		{"marked abandoned", time.Hour, true, false, false},
+		{"beating, but its process is gone from this host", 0, false, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +48,15 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 			defer db.Close()
 			hb := time.Now().Add(-tt.heartbeatAge)
 			run := &kisfeed.IngestionRun{StartedAt: ingestNow, From: day, To: day, HeartbeatAt: hb}
+			if tt.deadOwner {
+				// A process of this host that has exited (and been reaped).
+				cmd := exec.Command("true")
+				if err := cmd.Run(); err != nil {
+					t.Skipf("cannot run a child process: %v", err)
+				}
+				host, _, _ := strings.Cut(ingest.ProcessOwner(), "/")
+				run.Owner = fmt.Sprintf("%s/%d", host, cmd.Process.Pid)
+			}
 			if err := db.StartRun(ctx, run); err != nil {
 				t.Fatal(err)
 			}

@@ -235,10 +235,12 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 			return metrics.RunFigures{}, false
 		}
 		r := runs[0]
-		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() && time.Since(r.HeartbeatAt) > ingest.DefaultLease {
-			// Its process died and no run or verify has marked it
-			// abandoned yet: report it ended at its last heartbeat, not
-			// as running forever.
+		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() &&
+			(time.Since(r.HeartbeatAt) > ingest.DefaultLease || ingest.OwnerDead(r.Owner)) {
+			// Its process died (silent past the lease, or gone from this
+			// host) and no run or verify has marked it abandoned yet:
+			// report it ended at its last heartbeat, not as running
+			// forever.
 			r.FinishedAt = r.HeartbeatAt
 		}
 		return metrics.RunFigures{
