@@ -88,6 +88,39 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestMalformedError: the root malformed-value error matches its sentinel
+// through wrapping, is not a business error (the breaker classifies it on
+// its own), and its message names the request, the code, the field and a
+// bounded value.
+func TestMalformedError(t *testing.T) {
+	tests := []struct {
+		name string
+		e    *MalformedError
+		want string
+	}{
+		{"full", &MalformedError{Op: "FHKST11300006", Code: "005930", Field: "output[3].inter2_hgpr", Value: "70900x", Want: "an integer"},
+			`malformed upstream value in FHKST11300006 for stock 005930: output[3].inter2_hgpr: "70900x" is not an integer`},
+		{"bare", &MalformedError{Field: "output", Value: "["}, `malformed upstream value: output: "[" is not readable`},
+		{"long value cut", &MalformedError{Field: "x", Value: strings.Repeat("9", 100), Want: "an integer"},
+			`malformed upstream value: x: "` + strings.Repeat("9", 32) + `" is not an integer`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.e.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+			err := fmt.Errorf("quotes: %w", tt.e)
+			if !errors.Is(err, ErrMalformed) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrUnavailable) || IsBusinessError(err) {
+				t.Errorf("%v: want ErrMalformed only", err)
+			}
+			var me *MalformedError
+			if !errors.As(err, &me) || me != tt.e {
+				t.Errorf("errors.As: got %v, want the wrapped value", me)
+			}
+		})
+	}
+}
+
 func TestDay(t *testing.T) {
 	utc := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC) // 01:00 KST on the 28th
 	if got := Day(utc); !got.Equal(Date(2026, 11, 28)) {

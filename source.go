@@ -2,6 +2,7 @@ package kisfeed
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -53,7 +54,59 @@ var (
 	// ErrUnavailable marks an upstream that cannot be reached now (circuit
 	// open, outage) with no cached value to serve instead.
 	ErrUnavailable = errors.New("upstream unavailable")
+	// ErrMalformed marks an answer the upstream gave successfully that
+	// holds a value the adapter cannot read: a non-numeric price, a bad
+	// date, a JSON type it does not expect. Every [*MalformedError]
+	// matches it. It is a data problem of one response, not an outage:
+	// breakers do not count it, and a batch call fails only the code whose
+	// row held it.
+	ErrMalformed = errors.New("malformed value in upstream response")
 )
+
+// MalformedError is one unreadable value in an otherwise successful
+// upstream answer. Adapters keep decoding strict (no silent zeros) and
+// return it, or an error of their own that unwraps to it, so callers
+// outside the adapter (ingest records it as a rejected bar) read the
+// field, the value and the raw row without importing the adapter. It
+// holds only response data, never a secret.
+type MalformedError struct {
+	// Op names the upstream request that answered, as its adapter calls
+	// it (for KIS, the tr_id, e.g. FHKST11300006); empty when unknown.
+	Op string
+	// Field is the value's full name in the answer, with the row index
+	// for arrays: output[3].inter2_hgpr, output2[0].stck_clpr.
+	Field string
+	// Value is the offending value as sent (adapters bound its length);
+	// for a JSON type mismatch, the JSON text.
+	Value string
+	// Want is what was expected, e.g. "an integer".
+	Want string
+	// Code is the stock code the row or object belongs to, when known.
+	Code string
+	// Raw is the offending row or object as received (or re-encoded), for
+	// an audit trail.
+	Raw json.RawMessage
+}
+
+func (e *MalformedError) Error() string {
+	msg := "malformed upstream value"
+	if e.Op != "" {
+		msg += " in " + e.Op
+	}
+	if e.Code != "" {
+		msg += " for stock " + e.Code
+	}
+	want := e.Want
+	if want == "" {
+		want = "readable"
+	}
+	// %.32q: a long value is cut (Raw keeps it), so one bad row cannot
+	// flood a log line.
+	return fmt.Sprintf("%s: %s: %.32q is not %s", msg, e.Field, e.Value, want)
+}
+
+// Is makes every MalformedError match [ErrMalformed].
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
 
 // UnavailableError is returned (wrapping [ErrUnavailable]) when a circuit
 // breaker refuses a call; RetryAfter says when it will try again.

@@ -219,9 +219,9 @@ func TestPriceErrors(t *testing.T) {
 				switch {
 				case !errors.As(err, &me):
 					t.Errorf("got %T %v, want a *MalformedError", err, err)
-				case me.Field != tt.field || me.Value != tt.value || me.TrID != TrPrice || len(me.Raw) == 0 || !json.Valid(me.Raw):
+				case me.Field != tt.field || me.Value != tt.value || me.Op != TrPrice || len(me.Raw) == 0 || !json.Valid(me.Raw):
 					t.Errorf("got field %q value %q tr_id %q raw %s; want %q %q %s and the raw object",
-						me.Field, me.Value, me.TrID, me.Raw, tt.field, tt.value, TrPrice)
+						me.Field, me.Value, me.Op, me.Raw, tt.field, tt.value, TrPrice)
 				case tt.field != "rt_cd" && me.Code != tt.code:
 					t.Errorf("got code %q, want %q", me.Code, tt.code)
 				}

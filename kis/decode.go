@@ -20,7 +20,7 @@ type fields struct {
 
 func (f *fields) fail(name, raw, what string) {
 	if f.err == nil {
-		f.err = &MalformedError{Field: f.prefix + "." + name, Value: shorten(raw, maxMalformedValue), Want: what}
+		f.err = malformedAt("", f.prefix+"."+name, shorten(raw, maxMalformedValue), what)
 	}
 }
 
@@ -31,7 +31,7 @@ func (f *fields) malformed(trID, code string, raw json.RawMessage) error {
 		return nil
 	}
 	e := *f.err
-	e.TrID, e.Code, e.Raw = trID, code, raw
+	e.Op, e.Code, e.Raw = trID, code, raw
 	return &e
 }
 
@@ -54,7 +54,8 @@ func decodeObject(trID, field string, raw json.RawMessage, v any) error {
 	if err == nil {
 		return nil
 	}
-	e := &MalformedError{TrID: trID, Field: field, Value: shorten(string(raw), maxMalformedValue), Want: "a JSON object", Raw: raw}
+	e := malformedAt(trID, field, shorten(string(raw), maxMalformedValue), "a JSON object")
+	e.Raw = raw
 	var ute *json.UnmarshalTypeError
 	if errors.As(err, &ute) {
 		if ute.Field != "" {
@@ -77,7 +78,7 @@ func typeMismatch(trID string, body []byte, err error) *MalformedError {
 	if !errors.As(err, &ute) {
 		return nil
 	}
-	e := &MalformedError{TrID: trID, Field: ute.Field, Value: ute.Value, Want: "a JSON " + jsonKind(ute)}
+	e := malformedAt(trID, ute.Field, ute.Value, "a JSON "+jsonKind(ute))
 	if e.Field == "" {
 		e.Field = "(body)"
 	}

@@ -359,7 +359,7 @@ func TestPricesFixtureAndBatching(t *testing.T) {
 			t.Errorf("%s: got %v, want a *MalformedError", code, err)
 			continue
 		}
-		if me.Code != code || me.Field != w.field || me.Value != w.value || string(me.Raw) != w.raw || me.TrID != TrMultPrice {
+		if me.Code != code || me.Field != w.field || me.Value != w.value || string(me.Raw) != w.raw || me.Op != TrMultPrice {
 			t.Errorf("%s: got %+v (raw %s), want field %s value %s raw %s", code, me, me.Raw, w.field, w.value, w.raw)
 		}
 		if want := "kis " + TrMultPrice + " stock " + code + ": " + w.field; !strings.Contains(me.Error(), want) {
@@ -547,7 +547,7 @@ func FuzzDecodePrice(f *testing.F) {
 		resp := &Response{}
 		err := c.check(&Request{TrID: TrPrice}, status, body, &out, resp)
 		var me *MalformedError
-		if errors.As(err, &me) && (me.TrID != TrPrice || !errors.Is(err, ErrMalformed)) {
+		if errors.As(err, &me) && (me.Op != TrPrice || !errors.Is(err, ErrMalformed)) {
 			t.Fatalf("malformed error %+v: want tr_id %s and ErrMalformed", me, TrPrice)
 		}
 		if err != nil {
@@ -600,7 +600,7 @@ func FuzzDecodeMult(f *testing.F) {
 				t.Fatalf("%s: quote %v and error %v; want exactly one", code, out[i], e)
 			}
 			var me *MalformedError
-			if errors.As(e, &me) && (me.Code != code || me.TrID != TrMultPrice || !strings.HasPrefix(me.Field, "output")) {
+			if errors.As(e, &me) && (me.Code != code || me.Op != TrMultPrice || !strings.HasPrefix(me.Field, "output")) {
 				t.Fatalf("%s: malformed error %+v", code, me)
 			}
 			if failed && !errors.Is(e, ErrMalformed) && !errors.Is(e, kisfeed.ErrNotFound) {
@@ -638,12 +638,33 @@ func FuzzParseNumbers(f *testing.F) {
 func TestMalformedHelpers(t *testing.T) {
 	t.Parallel()
 	t.Run("error text", func(t *testing.T) {
-		e := &MalformedError{Field: "output.x", Value: strings.Repeat("가", 20)}
+		e := malformedAt("", "output.x", strings.Repeat("가", 20), "")
 		if got := e.Error(); !strings.HasPrefix(got, "kis: output.x: ") || !strings.HasSuffix(got, `…" is not readable`) || !utf8.ValidString(got) {
 			t.Errorf("got %q, want a shortened valid value", got)
 		}
 		if !errors.Is(fmt.Errorf("wrapped: %w", e), ErrMalformed) || errors.Is(e, kisfeed.ErrNotFound) {
 			t.Errorf("errors.Is: want ErrMalformed only")
+		}
+	})
+	t.Run("root type", func(t *testing.T) {
+		// Callers outside kis (ingest, the breaker's classifier) know only
+		// the root type and sentinel: both must reach a wrapped kis error,
+		// and the root value must be the kis error's own (a code set later
+		// by withCode shows through).
+		e := malformedAt(TrMultPrice, "output[1].stck_prpr", "12a", "an integer")
+		err := withCode(fmt.Errorf("quotes: %w", e), "005930")
+		var root *kisfeed.MalformedError
+		if !errors.As(err, &root) || root != &e.MalformedError {
+			t.Fatalf("errors.As(%v, *kisfeed.MalformedError) = %v, want the kis error's own value", err, root)
+		}
+		if root.Op != TrMultPrice || root.Code != "005930" || root.Field != "output[1].stck_prpr" || root.Value != "12a" {
+			t.Errorf("root = %+v, want op %s, code 005930 and the field", root, TrMultPrice)
+		}
+		if !errors.Is(err, kisfeed.ErrMalformed) || ErrMalformed != kisfeed.ErrMalformed {
+			t.Errorf("errors.Is(%v, kisfeed.ErrMalformed) = false, want true", err)
+		}
+		if want := `kis FHKST11300006 stock 005930: output[1].stck_prpr: "12a" is not an integer`; e.Error() != want {
+			t.Errorf("Error() = %q, want %q (kis's message, unchanged)", e.Error(), want)
 		}
 	})
 	t.Run("decode object", func(t *testing.T) {

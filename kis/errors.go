@@ -1,7 +1,6 @@
 package kis
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,32 +40,30 @@ var (
 	ErrUnsupported = errors.New("kis: endpoint not supported by this server")
 	// ErrMalformed is a response KIS accepted (rt_cd "0") holding a value
 	// the client cannot read: a non-numeric number, a bad date, a JSON
-	// type it does not expect. Every [*MalformedError] matches it. It is
-	// never retried by the client (the same answer would come back from a
-	// cache); callers decide, and on batch calls it fails only its code.
-	ErrMalformed = errors.New("kis: malformed value in response")
+	// type it does not expect. It is [kisfeed.ErrMalformed] itself, so
+	// callers outside kis branch on the root sentinel. Every
+	// [*MalformedError] matches it. It is never retried by the client (the
+	// same answer would come back from a cache); callers decide, and on
+	// batch calls it fails only its code.
+	ErrMalformed = kisfeed.ErrMalformed
 )
 
 // MalformedError is one unreadable value in an otherwise successful
 // response. The client keeps decoding strict (no silent zeros), so the
 // value fails its row: the code's entry in a *[kisfeed.BatchError] for a
 // batch call (intstock-multprice), the call itself for single-object
-// endpoints. It holds only response data, never a secret.
+// endpoints. It is a [kisfeed.MalformedError] (Op holds the request's
+// tr_id, e.g. FHKST11300006) with kis's own message; errors.As reaches
+// the root type through Unwrap, so callers outside kis need not import
+// it. It holds only response data, never a secret.
 type MalformedError struct {
-	TrID string // tr_id of the request, e.g. FHKST11300006
-	// Field is the value's full name in the response, with the row index
-	// for arrays: output[3].inter2_hgpr, output2[0].stck_clpr.
-	Field string
-	// Value is the offending value as sent (at most maxMalformedValue
-	// bytes, then "…"); for a JSON type mismatch, the JSON text.
-	Value string
-	// Want is what was expected, e.g. "an integer".
-	Want string
-	// Code is the stock code the row or object belongs to, when known.
-	Code string
-	// Raw is the offending row or object as received (or re-encoded when
-	// the endpoint decodes into a map), for an audit trail.
-	Raw json.RawMessage
+	kisfeed.MalformedError
+}
+
+// malformedAt builds a *MalformedError of request trID (empty when the
+// caller fills it in later).
+func malformedAt(trID, field, value, want string) *MalformedError {
+	return &MalformedError{kisfeed.MalformedError{Op: trID, Field: field, Value: value, Want: want}}
 }
 
 // errPrefix starts an error message: "kis", then the tr_id when known.
@@ -83,8 +80,10 @@ func errPrefix(trID string) *strings.Builder {
 // maxMalformedValue bounds MalformedError.Value; Raw keeps the rest.
 const maxMalformedValue = 64
 
+// Error reads "kis <tr_id> stock <code>: <field>: "<value>" is not <want>",
+// the value cut to 32 bytes.
 func (e *MalformedError) Error() string {
-	b := errPrefix(e.TrID)
+	b := errPrefix(e.Op)
 	if e.Code != "" {
 		b.WriteString(" stock ")
 		b.WriteString(e.Code)
@@ -97,8 +96,9 @@ func (e *MalformedError) Error() string {
 	return b.String()
 }
 
-// Is makes every MalformedError match [ErrMalformed].
-func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+// Unwrap returns the root [kisfeed.MalformedError] it is (the same
+// value, not a copy), which matches [ErrMalformed].
+func (e *MalformedError) Unwrap() error { return &e.MalformedError }
 
 // shorten cuts s to n bytes (on a rune boundary) and marks the cut.
 func shorten(s string, n int) string {

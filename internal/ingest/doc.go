@@ -50,7 +50,7 @@
 // # Failures, retries, exactly once
 //
 // A value the upstream sent but the client could not read (a non-numeric
-// price: a *kis.MalformedError, kis.ErrMalformed; in a batch it fails
+// price: a *kisfeed.MalformedError, kisfeed.ErrMalformed; in a batch it fails
 // only its own code) is a rejected bar, not a failed fetch: it goes to
 // rejected_bars with the reason "malformed upstream field <field>:
 // <value>" and the raw row as payload, on the quotes path for the run's

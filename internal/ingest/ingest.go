@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -785,10 +784,12 @@ func (j *job) reject(code string, day time.Time, reason string, payload []byte, 
 	return kisfeed.RejectedBar{RunID: j.runID, Code: code, Date: day, Reason: reason, Payload: payload, CreatedAt: now}
 }
 
-// malformed returns the *kis.MalformedError in err: a value the upstream
-// sent that the client could not read (nil when err is anything else).
-func malformed(err error) *kis.MalformedError {
-	var me *kis.MalformedError
+// malformed returns the *kisfeed.MalformedError in err: a value the
+// upstream sent that the client could not read (nil when err is anything
+// else). Adapters wrap the root type (kis's own error unwraps to it), so
+// ingest need not know which one answered.
+func malformed(err error) *kisfeed.MalformedError {
+	var me *kisfeed.MalformedError
 	if errors.As(err, &me) {
 		return me
 	}
@@ -798,21 +799,21 @@ func malformed(err error) *kis.MalformedError {
 // rejectMalformed records an unreadable upstream value as a rejected bar
 // of code on day: the reason names the field and the value, the payload
 // is the raw row (or, when that is not JSON, what the error knows).
-func (j *job) rejectMalformed(code string, day time.Time, me *kis.MalformedError, now time.Time) kisfeed.RejectedBar {
+func (j *job) rejectMalformed(code string, day time.Time, me *kisfeed.MalformedError, now time.Time) kisfeed.RejectedBar {
 	payload := []byte(me.Raw)
 	if len(payload) == 0 || !json.Valid(payload) {
 		payload, _ = json.Marshal(struct {
 			TrID  string `json:"tr_id"`
 			Field string `json:"field"`
 			Value string `json:"value"`
-		}{me.TrID, me.Field, me.Value})
+		}{me.Op, me.Field, me.Value})
 	}
 	return j.reject(code, day, fmt.Sprintf("malformed upstream field %s: %q", me.Field, me.Value), payload, now)
 }
 
 // malformedDay is the trading day of an unreadable daily-chart row: its
 // stck_bsop_date when that reads, else fallback.
-func malformedDay(me *kis.MalformedError, fallback time.Time) time.Time {
+func malformedDay(me *kisfeed.MalformedError, fallback time.Time) time.Time {
 	var row struct {
 		Date string `json:"stck_bsop_date"`
 	}

@@ -19,10 +19,11 @@ import (
 )
 
 // unreadable wraps a source: the codes in bad get, the first `times`
-// times they are asked (forever when times < 0), the *kis.MalformedError
-// the KIS client returns for a value it cannot read — in the Quotes
-// BatchError (the other codes of the batch still answered), or as the
-// Candles error.
+// times they are asked (forever when times < 0), an unreadable-value
+// error — in the Quotes BatchError the *kis.MalformedError the KIS client
+// returns (the other codes of the batch still answered), as the Candles
+// error the root *kisfeed.MalformedError another adapter would return:
+// ingest must recognise both.
 type unreadable struct {
 	kisfeed.Source
 	bad   map[string]bool
@@ -47,8 +48,8 @@ func (u *unreadable) hit(code string) bool {
 
 func multRowError(code string, n int) *kis.MalformedError {
 	raw := fmt.Sprintf(`{"inter_shrn_iscd":%q,"inter2_prpr":"70100","inter2_hgpr":"70900x"}`, code)
-	return &kis.MalformedError{TrID: kis.TrMultPrice, Field: fmt.Sprintf("output[%d].inter2_hgpr", n), Value: "70900x",
-		Want: "an integer", Code: code, Raw: json.RawMessage(raw)}
+	return &kis.MalformedError{MalformedError: kisfeed.MalformedError{Op: kis.TrMultPrice, Field: fmt.Sprintf("output[%d].inter2_hgpr", n),
+		Value: "70900x", Want: "an integer", Code: code, Raw: json.RawMessage(raw)}}
 }
 
 func (u *unreadable) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
@@ -76,8 +77,8 @@ func (u *unreadable) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfe
 	if u.hit(q.Code) {
 		raw := fmt.Sprintf(`{"stck_bsop_date":%q,"stck_clpr":"-"}`, q.To.Format("20060102"))
 		// Wrapped the way kis.Source and the cache wrap it.
-		return nil, &kisfeed.UnavailableError{Err: fmt.Errorf("candles %s: %w", q.Code, &kis.MalformedError{
-			TrID: kis.TrDailyChart, Field: "output2[0].stck_clpr", Value: "-", Want: "an integer", Code: q.Code, Raw: json.RawMessage(raw)})}
+		return nil, &kisfeed.UnavailableError{Err: fmt.Errorf("candles %s: %w", q.Code, &kisfeed.MalformedError{
+			Op: kis.TrDailyChart, Field: "output2[0].stck_clpr", Value: "-", Want: "an integer", Code: q.Code, Raw: json.RawMessage(raw)})}
 	}
 	return u.Source.Candles(ctx, q)
 }
@@ -233,7 +234,7 @@ func TestRunMalformedWithoutRaw(t *testing.T) {
 	src := &mock.FuncSource{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			return nil, &kis.MalformedError{TrID: kis.TrDailyChart, Field: "output1", Value: "[", Code: q.Code}
+			return nil, &kisfeed.MalformedError{Op: kis.TrDailyChart, Field: "output1", Value: "[", Code: q.Code}
 		},
 	}
 	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: []string{"005930"}, Path: ingest.PathCandles})
@@ -245,7 +246,10 @@ func TestRunMalformedWithoutRaw(t *testing.T) {
 		!rej[0].Date.Equal(day) {
 		t.Errorf("rejected %d rows %+v; want 2 with a JSON payload naming the field, on %v", sum.Rejected, rej, day)
 	}
-	if !errors.Is(&kis.MalformedError{}, kis.ErrMalformed) {
+	if p := string(rej[0].Payload); !strings.Contains(p, `"tr_id":"`+kis.TrDailyChart+`"`) || !strings.Contains(p, `"value":"["`) {
+		t.Errorf("payload %s: want the tr_id and the value the error knows", p)
+	}
+	if !errors.Is(&kisfeed.MalformedError{}, kisfeed.ErrMalformed) {
 		t.Errorf("MalformedError does not match ErrMalformed")
 	}
 }

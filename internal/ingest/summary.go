@@ -32,7 +32,7 @@ type Summary struct {
 	Unchanged  int // bars fetched that were already stored as is
 	Rejected   int // bars that failed validation (each attempt counts)
 	// Malformed is the part of Rejected the upstream sent unreadable (a
-	// non-numeric number: kis.ErrMalformed), rejected before validation.
+	// non-numeric number: kisfeed.ErrMalformed), rejected before validation.
 	Malformed int
 	// Failed is the number of codes whose fetch failed for good.
 	Failed      int

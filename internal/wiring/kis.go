@@ -45,7 +45,7 @@ func redisPrefix(deps Deps) string {
 // whether the upstream is healthy (it pushed back, or was never asked), so
 // they neither open nor close the circuit nor reset its failure count,
 // and a half-open trial ending with one gives its permit back. A
-// malformed answer (kis.ErrMalformed) is a data problem of one response,
+// malformed answer (kisfeed.ErrMalformed) is a data problem of one response,
 // not an outage; a limiter wait refused for the caller's deadline
 // (kis.ErrLimiterDeadline) means our own budget is spent and the upstream
 // was not even asked; refused credentials are a configuration error (see
@@ -53,7 +53,7 @@ func redisPrefix(deps Deps) string {
 func neutral(err error) bool {
 	return errors.Is(err, kis.ErrRateLimited) || errors.Is(err, kis.ErrQueueFull) ||
 		errors.Is(err, kis.ErrUnsupported) || errors.Is(err, kis.ErrTokenIssueTooSoon) ||
-		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kis.ErrMalformed) ||
+		errors.Is(err, kis.ErrLimiterDeadline) || errors.Is(err, kisfeed.ErrMalformed) ||
 		configError(err)
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -31,7 +32,8 @@ func TestNeutral(t *testing.T) {
 		want bool
 	}{
 		{"limiter wait past the deadline, as kis wraps it", fmt.Errorf("quote 005930: FHKST01010100: rate limiter: %w: %w", kis.ErrLimiterDeadline, limErr), true},
-		{"malformed answer", &kis.MalformedError{TrID: "FHKST01010100", Field: "output.stck_prpr", Value: "12a", Want: "an integer"}, true},
+		{"malformed answer", &kis.MalformedError{MalformedError: kisfeed.MalformedError{Op: "FHKST01010100", Field: "output.stck_prpr", Value: "12a", Want: "an integer"}}, true},
+		{"malformed answer, root type", fmt.Errorf("quote 005930: %w", &kisfeed.MalformedError{Field: "output.stck_prpr", Value: "12a"}), true},
 		{"rate limited", kis.ErrRateLimited, true},
 		{"queue full", kis.ErrQueueFull, true},
 		{"refused credentials", fmt.Errorf("quote 005930: get access token: issue token: %w", kis.ErrInvalidCredentials), true},
