@@ -1,6 +1,7 @@
-// Package redisx holds the Redis pieces that let several kisfeed processes
-// share one KIS app key (the import path is internal/redis; the package is
-// named redisx so it does not shadow go-redis, imported as goredis):
+// Package shared holds what the replicas of kisfeed share through Redis so
+// that together they use one KIS app key as a single process would: its
+// token and its rate budget. It is named for what it provides, not for the
+// database (which would also clash with go-redis, imported as goredis).
 //
 //   - [TokenStore], a kis.TokenStore: one token issuance per app key across
 //     every replica. Issuance is serialised by a lock (SET NX PX with a
@@ -25,4 +26,4 @@
 //	kis:token:{id}:lock  issuance lock
 //	rate:kis:rate:{hash} GCRA state (redis_rate adds "rate:"); hash is a
 //	                     SHA-256 prefix of the app key, never the key itself
-package redisx
+package shared

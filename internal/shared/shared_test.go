@@ -1,4 +1,4 @@
-package redisx_test
+package shared_test
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/kisfeed/kisfeed/internal/redis"
+	"github.com/kisfeed/kisfeed/internal/shared"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -31,11 +31,11 @@ func testRedis(t *testing.T) (func() *goredis.Client, string) {
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	prefix := "kisfeedtest:redisx:" + hex.EncodeToString(b) + ":"
+	prefix := "kisfeedtest:shared:" + hex.EncodeToString(b) + ":"
 	var mu sync.Mutex
 	var clients []*goredis.Client
 	mk := func() *goredis.Client {
-		rdb, err := redisx.Open(url)
+		rdb, err := shared.Open(url)
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
@@ -67,7 +67,7 @@ func testRedis(t *testing.T) (func() *goredis.Client, string) {
 
 // deadRedis is a client on a port where nothing listens.
 func deadRedis(t *testing.T) *goredis.Client {
-	rdb, err := redisx.Open("redis://127.0.0.1:1/0")
+	rdb, err := shared.Open("redis://127.0.0.1:1/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 	mk, prefix := testRedis(t)
 	rdb := mk()
 	now := time.Now()
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix))
+	s := shared.NewTokenStore(rdb, shared.WithTokenPrefix(prefix))
 	ctx := t.Context()
 
 	got, err := s.Load(ctx, "id1")
@@ -92,7 +92,7 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another process (another client) sees it.
-	other := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+	other := shared.NewTokenStore(mk(), shared.WithTokenPrefix(prefix))
 	got, err = other.Load(ctx, "id1")
 	if err != nil || got == nil {
 		t.Fatalf("Load: got %v, %v; want the token", got, err)
@@ -118,8 +118,8 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 func TestTokenStoreLock(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
-	a := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
-	b := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
+	a := shared.NewTokenStore(mk(), shared.WithTokenPrefix(prefix), shared.WithLockTTL(90*time.Millisecond))
+	b := shared.NewTokenStore(mk(), shared.WithTokenPrefix(prefix), shared.WithLockTTL(90*time.Millisecond))
 	ctx := t.Context()
 
 	unlockA, err := a.Lock(ctx, "id")
@@ -152,7 +152,7 @@ func TestTokenStoreUnlockOnlyOwnLock(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
 	rdb := mk()
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(time.Second))
+	s := shared.NewTokenStore(rdb, shared.WithTokenPrefix(prefix), shared.WithLockTTL(time.Second))
 	ctx := t.Context()
 	unlock, err := s.Lock(ctx, "id")
 	if err != nil {
@@ -180,7 +180,7 @@ func TestTokenStoreConcurrentIssuance(t *testing.T) {
 	issued := 0
 	var wg sync.WaitGroup
 	for range 6 {
-		s := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+		s := shared.NewTokenStore(mk(), shared.WithTokenPrefix(prefix))
 		wg.Go(func() {
 			if tok, _ := s.Load(ctx, "id"); tok != nil {
 				return
@@ -230,7 +230,7 @@ func TestRedisDownDegrades(t *testing.T) {
 	rdb := deadRedis(t)
 	ctx := t.Context()
 
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenLogger(log))
+	s := shared.NewTokenStore(rdb, shared.WithTokenLogger(log))
 	tok := &kis.Token{Value: "secret-jwt", Type: "Bearer", IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)}
 	if err := s.Save(ctx, "id", tok); err != nil {
 		t.Fatalf("Save with Redis down: %v", err)
@@ -245,7 +245,7 @@ func TestRedisDownDegrades(t *testing.T) {
 	}
 	unlock()
 
-	l, err := redisx.NewLimiter(rdb, "app-key", 10, redisx.WithLimiterLogger(log))
+	l, err := shared.NewLimiter(rdb, "app-key", 10, shared.WithLimiterLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,11 +269,11 @@ func TestRedisDownDegrades(t *testing.T) {
 func TestLimiterRejectsBadInput(t *testing.T) {
 	rdb := deadRedis(t)
 	for _, rate := range []float64{0, -1} {
-		if _, err := redisx.NewLimiter(rdb, "k", rate); err == nil {
+		if _, err := shared.NewLimiter(rdb, "k", rate); err == nil {
 			t.Errorf("rate %v: got nil error, want one", rate)
 		}
 	}
-	if _, err := redisx.NewLimiter(rdb, "", 1); err == nil {
+	if _, err := shared.NewLimiter(rdb, "", 1); err == nil {
 		t.Errorf("empty app key: got nil error, want one")
 	}
 }
@@ -291,7 +291,7 @@ func TestLimiterShared(t *testing.T) {
 	var grants []time.Time
 	var wg sync.WaitGroup
 	for range 3 {
-		l, err := redisx.NewLimiter(mk(), "app-key-1", rate, redisx.WithLimiterPrefix(prefix))
+		l, err := shared.NewLimiter(mk(), "app-key-1", rate, shared.WithLimiterPrefix(prefix))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +306,7 @@ func TestLimiterShared(t *testing.T) {
 		}
 	}
 	// Another app key is not slowed by the first one's traffic.
-	other, _ := redisx.NewLimiter(mk(), "app-key-2", rate, redisx.WithLimiterPrefix(prefix))
+	other, _ := shared.NewLimiter(mk(), "app-key-2", rate, shared.WithLimiterPrefix(prefix))
 	otherGrants := 0
 	wg.Go(func() {
 		for other.Wait(ctx) == nil {
@@ -343,7 +343,7 @@ func TestLimiterShared(t *testing.T) {
 func TestLimiterRefusesPastDeadline(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
-	l, err := redisx.NewLimiter(mk(), "app-key-deadline", 0.5, redisx.WithLimiterPrefix(prefix)) // one slot per 2 s
+	l, err := shared.NewLimiter(mk(), "app-key-deadline", 0.5, shared.WithLimiterPrefix(prefix)) // one slot per 2 s
 	if err != nil {
 		t.Fatal(err)
 	}
