@@ -208,10 +208,15 @@ func (u *Stack) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (kis.
 	if u.redis == nil {
 		return local, nil
 	}
-	return shared.NewTokenStore(u.redis,
-		shared.WithFallback(local),
+	// internal/shared keeps kis.Tokens as opaque JSON records; kis says
+	// how long a record must live.
+	ts, err := shared.NewTokenStore(u.redis, local, kis.Token.RetainUntil,
 		shared.WithTokenPrefix(redisPrefix(deps)),
-		shared.WithTokenLogger(log.With("component", "redis-tokens"))), nil
+		shared.WithTokenLogger(log.With("component", "redis-tokens")))
+	if err != nil {
+		return nil, err
+	}
+	return ts, nil
 }
 
 func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now, market func() time.Time) error {
