@@ -15,12 +15,25 @@ import (
 )
 
 // Token is a KIS access token. Its Value never prints: String, GoString
-// and LogValue redact it.
+// and LogValue redact it. The JSON form is what a store shared with other
+// processes keeps (internal/shared writes it to Redis as it is); the keys
+// are fixed because replicas of other versions read the same record.
 type Token struct {
-	Value    string
-	Type     string // "Bearer"
-	Expires  time.Time
-	IssuedAt time.Time // when this client (or a sharer) called tokenP
+	Value    string    `json:"value"`
+	Type     string    `json:"type"` // "Bearer"
+	Expires  time.Time `json:"expires"`
+	IssuedAt time.Time `json:"issued_at"` // when this client (or a sharer) called tokenP
+}
+
+// RetainUntil is how long a store shared with other processes must keep
+// t: until it expires, and at least two issuance intervals after its
+// issuance, so that a revoked (valueless) token still tells the sharers
+// when the app key last issued and they wait out [TokenIssueInterval].
+func (t Token) RetainUntil() time.Time {
+	if keep := t.IssuedAt.Add(2 * TokenIssueInterval); keep.After(t.Expires) {
+		return keep
+	}
+	return t.Expires
 }
 
 // String describes the token without its value.

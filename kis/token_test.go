@@ -419,3 +419,47 @@ func TestCurrentTokenAndIssuanceWaitLog(t *testing.T) {
 		t.Errorf("log at info: got %q, want an INFO line about waiting 1m0s before the next issuance", got)
 	}
 }
+
+// TestTokenRetainUntil: a shared store keeps a token until it expires, and
+// a revoked or short-lived one at least two issuance intervals after its
+// issuance (internal/shared sets the Redis TTL from it).
+func TestTokenRetainUntil(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		tok  Token
+		want time.Time
+	}{
+		{"live token: its expiry", Token{Value: "v", IssuedAt: t0, Expires: t0.Add(24 * time.Hour)}, t0.Add(24 * time.Hour)},
+		{"revoked: two issuance intervals", Token{IssuedAt: t0, Expires: t0.Add(time.Second)}, t0.Add(2 * TokenIssueInterval)},
+		{"expiry exactly at the pacing bound", Token{IssuedAt: t0, Expires: t0.Add(2 * TokenIssueInterval)}, t0.Add(2 * TokenIssueInterval)},
+		{"no issuance time: its expiry", Token{Expires: t0}, t0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.tok.RetainUntil(); !got.Equal(tt.want) {
+				t.Errorf("RetainUntil: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTokenJSON: the JSON form of a Token is the record internal/shared
+// keeps in Redis, which replicas of other versions read; its keys must not
+// change.
+func TestTokenJSON(t *testing.T) {
+	t0 := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	tok := Token{Value: "jwt", Type: "Bearer", IssuedAt: t0, Expires: t0.Add(time.Hour)}
+	raw, err := json.Marshal(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"value":"jwt","type":"Bearer","expires":"2026-03-04T10:00:00Z","issued_at":"2026-03-04T09:00:00Z"}`
+	if string(raw) != want {
+		t.Errorf("JSON: got %s, want %s", raw, want)
+	}
+	var back Token
+	if err := json.Unmarshal(raw, &back); err != nil || back != tok {
+		t.Errorf("round trip: got %v, %v; want %v", back, err, tok)
+	}
+}

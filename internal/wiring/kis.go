@@ -12,7 +12,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
-	redisx "github.com/kisfeed/kisfeed/internal/redis"
+	"github.com/kisfeed/kisfeed/internal/shared"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -38,7 +38,7 @@ func redisPrefix(deps Deps) string {
 	if deps.RedisPrefix != "" {
 		return deps.RedisPrefix
 	}
-	return redisx.DefaultPrefix
+	return shared.DefaultPrefix
 }
 
 // neutral marks the errors the breaker excludes: they say nothing about
@@ -152,9 +152,9 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now fun
 			opts = append(opts, kis.WithMasterURL(m))
 		}
 		if u.redis != nil && cfg.SharedRateLimit {
-			lim, err := redisx.NewLimiter(u.redis, k.Key, rate*sharedHeadroom,
-				redisx.WithLimiterPrefix(redisPrefix(deps)),
-				redisx.WithLimiterLogger(log.With("component", "redis-limiter")))
+			lim, err := shared.NewLimiter(u.redis, k.Key, rate*sharedHeadroom,
+				shared.WithLimiterPrefix(redisPrefix(deps)),
+				shared.WithLimiterLogger(log.With("component", "redis-limiter")))
 			if err != nil {
 				return err
 			}
@@ -208,10 +208,15 @@ func (u *Stack) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (kis.
 	if u.redis == nil {
 		return local, nil
 	}
-	return redisx.NewTokenStore(u.redis,
-		redisx.WithFallback(local),
-		redisx.WithTokenPrefix(redisPrefix(deps)),
-		redisx.WithTokenLogger(log.With("component", "redis-tokens"))), nil
+	// internal/shared keeps kis.Tokens as opaque JSON records; kis says
+	// how long a record must live.
+	ts, err := shared.NewTokenStore(u.redis, local, kis.Token.RetainUntil,
+		shared.WithTokenPrefix(redisPrefix(deps)),
+		shared.WithTokenLogger(log.With("component", "redis-tokens")))
+	if err != nil {
+		return nil, err
+	}
+	return ts, nil
 }
 
 func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now, market func() time.Time) error {

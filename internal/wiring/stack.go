@@ -16,7 +16,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/mock"
-	redisx "github.com/kisfeed/kisfeed/internal/redis"
+	"github.com/kisfeed/kisfeed/internal/shared"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
@@ -250,8 +250,8 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 // is not fatal: the cache, token store and limiter degrade until it
 // answers.
 func (u *Stack) openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	driverLogOnce.Do(func() { goredis.SetLogger(redisx.DriverLogger(log)) })
-	rdb, err := redisx.Open(cfg.RedisURL)
+	driverLogOnce.Do(func() { goredis.SetLogger(shared.DriverLogger(log)) })
+	rdb, err := shared.Open(cfg.RedisURL)
 	if err != nil {
 		return err
 	}

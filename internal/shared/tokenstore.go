@@ -1,4 +1,4 @@
-package redisx
+package shared
 
 import (
 	"context"
@@ -12,49 +12,57 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/kisfeed/kisfeed/kis"
 )
 
-// TokenStore is a [kis.TokenStore] in Redis. Build it with [NewTokenStore].
-type TokenStore struct {
-	rdb      goredis.UniversalClient
-	prefix   string
-	lockTTL  time.Duration
-	poll     time.Duration
-	fallback kis.TokenStore
-	log      *slog.Logger
-	now      func() time.Time
+// Store is the local store a [TokenStore] falls back to while Redis
+// fails: the same three calls on records of type T (kis.TokenStore is one
+// for T = kis.Token).
+type Store[T any] interface {
+	// Load returns the record under id, or nil, nil when there is none.
+	Load(ctx context.Context, id string) (*T, error)
+	// Save stores v under id, replacing any previous record.
+	Save(ctx context.Context, id string, v *T) error
+	// Lock serialises issuance for id; the caller must call unlock.
+	Lock(ctx context.Context, id string) (unlock func(), err error)
+}
+
+// TokenStore keeps one token record of type T per id in Redis, as JSON,
+// and serialises issuance across every process sharing the Redis. It
+// knows nothing of T but its JSON form and how long to keep it, so
+// *TokenStore[kis.Token] is a kis.TokenStore without this package
+// importing kis. Build it with [NewTokenStore].
+type TokenStore[T any] struct {
+	tokenSettings
+	rdb         goredis.UniversalClient
+	fallback    Store[T]
+	retainUntil func(T) time.Time
 
 	mu   sync.Mutex // guards down
 	down bool
 }
 
-var _ kis.TokenStore = (*TokenStore)(nil)
+// tokenSettings are the options of every [TokenStore], whatever its T.
+type tokenSettings struct {
+	prefix  string
+	lockTTL time.Duration
+	poll    time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+}
 
 // TokenOption configures a [TokenStore].
-type TokenOption func(*TokenStore)
+type TokenOption func(*tokenSettings)
 
 // WithTokenPrefix sets the key prefix (default [DefaultPrefix]).
-func WithTokenPrefix(p string) TokenOption { return func(s *TokenStore) { s.prefix = p } }
+func WithTokenPrefix(p string) TokenOption { return func(s *tokenSettings) { s.prefix = p } }
 
 // WithLockTTL sets how long an issuance lock lives without renewal
 // (default 10 s). The holder renews it every third of that, so a crashed
 // holder blocks the others for at most one TTL.
 func WithLockTTL(d time.Duration) TokenOption {
-	return func(s *TokenStore) {
+	return func(s *tokenSettings) {
 		if d >= 30*time.Millisecond {
 			s.lockTTL = d
-		}
-	}
-}
-
-// WithFallback sets the store used while Redis fails (default: an
-// in-memory store).
-func WithFallback(f kis.TokenStore) TokenOption {
-	return func(s *TokenStore) {
-		if f != nil {
-			s.fallback = f
 		}
 	}
 }
@@ -62,7 +70,7 @@ func WithFallback(f kis.TokenStore) TokenOption {
 // WithTokenLogger sets the logger for Redis state changes. Tokens are
 // never logged.
 func WithTokenLogger(l *slog.Logger) TokenOption {
-	return func(s *TokenStore) {
+	return func(s *tokenSettings) {
 		if l != nil {
 			s.log = l
 		}
@@ -71,7 +79,7 @@ func WithTokenLogger(l *slog.Logger) TokenOption {
 
 // WithTokenClock sets the clock used for TTLs (time.Now by default).
 func WithTokenClock(now func() time.Time) TokenOption {
-	return func(s *TokenStore) {
+	return func(s *tokenSettings) {
 		if now != nil {
 			s.now = now
 		}
@@ -79,29 +87,35 @@ func WithTokenClock(now func() time.Time) TokenOption {
 }
 
 // NewTokenStore returns a token store on rdb; the caller closes rdb.
-func NewTokenStore(rdb goredis.UniversalClient, opts ...TokenOption) *TokenStore {
-	s := &TokenStore{
-		rdb: rdb, prefix: DefaultPrefix, lockTTL: 10 * time.Second, poll: 25 * time.Millisecond,
-		fallback: kis.NewMemoryTokenStore(), log: slog.New(slog.DiscardHandler), now: time.Now,
+// fallback keeps a copy of every record and serves while Redis fails;
+// retainUntil says how long Redis keeps a record (the token's owner knows:
+// for KIS, kis.Token.RetainUntil).
+func NewTokenStore[T any](rdb goredis.UniversalClient, fallback Store[T], retainUntil func(T) time.Time, opts ...TokenOption) (*TokenStore[T], error) {
+	switch {
+	case rdb == nil:
+		return nil, errors.New("shared token store: want a Redis client")
+	case fallback == nil:
+		return nil, errors.New("shared token store: want a local fallback store")
+	case retainUntil == nil:
+		return nil, errors.New("shared token store: want a retainUntil func")
+	}
+	s := &TokenStore[T]{
+		tokenSettings: tokenSettings{prefix: DefaultPrefix, lockTTL: 10 * time.Second, poll: 25 * time.Millisecond,
+			log: slog.New(slog.DiscardHandler), now: time.Now},
+		rdb: rdb, fallback: fallback, retainUntil: retainUntil,
 	}
 	for _, o := range opts {
-		o(s)
+		o(&s.tokenSettings)
 	}
-	return s
+	return s, nil
 }
 
-// storedToken is the JSON form. Value is the secret access token.
-type storedToken struct {
-	Value    string    `json:"value"`
-	Type     string    `json:"type"`
-	Expires  time.Time `json:"expires"`
-	IssuedAt time.Time `json:"issued_at"`
-}
-
-func (s *TokenStore) key(id string) string { return s.prefix + "kis:token:" + id }
+// key is the record's Redis key. "kis:token:" predates the generic store
+// and stays, so that replicas of other versions share the same record.
+func (s *TokenStore[T]) key(id string) string { return s.prefix + "kis:token:" + id }
 
 // note records whether Redis answered and logs state changes once.
-func (s *TokenStore) note(err error) {
+func (s *TokenStore[T]) note(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	down := err != nil
@@ -116,8 +130,8 @@ func (s *TokenStore) note(err error) {
 	}
 }
 
-// Load implements [kis.TokenStore]: the token under id, or nil, nil.
-func (s *TokenStore) Load(ctx context.Context, id string) (*kis.Token, error) {
+// Load returns the record under id, or nil, nil (kis.TokenStore's Load).
+func (s *TokenStore[T]) Load(ctx context.Context, id string) (*T, error) {
 	raw, err := s.rdb.Get(ctx, s.key(id)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		s.note(nil)
@@ -127,32 +141,26 @@ func (s *TokenStore) Load(ctx context.Context, id string) (*kis.Token, error) {
 	if err != nil {
 		return s.fallback.Load(ctx, id)
 	}
-	var st storedToken
-	if err := json.Unmarshal(raw, &st); err != nil {
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
 		// A corrupt entry costs one issuance, not an outage.
 		return nil, nil
 	}
-	return &kis.Token{Value: st.Value, Type: st.Type, Expires: st.Expires, IssuedAt: st.IssuedAt}, nil
+	return v, nil
 }
 
-// Save implements [kis.TokenStore]. The entry lives until the token
-// expires, and at least until a minute after its issuance so the
-// issuance pacing (kis.TokenIssueInterval) survives a revocation.
-func (s *TokenStore) Save(ctx context.Context, id string, t *kis.Token) error {
-	if t == nil {
+// Save stores v under id (kis.TokenStore's Save), in Redis until
+// retainUntil(v) (at least a second) and in the fallback store.
+func (s *TokenStore[T]) Save(ctx context.Context, id string, v *T) error {
+	if v == nil {
 		return errors.New("save token: nil token")
 	}
-	_ = s.fallback.Save(ctx, id, t) // keep the local copy current for outages
-	now := s.now()
-	until := t.Expires
-	if keep := t.IssuedAt.Add(2 * kis.TokenIssueInterval); keep.After(until) {
-		until = keep
-	}
-	ttl := until.Sub(now)
+	_ = s.fallback.Save(ctx, id, v) // keep the local copy current for outages
+	ttl := s.retainUntil(*v).Sub(s.now())
 	if ttl < time.Second {
 		ttl = time.Second
 	}
-	raw, err := json.Marshal(storedToken{Value: t.Value, Type: t.Type, Expires: t.Expires, IssuedAt: t.IssuedAt})
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("save token: %w", err)
 	}
@@ -175,10 +183,10 @@ if redis.call("GET", KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// Lock implements [kis.TokenStore]: it waits (polling, ctx-aware) until
+// Lock (kis.TokenStore's Lock) waits (polling, ctx-aware) until
 // it owns the Redis lock for id, and keeps renewing it until unlock. If
 // Redis fails, it falls back to the local store's lock.
-func (s *TokenStore) Lock(ctx context.Context, id string) (func(), error) {
+func (s *TokenStore[T]) Lock(ctx context.Context, id string) (func(), error) {
 	key := s.key(id) + ":lock"
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

@@ -1,12 +1,13 @@
-// Package redisx holds the Redis pieces that let several kisfeed processes
-// share one KIS app key (the import path is internal/redis; the package is
-// named redisx so it does not shadow go-redis, imported as goredis):
+// Package shared holds what the replicas of kisfeed share through Redis so
+// that together they use one KIS app key as a single process would: its
+// token and its rate budget. It is named for what it provides, not for the
+// database (which would also clash with go-redis, imported as goredis).
 //
-//   - [TokenStore], a kis.TokenStore: one token issuance per app key across
-//     every replica. Issuance is serialised by a lock (SET NX PX with a
-//     random token, renewed while held, released by a compare-and-delete
-//     Lua script), and the token is stored as JSON with a TTL that ends at
-//     its expiry.
+//   - [TokenStore], a kis.TokenStore for T = kis.Token: one token issuance
+//     per app key across every replica. Issuance is serialised by a lock
+//     (SET NX PX with a random token, renewed while held, released by a
+//     compare-and-delete Lua script), and the token is stored as JSON with
+//     a TTL that ends when its owner's retainUntil says.
 //   - [Limiter], a kis.Limiter: a GCRA rate limit in Redis
 //     (github.com/go-redis/redis_rate/v10) keyed per app key, so N
 //     replicas together stay within the key's per-second budget.
@@ -19,10 +20,14 @@
 // own per-process pacing. Availability wins over the shared budget during
 // a Redis outage, which is also what a lost lock would cost.
 //
+// The package never imports kis (architecture_test.go holds it to that):
+// a token is an opaque record of type T, and the wiring hands in the
+// kis-side knowledge (kis.Token.RetainUntil, the JSON form of kis.Token).
+//
 // Keys (after the configurable prefix, "kisfeed:" by default):
 //
 //	kis:token:{id}       JSON token; id is the kis client's hashed store id
 //	kis:token:{id}:lock  issuance lock
 //	rate:kis:rate:{hash} GCRA state (redis_rate adds "rate:"); hash is a
 //	                     SHA-256 prefix of the app key, never the key itself
-package redisx
+package shared

@@ -1,4 +1,4 @@
-package redisx_test
+package shared_test
 
 import (
 	"bytes"
@@ -16,9 +16,72 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/kisfeed/kisfeed/internal/redis"
-	"github.com/kisfeed/kisfeed/kis"
+	"github.com/kisfeed/kisfeed/internal/shared"
 )
+
+// token stands for kis.Token, which this package must not import: a
+// record with a secret and the time Redis keeps it until.
+type token struct {
+	Value  string    `json:"value"`
+	Type   string    `json:"type"`
+	Retain time.Time `json:"retain"`
+}
+
+func retainUntil(t token) time.Time { return t.Retain }
+
+// memStore is the local fallback: records in a map, a channel lock per id.
+type memStore struct {
+	mu    sync.Mutex
+	recs  map[string]token
+	locks map[string]chan struct{}
+}
+
+func newMemStore() *memStore {
+	return &memStore{recs: map[string]token{}, locks: map[string]chan struct{}{}}
+}
+
+func (m *memStore) Load(_ context.Context, id string) (*token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.recs[id]
+	if !ok {
+		return nil, nil
+	}
+	return &t, nil
+}
+
+func (m *memStore) Save(_ context.Context, id string, t *token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs[id] = *t
+	return nil
+}
+
+func (m *memStore) Lock(ctx context.Context, id string) (func(), error) {
+	m.mu.Lock()
+	l, ok := m.locks[id]
+	if !ok {
+		l = make(chan struct{}, 1)
+		m.locks[id] = l
+	}
+	m.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return sync.OnceFunc(func() { <-l }), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// newStore builds a token store on rdb with a fresh in-memory fallback.
+func newStore(t *testing.T, rdb goredis.UniversalClient, opts ...shared.TokenOption) *shared.TokenStore[token] {
+	t.Helper()
+	s, err := shared.NewTokenStore(rdb, newMemStore(), retainUntil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // testRedis returns a new client on KISFEED_TEST_REDIS_URL (each call a
 // separate connection pool, as separate processes would have) and a
@@ -31,11 +94,11 @@ func testRedis(t *testing.T) (func() *goredis.Client, string) {
 	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	prefix := "kisfeedtest:redisx:" + hex.EncodeToString(b) + ":"
+	prefix := "kisfeedtest:shared:" + hex.EncodeToString(b) + ":"
 	var mu sync.Mutex
 	var clients []*goredis.Client
 	mk := func() *goredis.Client {
-		rdb, err := redisx.Open(url)
+		rdb, err := shared.Open(url)
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
@@ -67,7 +130,7 @@ func testRedis(t *testing.T) (func() *goredis.Client, string) {
 
 // deadRedis is a client on a port where nothing listens.
 func deadRedis(t *testing.T) *goredis.Client {
-	rdb, err := redisx.Open("redis://127.0.0.1:1/0")
+	rdb, err := shared.Open("redis://127.0.0.1:1/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,46 +143,53 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 	mk, prefix := testRedis(t)
 	rdb := mk()
 	now := time.Now()
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix))
+	s := newStore(t, rdb, shared.WithTokenPrefix(prefix))
 	ctx := t.Context()
 
 	got, err := s.Load(ctx, "id1")
 	if err != nil || got != nil {
 		t.Fatalf("Load of nothing: got %v, %v; want nil, nil", got, err)
 	}
-	tok := &kis.Token{Value: "secret-jwt", Type: "Bearer", Expires: now.Add(2 * time.Hour).Truncate(time.Second), IssuedAt: now.Truncate(time.Second)}
+	tok := &token{Value: "secret-jwt", Type: "Bearer", Retain: now.Add(2 * time.Hour).Truncate(time.Second)}
 	if err := s.Save(ctx, "id1", tok); err != nil {
 		t.Fatal(err)
 	}
 	// Another process (another client) sees it.
-	other := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+	other := newStore(t, mk(), shared.WithTokenPrefix(prefix))
 	got, err = other.Load(ctx, "id1")
 	if err != nil || got == nil {
 		t.Fatalf("Load: got %v, %v; want the token", got, err)
 	}
-	if got.Value != tok.Value || !got.Expires.Equal(tok.Expires) || !got.IssuedAt.Equal(tok.IssuedAt) || got.Type != "Bearer" {
+	if got.Value != tok.Value || !got.Retain.Equal(tok.Retain) || got.Type != "Bearer" {
 		t.Errorf("Load: got %v, want %v", got, tok)
 	}
 	ttl, err := rdb.PTTL(ctx, prefix+"kis:token:id1").Result()
 	if err != nil || ttl < 119*time.Minute || ttl > 2*time.Hour {
-		t.Errorf("TTL: got %v, %v; want about 2h (the token's expiry)", ttl, err)
+		t.Errorf("TTL: got %v, %v; want about 2h (retainUntil)", ttl, err)
 	}
-	// A revoked (valueless) record is kept for the issuance pacing.
-	gone := &kis.Token{Type: "Bearer", IssuedAt: now, Expires: now.Add(time.Second)}
-	if err := s.Save(ctx, "id1", gone); err != nil {
+	// A record retained for less than a second (or already past) still
+	// lives a second, so a sharer can read what was just written.
+	past := &token{Type: "Bearer", Retain: now.Add(-time.Minute)}
+	if err := s.Save(ctx, "id1", past); err != nil {
 		t.Fatal(err)
 	}
 	ttl, _ = rdb.PTTL(ctx, prefix+"kis:token:id1").Result()
-	if ttl < 100*time.Second {
-		t.Errorf("TTL of a revoked record: got %v, want ≥ 100s", ttl)
+	if ttl <= 0 || ttl > time.Second {
+		t.Errorf("TTL of a record retained until the past: got %v, want (0, 1s]", ttl)
+	}
+	// The record is its JSON form, whatever T is (kis.Token's keys are
+	// fixed by kis's TestTokenJSON).
+	raw, err := rdb.Get(ctx, prefix+"kis:token:id1").Result()
+	if want := `"type":"Bearer"`; err != nil || !strings.Contains(raw, want) {
+		t.Errorf("stored record: got %q, %v; want JSON with %s", raw, err, want)
 	}
 }
 
 func TestTokenStoreLock(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
-	a := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
-	b := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(90*time.Millisecond))
+	a := newStore(t, mk(), shared.WithTokenPrefix(prefix), shared.WithLockTTL(90*time.Millisecond))
+	b := newStore(t, mk(), shared.WithTokenPrefix(prefix), shared.WithLockTTL(90*time.Millisecond))
 	ctx := t.Context()
 
 	unlockA, err := a.Lock(ctx, "id")
@@ -152,7 +222,7 @@ func TestTokenStoreUnlockOnlyOwnLock(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
 	rdb := mk()
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenPrefix(prefix), redisx.WithLockTTL(time.Second))
+	s := newStore(t, rdb, shared.WithTokenPrefix(prefix), shared.WithLockTTL(time.Second))
 	ctx := t.Context()
 	unlock, err := s.Lock(ctx, "id")
 	if err != nil {
@@ -180,7 +250,7 @@ func TestTokenStoreConcurrentIssuance(t *testing.T) {
 	issued := 0
 	var wg sync.WaitGroup
 	for range 6 {
-		s := redisx.NewTokenStore(mk(), redisx.WithTokenPrefix(prefix))
+		s := newStore(t, mk(), shared.WithTokenPrefix(prefix))
 		wg.Go(func() {
 			if tok, _ := s.Load(ctx, "id"); tok != nil {
 				return
@@ -197,7 +267,7 @@ func TestTokenStoreConcurrentIssuance(t *testing.T) {
 			mu.Lock()
 			issued++
 			mu.Unlock()
-			_ = s.Save(ctx, "id", &kis.Token{Value: "v", Type: "Bearer", IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)})
+			_ = s.Save(ctx, "id", &token{Value: "v", Type: "Bearer", Retain: time.Now().Add(time.Hour)})
 		})
 	}
 	wg.Wait()
@@ -230,8 +300,8 @@ func TestRedisDownDegrades(t *testing.T) {
 	rdb := deadRedis(t)
 	ctx := t.Context()
 
-	s := redisx.NewTokenStore(rdb, redisx.WithTokenLogger(log))
-	tok := &kis.Token{Value: "secret-jwt", Type: "Bearer", IssuedAt: time.Now(), Expires: time.Now().Add(time.Hour)}
+	s := newStore(t, rdb, shared.WithTokenLogger(log))
+	tok := &token{Value: "secret-jwt", Type: "Bearer", Retain: time.Now().Add(time.Hour)}
 	if err := s.Save(ctx, "id", tok); err != nil {
 		t.Fatalf("Save with Redis down: %v", err)
 	}
@@ -245,7 +315,7 @@ func TestRedisDownDegrades(t *testing.T) {
 	}
 	unlock()
 
-	l, err := redisx.NewLimiter(rdb, "app-key", 10, redisx.WithLimiterLogger(log))
+	l, err := shared.NewLimiter(rdb, "app-key", 10, shared.WithLimiterLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,11 +339,11 @@ func TestRedisDownDegrades(t *testing.T) {
 func TestLimiterRejectsBadInput(t *testing.T) {
 	rdb := deadRedis(t)
 	for _, rate := range []float64{0, -1} {
-		if _, err := redisx.NewLimiter(rdb, "k", rate); err == nil {
+		if _, err := shared.NewLimiter(rdb, "k", rate); err == nil {
 			t.Errorf("rate %v: got nil error, want one", rate)
 		}
 	}
-	if _, err := redisx.NewLimiter(rdb, "", 1); err == nil {
+	if _, err := shared.NewLimiter(rdb, "", 1); err == nil {
 		t.Errorf("empty app key: got nil error, want one")
 	}
 }
@@ -291,7 +361,7 @@ func TestLimiterShared(t *testing.T) {
 	var grants []time.Time
 	var wg sync.WaitGroup
 	for range 3 {
-		l, err := redisx.NewLimiter(mk(), "app-key-1", rate, redisx.WithLimiterPrefix(prefix))
+		l, err := shared.NewLimiter(mk(), "app-key-1", rate, shared.WithLimiterPrefix(prefix))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +376,7 @@ func TestLimiterShared(t *testing.T) {
 		}
 	}
 	// Another app key is not slowed by the first one's traffic.
-	other, _ := redisx.NewLimiter(mk(), "app-key-2", rate, redisx.WithLimiterPrefix(prefix))
+	other, _ := shared.NewLimiter(mk(), "app-key-2", rate, shared.WithLimiterPrefix(prefix))
 	otherGrants := 0
 	wg.Go(func() {
 		for other.Wait(ctx) == nil {
@@ -336,14 +406,15 @@ func TestLimiterShared(t *testing.T) {
 }
 
 // TestLimiterRefusesPastDeadline: a shared slot that would come after the
-// caller's deadline is refused at once with kis.ErrLimiterDeadline while
+// caller's deadline is refused at once with ErrPastDeadline (which the kis
+// client reports as kis.ErrLimiterDeadline) while
 // the caller's context is still live. Before, Wait slept until the
 // deadline and failed with context.DeadlineExceeded, leaving the caller no
 // time to answer from a cache.
 func TestLimiterRefusesPastDeadline(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
-	l, err := redisx.NewLimiter(mk(), "app-key-deadline", 0.5, redisx.WithLimiterPrefix(prefix)) // one slot per 2 s
+	l, err := shared.NewLimiter(mk(), "app-key-deadline", 0.5, shared.WithLimiterPrefix(prefix)) // one slot per 2 s
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,10 +424,33 @@ func TestLimiterRefusesPastDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	err = l.Wait(ctx)
-	if !errors.Is(err, kis.ErrLimiterDeadline) {
-		t.Errorf("err: got %v, want kis.ErrLimiterDeadline", err)
+	if !errors.Is(err, shared.ErrPastDeadline) {
+		t.Errorf("err: got %v, want shared.ErrPastDeadline", err)
 	}
 	if ctx.Err() != nil {
 		t.Errorf("refused only after the deadline (%v), want at once", ctx.Err())
+	}
+}
+
+func TestNewTokenStoreRejectsMissingParts(t *testing.T) {
+	rdb := deadRedis(t)
+	tests := []struct {
+		name     string
+		rdb      goredis.UniversalClient
+		fallback shared.Store[token]
+		retain   func(token) time.Time
+		want     string
+	}{
+		{"no client", nil, newMemStore(), retainUntil, "Redis client"},
+		{"no fallback", rdb, nil, retainUntil, "fallback"},
+		{"no retainUntil", rdb, newMemStore(), nil, "retainUntil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := shared.NewTokenStore(tt.rdb, tt.fallback, tt.retain)
+			if err == nil || s != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, %v; want nil and an error naming %q", s, err, tt.want)
+			}
+		})
 	}
 }

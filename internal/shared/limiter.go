@@ -1,9 +1,10 @@
-package redisx
+package shared
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,14 +12,18 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/kisfeed/kisfeed/kis"
 )
 
-// Limiter is a [kis.Limiter] shared through Redis by every process using
-// one app key: a GCRA limit with burst 1, so requests leave evenly spaced
-// at 1/rate seconds whichever replica sends them. Redis's clock (TIME in
-// the Lua script) is the only clock, so replica clock skew does not matter.
+// ErrPastDeadline is a slot refused because it would come after the
+// caller's deadline; the kis client reports it as kis.ErrLimiterDeadline
+// (any limiter refusal with the caller's context still live is one).
+var ErrPastDeadline = errors.New("shared limiter: next slot is past the deadline")
+
+// Limiter is a rate limiter (a kis.Limiter) shared through Redis by every
+// process using one app key: a GCRA limit with burst 1, so requests leave
+// evenly spaced at 1/rate seconds whichever replica sends them. Redis's
+// clock (TIME in the Lua script) is the only clock, so replica clock skew
+// does not matter.
 type Limiter struct {
 	rl     *redis_rate.Limiter
 	prefix string
@@ -29,8 +34,6 @@ type Limiter struct {
 	mu   sync.Mutex // guards down
 	down bool
 }
-
-var _ kis.Limiter = (*Limiter)(nil)
 
 // LimiterOption configures a [Limiter].
 type LimiterOption func(*Limiter)
@@ -94,10 +97,10 @@ func (l *Limiter) note(err error) {
 	}
 }
 
-// Wait implements [kis.Limiter]: it asks Redis for a slot and sleeps the
+// Wait (kis.Limiter's Wait) asks Redis for a slot and sleeps the
 // RetryAfter Redis returns until one is granted or ctx ends. A slot that
 // would come after ctx's deadline is refused at once with an error
-// wrapping [kis.ErrLimiterDeadline], without taking it (the kis client
+// wrapping [ErrPastDeadline], without taking it (the kis client
 // moves the deadline earlier by its service-time estimate, so a slot is
 // taken only by a request that can finish). When Redis
 // fails it returns nil (the client's own pacing still applies) and logs
@@ -131,7 +134,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			// was not taken (a denied GCRA request changes nothing in
 			// Redis), and the caller learns at once that it cannot be
 			// served in time, with time left to answer from a cache.
-			return fmt.Errorf("%w: next shared slot in %s", kis.ErrLimiterDeadline, wait.Round(time.Millisecond))
+			return fmt.Errorf("%w: next shared slot in %s", ErrPastDeadline, wait.Round(time.Millisecond))
 		}
 		if t == nil {
 			t = time.NewTimer(wait)
