@@ -301,22 +301,9 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 		}
 	}
 	stats0 := in.stats()
-	all, err := in.Source.Universe(ctx)
+	universe, err := in.universe(ctx, opts, to)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: universe: %w", err)
-	}
-	universe, err := selectUniverse(all, opts.Markets, opts.Codes)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	// The universe is today's listing; a stock listed after the window
-	// has nothing to fetch in it.
-	universe = slices.DeleteFunc(universe, func(s kisfeed.Stock) bool {
-		return !s.ListingDate.IsZero() && kisfeed.Day(s.ListingDate).After(to)
-	})
-	if len(universe) == 0 {
-		return nil, fmt.Errorf("%w: ingest: no common stock listed by %s in the selected markets or codes",
-			kisfeed.ErrNotFound, to.Format(time.DateOnly))
+		return nil, err
 	}
 
 	sum := &Summary{
@@ -335,12 +322,7 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	}
 	sum.RunID = run.ID
 	log := in.log().With("run", run.ID)
-	stopBeat, beatDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(beatDone)
-		in.heartbeat(context.WithoutCancel(ctx), log, run.ID, stopBeat)
-	}()
-	stopHeartbeat := sync.OnceFunc(func() { close(stopBeat); <-beatDone })
+	stopHeartbeat := in.startHeartbeat(ctx, log, run.ID)
 	defer stopHeartbeat()
 	log.Info("ingestion started", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly),
 		"path", path, "why", why, "universe", len(universe), "workers", workers)
@@ -364,26 +346,76 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	sum.LimiterWait = st.LimiterWait - stats0.LimiterWait
 	sum.SourceCalls = j.calls.Load()
 	sum.finish(time.Since(wallStart), j.failed, j.rejectedCodes, j.unwritten, j.pending)
+	runErr = sum.settle(ctx, runErr, opts.MaxFailureRatio)
+	stopHeartbeat()
+	runErr = in.record(ctx, log, run.ID, started, sum, runErr)
+	return sum, runErr
+}
 
+// universe is the run's selection of today's listing: the common stocks
+// of opts' markets or codes listed by to.
+func (in *Ingester) universe(ctx context.Context, opts Options, to time.Time) ([]kisfeed.Stock, error) {
+	all, err := in.Source.Universe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: universe: %w", err)
+	}
+	universe, err := selectUniverse(all, opts.Markets, opts.Codes)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	// The universe is today's listing; a stock listed after the window
+	// has nothing to fetch in it.
+	universe = slices.DeleteFunc(universe, func(s kisfeed.Stock) bool {
+		return !s.ListingDate.IsZero() && kisfeed.Day(s.ListingDate).After(to)
+	})
+	if len(universe) == 0 {
+		return nil, fmt.Errorf("%w: ingest: no common stock listed by %s in the selected markets or codes",
+			kisfeed.ErrNotFound, to.Format(time.DateOnly))
+	}
+	return universe, nil
+}
+
+// startHeartbeat renews run id's lease in the background until the
+// returned function is called; that function waits for the last renewal
+// and may be called more than once.
+func (in *Ingester) startHeartbeat(ctx context.Context, log *slog.Logger, id int64) (stop func()) {
+	stopBeat, beatDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(beatDone)
+		in.heartbeat(context.WithoutCancel(ctx), log, id, stopBeat)
+	}()
+	return sync.OnceFunc(func() { close(stopBeat); <-beatDone })
+}
+
+// settle sets the run's status from how it ended (runErr, ctx) and the
+// failure ratio allowed, and returns the run's error: an interruption
+// becomes [ErrInterrupted].
+func (s *Summary) settle(ctx context.Context, runErr error, maxFailureRatio float64) error {
 	switch {
 	case runErr != nil && ctx.Err() != nil && !errors.Is(runErr, errStore):
-		sum.Status = kisfeed.RunInterrupted
+		s.Status = kisfeed.RunInterrupted
 		runErr = fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
 	case runErr != nil:
-		sum.Status = kisfeed.RunFailed
-	case opts.MaxFailureRatio > 0 && sum.FailureRatio() > opts.MaxFailureRatio:
-		sum.Status = kisfeed.RunFailed
-		sum.Error = fmt.Sprintf("%d of %d codes (%.4f) left without their bars, above the maximum failure ratio %v",
-			sum.Incomplete, sum.Universe, sum.FailureRatio(), opts.MaxFailureRatio)
+		s.Status = kisfeed.RunFailed
+	case maxFailureRatio > 0 && s.FailureRatio() > maxFailureRatio:
+		s.Status = kisfeed.RunFailed
+		s.Error = fmt.Sprintf("%d of %d codes (%.4f) left without their bars, above the maximum failure ratio %v",
+			s.Incomplete, s.Universe, s.FailureRatio(), maxFailureRatio)
 	default:
-		sum.Status = kisfeed.RunSucceeded
+		s.Status = kisfeed.RunSucceeded
 	}
 	if runErr != nil {
-		sum.Error = runErr.Error()
+		s.Error = runErr.Error()
 	}
+	return runErr
+}
+
+// record stores the outcome of run id and logs it. It returns runErr, or
+// the store's error when recording fails after a run that did not.
+func (in *Ingester) record(ctx context.Context, log *slog.Logger, id int64, started time.Time, sum *Summary, runErr error) error {
 	fin := kisfeed.IngestionRun{
-		ID: run.ID, StartedAt: started, FinishedAt: started.Add(sum.Elapsed), From: from, To: to,
-		Path: string(path), Status: sum.Status, Universe: sum.Universe, Fetched: sum.Fetched,
+		ID: id, StartedAt: started, FinishedAt: started.Add(sum.Elapsed), From: sum.From, To: sum.To,
+		Path: string(sum.Path), Status: sum.Status, Universe: sum.Universe, Fetched: sum.Fetched,
 		Written: sum.Written, Unchanged: sum.Unchanged, Rejected: sum.Rejected, Failed: sum.Failed,
 		Requests: sum.Requests, Elapsed: sum.Elapsed, Error: sum.Error, Unwritten: sum.Unwritten + sum.Pending,
 	}
@@ -391,7 +423,6 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	// of an interrupted run's record.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	stopHeartbeat()
 	// A run killed shortly before this one started was not yet past its
 	// lease then; it may be now.
 	if _, err := in.AbandonStale(wctx); err != nil {
@@ -404,5 +435,5 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	log.Info("ingestion finished", "status", sum.Status, "fetched", sum.Fetched, "written", sum.Written,
 		"unchanged", sum.Unchanged, "rejected", sum.Rejected, "failed", sum.Failed, "skipped", sum.Skipped,
 		"elapsed", sum.Elapsed.Round(time.Millisecond))
-	return sum, runErr
+	return runErr
 }
