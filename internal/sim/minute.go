@@ -86,6 +86,56 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 	if tL == tH {
 		tL = (tH + 1 + int(r.intn(contBars-2))) % (contBars - 1)
 	}
+	var vols [minuteBars]int64
+	minuteVolumes(&vols, s, d, &r, &u, tH, tL)
+	var p [contBars + 1]int64
+	pricePath(&p, d, &r, &u, tH, tL)
+
+	// Minute bars. Idle minutes stay at the last price.
+	ixH, ixL := tickIdx(d.high), tickIdx(d.low)
+	var value int64
+	for k := range contBars {
+		if vols[k] == 0 {
+			p[k+1] = p[k]
+			if out != nil {
+				px := tickPrice(p[k])
+				out[k] = mbar{open: px, high: px, low: px, close: px}
+			}
+			continue
+		}
+		cp := tickPrice(p[k+1])
+		value += vols[k] * cp
+		if out == nil {
+			continue
+		}
+		o, c := p[k], p[k+1]
+		hi, lo := max(o, c), min(o, c)
+		switch wick := u.intn(10); {
+		case wick < 2:
+			hi = min(hi+1, ixH)
+		case wick < 4:
+			lo = max(lo-1, ixL)
+		}
+		out[k] = mbar{
+			open: tickPrice(o), high: tickPrice(hi), low: tickPrice(lo), close: cp,
+			volume: vols[k], value: vols[k] * cp,
+		}
+	}
+	value += vols[auctionBar] * d.close
+	if out != nil {
+		out[auctionBar] = mbar{
+			open: d.close, high: d.close, low: d.close, close: d.close,
+			volume: vols[auctionBar], value: vols[auctionBar] * d.close,
+		}
+	}
+	return value
+}
+
+// minuteVolumes splits day d's volume over the minutes into vols: a
+// U-shaped profile, idle minutes for thin stocks, and a trade at each
+// anchor (the open, tH, tL, the last continuous minute, the auction).
+// It draws from r and u in a fixed order: the series depends on it.
+func minuteVolumes(vols *[minuteBars]int64, s *stock, d day, r *rng, u *u16, tH, tL int) {
 	forced := func(k int) bool { return k == 0 || k == tH || k == tL || k == contBars-1 }
 
 	// Volume profile.
@@ -102,7 +152,6 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 	w[auctionBar] = max(total*(3+r.intn(6))/100, 1)
 	total += w[auctionBar]
 
-	var vols [minuteBars]int64
 	var sum int64
 	// vols[k] = volume × w[k] / total, in 32.32 fixed point: one division
 	// instead of 381.
@@ -136,9 +185,13 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 			vols[k]++
 		}
 	}
+}
 
-	// Price path in ladder steps: p[k+1] is the close of minute k, p[0]
-	// the open.
+// pricePath fills p with day d's price path in ladder steps: p[k+1] is
+// the close of minute k, p[0] the open; random-walk bridges pinned at the
+// open, the high (minute tH), the low (minute tL) and a last continuous
+// price next to the close. It draws from r and u in a fixed order.
+func pricePath(p *[contBars + 1]int64, d day, r *rng, u *u16, tH, tL int) {
 	ixO, ixH, ixL, ixC := tickIdx(d.open), tickIdx(d.high), tickIdx(d.low), tickIdx(d.close)
 	ixEnd := clamp(ixC+r.sym(1), ixL, ixH)
 	span := ixH - ixL
@@ -152,7 +205,6 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 		pNum = min(span*span*65_536/3_040, 32_768)
 	}
 
-	var p [contBars + 1]int64
 	type anchor struct {
 		t int // position in p
 		v int64
@@ -202,44 +254,6 @@ func (m *Market) genMinutes(s *stock, i int, d day, out *minuteBuf) int64 {
 		}
 		p[to.t] = to.v
 	}
-
-	// Minute bars. Idle minutes stay at the last price.
-	var value int64
-	for k := range contBars {
-		if vols[k] == 0 {
-			p[k+1] = p[k]
-			if out != nil {
-				px := tickPrice(p[k])
-				out[k] = mbar{open: px, high: px, low: px, close: px}
-			}
-			continue
-		}
-		cp := tickPrice(p[k+1])
-		value += vols[k] * cp
-		if out == nil {
-			continue
-		}
-		o, c := p[k], p[k+1]
-		hi, lo := max(o, c), min(o, c)
-		switch wick := u.intn(10); {
-		case wick < 2:
-			hi = min(hi+1, ixH)
-		case wick < 4:
-			lo = max(lo-1, ixL)
-		}
-		out[k] = mbar{
-			open: tickPrice(o), high: tickPrice(hi), low: tickPrice(lo), close: cp,
-			volume: vols[k], value: vols[k] * cp,
-		}
-	}
-	value += vols[auctionBar] * d.close
-	if out != nil {
-		out[auctionBar] = mbar{
-			open: d.close, high: d.close, low: d.close, close: d.close,
-			volume: vols[auctionBar], value: vols[auctionBar] * d.close,
-		}
-	}
-	return value
 }
 
 // dayValue returns the traded value of day i: the sum over its minute
