@@ -218,29 +218,53 @@ func logUniform(r *rng, lo, hi int64) int64 {
 // can name stocks; the seed drives the prices.
 const universeSeed = 0x4b525820 // "KRX "
 
-// buildUniverse generates the securities, sorted by code.
+// buildUniverse generates the securities, sorted by code. The order of
+// the steps is the order of the draws: the universe depends on it.
 func buildUniverse() []*stock {
-	c := cal()
-	r := newRNG(universeSeed, 0, 0, saltUniverse)
-	used := make(map[int]bool, 4096) // code numbers taken (membership only)
-	names := make(map[string]bool, 4096)
-	var out []*stock
-
-	listIndex := func(d time.Time) int {
-		if d.Before(FirstDay) {
-			return 0
-		}
-		i := c.tradingIndex(d)
-		if i < 0 {
-			i = c.tradingIndex(nextTrading(d))
-		}
-		return i
+	u := &universeBuilder{
+		c:     cal(),
+		r:     newRNG(universeSeed, 0, 0, saltUniverse),
+		used:  make(map[int]bool, 4096),
+		names: make(map[string]bool, 4096),
 	}
+	u.addReals()
+	u.gen(kisfeed.MarketKOSPI, targetKOSPI, prefKOSPI)
+	u.gen(kisfeed.MarketKOSDAQ, targetKOSDAQ, prefKOSDAQ)
+	u.genETFs()
+	u.finish()
+	return u.out
+}
 
+// universeBuilder is the state of [buildUniverse]: one draw sequence and
+// the codes and names taken so far.
+type universeBuilder struct {
+	c     *calendar
+	r     rng
+	used  map[int]bool // code numbers taken (membership only)
+	names map[string]bool
+	out   []*stock
+}
+
+// listIndex is the trading-day index a stock listed on d starts at: 0
+// when listed before FirstDay.
+func (u *universeBuilder) listIndex(d time.Time) int {
+	if d.Before(FirstDay) {
+		return 0
+	}
+	i := u.c.tradingIndex(d)
+	if i < 0 {
+		i = u.c.tradingIndex(nextTrading(d))
+	}
+	return i
+}
+
+// addReals adds the real stocks and ETFs of the tables.
+func (u *universeBuilder) addReals() {
+	r := &u.r
 	for _, rl := range reals {
 		n, _ := strconv.Atoi(rl.code)
-		used[n], used[n/10*10] = true, true
-		names[rl.name] = true
+		u.used[n], u.used[n/10*10] = true, true
+		u.names[rl.name] = true
 		s := &stock{
 			Stock: kisfeed.Stock{
 				Code: rl.code, Name: rl.name, Market: rl.market, Group: "ST",
@@ -249,15 +273,15 @@ func buildUniverse() []*stock {
 			engName: rl.eng, sector: rl.sector, par: rl.par, nxt: true,
 			anchor: rl.anchor, bandLo: rl.lo, bandHi: rl.hi, volBp: rl.vol, revBp: 30,
 		}
-		s.first = listIndex(rl.listed)
+		s.first = u.listIndex(rl.listed)
 		s.p0 = roundTick(rl.anchor * (90 + r.intn(21)) / 100)
 		s.avgVol = rl.shares * (15 + r.intn(30)) / 10_000
-		out = append(out, s)
+		u.out = append(u.out, s)
 	}
 	for _, e := range realETFs {
 		n, _ := strconv.Atoi(e.code)
-		used[n] = true
-		names[e.name] = true
+		u.used[n] = true
+		u.names[e.name] = true
 		s := &stock{
 			Stock: kisfeed.Stock{
 				Code: e.code, Name: e.name, Market: kisfeed.MarketKOSPI, Group: "EF",
@@ -266,156 +290,172 @@ func buildUniverse() []*stock {
 			engName: e.eng, nxt: true,
 			anchor: e.price, bandLo: e.price * 6 / 10, bandHi: e.price * 16 / 10, volBp: e.vol, revBp: 30,
 		}
-		s.first = listIndex(e.listed)
+		s.first = u.listIndex(e.listed)
 		s.p0 = roundTick(e.price)
 		s.avgVol = e.shares * (30 + r.intn(60)) / 10_000
-		out = append(out, s)
+		u.out = append(u.out, s)
 	}
+}
 
-	newCode := func(lo, hi int64) string {
-		for {
-			n := int((lo + r.intn(hi-lo)) * 10)
-			if !used[n] && !used[n+5] {
-				used[n] = true
-				return leftPad6(n)
-			}
+// newCode draws a free code number in [lo, hi) ×10, whose preferred
+// (+5) is free too.
+func (u *universeBuilder) newCode(lo, hi int64) string {
+	for {
+		n := int((lo + u.r.intn(hi-lo)) * 10)
+		if !u.used[n] && !u.used[n+5] {
+			u.used[n] = true
+			return leftPad6(n)
 		}
 	}
-	// lateListing draws a listing day after FirstDay for ~1 % of stocks.
+}
+
+// listing draws a listing day and its trading-day index: after FirstDay
+// (a late listing) for ~1 % of stocks, else before it (index 0).
+func (u *universeBuilder) listing() (time.Time, int) {
+	r, c := &u.r, u.c
 	maxLate := c.tradingIndex(kisfeed.Date(2026, time.June, 30))
-	listing := func() (time.Time, int) {
-		if r.intn(100) == 0 {
-			i := 1 + int(r.intn(int64(maxLate-1)))
-			return c.days[i], i
-		}
-		y := 1975 + int(r.intn(45))
-		d := kisfeed.Date(y, time.Month(1+r.intn(12)), 1+int(r.intn(28)))
-		for d.Weekday() == time.Saturday || d.Weekday() == time.Sunday {
-			d = d.AddDate(0, 0, 1)
-		}
-		if !d.Before(FirstDay) {
-			d = kisfeed.Date(2019, time.December, 2)
-		}
-		return d, 0
+	if r.intn(100) == 0 {
+		i := 1 + int(r.intn(int64(maxLate-1)))
+		return c.days[i], i
 	}
-	sectors := func(i int) string { return nameSuffixes[i].sector }
+	y := 1975 + int(r.intn(45))
+	d := kisfeed.Date(y, time.Month(1+r.intn(12)), 1+int(r.intn(28)))
+	for d.Weekday() == time.Saturday || d.Weekday() == time.Sunday {
+		d = d.AddDate(0, 0, 1)
+	}
+	if !d.Before(FirstDay) {
+		d = kisfeed.Date(2019, time.December, 2)
+	}
+	return d, 0
+}
 
-	counts := map[kisfeed.Market]int{}
-	prefs := map[kisfeed.Market]int{}
-	for _, s := range out {
-		if s.Group == "ST" {
-			counts[s.Market]++
+// gen tops market up to target stocks, prefTarget of them preferred.
+func (u *universeBuilder) gen(market kisfeed.Market, target, prefTarget int) {
+	var count, prefs int
+	for _, s := range u.out {
+		if s.Group == "ST" && s.Market == market {
+			count++
 			if s.Preferred {
-				prefs[s.Market]++
+				prefs++
 			}
 		}
 	}
-	gen := func(market kisfeed.Market, target, prefTarget int) {
-		commons := target - counts[market] - (prefTarget - prefs[market])
-		var made []*stock
-		for k := 0; k < commons; k++ {
-			var name, eng string
-			var suf int
-			for try := 0; ; try++ {
-				p := namePrefixes[r.intn(int64(len(namePrefixes)))]
-				in := nameInfixes[r.intn(int64(len(nameInfixes)))]
-				suf = int(r.intn(int64(len(nameSuffixes))))
-				name = p[0] + in[0] + nameSuffixes[suf].ko
-				eng = p[1] + in[1] + " " + nameSuffixes[suf].en
-				if try > 20 {
-					name += strconv.Itoa(try)
-					eng += " " + strconv.Itoa(try)
-				}
-				if !names[name] {
-					break
-				}
-			}
-			names[name] = true
-			hi := int64(45_000)
-			if market == kisfeed.MarketKOSDAQ {
-				hi = 49_000
-			}
-			code := newCode(1, hi)
-			ld, first := listing()
-			var price, mcap int64
-			if market == kisfeed.MarketKOSPI {
-				price = logUniform(&r, 1_000, 400_000)
-				mcap = logUniform(&r, 30_000_000_000, 8_000_000_000_000)
-			} else {
-				price = logUniform(&r, 500, 120_000)
-				mcap = logUniform(&r, 20_000_000_000, 2_000_000_000_000)
-			}
-			shares := max(mcap/price/1000*1000, 1_000_000)
-			vol := int64(200) + r.intn(100)
-			if market == kisfeed.MarketKOSDAQ {
-				vol = 260 + r.intn(160)
-			}
-			s := &stock{
-				Stock: kisfeed.Stock{
-					Code: code, Name: name, Market: market, Group: "ST",
-					ListedShares: shares, ListingDate: ld,
-				},
-				engName: eng, sector: sectors(suf),
-				par:   []int64{100, 200, 500, 500, 500, 1_000, 2_500, 5_000, 5_000}[r.intn(9)],
-				admin: r.intn(100) == 0, nxt: r.intn(10) < 3,
-				first: first, anchor: price, bandLo: max(price/3, 100), bandHi: price * 3,
-				volBp: vol, revBp: 20, jumpy: true,
-			}
-			s.p0 = roundTick(price * (80 + r.intn(41)) / 100)
-			s.avgVol = shares * (10 + r.intn(140)) / 10_000
-			made = append(made, s)
-			out = append(out, s)
-		}
-		// Preferred shares of some of the commons just made: code ending
-		// in 5, name + "우", priced below the common.
-		for k := 0; k < prefTarget-prefs[market]; k++ {
-			var cm *stock
-			for {
-				cm = made[r.intn(int64(len(made)))]
-				n, _ := strconv.Atoi(cm.Code)
-				if !used[n+5] && len([]rune(cm.Name)) < 19 {
-					used[n+5] = true
-					break
-				}
-			}
-			n, _ := strconv.Atoi(cm.Code)
-			anchor := roundTick(cm.anchor * (55 + r.intn(35)) / 100)
-			s := &stock{
-				Stock: kisfeed.Stock{
-					Code: leftPad6(n + 5), Name: cm.Name + "우", Market: market, Group: "ST",
-					Preferred: true, ListedShares: max(cm.ListedShares*(5+r.intn(20))/100/1000*1000, 100_000),
-					ListingDate: cm.ListingDate,
-				},
-				engName: cm.engName + " Pref", sector: cm.sector, par: cm.par,
-				nxt: false, first: cm.first, anchor: anchor,
-				bandLo: max(anchor/3, 100), bandHi: anchor * 3, volBp: cm.volBp - 40, revBp: 20,
-			}
-			s.p0 = roundTick(anchor * (85 + r.intn(31)) / 100)
-			s.avgVol = s.ListedShares * (5 + r.intn(40)) / 10_000
-			names[s.Name] = true
-			out = append(out, s)
-		}
-	}
-	gen(kisfeed.MarketKOSPI, targetKOSPI, prefKOSPI)
-	gen(kisfeed.MarketKOSDAQ, targetKOSDAQ, prefKOSDAQ)
+	made := u.genCommons(market, target-count-(prefTarget-prefs))
+	u.genPrefs(market, made, prefTarget-prefs)
+}
 
-	// ETFs: brand + theme, unique.
+// genCommons makes n common stocks of market and returns them.
+func (u *universeBuilder) genCommons(market kisfeed.Market, n int) []*stock {
+	r := &u.r
+	var made []*stock
+	for k := 0; k < n; k++ {
+		var name, eng string
+		var suf int
+		for try := 0; ; try++ {
+			p := namePrefixes[r.intn(int64(len(namePrefixes)))]
+			in := nameInfixes[r.intn(int64(len(nameInfixes)))]
+			suf = int(r.intn(int64(len(nameSuffixes))))
+			name = p[0] + in[0] + nameSuffixes[suf].ko
+			eng = p[1] + in[1] + " " + nameSuffixes[suf].en
+			if try > 20 {
+				name += strconv.Itoa(try)
+				eng += " " + strconv.Itoa(try)
+			}
+			if !u.names[name] {
+				break
+			}
+		}
+		u.names[name] = true
+		hi := int64(45_000)
+		if market == kisfeed.MarketKOSDAQ {
+			hi = 49_000
+		}
+		code := u.newCode(1, hi)
+		ld, first := u.listing()
+		var price, mcap int64
+		if market == kisfeed.MarketKOSPI {
+			price = logUniform(r, 1_000, 400_000)
+			mcap = logUniform(r, 30_000_000_000, 8_000_000_000_000)
+		} else {
+			price = logUniform(r, 500, 120_000)
+			mcap = logUniform(r, 20_000_000_000, 2_000_000_000_000)
+		}
+		shares := max(mcap/price/1000*1000, 1_000_000)
+		vol := int64(200) + r.intn(100)
+		if market == kisfeed.MarketKOSDAQ {
+			vol = 260 + r.intn(160)
+		}
+		s := &stock{
+			Stock: kisfeed.Stock{
+				Code: code, Name: name, Market: market, Group: "ST",
+				ListedShares: shares, ListingDate: ld,
+			},
+			engName: eng, sector: nameSuffixes[suf].sector,
+			par:   []int64{100, 200, 500, 500, 500, 1_000, 2_500, 5_000, 5_000}[r.intn(9)],
+			admin: r.intn(100) == 0, nxt: r.intn(10) < 3,
+			first: first, anchor: price, bandLo: max(price/3, 100), bandHi: price * 3,
+			volBp: vol, revBp: 20, jumpy: true,
+		}
+		s.p0 = roundTick(price * (80 + r.intn(41)) / 100)
+		s.avgVol = shares * (10 + r.intn(140)) / 10_000
+		made = append(made, s)
+		u.out = append(u.out, s)
+	}
+	return made
+}
+
+// genPrefs makes count preferred shares of some of the commons made: code
+// ending in 5, name + "우", priced below the common.
+func (u *universeBuilder) genPrefs(market kisfeed.Market, made []*stock, count int) {
+	r := &u.r
+	for k := 0; k < count; k++ {
+		var cm *stock
+		for {
+			cm = made[r.intn(int64(len(made)))]
+			n, _ := strconv.Atoi(cm.Code)
+			if !u.used[n+5] && len([]rune(cm.Name)) < 19 {
+				u.used[n+5] = true
+				break
+			}
+		}
+		n, _ := strconv.Atoi(cm.Code)
+		anchor := roundTick(cm.anchor * (55 + r.intn(35)) / 100)
+		s := &stock{
+			Stock: kisfeed.Stock{
+				Code: leftPad6(n + 5), Name: cm.Name + "우", Market: market, Group: "ST",
+				Preferred: true, ListedShares: max(cm.ListedShares*(5+r.intn(20))/100/1000*1000, 100_000),
+				ListingDate: cm.ListingDate,
+			},
+			engName: cm.engName + " Pref", sector: cm.sector, par: cm.par,
+			nxt: false, first: cm.first, anchor: anchor,
+			bandLo: max(anchor/3, 100), bandHi: anchor * 3, volBp: cm.volBp - 40, revBp: 20,
+		}
+		s.p0 = roundTick(anchor * (85 + r.intn(31)) / 100)
+		s.avgVol = s.ListedShares * (5 + r.intn(40)) / 10_000
+		u.names[s.Name] = true
+		u.out = append(u.out, s)
+	}
+}
+
+// genETFs tops the ETFs up to targetETF: brand + theme, unique.
+func (u *universeBuilder) genETFs() {
+	r := &u.r
 	for k := len(realETFs); k < targetETF; k++ {
 		var name, eng string
 		for {
 			b := etfBrands[r.intn(int64(len(etfBrands)))]
 			th := etfThemes[r.intn(int64(len(etfThemes)))]
 			name, eng = b+" "+th[0], b+" "+th[1]
-			if !names[name] {
+			if !u.names[name] {
 				break
 			}
 		}
-		names[name] = true
-		price := logUniform(&r, 5_000, 60_000)
-		ld, first := listing()
+		u.names[name] = true
+		price := logUniform(r, 5_000, 60_000)
+		ld, first := u.listing()
 		s := &stock{
 			Stock: kisfeed.Stock{
-				Code: newCode(10_000, 49_000), Name: name, Market: kisfeed.MarketKOSPI, Group: "EF",
+				Code: u.newCode(10_000, 49_000), Name: name, Market: kisfeed.MarketKOSPI, Group: "EF",
 				ListedShares: (5 + r.intn(200)) * 1_000_000, ListingDate: ld,
 			},
 			engName: eng, nxt: r.intn(2) == 0, first: first,
@@ -423,10 +463,14 @@ func buildUniverse() []*stock {
 		}
 		s.p0 = roundTick(price)
 		s.avgVol = s.ListedShares * (20 + r.intn(100)) / 10_000
-		out = append(out, s)
+		u.out = append(u.out, s)
 	}
+}
 
-	for _, s := range out {
+// finish derives each stock's hash, ISIN, full name, idle share and
+// listing day, and sorts the universe by code.
+func (u *universeBuilder) finish() {
+	for _, s := range u.out {
 		s.hash = fnv1a(s.Code)
 		s.ISIN = isinFor(s.Code, s.Preferred)
 		if s.fullName == "" {
@@ -445,11 +489,10 @@ func buildUniverse() []*stock {
 			s.idle = (300_000 - s.avgVol) * 30_000 / 300_000
 		}
 		if s.first > 0 {
-			s.ListingDate = c.days[s.first]
+			s.ListingDate = u.c.days[s.first]
 		}
 	}
-	slices.SortFunc(out, func(a, b *stock) int { return strings.Compare(a.Code, b.Code) })
-	return out
+	slices.SortFunc(u.out, func(a, b *stock) int { return strings.Compare(a.Code, b.Code) })
 }
 
 func trimPref(name string) string {
