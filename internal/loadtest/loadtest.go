@@ -190,15 +190,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	before, beforeErr := Scrape(ctx, client, base)
 
 	n := int(cfg.Rate * cfg.Duration.Seconds())
-	lat := make([]time.Duration, n)
-	svc := make([]time.Duration, n)
-	status := make([]int16, n)
-	xc := make([]uint8, n)
-	var errOnce sync.Once
-	var firstErr string
-
-	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	zipf := rand.NewZipf(rng, cfg.Zipf, 1, uint64(len(cfg.Codes)-1))
 	reqs := make([]*http.Request, len(cfg.Codes))
 	for i, c := range cfg.Codes {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/stocks/"+c+"/quote", nil)
@@ -208,59 +199,74 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		req.Header = http.Header{} // non-nil: Client.Do need not copy the request to add one
 		reqs[i] = req
 	}
+	f := &flood{
+		client: client, concurrency: cfg.Concurrency,
+		lat: make([]time.Duration, n), svc: make([]time.Duration, n),
+		status: make([]int16, n), xc: make([]uint8, n),
+	}
+	scheduled, elapsed := f.run(ctx, cfg, reqs, n)
+
+	// Scraped at once, before the figures are summed: the memory after
+	// is the flood's, not what the server returns while we count.
+	after, afterErr := Scrape(context.WithoutCancel(ctx), client, base)
+	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled, Workers: f.workers,
+		Elapsed: elapsed, Statuses: map[int]int{}, XCache: map[string]int{}, HitRatio: -1, FirstError: f.firstErr}
+	if beforeErr == nil {
+		r.MemBefore = before.Memory
+	}
+	if afterErr == nil {
+		r.MemAfter = after.Memory
+	}
+	f.sum(&r, scheduled, elapsed)
+	if beforeErr == nil && afterErr == nil {
+		r.CacheDelta = after.Cache.sub(before.Cache)
+		r.HitRatio = r.CacheDelta.Ratio()
+	}
+	return r, ctx.Err()
+}
+
+// flood is one run's open-loop sender: a pool of workers, grown on
+// demand up to concurrency, and what each request measured, by index.
+type flood struct {
+	client      *http.Client
+	concurrency int
+
+	lat, svc []time.Duration // from the scheduled time; from the send
+	status   []int16
+	xc       []uint8
+	errOnce  sync.Once
+	firstErr string
+
+	jobs    chan floodJob
+	wg      sync.WaitGroup
+	workers int
+}
+
+// floodJob is one request to send: its index and scheduled time.
+type floodJob struct {
+	i   int
+	at  time.Time
+	req *http.Request
+}
+
+// run sends n requests at cfg.Rate, each for a code drawn from reqs on a
+// Zipf law, and returns how many were scheduled and the time it took.
+func (f *flood) run(ctx context.Context, cfg Config, reqs []*http.Request, n int) (scheduled int, elapsed time.Duration) {
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	zipf := rand.NewZipf(rng, cfg.Zipf, 1, uint64(len(reqs)-1))
 
 	// The pool: workers take jobs (request index, scheduled time) until
 	// jobs is closed. The channel is unbuffered so a send succeeds only
 	// when a worker is idle; otherwise the dispatcher grows the pool.
-	type job struct {
-		i   int
-		at  time.Time
-		req *http.Request
-	}
-	jobs := make(chan job)
-	var wg sync.WaitGroup
-	workers := 0
-	spawn := func() {
-		workers++
-		wg.Go(func() {
-			buf := make([]byte, 16<<10)
-			for j := range jobs {
-				sent := time.Now()
-				st, x, err := get(client, j.req, buf)
-				end := time.Now()
-				lat[j.i], svc[j.i] = end.Sub(j.at), end.Sub(sent)
-				status[j.i], xc[j.i] = int16(st), x
-				if err != nil {
-					errOnce.Do(func() { firstErr = err.Error() })
-				}
-			}
-		})
-	}
-	dispatch := func(j job) bool {
-		select {
-		case jobs <- j:
-			return true
-		default:
-		}
-		if workers < cfg.Concurrency {
-			spawn()
-		}
-		select {
-		case jobs <- j:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+	f.jobs = make(chan floodJob)
 	for range min(cfg.Concurrency, 4) {
-		spawn()
+		f.spawn()
 	}
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	start := time.Now()
 	interval := float64(time.Second) / cfg.Rate
-	scheduled := 0
 loop:
 	for scheduled < n {
 		at := start.Add(time.Duration(float64(scheduled) * interval))
@@ -276,38 +282,68 @@ loop:
 			case <-timer.C:
 			}
 		}
-		if !dispatch(job{i: scheduled, at: at, req: reqs[zipf.Uint64()]}) {
+		if !f.dispatch(ctx, floodJob{i: scheduled, at: at, req: reqs[zipf.Uint64()]}) {
 			break loop
 		}
 		scheduled++
 	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
+	close(f.jobs)
+	f.wg.Wait()
+	return scheduled, time.Since(start)
+}
 
-	// Scraped at once, before the figures are summed: the memory after
-	// is the flood's, not what the server returns while we count.
-	after, afterErr := Scrape(context.WithoutCancel(ctx), client, base)
-	r := Result{Target: base, Rate: cfg.Rate, Duration: cfg.Duration, Scheduled: scheduled, Workers: workers,
-		Elapsed: elapsed, Statuses: map[int]int{}, XCache: map[string]int{}, HitRatio: -1, FirstError: firstErr}
-	if beforeErr == nil {
-		r.MemBefore = before.Memory
+// spawn starts one more worker.
+func (f *flood) spawn() {
+	f.workers++
+	f.wg.Go(func() {
+		buf := make([]byte, 16<<10)
+		for j := range f.jobs {
+			sent := time.Now()
+			st, x, err := get(f.client, j.req, buf)
+			end := time.Now()
+			f.lat[j.i], f.svc[j.i] = end.Sub(j.at), end.Sub(sent)
+			f.status[j.i], f.xc[j.i] = int16(st), x
+			if err != nil {
+				f.errOnce.Do(func() { f.firstErr = err.Error() })
+			}
+		}
+	})
+}
+
+// dispatch hands j to an idle worker, growing the pool when none is idle
+// and it may grow; it returns false when ctx ends first.
+func (f *flood) dispatch(ctx context.Context, j floodJob) bool {
+	select {
+	case f.jobs <- j:
+		return true
+	default:
 	}
-	if afterErr == nil {
-		r.MemAfter = after.Memory
+	if f.workers < f.concurrency {
+		f.spawn()
 	}
+	select {
+	case f.jobs <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sum adds to r the statuses, cache answers and latency percentiles of
+// the first scheduled requests, sent over elapsed.
+func (f *flood) sum(r *Result, scheduled int, elapsed time.Duration) {
 	done := make([]time.Duration, 0, scheduled)
 	service := make([]time.Duration, 0, scheduled)
 	for i := range scheduled {
-		st := int(status[i])
+		st := int(f.status[i])
 		r.Statuses[st]++
 		if st < 200 || st > 299 {
 			r.Errors++
 		}
 		if st != 0 {
-			done = append(done, lat[i])
-			service = append(service, svc[i])
-			r.XCache[xNames[xc[i]]]++
+			done = append(done, f.lat[i])
+			service = append(service, f.svc[i])
+			r.XCache[xNames[f.xc[i]]]++
 		}
 	}
 	r.Completed = len(done)
@@ -321,11 +357,6 @@ loop:
 	}
 	slices.Sort(service)
 	r.ServiceP50, r.ServiceP99 = percentile(service, 0.50), percentile(service, 0.99)
-	if beforeErr == nil && afterErr == nil {
-		r.CacheDelta = after.Cache.sub(before.Cache)
-		r.HitRatio = r.CacheDelta.Ratio()
-	}
-	return r, ctx.Err()
 }
 
 // FieldError is a [Config] setting that cannot be used. Field is the
