@@ -30,17 +30,8 @@ const defaultSQLite = "kisfeed.db"
 // (128 + SIGINT, as shells report it).
 const exitInterrupted = 130
 
-func newIngestCmd(a *app) *cobra.Command {
-	var (
-		date, from, to, markets, codes, dbURL, path string
-		asJSON, force                               bool
-		maxFailure                                  float64
-		workers                                     int
-	)
-	c := &cobra.Command{
-		Use:   "ingest",
-		Short: "Load the day's OHLCV of every listed stock into the database",
-		Long: `ingest fetches daily bars for the whole market (or --codes), validates every
+// ingestLong is the ingest command's help.
+const ingestLong = `ingest fetches daily bars for the whole market (or --codes), validates every
 bar, and writes the sound ones to daily_prices exactly once; bars that fail
 validation go to rejected_bars with the reason and the raw payload. A value
 the upstream sent unreadable (a non-numeric price) is rejected the same way
@@ -88,101 +79,124 @@ postgres:// URL selects PostgreSQL; anything else is a SQLite file
 
 Exit status: 0 success; 1 when the codes left without their bars exceed
 --max-failure-ratio of the universe, or on an error; 2 bad usage; 130
-interrupted.`,
-		Example: `  kisfeed ingest
+interrupted.`
+
+// ingestExample is the ingest command's examples.
+const ingestExample = `  kisfeed ingest
   kisfeed ingest --date 2025-06-02 --json
   kisfeed ingest --from 2024-06-01 --to 2025-05-30 --codes 005930,000660
-  kisfeed ingest --market kosdaq --db postgres://kisfeed@localhost/kisfeed`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			// An explicit empty list ("--codes $CODES" with CODES unset)
-			// must not silently mean the whole market.
-			for _, name := range []string{"codes", "market"} {
-				if v, _ := cmd.Flags().GetString(name); cmd.Flags().Changed(name) && len(splitList(v)) == 0 {
-					return usageError("--%s %q: an empty list; leave the flag out for all", name, v)
-				}
-			}
-			opts, err := ingestOptions(date, from, to, markets, codes, path)
-			if err != nil {
-				return err
-			}
-			if maxFailure < 0 || maxFailure > 1 {
-				return usageError("--max-failure-ratio %v: want a fraction from 0 to 1", maxFailure)
-			}
-			opts.Force = force
-			// The run is recorded failed above the same ratio that exits 1
-			// (0 = any failure: the smallest positive ratio, since 0 means
-			// "never" to the ingester).
-			opts.MaxFailureRatio = max(maxFailure, math.SmallestNonzeroFloat64)
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("workers") {
-				if workers < 1 || workers > 256 {
-					return usageError("--workers %d: want 1 to 256", workers)
-				}
-				opts.Workers = workers
-			} else {
-				opts.Workers = cfg.IngestWorkers
-			}
-			log := a.logger(cfg)
-			store, dbName, err := openStore(ctx, dbURL, cfg)
-			if err != nil {
-				return exitOr(1, err)
-			}
-			defer store.Close()
-			store.SetLogger(log)
-			up, err := a.upstream(ctx, cfg, log)
-			if err != nil {
-				return withExit(1, fmt.Errorf("data source: %w", err))
-			}
-			defer up.Close()
+  kisfeed ingest --market kosdaq --db postgres://kisfeed@localhost/kisfeed`
 
-			in := &ingest.Ingester{
-				Source: up.Source, Store: store, Logger: log, Now: up.marketNow(a.now),
-				Stats: clientStats(up.Clients), DB: dbName,
-			}
-			if isTerminal(a.stderr) {
-				in.Progress = ingest.NewBarProgress(a.stderr)
-			} else {
-				in.Progress = ingest.NewLogProgress(log, a.now, 5*time.Second)
-			}
-			sum, runErr := in.Run(ctx, opts)
-			if runErr != nil && (errors.Is(runErr, kisfeed.ErrInvalid) || errors.Is(runErr, kisfeed.ErrNotFound)) && sum == nil {
-				return usageError("%v", runErr)
-			}
-			if sum != nil {
-				if err := writeSummary(a.stdout, sum, asJSON); err != nil {
-					return withExit(1, err)
-				}
-			}
-			switch {
-			case errors.Is(runErr, ingest.ErrInterrupted):
-				return withExit(exitInterrupted, runErr)
-			case runErr != nil:
-				return withExit(1, runErr)
-			case sum.FailureRatio() > maxFailure:
-				return withExit(1, fmt.Errorf("%d of %d codes (%.4f) left without their bars, above --max-failure-ratio %v",
-					sum.Incomplete, sum.Universe, sum.FailureRatio(), maxFailure))
-			}
-			return nil
+// ingestFlags holds the ingest command's flags.
+type ingestFlags struct {
+	date, from, to, markets, codes, dbURL, path string
+	asJSON, force                               bool
+	maxFailure                                  float64
+	workers                                     int
+}
+
+func newIngestCmd(a *app) *cobra.Command {
+	f := &ingestFlags{}
+	c := &cobra.Command{
+		Use:     "ingest",
+		Short:   "Load the day's OHLCV of every listed stock into the database",
+		Long:    ingestLong,
+		Example: ingestExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return f.run(a, cmd)
 		},
 	}
-	f := c.Flags()
-	f.StringVar(&date, "date", "", "trading day YYYY-MM-DD (default: the last completed session)")
-	f.StringVar(&from, "from", "", "first day of a window YYYY-MM-DD (with --to)")
-	f.StringVar(&to, "to", "", "last day of a window YYYY-MM-DD (default: --from)")
-	f.StringVar(&markets, "market", "", "markets to load, comma separated: kospi,kosdaq (default: all)")
-	f.StringVar(&codes, "codes", "", "stock codes to load, comma separated (default: the whole universe)")
-	f.StringVar(&dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
-	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	f.Float64Var(&maxFailure, "max-failure-ratio", 0.001, "exit 1 when more than this fraction of codes is left without bars")
-	f.IntVar(&workers, "workers", 0, "concurrent fetches (default: INGEST_WORKERS, else 8); the client's rate limit sets the pace")
-	f.BoolVar(&force, "force", false, "refetch codes already complete in the database")
-	f.StringVar(&path, "path", "auto", "fetch path: auto, quotes (latest session, market closed) or candles")
+	fs := c.Flags()
+	fs.StringVar(&f.date, "date", "", "trading day YYYY-MM-DD (default: the last completed session)")
+	fs.StringVar(&f.from, "from", "", "first day of a window YYYY-MM-DD (with --to)")
+	fs.StringVar(&f.to, "to", "", "last day of a window YYYY-MM-DD (default: --from)")
+	fs.StringVar(&f.markets, "market", "", "markets to load, comma separated: kospi,kosdaq (default: all)")
+	fs.StringVar(&f.codes, "codes", "", "stock codes to load, comma separated (default: the whole universe)")
+	fs.StringVar(&f.dbURL, "db", "", "database URL (default: DATABASE_URL, else SQLite ./kisfeed.db)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the summary as JSON")
+	fs.Float64Var(&f.maxFailure, "max-failure-ratio", 0.001, "exit 1 when more than this fraction of codes is left without bars")
+	fs.IntVar(&f.workers, "workers", 0, "concurrent fetches (default: INGEST_WORKERS, else 8); the client's rate limit sets the pace")
+	fs.BoolVar(&f.force, "force", false, "refetch codes already complete in the database")
+	fs.StringVar(&f.path, "path", "auto", "fetch path: auto, quotes (latest session, market closed) or candles")
 	return c
+}
+
+// run is the ingest command: one run with the flags in f.
+func (f *ingestFlags) run(a *app, cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	// An explicit empty list ("--codes $CODES" with CODES unset)
+	// must not silently mean the whole market.
+	for _, name := range []string{"codes", "market"} {
+		if v, _ := cmd.Flags().GetString(name); cmd.Flags().Changed(name) && len(splitList(v)) == 0 {
+			return usageError("--%s %q: an empty list; leave the flag out for all", name, v)
+		}
+	}
+	opts, err := ingestOptions(f.date, f.from, f.to, f.markets, f.codes, f.path)
+	if err != nil {
+		return err
+	}
+	if f.maxFailure < 0 || f.maxFailure > 1 {
+		return usageError("--max-failure-ratio %v: want a fraction from 0 to 1", f.maxFailure)
+	}
+	opts.Force = f.force
+	// The run is recorded failed above the same ratio that exits 1
+	// (0 = any failure: the smallest positive ratio, since 0 means
+	// "never" to the ingester).
+	opts.MaxFailureRatio = max(f.maxFailure, math.SmallestNonzeroFloat64)
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	if cmd.Flags().Changed("workers") {
+		if f.workers < 1 || f.workers > 256 {
+			return usageError("--workers %d: want 1 to 256", f.workers)
+		}
+		opts.Workers = f.workers
+	} else {
+		opts.Workers = cfg.IngestWorkers
+	}
+	log := a.logger(cfg)
+	store, dbName, err := openStore(ctx, f.dbURL, cfg)
+	if err != nil {
+		return exitOr(1, err)
+	}
+	defer store.Close()
+	store.SetLogger(log)
+	up, err := a.upstream(ctx, cfg, log)
+	if err != nil {
+		return withExit(1, fmt.Errorf("data source: %w", err))
+	}
+	defer up.Close()
+
+	in := &ingest.Ingester{
+		Source: up.Source, Store: store, Logger: log, Now: up.marketNow(a.now),
+		Stats: clientStats(up.Clients), DB: dbName,
+	}
+	if isTerminal(a.stderr) {
+		in.Progress = ingest.NewBarProgress(a.stderr)
+	} else {
+		in.Progress = ingest.NewLogProgress(log, a.now, 5*time.Second)
+	}
+	sum, runErr := in.Run(ctx, opts)
+	if runErr != nil && (errors.Is(runErr, kisfeed.ErrInvalid) || errors.Is(runErr, kisfeed.ErrNotFound)) && sum == nil {
+		return usageError("%v", runErr)
+	}
+	if sum != nil {
+		if err := writeSummary(a.stdout, sum, f.asJSON); err != nil {
+			return withExit(1, err)
+		}
+	}
+	switch {
+	case errors.Is(runErr, ingest.ErrInterrupted):
+		return withExit(exitInterrupted, runErr)
+	case runErr != nil:
+		return withExit(1, runErr)
+	case sum.FailureRatio() > f.maxFailure:
+		return withExit(1, fmt.Errorf("%d of %d codes (%.4f) left without their bars, above --max-failure-ratio %v",
+			sum.Incomplete, sum.Universe, sum.FailureRatio(), f.maxFailure))
+	}
+	return nil
 }
 
 // ingestOptions turns the flags into options, or a usage error (exit 2)
