@@ -358,118 +358,147 @@ var kst = time.FixedZone("KST", 9*60*60)
 // Validate checks every setting and reports all problems at once, each
 // naming its variable and what was expected.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var p problems
+	c.validateUpstream(&p)
+	c.validateTimes(&p)
+	c.validateCounts(&p)
+	c.validateStores(&p)
+	if len(p) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(p))
+	for i, e := range p {
+		msgs[i] = e.Error()
+	}
+	return fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
+}
 
+// problems collects what [Config.Validate] finds, in the order found.
+type problems []error
+
+func (p *problems) add(err error) { *p = append(*p, err) }
+
+func (p *problems) bad(format string, a ...any) { p.add(fmt.Errorf(format, a...)) }
+
+// httpURL reports v, when set, unless it is an http(s) URL with a host.
+func (p *problems) httpURL(name, v, example string) {
+	if v == "" {
+		return
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.bad("%s=%q: want an http(s) URL like %s", name, redact(v), example)
+	}
+}
+
+// positive reports a duration that is not above zero.
+func (p *problems) positive(name string, d time.Duration) {
+	if d <= 0 {
+		p.bad("%s=%s: want a duration > 0 like 30s", name, d)
+	}
+}
+
+// atLeast reports a count below lo.
+func (p *problems) atLeast(name string, v, lo int) {
+	if v < lo {
+		p.bad("%s=%d: want %d or more", name, v, lo)
+	}
+}
+
+// validateUpstream checks where the data comes from: the KIS switch,
+// keys and URLs, the market clock and the rate limit.
+func (c Config) validateUpstream(p *problems) {
 	switch strings.ToLower(strings.TrimSpace(c.EnableKISAPI)) {
 	case "", "true", "false", "1", "0", "yes", "no":
 	default:
-		bad("ENABLE_KIS_API=%q: want true or false", c.EnableKISAPI)
+		p.bad("ENABLE_KIS_API=%q: want true or false", c.EnableKISAPI)
 	}
 	keys, err := c.Keys()
 	if err != nil {
-		errs = append(errs, err)
+		p.add(err)
 	}
 	if c.Mode() == ModeKIS {
 		if len(keys) == 0 && c.AppKeys == "" {
-			bad("KIS_APP_KEY required when ENABLE_KIS_API=true or KIS_BASE_URL is set")
+			p.bad("KIS_APP_KEY required when ENABLE_KIS_API=true or KIS_BASE_URL is set")
 		}
 		if c.AppKey != "" && c.AppSecret == "" {
-			bad("KIS_APP_SECRET required with KIS_APP_KEY")
+			p.bad("KIS_APP_SECRET required with KIS_APP_KEY")
 		}
 	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("KIS_BASE_URL=%q: want an http(s) URL like http://127.0.0.1:9443", redact(c.BaseURL))
-		}
-	}
-	if u, err := url.Parse(c.MasterURL); c.MasterURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-		bad("KIS_MASTER_URL=%q: want an http(s) URL like https://new.real.download.dws.co.kr", redact(c.MasterURL))
-	}
+	p.httpURL("KIS_BASE_URL", c.BaseURL, "http://127.0.0.1:9443")
+	p.httpURL("KIS_MASTER_URL", c.MasterURL, "https://new.real.download.dws.co.kr")
 	if c.MarketTime != "" {
 		if _, err := c.MarketStart(); err != nil {
-			errs = append(errs, err)
+			p.add(err)
 		}
 	}
 	if c.RateLimit < 0 {
-		bad("KIS_RATE_LIMIT=%v: want a rate > 0 (requests per second)", c.RateLimit)
+		p.bad("KIS_RATE_LIMIT=%v: want a rate > 0 (requests per second)", c.RateLimit)
 	}
-	positive := func(name string, d time.Duration) {
-		if d <= 0 {
-			bad("%s=%s: want a duration > 0 like 30s", name, d)
-		}
-	}
-	positive("KIS_TIMEOUT", c.Timeout)
-	positive("CACHE_PRICE_TTL", c.PriceTTL)
-	positive("CACHE_ORDERBOOK_TTL", c.OrderBookTTL)
-	positive("CACHE_CANDLES_TTL", c.CandlesTTL)
-	positive("CACHE_INFO_TTL", c.InfoTTL)
-	positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
+}
+
+// validateTimes checks the timeouts, TTLs and intervals.
+func (c Config) validateTimes(p *problems) {
+	p.positive("KIS_TIMEOUT", c.Timeout)
+	p.positive("CACHE_PRICE_TTL", c.PriceTTL)
+	p.positive("CACHE_ORDERBOOK_TTL", c.OrderBookTTL)
+	p.positive("CACHE_CANDLES_TTL", c.CandlesTTL)
+	p.positive("CACHE_INFO_TTL", c.InfoTTL)
+	p.positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
 	if c.StaleBudget < 0 {
-		bad("CACHE_STALE_BUDGET=%s: want a duration >= 0 like 150ms (0 = wait for the upstream)", c.StaleBudget)
+		p.bad("CACHE_STALE_BUDGET=%s: want a duration >= 0 like 150ms (0 = wait for the upstream)", c.StaleBudget)
 	}
 	if c.RefreshRate < 0 {
-		bad("CACHE_REFRESH_RATE=%v: want calls per second >= 0 (0 = no refresh-ahead)", c.RefreshRate)
+		p.bad("CACHE_REFRESH_RATE=%v: want calls per second >= 0 (0 = no refresh-ahead)", c.RefreshRate)
 	}
 	if c.RefreshCodes < 0 {
-		bad("CACHE_REFRESH_CODES=%d: want 0 or more (0 = 3000)", c.RefreshCodes)
+		p.bad("CACHE_REFRESH_CODES=%d: want 0 or more (0 = 3000)", c.RefreshCodes)
 	}
-	positive("BREAKER_DELAY", c.BreakerDelay)
-	if p := c.BreakerProbe; p != nil && *p != 0 && *p < minProbeInterval {
-		bad("BREAKER_PROBE_INTERVAL=%s: want 0 (off), empty (automatic) or at least %s, like 1s", *p, minProbeInterval)
+	p.positive("BREAKER_DELAY", c.BreakerDelay)
+	if bp := c.BreakerProbe; bp != nil && *bp != 0 && *bp < minProbeInterval {
+		p.bad("BREAKER_PROBE_INTERVAL=%s: want 0 (off), empty (automatic) or at least %s, like 1s", *bp, minProbeInterval)
 	}
 	if c.QuoteBatchWindow < 0 || c.QuoteBatchWindow > time.Second {
-		bad("QUOTE_BATCH_WINDOW=%s: want 0 (off) to 1s, like 5ms", c.QuoteBatchWindow)
+		p.bad("QUOTE_BATCH_WINDOW=%s: want 0 (off) to 1s, like 5ms", c.QuoteBatchWindow)
 	}
 	if c.TokenMargin < 0 || c.TokenMargin >= 24*time.Hour {
-		bad("KIS_TOKEN_REFRESH_MARGIN=%s: want 0 to 24h", c.TokenMargin)
+		p.bad("KIS_TOKEN_REFRESH_MARGIN=%s: want 0 to 24h", c.TokenMargin)
 	}
-	if c.RetryAttempts < 0 {
-		bad("KIS_RETRY_ATTEMPTS=%d: want 0 or more", c.RetryAttempts)
-	}
-	if c.MaxQueue < 1 {
-		bad("KIS_MAX_QUEUE=%d: want 1 or more", c.MaxQueue)
-	}
-	if c.MemoryEntries < 1 {
-		bad("CACHE_MEMORY_ENTRIES=%d: want 1 or more", c.MemoryEntries)
-	}
-	if c.BreakerFailures < 1 {
-		bad("BREAKER_FAILURES=%d: want 1 or more", c.BreakerFailures)
-	}
-	if c.BreakerSuccesses < 1 {
-		bad("BREAKER_SUCCESSES=%d: want 1 or more", c.BreakerSuccesses)
-	}
+}
+
+// validateCounts checks the sizes and counts.
+func (c Config) validateCounts(p *problems) {
+	p.atLeast("KIS_RETRY_ATTEMPTS", c.RetryAttempts, 0)
+	p.atLeast("KIS_MAX_QUEUE", c.MaxQueue, 1)
+	p.atLeast("CACHE_MEMORY_ENTRIES", c.MemoryEntries, 1)
+	p.atLeast("BREAKER_FAILURES", c.BreakerFailures, 1)
+	p.atLeast("BREAKER_SUCCESSES", c.BreakerSuccesses, 1)
 	if c.IngestWorkers < 1 || c.IngestWorkers > 256 {
-		bad("INGEST_WORKERS=%d: want 1 to 256", c.IngestWorkers)
+		p.bad("INGEST_WORKERS=%d: want 1 to 256", c.IngestWorkers)
 	}
+}
+
+// validateStores checks the Redis and database URLs and the logging.
+func (c Config) validateStores(p *problems) {
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			bad("REDIS_URL=%q: want redis://host:port/db", redact(c.RedisURL))
+			p.bad("REDIS_URL=%q: want redis://host:port/db", redact(c.RedisURL))
 		}
 	}
 	if c.DatabaseURL != "" {
 		if err := ValidateDatabaseURL(c.DatabaseURL); err != nil {
-			bad("DATABASE_URL=%v", err)
+			p.bad("DATABASE_URL=%v", err)
 		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+		p.bad("LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
 	}
 	switch strings.ToLower(c.LogFormat) {
 	case "text", "json":
 	default:
-		bad("LOG_FORMAT=%q: want text or json", c.LogFormat)
+		p.bad("LOG_FORMAT=%q: want text or json", c.LogFormat)
 	}
-	if len(errs) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-	}
-	return fmt.Errorf("invalid configuration: %s", strings.Join(msgs, "; "))
 }
 
 // redact hides a password in a URL. It works on the text, not on a parsed
