@@ -150,14 +150,8 @@ func benchShared(ctx context.Context, clients []*kis.Client, codes []string, d t
 	r := sharedResult{Keys: len(clients), Workers: workers, Elapsed: elapsed, ElapsedSec: elapsed.Seconds(),
 		Calls: calls.Load(), OK: ok.Load(), Errors: failed.Load()}
 	r.Rate = float64(r.Calls) / elapsed.Seconds()
-	for _, c := range clients {
-		s := c.Stats()
-		r.Requests += s.Requests
-		r.Retries += s.Retries
-		r.RateLimited += s.RateLimited
-		r.TokensIssued += s.TokensIssued
-		r.LimiterWait += s.LimiterWait
-	}
+	st := sumClientStats(clients)
+	r.Requests, r.Retries, r.RateLimited, r.TokensIssued, r.LimiterWait = st.Requests, st.Retries, st.RateLimited, st.TokensIssued, st.LimiterWait
 	if firstErr != nil {
 		r.FirstError = firstErr.Error()
 	}

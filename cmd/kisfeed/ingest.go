@@ -330,16 +330,25 @@ func clientStats(clients []*kis.Client) func() ingest.ClientStats {
 		return nil
 	}
 	return func() ingest.ClientStats {
-		var out ingest.ClientStats
-		for _, c := range clients {
-			st := c.Stats()
-			out.Requests += st.Requests
-			out.Retries += st.Retries
-			out.RateLimited += st.RateLimited
-			out.LimiterWait += st.LimiterWait
+		st := sumClientStats(clients)
+		return ingest.ClientStats{
+			Requests: st.Requests, Retries: st.Retries, RateLimited: st.RateLimited, LimiterWait: st.LimiterWait,
 		}
-		return out
 	}
+}
+
+// sumClientStats sums the counters of clients.
+func sumClientStats(clients []*kis.Client) kis.ClientStats {
+	var out kis.ClientStats
+	for _, c := range clients {
+		st := c.Stats()
+		out.Requests += st.Requests
+		out.Retries += st.Retries
+		out.RateLimited += st.RateLimited
+		out.LimiterWait += st.LimiterWait
+		out.TokensIssued += st.TokensIssued
+	}
+	return out
 }
 
 // isTerminal reports whether w is a terminal (progress bar) rather than a
