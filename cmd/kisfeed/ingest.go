@@ -157,22 +157,12 @@ func (f *ingestFlags) run(a *app, cmd *cobra.Command) error {
 		opts.Workers = cfg.IngestWorkers
 	}
 	log := a.logger(cfg)
-	store, dbName, err := openStore(ctx, f.dbURL, cfg)
+	in, closeAll, err := a.ingester(ctx, cfg, f.dbURL, log)
 	if err != nil {
-		return exitOr(1, err)
+		return err
 	}
-	defer store.Close()
-	store.SetLogger(log)
-	up, err := a.upstream(ctx, cfg, log)
-	if err != nil {
-		return withExit(1, fmt.Errorf("data source: %w", err))
-	}
-	defer up.Close()
+	defer closeAll()
 
-	in := &ingest.Ingester{
-		Source: up.Source, Store: store, Logger: log, Now: up.marketNow(a.now),
-		Stats: clientStats(up.Clients), DB: dbName,
-	}
 	if isTerminal(a.stderr) {
 		in.Progress = ingest.NewBarProgress(a.stderr)
 	} else {
@@ -289,6 +279,27 @@ type store interface {
 	kisfeed.PriceStore
 	SchemaVersion(ctx context.Context) (int64, error)
 	SetLogger(l *slog.Logger)
+}
+
+// ingester opens the database (dbURL, else the configuration's) and the
+// data source, and returns an Ingester over them and the function that
+// closes both. Its errors carry their exit status.
+func (a *app) ingester(ctx context.Context, cfg config.Config, dbURL string, log *slog.Logger) (*ingest.Ingester, func(), error) {
+	st, dbName, err := openStore(ctx, dbURL, cfg)
+	if err != nil {
+		return nil, nil, exitOr(1, err)
+	}
+	st.SetLogger(log)
+	up, err := a.upstream(ctx, cfg, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, withExit(1, fmt.Errorf("data source: %w", err))
+	}
+	in := &ingest.Ingester{
+		Source: up.Source, Store: st, Logger: log, Now: up.marketNow(a.now),
+		Stats: clientStats(up.Clients), DB: dbName,
+	}
+	return in, func() { up.Close(); st.Close() }, nil
 }
 
 // openStore opens (and migrates) the database named by --db, else
@@ -431,19 +442,11 @@ error; 2 bad usage.`,
 				return err
 			}
 			opts.Workers = cfg.IngestWorkers
-			log := a.logger(cfg)
-			st, name, err := openStore(ctx, dbURL, cfg)
+			in, closeAll, err := a.ingester(ctx, cfg, dbURL, a.logger(cfg))
 			if err != nil {
-				return exitOr(1, err)
+				return err
 			}
-			defer st.Close()
-			st.SetLogger(log)
-			up, err := a.upstream(ctx, cfg, log)
-			if err != nil {
-				return withExit(1, fmt.Errorf("data source: %w", err))
-			}
-			defer up.Close()
-			in := &ingest.Ingester{Source: up.Source, Store: st, Logger: log, Now: up.marketNow(a.now), Stats: clientStats(up.Clients), DB: name}
+			defer closeAll()
 			rep, err := in.Verify(ctx, opts)
 			switch {
 			case errors.Is(err, kisfeed.ErrInvalid):
