@@ -438,12 +438,15 @@ func (c Config) validateUpstream(p *problems) {
 
 // validateTimes checks the timeouts, TTLs and intervals.
 func (c Config) validateTimes(p *problems) {
-	p.positive("KIS_TIMEOUT", c.Timeout)
-	p.positive("CACHE_PRICE_TTL", c.PriceTTL)
-	p.positive("CACHE_ORDERBOOK_TTL", c.OrderBookTTL)
-	p.positive("CACHE_CANDLES_TTL", c.CandlesTTL)
-	p.positive("CACHE_INFO_TTL", c.InfoTTL)
-	p.positive("CACHE_STALE_MAX_AGE", c.StaleMaxAge)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"KIS_TIMEOUT", c.Timeout}, {"CACHE_PRICE_TTL", c.PriceTTL}, {"CACHE_ORDERBOOK_TTL", c.OrderBookTTL},
+		{"CACHE_CANDLES_TTL", c.CandlesTTL}, {"CACHE_INFO_TTL", c.InfoTTL}, {"CACHE_STALE_MAX_AGE", c.StaleMaxAge},
+	} {
+		p.positive(d.name, d.v)
+	}
 	if c.StaleBudget < 0 {
 		p.bad("CACHE_STALE_BUDGET=%s: want a duration >= 0 like 150ms (0 = wait for the upstream)", c.StaleBudget)
 	}

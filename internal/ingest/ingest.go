@@ -32,13 +32,14 @@ const (
 
 // ParsePath accepts "auto", "quotes" or "candles" ("" means auto).
 func ParsePath(s string) (Path, error) {
-	switch p := Path(strings.ToLower(strings.TrimSpace(s))); p {
-	case "", PathAuto:
-		return PathAuto, nil
-	case PathQuotes, PathCandles:
-		return p, nil
+	p := Path(strings.ToLower(strings.TrimSpace(s)))
+	if p == "" {
+		p = PathAuto
 	}
-	return "", fmt.Errorf("%w: path %q: want auto, quotes or candles", kisfeed.ErrInvalid, s)
+	if !slices.Contains([]Path{PathAuto, PathQuotes, PathCandles}, p) {
+		return "", fmt.Errorf("%w: path %q: want auto, quotes or candles", kisfeed.ErrInvalid, s)
+	}
+	return p, nil
 }
 
 // BatchSize is the number of codes per Quotes call on the quotes path:
