@@ -72,6 +72,20 @@ func validCodes(codes []string) error {
 	return nil
 }
 
+// lookupCode is the RunE of a lookup of one code (the command's one
+// argument): it checks the code before any request, then runs fn on the
+// data source.
+func (a *app) lookupCode(fn func(ctx context.Context, src kisfeed.Source, code string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := validCodes(args); err != nil {
+			return err
+		}
+		return a.withUpstream(cmd.Context(), func(up *upstream) error {
+			return fn(cmd.Context(), up.Source, args[0])
+		})
+	}
+}
+
 func kst(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -238,18 +252,13 @@ func newOrderBookCmd(a *app) *cobra.Command {
 expected price.` + lookupExit,
 		Example: "  kisfeed orderbook 005930 --json",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validCodes(args); err != nil {
-				return err
+		RunE: a.lookupCode(func(ctx context.Context, src kisfeed.Source, code string) error {
+			b, err := src.OrderBook(ctx, code)
+			if err != nil {
+				return lookupError(err)
 			}
-			return a.withUpstream(cmd.Context(), func(up *upstream) error {
-				b, err := up.Source.OrderBook(cmd.Context(), args[0])
-				if err != nil {
-					return lookupError(err)
-				}
-				return a.printOrderBook(b, asJSON)
-			})
-		},
+			return a.printOrderBook(b, asJSON)
+		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
@@ -380,40 +389,41 @@ sector, listed shares, par value, capital, listing date and its halted,
 administrative and NXT flags.` + lookupExit,
 		Example: "  kisfeed info 005930 --json",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validCodes(args); err != nil {
-				return err
+		RunE: a.lookupCode(func(ctx context.Context, src kisfeed.Source, code string) error {
+			info, err := src.StockInfo(ctx, code)
+			if err != nil {
+				return lookupError(err)
 			}
-			return a.withUpstream(cmd.Context(), func(up *upstream) error {
-				info, err := up.Source.StockInfo(cmd.Context(), args[0])
-				if err != nil {
-					return lookupError(err)
-				}
-				if asJSON {
-					return writeJSON(a.stdout, jsonview.NewStockInfo(info))
-				}
-				listed := ""
-				if !info.ListingDate.IsZero() {
-					listed = info.ListingDate.In(kisfeed.KST).Format("2006-01-02")
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				for _, row := range [][2]string{
-					{"code", info.Code}, {"isin", info.ISIN}, {"name", info.Name}, {"full name", info.FullName},
-					{"english name", info.EnglishName}, {"market", string(info.Market)}, {"group", info.Group},
-					{"sector", info.Sector}, {"listed shares", fmt.Sprint(info.ListedShares)},
-					{"par value", fmt.Sprint(info.ParValue)}, {"capital", fmt.Sprint(info.Capital)},
-					{"listing date", listed}, {"halted", fmt.Sprint(info.Halted)},
-					{"administrative", fmt.Sprint(info.Administrative)}, {"nxt tradable", fmt.Sprint(info.NXTTradable)},
-					{"source", info.Meta.Source},
-				} {
-					fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
-				}
-				return tw.Flush()
-			})
-		},
+			return a.printInfo(info, asJSON)
+		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// printInfo prints a stock's descriptive data: a table of name and value,
+// or the HTTP API's JSON.
+func (a *app) printInfo(info *kisfeed.StockInfo, asJSON bool) error {
+	if asJSON {
+		return writeJSON(a.stdout, jsonview.NewStockInfo(info))
+	}
+	listed := ""
+	if !info.ListingDate.IsZero() {
+		listed = info.ListingDate.In(kisfeed.KST).Format("2006-01-02")
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	for _, row := range [][2]string{
+		{"code", info.Code}, {"isin", info.ISIN}, {"name", info.Name}, {"full name", info.FullName},
+		{"english name", info.EnglishName}, {"market", string(info.Market)}, {"group", info.Group},
+		{"sector", info.Sector}, {"listed shares", fmt.Sprint(info.ListedShares)},
+		{"par value", fmt.Sprint(info.ParValue)}, {"capital", fmt.Sprint(info.Capital)},
+		{"listing date", listed}, {"halted", fmt.Sprint(info.Halted)},
+		{"administrative", fmt.Sprint(info.Administrative)}, {"nxt tradable", fmt.Sprint(info.NXTTradable)},
+		{"source", info.Meta.Source},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
 }
 
 // tokenJSON describes a token without its value.
