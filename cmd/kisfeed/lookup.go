@@ -72,18 +72,27 @@ func validCodes(codes []string) error {
 	return nil
 }
 
-// lookupCode is the RunE of a lookup of one code (the command's one
-// argument): it checks the code before any request, then runs fn on the
-// data source.
-func (a *app) lookupCode(fn func(ctx context.Context, src kisfeed.Source, code string) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
+// newLookupCmd completes c as the lookup of one code (its one argument)
+// with a --json flag: it checks the code before any request, asks the
+// data source with fetch and prints the answer with print.
+func newLookupCmd[T any](a *app, c *cobra.Command, fetch func(kisfeed.Source, context.Context, string) (T, error),
+	print func(v T, asJSON bool) error) *cobra.Command {
+	var asJSON bool
+	c.Args = cobra.ExactArgs(1)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := validCodes(args); err != nil {
 			return err
 		}
 		return a.withUpstream(cmd.Context(), func(up *upstream) error {
-			return fn(cmd.Context(), up.Source, args[0])
+			v, err := fetch(up.Source, cmd.Context(), args[0])
+			if err != nil {
+				return lookupError(err)
+			}
+			return print(v, asJSON)
 		})
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }
 
 func kst(t time.Time) string {
@@ -243,25 +252,14 @@ func writeTable(w io.Writer, rows [][]string, left map[int]bool) error {
 }
 
 func newOrderBookCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
+	return newLookupCmd(a, &cobra.Command{
 		Use:   "orderbook CODE",
 		Short: "Print the 10-level order book",
 		Long: `Print the 10 best asks and bids of a stock (6-character KRX code like
 005930) with their quantities, the totals and, during an auction, the
 expected price.` + lookupExit,
 		Example: "  kisfeed orderbook 005930 --json",
-		Args:    cobra.ExactArgs(1),
-		RunE: a.lookupCode(func(ctx context.Context, src kisfeed.Source, code string) error {
-			b, err := src.OrderBook(ctx, code)
-			if err != nil {
-				return lookupError(err)
-			}
-			return a.printOrderBook(b, asJSON)
-		}),
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
+	}, kisfeed.Source.OrderBook, a.printOrderBook)
 }
 
 func (a *app) printOrderBook(b *kisfeed.OrderBook, asJSON bool) error {
@@ -380,25 +378,14 @@ func (a *app) printCandles(cs *kisfeed.Candles, q kisfeed.CandleQuery, asJSON bo
 }
 
 func newInfoCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
+	return newLookupCmd(a, &cobra.Command{
 		Use:   "info CODE",
 		Short: "Print descriptive data about a stock",
 		Long: `Print a stock's descriptive data: names, ISIN, market, security group,
 sector, listed shares, par value, capital, listing date and its halted,
 administrative and NXT flags.` + lookupExit,
 		Example: "  kisfeed info 005930 --json",
-		Args:    cobra.ExactArgs(1),
-		RunE: a.lookupCode(func(ctx context.Context, src kisfeed.Source, code string) error {
-			info, err := src.StockInfo(ctx, code)
-			if err != nil {
-				return lookupError(err)
-			}
-			return a.printInfo(info, asJSON)
-		}),
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
+	}, kisfeed.Source.StockInfo, a.printInfo)
 }
 
 // printInfo prints a stock's descriptive data: a table of name and value,
