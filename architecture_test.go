@@ -39,6 +39,8 @@ var importRules = []importRule{
 		why: "the production wiring never starts the emulator on its own: cmd/kisfeed hands in internal/embedded only when no KIS_APP_KEY is set"},
 	{from: "internal/shared", deny: []string{"kis/..."}, tests: true,
 		why: "shared keeps opaque token records in Redis; kis's knowledge of a token (kis.Token.RetainUntil) comes in through the wiring, which imports both"},
+	{from: "internal/ingest", deny: []string{"kis/..."},
+		why: "ingest reads a kisfeed.Source and knows bad upstream values as kisfeed.MalformedError, whatever the upstream"},
 	{from: "...", deny: []string{"internal/wiretest"},
 		why: "wiretest holds test tables; only tests import it"},
 }
