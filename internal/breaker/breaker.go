@@ -69,7 +69,6 @@ package breaker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -137,115 +136,6 @@ type Breaker struct {
 }
 
 var _ kisfeed.Source = (*Breaker)(nil)
-
-// Option configures a [Breaker].
-type Option func(*Breaker) error
-
-// WithFailures sets how many consecutive failures open the circuit
-// (default 5).
-func WithFailures(n int) Option {
-	return func(b *Breaker) error {
-		if n < 1 {
-			return fmt.Errorf("breaker: failures %d: want 1 or more", n)
-		}
-		b.failures = n
-		return nil
-	}
-}
-
-// WithDelay sets how long the circuit stays open before trial calls
-// (default 60s).
-func WithDelay(d time.Duration) Option {
-	return func(b *Breaker) error {
-		if d <= 0 {
-			return fmt.Errorf("breaker: delay %s: want > 0", d)
-		}
-		b.delay = d
-		return nil
-	}
-}
-
-// WithSuccesses sets how many half-open trial calls run and must all
-// succeed to close the circuit (default 1).
-func WithSuccesses(n int) Option {
-	return func(b *Breaker) error {
-		if n < 1 {
-			return fmt.Errorf("breaker: successes %d: want 1 or more", n)
-		}
-		b.successes = n
-		return nil
-	}
-}
-
-// WithProbe checks, while the circuit is open, whether the upstream is
-// back: every interval a goroutine calls probe with a timeout of
-// min(interval, [MaxProbeTimeout]), one probe at a time. A probe whose
-// result is a success (as a call's result would be judged: nil, "not
-// found", ...) moves the circuit out of open at once and counts as the
-// first half-open trial, which closes it with the default of one trial.
-// A failed or excluded probe changes nothing: the circuit stays open and
-// its delay keeps running. probe must be one cheap real request that
-// reaches the upstream as callers' requests do (same client and rate
-// limiter), so that it sees HTTP-level failures, not just a TCP port. Its
-// context carries the probe's circuit generation, so failed attempts
-// reported through [Breaker.AttemptFailed] are judged as a call's are.
-// interval 0 or a nil probe means no probe (the default); a negative
-// interval is an error. Call [Breaker.Close] to stop a running probe.
-func WithProbe(probe func(ctx context.Context) error, interval time.Duration) Option {
-	return func(b *Breaker) error {
-		if interval < 0 {
-			return fmt.Errorf("breaker: probe interval %s: want >= 0 (0 = no probe)", interval)
-		}
-		if probe == nil || interval == 0 {
-			b.probe, b.probeEvery = nil, 0
-			return nil
-		}
-		b.probe, b.probeEvery, b.probeTimeout = probe, interval, min(interval, MaxProbeTimeout)
-		return nil
-	}
-}
-
-// WithLogger logs state changes to l.
-func WithLogger(l *slog.Logger) Option {
-	return func(b *Breaker) error {
-		if l != nil {
-			b.log = l
-		}
-		return nil
-	}
-}
-
-// WithClock sets the clock that times the open delay (default time.Now).
-func WithClock(now func() time.Time) Option {
-	return func(b *Breaker) error {
-		if now == nil {
-			return errors.New("breaker: clock: want non-nil")
-		}
-		b.now = now
-		return nil
-	}
-}
-
-// WithOnStateChange calls f after every state change (e.g. to set a gauge).
-// f runs synchronously on the goroutine whose call changed the state,
-// outside the breaker's lock; it may call [Breaker.State].
-func WithOnStateChange(f func(from, to State)) Option {
-	return func(b *Breaker) error { b.onChange = f; return nil }
-}
-
-// WithNeutral marks errors as excluded: they say nothing about the
-// upstream's health (it pushed back, e.g. a rate-limit answer, or was
-// never asked, e.g. a local limiter refusal). They neither count toward
-// opening the circuit nor reset the count, and a half-open trial ending
-// with one gives its permit back.
-func WithNeutral(f func(error) bool) Option {
-	return func(b *Breaker) error {
-		if f != nil {
-			b.neutral = f
-		}
-		return nil
-	}
-}
 
 // New returns a Breaker around upstream.
 func New(upstream kisfeed.Source, opts ...Option) (*Breaker, error) {
@@ -612,64 +502,4 @@ func (b *Breaker) AttemptFailed(ctx context.Context, err error) {
 // each with one attempt, should reach the upstream.
 func (b *Breaker) RetryAllowed(context.Context) bool {
 	return b.State() == Closed
-}
-
-// call runs fn through the circuit.
-func call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
-	gen, ok := b.acquire()
-	if !ok {
-		var zero T
-		return zero, b.unavailable()
-	}
-	v, err := fn(context.WithValue(ctx, genKey{}, gen))
-	b.record(ctx, gen, err)
-	return v, err
-}
-
-// Quote calls the upstream through the circuit.
-func (b *Breaker) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	return call(ctx, b, func(ctx context.Context) (*kisfeed.Quote, error) { return b.up.Quote(ctx, code) })
-}
-
-// Quotes calls the upstream through the circuit; a *BatchError counts as
-// success (the upstream answered).
-func (b *Breaker) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-	return call(ctx, b, func(ctx context.Context) ([]*kisfeed.Quote, error) { return b.up.Quotes(ctx, codes) })
-}
-
-// OrderBook calls the upstream through the circuit.
-func (b *Breaker) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	return call(ctx, b, func(ctx context.Context) (*kisfeed.OrderBook, error) { return b.up.OrderBook(ctx, code) })
-}
-
-// Candles calls the upstream through the circuit.
-func (b *Breaker) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := kisfeed.ValidateCode(q.Code); err != nil {
-		return nil, err
-	}
-	return call(ctx, b, func(ctx context.Context) (*kisfeed.Candles, error) { return b.up.Candles(ctx, q) })
-}
-
-// StockInfo calls the upstream through the circuit.
-func (b *Breaker) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	return call(ctx, b, func(ctx context.Context) (*kisfeed.StockInfo, error) { return b.up.StockInfo(ctx, code) })
-}
-
-// Universe calls the upstream through the circuit.
-func (b *Breaker) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
-	return call(ctx, b, func(ctx context.Context) ([]kisfeed.Stock, error) { return b.up.Universe(ctx) })
-}
-
-// IsTradingDay calls the upstream through the circuit.
-func (b *Breaker) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
-	return call(ctx, b, func(ctx context.Context) (bool, error) { return b.up.IsTradingDay(ctx, date) })
 }
