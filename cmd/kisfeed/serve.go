@@ -61,6 +61,17 @@ cost of a level check, so load tests run with LOG_LEVEL=warn. The garbage
 collector runs at GOGC=400 unless GOGC is set: fewer cycles, a shorter
 latency tail, a few MB more heap.
 
+When KIS is slow or down: a lookup with a cached copy is answered with it
+(X-Cache: STALE) once CACHE_STALE_BUDGET (150ms) has passed, while the
+refresh goes on and fills the cache when KIS answers; a code never cached
+gets 503 with Retry-After while the circuit breaker is open, and 504 when
+KIS did not answer within the request's bound. The breaker opens after
+BREAKER_FAILURES failed attempts in a row and, while open, sends one probe
+request every BREAKER_PROBE_INTERVAL to find the recovery; /readyz reports
+an open or half-open circuit as not ready. Concurrent cold quotes are
+fetched 30 to a call (QUOTE_BATCH_WINDOW), and hot quotes are refreshed
+shortly before they expire (CACHE_REFRESH_RATE). See RELIABILITY.md.
+
 Memory: serve sets a soft memory limit of 128 MiB unless GOMEMLIMIT is set
 (Go's own variable, read from the process environment only, not from .env;
 e.g. GOMEMLIMIT=512MiB, or GOMEMLIMIT=off for none). GOGC=400 lets the heap
