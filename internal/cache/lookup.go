@@ -103,6 +103,15 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 	if r, ok := hit(ctx, c, kind, pre); ok {
 		return r, nil
 	}
+	if pre != nil && c.staleBudget > 0 && c.staleOK(pre) && c.health.origin(ctx) == kisfeed.OriginStale {
+		// The upstream is known to be down (circuit open, host refusing
+		// connections): a flight would be refused at once or fail through
+		// its attempts, and the copy at hand is the answer either way, so
+		// it is served now rather than after the stale budget. The
+		// breaker's probe, not this request, finds the recovery.
+		c.obs.Stale(kind)
+		return result[T]{val: pre.Value, origin: kisfeed.OriginStale}, nil
+	}
 	ch := c.startFlight(ctx, key, subj, func(ctx context.Context) (any, error) {
 		env, cached := load[T](ctx, c, key)
 		now := c.now()
