@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 )
 
@@ -150,18 +149,51 @@ func IsBusinessError(err error) bool {
 	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound)
 }
 
-var codeRE = regexp.MustCompile(`^[0-9][0-9A-Z]{5}$`)
+// Code is a KRX short code that has passed [ParseCode]: the zero value
+// is empty, and every other value is well formed, because outside this
+// package a Code is only built by ParseCode. Edges (HTTP parameters, CLI
+// arguments, ingest's --codes) parse once and hand the Code inward.
+type Code struct{ s string }
 
-// ValidateCode checks that code is a 6-character KRX short code: six
-// digits ("005930"), or the alphanumeric form KRX issues for newer listings
+// ParseCode checks that s is a 6-character KRX short code: six digits
+// ("005930"), or the alphanumeric form KRX issues for newer listings
 // ("0088M0"). The error wraps [ErrInvalid] and says what was expected.
-func ValidateCode(code string) error {
-	if len(code) != 6 || !codeRE.MatchString(code) {
-		shown := code
+func ParseCode(s string) (Code, error) {
+	if !validCode(s) {
+		shown := s
 		if len(shown) > 20 {
 			shown = shown[:20] + "…"
 		}
-		return fmt.Errorf("%w: stock code %q: want 6 characters like 005930 (digits or A-Z)", ErrInvalid, shown)
+		return Code{}, fmt.Errorf("%w: stock code %q: want 6 characters like 005930 (digits or A-Z)", ErrInvalid, shown)
 	}
-	return nil
+	return Code{s}, nil
+}
+
+// String returns the code as written, "" for the zero Code.
+func (c Code) String() string { return c.s }
+
+// IsZero reports whether c is the zero Code (no code).
+func (c Code) IsZero() bool { return c.s == "" }
+
+// validCode is the rule: a digit, then five digits or upper-case letters.
+// A loop rather than a regular expression: the cache's hit path checks
+// every code and should not pay for a regexp match.
+func validCode(s string) bool {
+	if len(s) != 6 || s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	for i := 1; i < 6; i++ {
+		if ch := s[i]; (ch < '0' || ch > '9') && (ch < 'A' || ch > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateCode is [ParseCode] for callers that keep the string (the
+// library surfaces, such as kis, and decorators under the string-keyed
+// [Source] methods).
+func ValidateCode(code string) error {
+	_, err := ParseCode(code)
+	return err
 }

@@ -229,11 +229,12 @@ func ingestOptions(date, from, to, markets, codes, path string) (ingest.Options,
 		}
 		opts.Markets = append(opts.Markets, mk)
 	}
-	for _, c := range splitList(codes) {
-		if err := kisfeed.ValidateCode(c); err != nil {
+	for _, s := range splitList(codes) {
+		c, err := kisfeed.ParseCode(s)
+		if err != nil {
 			return opts, usageError("--codes: %v", err)
 		}
-		opts.Codes = append(opts.Codes, c)
+		opts.Codes = append(opts.Codes, c.String())
 	}
 	if opts.Path, err = ingest.ParsePath(path); err != nil {
 		return opts, usageError("--path %q: want auto, quotes or candles", path)

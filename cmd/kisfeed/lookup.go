@@ -62,14 +62,18 @@ const lookupExit = `
 Exit status: 0 success; 1 lookup failed (unknown code, KIS unavailable or
 erring); 2 bad usage or configuration, credentials KIS refuses included.`
 
-// validCodes checks every code before any request.
-func validCodes(codes []string) error {
-	for _, c := range codes {
-		if err := kisfeed.ValidateCode(c); err != nil {
-			return usageError("%v", err)
+// parseCodes parses every argument before any request: the one check of
+// a code given on the command line.
+func parseCodes(args []string) ([]kisfeed.Code, error) {
+	codes := make([]kisfeed.Code, len(args))
+	for i, s := range args {
+		c, err := kisfeed.ParseCode(s)
+		if err != nil {
+			return nil, usageError("%v", err)
 		}
+		codes[i] = c
 	}
-	return nil
+	return codes, nil
 }
 
 // newLookupCmd completes c as the lookup of one code (its one argument)
@@ -80,11 +84,12 @@ func newLookupCmd[T any](a *app, c *cobra.Command, fetch func(kisfeed.Source, co
 	var asJSON bool
 	c.Args = cobra.ExactArgs(1)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := validCodes(args); err != nil {
+		codes, err := parseCodes(args)
+		if err != nil {
 			return err
 		}
 		return a.withUpstream(cmd.Context(), func(up *upstream) error {
-			v, err := fetch(up.Source, cmd.Context(), args[0])
+			v, err := fetch(up.Source, cmd.Context(), codes[0].String())
 			if err != nil {
 				return lookupError(err)
 			}
@@ -120,8 +125,9 @@ like 005930). With several codes they are fetched together (intstock-multprice,
 are still printed (exit 1).` + lookupExit,
 		Example: "  kisfeed quote 005930\n  kisfeed quote 005930 000660 --json",
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, codes []string) error {
-			if err := validCodes(codes); err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			codes, err := parseCodes(args)
+			if err != nil {
 				return err
 			}
 			return a.withUpstream(cmd.Context(), func(up *upstream) error {
@@ -133,7 +139,11 @@ are still printed (exit 1).` + lookupExit,
 	return c
 }
 
-func (a *app) quote(ctx context.Context, src kisfeed.Source, codes []string, asJSON bool) error {
+func (a *app) quote(ctx context.Context, src kisfeed.Source, parsed []kisfeed.Code, asJSON bool) error {
+	codes := make([]string, len(parsed))
+	for i, c := range parsed {
+		codes[i] = c.String()
+	}
 	var qs []*kisfeed.Quote
 	var failed map[string]error
 	if len(codes) == 1 {
@@ -314,7 +324,8 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 		Example: "  kisfeed candles 005930 --interval day --from 2020-01-01\n  kisfeed candles 005930 --interval minute --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validCodes(args); err != nil {
+			codes, err := parseCodes(args)
+			if err != nil {
 				return err
 			}
 			iv, err := kisfeed.ParseInterval(interval)
@@ -338,7 +349,7 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 			if iv == kisfeed.IntervalMinute && to != "" {
 				return usageError("--to %s: minute candles cover one day; give it with --from", to)
 			}
-			q := kisfeed.CandleQuery{Code: args[0], Interval: iv, From: f, To: t, Unadjusted: unadjusted}
+			q := kisfeed.CandleQuery{Code: codes[0].String(), Interval: iv, From: f, To: t, Unadjusted: unadjusted}
 			return a.withUpstream(cmd.Context(), func(up *upstream) error {
 				cs, err := up.Source.Candles(cmd.Context(), q)
 				if err != nil {

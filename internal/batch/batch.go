@@ -175,12 +175,11 @@ func New(up kisfeed.Source, opts ...Option) (*Source, error) {
 // pending or in flight for it, or the batch being collected. It returns
 // when that call is answered or ctx ends, whichever is first. An error of
 // the whole batch is every caller's error; a code's own error (from the
-// upstream's *[kisfeed.BatchError]) is only its callers'. A malformed code
-// and calls after Close go straight to the upstream's Quote.
+// upstream's *[kisfeed.BatchError]) is only its callers'. Calls after
+// Close go straight to the upstream's Quote. Codes are not checked here:
+// the cache above parsed them, and a malformed one is the upstream's to
+// refuse, in its BatchError like an unknown code.
 func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if kisfeed.ValidateCode(code) != nil {
-		return s.up.Quote(ctx, code) // the upstream's own error for it
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

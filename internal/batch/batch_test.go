@@ -402,15 +402,37 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// TestPassThrough: a malformed code and the other methods reach the
-// upstream unchanged.
+// TestMalformedCodeIsTheUpstreams: the batcher checks no code; a
+// malformed one goes in a batch and gets the upstream's own error for it.
+func TestMalformedCodeIsTheUpstreams(t *testing.T) {
+	t.Parallel()
+	up := &upstream{answer: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+		qs, be := quotes(codes), &kisfeed.BatchError{Errs: map[string]error{}}
+		for i, c := range codes {
+			if err := kisfeed.ValidateCode(c); err != nil {
+				qs[i], be.Errs[c] = nil, err
+			}
+		}
+		if len(be.Errs) > 0 {
+			return qs, be
+		}
+		return qs, nil
+	}}
+	s := newSource(t, up.source())
+	_, err := s.Quote(t.Context(), "bad")
+	if want := kisfeed.ValidateCode("bad"); err == nil || err.Error() != want.Error() || !errors.Is(err, kisfeed.ErrInvalid) {
+		t.Errorf("malformed code: got %v, want the upstream's %v", err, want)
+	}
+	if got := up.recorded(); len(got) != 1 || !slices.Equal(got[0], []string{"bad"}) {
+		t.Errorf("upstream Quotes calls: got %v, want [[bad]]", got)
+	}
+}
+
+// TestPassThrough: the other methods reach the upstream unchanged.
 func TestPassThrough(t *testing.T) {
 	t.Parallel()
 	up := &upstream{}
 	s := newSource(t, up.source())
-	if _, err := s.Quote(t.Context(), "bad"); !errors.Is(err, kisfeed.ErrInvalid) {
-		t.Errorf("malformed code: got %v, want the upstream's ErrInvalid", err)
-	}
 	if b, err := s.OrderBook(t.Context(), code(1)); err != nil || b.Code != code(1) {
 		t.Errorf("OrderBook: got %+v, %v", b, err)
 	}

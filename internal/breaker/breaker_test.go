@@ -259,14 +259,23 @@ func TestSuccessResetsTheCount(t *testing.T) {
 	}
 }
 
-func TestMalformedCodeNeverReachesUpstream(t *testing.T) {
+// TestMalformedCodeCountsForNothing: the breaker leaves codes to the
+// layers around it (the cache parses, the upstream refuses); the
+// upstream's ErrInvalid reaches the caller and never opens the circuit.
+func TestMalformedCodeCountsForNothing(t *testing.T) {
 	u := &upstream{}
+	u.setFail(kisfeed.ValidateCode("12"))
 	b := newBreaker(t, u, nil)
-	if _, err := b.Quote(t.Context(), "12"); !errors.Is(err, kisfeed.ErrInvalid) {
-		t.Errorf("got %v, want ErrInvalid", err)
+	for range 10 {
+		if _, err := b.Quote(t.Context(), "12"); !errors.Is(err, kisfeed.ErrInvalid) {
+			t.Fatalf("got %v, want the upstream's ErrInvalid", err)
+		}
 	}
-	if u.calls.Load() != 0 {
-		t.Errorf("upstream calls: got %d, want 0", u.calls.Load())
+	if u.calls.Load() != 10 {
+		t.Errorf("upstream calls: got %d, want 10 (the breaker checks no code)", u.calls.Load())
+	}
+	if got := b.State(); got != breaker.Closed {
+		t.Errorf("state after 10 malformed codes: %s, want closed", got)
 	}
 }
 

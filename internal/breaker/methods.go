@@ -19,11 +19,11 @@ func call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, e
 	return v, err
 }
 
-// Quote calls the upstream through the circuit.
+// Quote calls the upstream through the circuit. The breaker does not
+// check codes: the cache above parsed the code already (or its caller
+// did), and the upstream refuses a malformed one anyway, an
+// [kisfeed.ErrInvalid] that counts for nothing.
 func (b *Breaker) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.Quote, error) { return b.up.Quote(ctx, code) })
 }
 
@@ -35,25 +35,16 @@ func (b *Breaker) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote,
 
 // OrderBook calls the upstream through the circuit.
 func (b *Breaker) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.OrderBook, error) { return b.up.OrderBook(ctx, code) })
 }
 
 // Candles calls the upstream through the circuit.
 func (b *Breaker) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := kisfeed.ValidateCode(q.Code); err != nil {
-		return nil, err
-	}
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.Candles, error) { return b.up.Candles(ctx, q) })
 }
 
 // StockInfo calls the upstream through the circuit.
 func (b *Breaker) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.StockInfo, error) { return b.up.StockInfo(ctx, code) })
 }
 

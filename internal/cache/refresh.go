@@ -289,7 +289,7 @@ func (c *Cache) universeCodes(ctx context.Context) ([]string, error) {
 	}
 	codes := make([]string, 0, len(stocks))
 	for _, s := range stocks {
-		if validCode(s.Code) {
+		if kisfeed.ValidateCode(s.Code) == nil {
 			codes = append(codes, s.Code)
 		}
 	}

@@ -63,7 +63,7 @@ func serveCode[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		s.writeError(w, r, err)
 		return
 	}
-	serveValue(s, w, r, func(ctx context.Context) (T, error) { return fetch(ctx, code) }, view)
+	serveValue(s, w, r, func(ctx context.Context) (T, error) { return fetch(ctx, code.String()) }, view)
 }
 
 // serveValue asks the source through fetch and writes the value's view
@@ -111,7 +111,7 @@ func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := candleParams(code, vals, s.now())
+	q, err := candleParams(code.String(), vals, s.now())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -23,12 +23,14 @@ var (
 	maxDate = kisfeed.Date(2100, time.December, 31)
 )
 
-// parseCode validates the {code} path value.
-func parseCode(raw string) (string, error) {
-	if err := kisfeed.ValidateCode(raw); err != nil {
-		return "", codeParam("code", err)
+// parseCode parses the {code} path value: the one check of the code on
+// an HTTP request's way in.
+func parseCode(raw string) (kisfeed.Code, error) {
+	c, err := kisfeed.ParseCode(raw)
+	if err != nil {
+		return kisfeed.Code{}, codeParam("code", err)
 	}
-	return raw, nil
+	return c, nil
 }
 
 // parseDate parses a YYYY-MM-DD calendar day in KST.
@@ -168,7 +170,7 @@ func batchCodes(q url.Values) (all []string, invalid map[string]error, err error
 		return nil, nil, badParam("codes", "codes is empty: want up to %d comma-separated codes like 005930,000660", MaxBatch)
 	}
 	for _, c := range all {
-		if err := kisfeed.ValidateCode(c); err != nil {
+		if _, err := kisfeed.ParseCode(c); err != nil {
 			if invalid == nil {
 				invalid = map[string]error{}
 			}

@@ -124,7 +124,7 @@ func badParam(param, format string, a ...any) error {
 	return &paramError{param: param, msg: fmt.Sprintf(format, a...)}
 }
 
-// codeParam adapts a kisfeed.ValidateCode error to the parameter name.
+// codeParam adapts a kisfeed.ParseCode error to the parameter name.
 func codeParam(param string, err error) error {
 	return &paramError{param: param, msg: trimInvalid(err)}
 }
