@@ -166,7 +166,7 @@ func (f *ingestFlags) run(a *app, cmd *cobra.Command) error {
 	if isTerminal(a.stderr) {
 		in.Progress = ingest.NewBarProgress(a.stderr)
 	} else {
-		in.Progress = ingest.NewLogProgress(log, a.now, 5*time.Second)
+		in.Progress = ingest.NewLogProgress(log, a.clock.Wall, 5*time.Second)
 	}
 	sum, runErr := in.Run(ctx, opts)
 	if runErr != nil && (errors.Is(runErr, kisfeed.ErrInvalid) || errors.Is(runErr, kisfeed.ErrNotFound)) && sum == nil {
@@ -297,7 +297,7 @@ func (a *app) ingester(ctx context.Context, cfg config.Config, dbURL string, log
 		return nil, nil, withExit(1, fmt.Errorf("data source: %w", err))
 	}
 	in := &ingest.Ingester{
-		Source: up.Source, Store: st, Logger: log, Now: up.marketNow(a.now),
+		Source: up.Source, Store: st, Logger: log, Now: up.Clock.Market,
 		Stats: clientStats(up.Clients), DB: dbName,
 	}
 	return in, func() { up.Close(); st.Close() }, nil

@@ -42,7 +42,7 @@ Exit status: 0 trading day; 1 closed; 2 bad usage; 3 could not tell.`,
   kisfeed calendar is-trading-day 2025-10-06 || echo closed`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			day := kisfeed.Day(a.now())
+			day := kisfeed.Day(a.clock.Now())
 			if len(args) == 1 {
 				d, err := parseDay("DATE", args[0])
 				if err != nil {
@@ -94,7 +94,7 @@ The window must lie within the built-in calendar, 2020–2027.`,
 		Example: `  kisfeed calendar list --from 2025-09-29 --to 2025-10-10`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			today := kisfeed.Day(a.now())
+			today := kisfeed.Day(a.clock.Now())
 			start := kisfeed.Date(today.Year(), today.Month(), 1)
 			end := start.AddDate(0, 1, -1)
 			var err error

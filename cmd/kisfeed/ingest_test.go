@@ -41,7 +41,7 @@ func ingestApp(src kisfeed.Source, now time.Time) *app {
 	}
 	return &app{
 		environ: []string{"LOG_LEVEL=warn"},
-		now:     func() time.Time { return now },
+		clock:   kisfeed.Clock{Wall: func() time.Time { return now }},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
 			return &upstream{Source: src, Close: func() error { return nil }}, nil
 		},
@@ -358,7 +358,7 @@ func TestIngestFollowsTheMarketClock(t *testing.T) {
 	a.newUpstream = func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 		up, err := inject(ctx, cfg, log)
 		if err == nil {
-			up.MarketNow = clock
+			up.Clock.Market = clock
 		}
 		return up, err
 	}

@@ -343,7 +343,7 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 			if !f.IsZero() && !t.IsZero() && t.Before(f) {
 				return usageError("--from %s is after --to %s: want from <= to", from, to)
 			}
-			if today := kisfeed.Day(a.now()); f.After(today) {
+			if today := kisfeed.Day(a.clock.Now()); f.After(today) {
 				return usageError("--from %s is after today (%s KST): want a past day", from, today.Format(time.DateOnly))
 			}
 			if iv == kisfeed.IntervalMinute && to != "" {

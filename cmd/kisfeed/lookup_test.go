@@ -38,7 +38,7 @@ func lookupApp(clients []*kis.Client, closed *bool) *app {
 	now := func() time.Time { return lookupNow }
 	return &app{
 		environ: []string{"LOG_LEVEL=warn"},
-		now:     now,
+		clock:   kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
 			return &upstream{Source: mock.NewSource(lookupMarket(), now), Clients: clients,
 				Close: func() error {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
 )
 
@@ -59,7 +60,7 @@ func withExit(code int, err error) error { return &exitError{code: code, err: er
 // run is the whole program with its dependencies injected, so tests drive
 // it end to end. It returns the process exit code.
 func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{environ: environ, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	a := &app{environ: environ, stdin: stdin, stdout: stdout, stderr: stderr, clock: kisfeed.NewClock(time.Now, nil)}
 	return a.exec(ctx, args)
 }
 
@@ -153,7 +154,10 @@ type app struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
-	now     func() time.Time
+	// clock is the app's one clock, built once in run: the wall clock
+	// for commands, and for the factory (wiring.Deps.Now), which builds
+	// the stack's market clock from it.
+	clock kisfeed.Clock
 
 	// newUpstream, when set (tests), replaces the data-source factory.
 	newUpstream func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error)

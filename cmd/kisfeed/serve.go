@@ -188,7 +188,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
-		Checks: checks, Now: a.now, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+		Checks: checks, Now: a.clock.Wall, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))

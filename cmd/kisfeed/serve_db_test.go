@@ -38,7 +38,7 @@ func TestServeReportsDatabase(t *testing.T) {
 	db.Close()
 
 	a := &app{
-		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stderr: io.Discard, now: now,
+		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stderr: io.Discard, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
 			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
 		},

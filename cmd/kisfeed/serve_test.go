@@ -29,7 +29,7 @@ func TestServeAndLoadtest(t *testing.T) {
 	var closed atomic.Bool
 	var stderr bytes.Buffer
 	a := &app{
-		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, now: now,
+		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { closed.Store(true); return nil }}, nil
 		},
@@ -51,7 +51,7 @@ func TestServeAndLoadtest(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	lt := &app{environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stdout: &out, stderr: &stderr, now: now}
+	lt := &app{environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stdout: &out, stderr: &stderr, clock: kisfeed.Clock{Wall: now}}
 	root := newRootCmd(lt)
 	root.SetArgs([]string{"loadtest", "--target", base, "--rate", "500", "--duration", "100ms", "--codes", "20", "--json"})
 	if err := root.ExecuteContext(t.Context()); err != nil {
@@ -129,7 +129,7 @@ func TestServeBadFlags(t *testing.T) {
 func TestServeFactoryMock(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
-	a := &app{environ: []string{"ENABLE_KIS_API=false", "LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, now: time.Now}
+	a := &app{environ: []string{"ENABLE_KIS_API=false", "LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, clock: kisfeed.Clock{Wall: time.Now}}
 	base, stop := startServe(t, a, "--access-log=false")
 	fetch := func(path string) (int, string) { return httpGet(t, base+path) }
 	for range 2 {

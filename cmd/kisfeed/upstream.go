@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
@@ -24,9 +23,15 @@ type upstream struct {
 	// Clients are the KIS clients (one per app key) in KIS and embedded
 	// modes; empty in mock mode.
 	Clients []*kis.Client
-	// MarketNow is the clock of the market being served (see marketNow);
-	// nil means the wall clock.
-	MarketNow func() time.Time
+	// Clock is the one pair of clocks the parts were built with
+	// (wiring.Stack.Clock). Its Market half is the clock of the market
+	// being served: with KISFEED_MARKET_TIME the synthetic market runs
+	// from that instant, and ingest must judge "latest session" and
+	// "market closed" by it, not by the wall clock — else at 16:00 with
+	// KISFEED_MARKET_TIME=10:00 it took the quotes path and stored a 10:00
+	// snapshot as the day's final bar. [app.upstream] fills a half an
+	// injected upstream leaves nil from the app's clock.
+	Clock kisfeed.Clock
 	// Checks are what /readyz checks of the upstream: the circuit breaker,
 	// and Redis when it is configured; none for an injected upstream.
 	Checks []httpapi.Check
@@ -39,7 +44,16 @@ type upstream struct {
 // mistakes synthetic numbers for KIS data. Tests replace app.newUpstream.
 func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger, deps ...wiring.Deps) (*upstream, error) {
 	if a.newUpstream != nil {
-		return a.newUpstream(ctx, cfg, log)
+		up, err := a.newUpstream(ctx, cfg, log)
+		if err != nil || up == nil {
+			return up, err
+		}
+		wall := up.Clock.Wall
+		if wall == nil {
+			wall = a.clock.Wall
+		}
+		up.Clock = kisfeed.NewClock(wall, up.Clock.Market)
+		return up, nil
 	}
 	var d wiring.Deps
 	if len(deps) > 0 {
@@ -60,7 +74,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	for _, c := range u.Checks() {
 		checks = append(checks, httpapi.Check(c))
 	}
-	return &upstream{Source: u.Source, Clients: u.Clients, MarketNow: u.MarketNow, Checks: checks, Close: u.Close}, nil
+	return &upstream{Source: u.Source, Clients: u.Clients, Clock: u.Clock, Checks: checks, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,
@@ -70,23 +84,10 @@ func (a *app) sourceDeps(cfg config.Config, log *slog.Logger, d wiring.Deps) wir
 		d.Logger = log
 	}
 	if d.Now == nil {
-		d.Now = a.now
+		d.Now = a.clock.Wall
 	}
 	if cfg.Mode() == config.ModeEmbedded {
 		d.StartEmulator = embedded.Start // the one place the built-in emulator is chosen: no KIS_APP_KEY set
 	}
 	return d
-}
-
-// marketNow is the clock of the market the upstream serves: with
-// KISFEED_MARKET_TIME the synthetic market runs from that instant, and
-// ingest must judge "latest session" and "market closed" by it, not by the
-// wall clock — else at 16:00 with KISFEED_MARKET_TIME=10:00 it took the
-// quotes path and stored a 10:00 snapshot as the day's final bar. wall
-// when the factory gave no market clock (KIS mode, tests).
-func (u *upstream) marketNow(wall func() time.Time) func() time.Time {
-	if u.MarketNow != nil {
-		return u.MarketNow
-	}
-	return wall
 }

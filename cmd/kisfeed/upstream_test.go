@@ -37,7 +37,7 @@ func TestUpstreamWiring(t *testing.T) {
 				t.Fatal(err)
 			}
 			var stderr bytes.Buffer
-			a := &app{stderr: &stderr, now: time.Now}
+			a := &app{stderr: &stderr, clock: kisfeed.Clock{Wall: time.Now}}
 			up, err := a.upstream(t.Context(), cfg, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
@@ -58,7 +58,7 @@ func TestUpstreamWiring(t *testing.T) {
 			}
 			// The market clock starts at KISFEED_MARKET_TIME, whatever the
 			// wall clock says (an hour of slack for a slow machine).
-			if got := up.marketNow(time.Now)(); got.Before(market) || got.After(market.Add(time.Hour)) {
+			if got := up.Clock.MarketNow(); got.Before(market) || got.After(market.Add(time.Hour)) {
 				t.Errorf("market clock: got %s, want about %s", got, market)
 			}
 		})

@@ -68,7 +68,7 @@
 // (config.Config.MarketClock) starts the synthetic market at a chosen
 // instant, advancing in real time from the factory's start. The mock
 // source and the embedded emulator's quotes, books and minute bars follow
-// that clock ([Stack.MarketNow]); so do the cache's session boundaries
+// that clock (the Market half of [Stack.Clock], built once in [New]); so do the cache's session boundaries
 // (the 09:00 open and 15:30 close that end intraday freshness), because
 // the synthetic sessions open and close in market time. Tokens, rate
 // windows, TTLs and timeouts keep the real clock. KIS mode ignores it.

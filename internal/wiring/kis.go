@@ -108,7 +108,7 @@ func clientOptions(cfg config.Config, deps Deps, log *slog.Logger, r *reach, gat
 	return opts
 }
 
-func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now func() time.Time) error {
+func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, clk kisfeed.Clock) error {
 	keys, err := cfg.Keys()
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, now fun
 			base = kis.RealBaseURL
 		}
 	}
-	r := newReach(base, cfg.Timeout, now)
+	r := newReach(base, cfg.Timeout, clk.Wall)
 	u.setReach(r)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
@@ -219,19 +219,19 @@ func (u *Stack) tokenStore(cfg config.Config, deps Deps, log *slog.Logger) (kis.
 	return ts, nil
 }
 
-func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, now, market func() time.Time) error {
+func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, clk kisfeed.Clock) error {
 	if deps.StartEmulator == nil {
 		return errors.New("embedded mode (no KIS_APP_KEY) needs Deps.StartEmulator: the wiring never starts the built-in emulator on its own")
 	}
 	// Quotes, books and minute bars at the market clock; the token and
 	// rate windows keep the emulator's real clock.
-	base, stop, err := deps.StartEmulator(cfg.Seed, market, DemoAppKey, DemoAppSecret, EmbeddedRate)
+	base, stop, err := deps.StartEmulator(cfg.Seed, clk.Market, DemoAppKey, DemoAppSecret, EmbeddedRate)
 	if err != nil {
 		return err
 	}
 	u.closers = append(u.closers, stop)
 	log.Debug("using the built-in KIS emulator", "url", base)
-	r := newReach(base, cfg.Timeout, now)
+	r := newReach(base, cfg.Timeout, clk.Wall)
 	u.setReach(r)
 
 	opts := append(clientOptions(cfg, deps, log, r, u.gate),
@@ -243,7 +243,7 @@ func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, no
 		kis.WithTokenStore(kis.NewMemoryTokenStore()),
 		// The emulator serves the market at the market clock; the client
 		// stamps what it reads with the same clock (tokens keep now).
-		kis.WithMarketClock(market),
+		kis.WithMarketClock(clk.Market),
 	)
 	c, err := kis.NewClient(opts...)
 	if err != nil {

@@ -34,8 +34,9 @@ const (
 type Deps struct {
 	// Logger receives state changes (breaker, Redis); discard when nil.
 	Logger *slog.Logger
-	// Now is the clock for the cache, the mock market and the age of
-	// reachability observations (time.Now).
+	// Now is the wall clock (time.Now when nil): [New] builds the stack's
+	// one [kisfeed.Clock] from it and cfg, and hands that to the cache, the
+	// mock market, the emulator and the reachability observations.
 	Now func() time.Time
 	// KISObserver receives the KIS clients' request metrics.
 	KISObserver kis.Observer
@@ -75,10 +76,12 @@ type Stack struct {
 	// BaseURL is the KIS base URL in use ("" in mock mode); in embedded
 	// mode, the built-in emulator's address.
 	BaseURL string
-	// MarketNow is the clock the market being served runs on: in mock and
-	// embedded modes the synthetic market's (KISFEED_MARKET_TIME, see
-	// config.Config.MarketClock), in kis mode Deps.Now.
-	MarketNow func() time.Time
+	// Clock is the stack's one pair of clocks, built once in [New] and
+	// handed to every part: Wall is Deps.Now (time.Now); Market, the
+	// clock the market being served runs on, is in mock and embedded modes
+	// the synthetic market's (KISFEED_MARKET_TIME, see
+	// config.Config.MarketClock), in kis mode the wall clock.
+	Clock kisfeed.Clock
 
 	// direct is the upstream without cache and breaker (the mock source, a
 	// kis.Source, or a [Multi] over several). Unlike Source, it judges days
@@ -191,21 +194,17 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	now := deps.Now
-	if now == nil {
-		now = time.Now
-	}
 	u := &Stack{Mode: cfg.Mode(), gate: &breakerGate{}}
 	// The synthetic market (mock source, embedded emulator) runs on the
 	// market clock: KISFEED_MARKET_TIME starts it at a simulated instant
 	// and it advances in real time. One clock, made once, so the market and
 	// the cache's session boundaries agree. KIS itself, tokens and rate
 	// windows keep the real clock.
-	market := now
+	clk := kisfeed.NewClock(deps.Now, nil)
 	if u.Mode != config.ModeKIS {
-		market = cfg.MarketClock(now)
+		clk.Market = cfg.MarketClock(clk.Wall)
 	}
-	u.MarketNow = market
+	u.Clock = clk
 	defer func() {
 		if err != nil {
 			_ = u.Close()
@@ -219,11 +218,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	}
 	switch u.Mode {
 	case config.ModeMock:
-		u.direct = mock.NewSource(sim.New(cfg.Seed), market)
+		u.direct = mock.NewSource(sim.New(cfg.Seed), clk.Market)
 	case config.ModeEmbedded:
-		err = u.startEmbedded(cfg, deps, log, now, market)
+		err = u.startEmbedded(cfg, deps, log, clk)
 	default:
-		err = u.startKIS(cfg, deps, log, now)
+		err = u.startKIS(cfg, deps, log, clk)
 	}
 	if err != nil {
 		return nil, err
@@ -237,7 +236,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 			return nil, err
 		}
 	}
-	c, err := cache.New(under, u.cacheStore(cfg, log, now), u.cacheOptions(cfg, deps, now, market)...)
+	c, err := cache.New(under, u.cacheStore(cfg, log, clk), u.cacheOptions(cfg, deps, clk)...)
 	if err != nil {
 		return nil, err
 	}
@@ -329,31 +328,31 @@ func (u *Stack) startBatcher(cfg config.Config) (kisfeed.Source, error) {
 // cacheStore is the one Store the cache sees: the memory LRU, or with
 // Redis, Redis shared by the replicas with decoded local copies in front
 // and the memory store standing in while Redis fails.
-func (u *Stack) cacheStore(cfg config.Config, log *slog.Logger, now func() time.Time) cache.Store {
-	mem := cache.NewMemory(cfg.MemoryEntries, now)
+func (u *Stack) cacheStore(cfg config.Config, log *slog.Logger, clk kisfeed.Clock) cache.Store {
+	mem := cache.NewMemory(cfg.MemoryEntries, clk.Wall)
 	if u.redis == nil {
 		return mem
 	}
 	shared := cache.Failover(cache.NewRedis(u.redis), mem, cache.FailoverConfig{
-		Retry: cache.DefaultStoreRetry, Logger: log.With("component", "cache"), Clock: now})
-	return cache.Tiered(cache.NewMemory(cache.DefaultLocalEntries, now), shared, cache.DefaultLocalTTL)
+		Retry: cache.DefaultStoreRetry, Logger: log.With("component", "cache"), Clock: clk.Wall})
+	return cache.Tiered(cache.NewMemory(cache.DefaultLocalEntries, clk.Wall), shared, cache.DefaultLocalTTL)
 }
 
 // cacheOptions are the cache's settings from cfg.
-func (u *Stack) cacheOptions(cfg config.Config, deps Deps, now, market func() time.Time) []cache.Option {
+func (u *Stack) cacheOptions(cfg config.Config, deps Deps, clk kisfeed.Clock) []cache.Option {
 	opts := []cache.Option{
 		cache.WithTTLs(cache.TTLs{Price: cfg.PriceTTL, OrderBook: cfg.OrderBookTTL, Candles: cfg.CandlesTTL, Info: cfg.InfoTTL}),
 		cache.WithStaleMaxAge(cfg.StaleMaxAge),
 		cache.WithStaleBudget(cfg.StaleBudget),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithConfigError(configError),
-		cache.WithClock(now),
+		cache.WithClock(clk.Wall),
 		// Session boundaries (the 09:00 open and 15:30 close that end
 		// intraday freshness) are those of the market being served: in
 		// mock and embedded modes the synthetic market's sessions run in
 		// market time, so a quote fetched at 15:29 market time must not
 		// outlive 15:30 market time whatever the wall clock says.
-		cache.WithMarketClock(market),
+		cache.WithMarketClock(clk.Market),
 		cache.WithSessionBoundaries(krx.NextBoundary),
 		cache.WithObserver(deps.CacheObserver),
 	}

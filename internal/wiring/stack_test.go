@@ -597,7 +597,7 @@ func TestMarketTime(t *testing.T) {
 			}
 			cfg.MarketTime = start.Format(time.RFC3339)
 			u := newUpstream(t, cfg, wiring.Deps{Now: clk.Now})
-			if got := u.MarketNow(); !got.Equal(start) {
+			if got := u.Clock.MarketNow(); !got.Equal(start) {
 				t.Errorf("MarketNow: got %v, want %v", got, start)
 			}
 			q, err := u.Source.Quote(t.Context(), "005930")
@@ -627,7 +627,7 @@ func TestMarketTime(t *testing.T) {
 		cfg.MarketTime = start.Format(time.RFC3339)
 		clk := clocktest.New(wall)
 		u := newUpstream(t, cfg, wiring.Deps{Now: clk.Now})
-		if got := u.MarketNow(); !got.Equal(wall) {
+		if got := u.Clock.MarketNow(); !got.Equal(wall) {
 			t.Errorf("MarketNow: got %v, want the wall clock %v", got, wall)
 		}
 	})
