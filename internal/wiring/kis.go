@@ -132,7 +132,7 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, clk kis
 			base = kis.RealBaseURL
 		}
 	}
-	r := newReach(base, cfg.Timeout, clk.Wall)
+	r := newReach(base, cfg.Timeout, clk)
 	u.setReach(r)
 	var srcs []kisfeed.Source
 	for _, k := range keys {
@@ -231,7 +231,7 @@ func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, cl
 	}
 	u.closers = append(u.closers, stop)
 	log.Debug("using the built-in KIS emulator", "url", base)
-	r := newReach(base, cfg.Timeout, clk.Wall)
+	r := newReach(base, cfg.Timeout, clk)
 	u.setReach(r)
 
 	opts := append(clientOptions(cfg, deps, log, r, u.gate),

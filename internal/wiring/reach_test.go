@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/kisfeed/kisfeed"
 )
 
 // fakeDialer answers dials with a pipe (accepted) or ECONNREFUSED, counts
@@ -45,7 +47,7 @@ func (f *fakeDialer) dial(ctx context.Context, network, addr string) (net.Conn, 
 // newTestReach is a reach for a fake address dialled through f, closed at
 // the end of the test.
 func newTestReach(t *testing.T, f *fakeDialer) *reach {
-	r := newReach("http://127.0.0.1:1", 10*time.Second, time.Now)
+	r := newReach("http://127.0.0.1:1", 10*time.Second, kisfeed.Clock{})
 	r.dial = f.dial
 	t.Cleanup(func() { _ = r.close() })
 	return r
@@ -147,7 +149,7 @@ func TestReachHealth(t *testing.T) {
 	})
 	t.Run("no address never dials", func(t *testing.T) {
 		f := &fakeDialer{}
-		r := newReach("::bad url", time.Second, time.Now)
+		r := newReach("::bad url", time.Second, kisfeed.Clock{})
 		r.dial = f.dial
 		if err := r.health(t.Context()); err != nil || f.dials.Load() != 0 {
 			t.Errorf("got %v after %d dials, want nil after 0", err, f.dials.Load())

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -84,7 +85,7 @@ type reach struct {
 	addr          string // host:port; "" disables probing
 	timeout       time.Duration
 	healthTimeout time.Duration
-	now           func() time.Time
+	clock         kisfeed.Clock // its wall clock dates the observations
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	last   atomic.Pointer[observation]
@@ -134,11 +135,11 @@ const (
 )
 
 // newReach returns a reach for baseURL, or one that never probes when the
-// URL cannot be dialled directly (unparsable, or behind a proxy). now
-// dates the observations.
-func newReach(baseURL string, timeout time.Duration, now func() time.Time) *reach {
+// URL cannot be dialled directly (unparsable, or behind a proxy). clock's
+// wall clock dates the observations.
+func newReach(baseURL string, timeout time.Duration, clock kisfeed.Clock) *reach {
 	t := min(timeout, 2*time.Second)
-	r := &reach{timeout: t, healthTimeout: min(t, healthDialTimeout), now: now,
+	r := &reach{timeout: t, healthTimeout: min(t, healthDialTimeout), clock: clock,
 		dial: (&net.Dialer{}).DialContext}
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" {
@@ -161,7 +162,7 @@ func newReach(baseURL string, timeout time.Duration, now func() time.Time) *reac
 }
 
 func (r *reach) record(state int) *observation {
-	o := &observation{state: state, at: r.now()}
+	o := &observation{state: state, at: r.clock.Now()}
 	r.last.Store(o)
 	return o
 }
@@ -172,7 +173,7 @@ func (r *reach) refused() { r.record(reachRefused) }
 // answered records a response seen by the transport; cheap when a recent
 // success is already recorded (no allocation per request).
 func (r *reach) answered() {
-	if o := r.last.Load(); o != nil && o.state == reachOK && r.now().Sub(o.at) < time.Second {
+	if o := r.last.Load(); o != nil && o.state == reachOK && r.clock.Now().Sub(o.at) < time.Second {
 		return
 	}
 	r.record(reachOK)
@@ -199,7 +200,7 @@ func (r *reach) check(ctx context.Context) error {
 	if r.addr == "" {
 		return nil
 	}
-	if o := r.last.Load(); o != nil && o.state == reachOK && r.now().Sub(o.at) < reachTTL {
+	if o := r.last.Load(); o != nil && o.state == reachOK && r.clock.Now().Sub(o.at) < reachTTL {
 		return nil
 	}
 	if o := r.probe(ctx, r.timeout); o.state == reachRefused {
@@ -219,7 +220,7 @@ func (r *reach) health(ctx context.Context) error {
 		if o.state == reachRefused {
 			fresh = refusedFresh
 		}
-		switch age := r.now().Sub(o.at); {
+		switch age := r.clock.Now().Sub(o.at); {
 		case age < fresh:
 			return o.err()
 		case age < reachTTL:
