@@ -26,8 +26,8 @@ type Clock struct {
 
 // NewClock returns the Clock of wall and market with the defaults filled
 // in: a nil wall is time.Now, a nil market is the wall clock. Its fields
-// are then never nil, so they can be handed to options that take a
-// func() time.Time.
+// are then never nil, so they can be handed as they are to the packages'
+// clock options (cache.WithClock, kis.WithMarketClock, ...).
 func NewClock(wall, market func() time.Time) Clock {
 	if wall == nil {
 		wall = time.Now
