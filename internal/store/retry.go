@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
 )
 
 // RetryPolicy bounds how a store retries a write that failed on a
@@ -33,36 +36,37 @@ var DefaultRetry = RetryPolicy{Attempts: 6, Base: 100 * time.Millisecond, Max: 2
 // Retry calls op until it succeeds, returns an error transient rejects,
 // the attempts run out or ctx ends (the wait selects on it). The last
 // error is returned, wrapped with the number of attempts when there was
-// more than one.
+// more than one. The retrying itself is failsafe-go's retry policy, as in
+// the kis client; this adds the store's error wording.
 func Retry(ctx context.Context, p RetryPolicy, transient func(error) bool, op func(ctx context.Context) error) error {
-	attempts := max(p.Attempts, 1)
-	wait := p.Base
-	var err error
-	for i := 1; ; i++ {
-		if err = op(ctx); err == nil {
-			return nil
-		}
-		if i >= attempts || !transient(err) {
-			if i > 1 {
-				return fmt.Errorf("after %d attempts: %w", i, err)
-			}
-			return err
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("after %d attempts (%w): %w", i, context.Cause(ctx), err)
-		}
-		if p.Notify != nil {
-			p.Notify(i, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("after %d attempts (%w): %w", i, context.Cause(ctx), err)
-		case <-t.C:
-		}
-		wait = min(2*wait, p.Max)
+	b := retrypolicy.NewBuilder[any]().
+		HandleIf(func(_ any, err error) bool { return err != nil && transient(err) }).
+		WithMaxAttempts(max(p.Attempts, 1)).
+		ReturnLastFailure()
+	if p.Base > 0 {
+		b = b.WithBackoff(p.Base, max(p.Max, p.Base))
 	}
+	if p.Notify != nil {
+		b = b.OnRetryScheduled(func(e failsafe.ExecutionScheduledEvent[any]) { p.Notify(e.Attempts(), e.LastError()) })
+	}
+	attempts := 0
+	var last error
+	err := failsafe.With[any](b.Build()).WithContext(ctx).RunWithExecution(func(e failsafe.Execution[any]) error {
+		attempts++
+		last = op(e.Context())
+		return last
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && last != nil && transient(last) && attempts < max(p.Attempts, 1):
+		// Cancelled while waiting to retry: the store's failure is what
+		// the caller needs, with why the retries stopped.
+		return fmt.Errorf("after %d attempts (%w): %w", attempts, context.Cause(ctx), last)
+	case attempts > 1:
+		return fmt.Errorf("after %d attempts: %w", attempts, err)
+	}
+	return err
 }
 
 // LogRetries is a [RetryPolicy.Notify] that logs each retried write on l
