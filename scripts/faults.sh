@@ -530,19 +530,26 @@ sc_sigkill() {
 	stop "$EMU_PID"
 }
 
-# ingest_row: shared by the emulator-fault scenarios (e-h).
-# fault_ingest NAME LETTER TITLE INJECTED EMUFLAGS ENVS CODESFILE
+# fault_ingest NAME SPEC: the whole-market ingest of scenarios e and h
+# against an emulator injecting the faults SPEC, into a fresh database;
+# leaves the emulator's stats in $WORK/NAME/stats.json, the stored rows in
+# $WORK/NAME/rows, and the exit code and time in IRC and I_MS.
+fault_ingest() {
+	local name=$1 spec=$2 dir=$WORK/$1
+	emulator "$dir" --rate 0 --fault "$spec" || return 1
+	newdb "$name" || return 1
+	log "$name: ingest with --fault $spec"
+	ingest "$dir" ingest 120 KIS_RATE_LIMIT=300 -- --db "$DBURL"
+	emu_stats >"$dir/stats.json"
+	dump_rows "$dir/rows"
+}
+
 sc_transient() {
 	local dir=$WORK/transient spec="error=0.05,reset=0.02,seed=7"
 	mkdir -p "$dir"
 	ensure_ref || { row "e. transient 500s/resets" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
-	emulator "$dir" --rate 0 --fault "$spec" || return 1
-	newdb transient || return 1
-	log "transient: ingest with --fault $spec"
-	ingest "$dir" ingest 120 KIS_RATE_LIMIT=300 -- --db "$DBURL"
+	fault_ingest transient "$spec" || return 1
 	local rc=$IRC ms=$I_MS
-	emu_stats >"$dir/stats.json"
-	dump_rows "$dir/rows"
 	row "e. transient 500s and resets under ingest" \
 		"$(cell "emulator --fault $spec: $(jq -r '.faults_injected | to_entries | map("\(.value) \(.key)") | join(", ")' "$dir/stats.json")")" \
 		"$(cell "$(j .universe) codes, $DATE, 300 req/s")" \
@@ -622,13 +629,8 @@ sc_corrupt() {
 	local dir=$WORK/corrupt spec="corrupt=0.02,seed=3"
 	mkdir -p "$dir"
 	ensure_ref || { row "h. corrupt fields" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
-	emulator "$dir" --rate 0 --fault "$spec" || return 1
-	newdb corrupt || return 1
-	log "corrupt: ingest with --fault $spec"
-	ingest "$dir" ingest 120 KIS_RATE_LIMIT=300 -- --db "$DBURL"
+	fault_ingest corrupt "$spec" || return 1
 	local rc=$IRC ms=$I_MS
-	emu_stats >"$dir/stats.json"
-	dump_rows "$dir/rows"
 	local blocks rej
 	blocks=$(jq -r '[.corrupted[].block | sub("\\[[0-9]+\\]"; "[]")] | group_by(.) | map("\(length) in \(.[0])") | join(", ")' "$dir/stats.json")
 	rej=$(q "select count(*) from rejected_bars")
