@@ -391,18 +391,33 @@ func TestLimiterRefusesInTime(t *testing.T) {
 // is answered from it without a flight — not after the stale budget, and
 // without asking the upstream. Before, every such lookup waited the
 // budget (p95 ≈ 150 ms during an outage). With the budget off (0) the
-// lookup still asks the upstream, as it always did.
+// lookup still asks the upstream, as it always did. Quote and Quotes
+// (GET /v1/quotes) alike.
 func TestKnownDownServesStaleAtOnce(t *testing.T) {
 	t.Parallel()
+	quote := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) { return c.Quote(ctx, "005930") }
+	quotes := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) {
+		qs, err := c.Quotes(ctx, []string{"005930", "000660"})
+		if err != nil {
+			return nil, err
+		}
+		if qs[0].Price != qs[1].Price || qs[0].Meta.Origin != qs[1].Meta.Origin {
+			return nil, errors.New("the two codes differ")
+		}
+		return qs[0], nil
+	}
 	for _, tt := range []struct {
 		name       string
+		lookup     func(context.Context, *cache.Cache) (*kisfeed.Quote, error)
 		budget     time.Duration
 		wantCalls  int64
 		wantOrigin kisfeed.Origin
 		wantPrice  int64
 	}{
-		{"budget on: no upstream call", time.Hour, 1, kisfeed.OriginStale, 1000},
-		{"budget off: asks the upstream", 0, 2, kisfeed.OriginSource, 2000},
+		{"quote, budget on: no upstream call", quote, time.Hour, 1, kisfeed.OriginStale, 1000},
+		{"quote, budget off: asks the upstream", quote, 0, 2, kisfeed.OriginSource, 2000},
+		{"quotes, budget on: no upstream call", quotes, time.Hour, 1, kisfeed.OriginStale, 1000},
+		{"quotes, budget off: asks the upstream", quotes, 0, 2, kisfeed.OriginSource, 2000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -422,12 +437,12 @@ func TestKnownDownServesStaleAtOnce(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // a failure bound, not a wait
 			defer cancel()
-			if _, err := c.Quote(ctx, "005930"); err != nil {
+			if _, err := tt.lookup(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 			clk.Advance(time.Hour) // past the 30m price TTL
 			down.Store(true)
-			q, err := c.Quote(ctx, "005930")
+			q, err := tt.lookup(ctx, c)
 			if err != nil || q.Meta.Origin != tt.wantOrigin || q.Price != tt.wantPrice {
 				t.Fatalf("while known down: got %+v, %v; want %s %d", q, err, tt.wantOrigin, tt.wantPrice)
 			}

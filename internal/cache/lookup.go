@@ -88,6 +88,17 @@ func (c *Cache) staleOK(env interface{ fetched() time.Time }) bool {
 
 func (e *envelope[T]) fetched() time.Time { return e.FetchedAt }
 
+// upstreamDown reports whether lookups with a stale copy at hand should
+// answer from it at once, starting no flight: the upstream is known to be
+// down (circuit open, host refusing connections), so a flight would be
+// refused at once or fail through its attempts, and the copy is the
+// answer either way — served now rather than after the stale budget (a
+// budget of 0 keeps the old behaviour: always ask). The breaker's probe,
+// not these requests, finds the recovery.
+func (c *Cache) upstreamDown(ctx context.Context) bool {
+	return c.staleBudget > 0 && c.health.origin(ctx) == kisfeed.OriginStale
+}
+
 // lookup is the read-through path for one key: fresh hit, else upstream,
 // else stale copy, else error. A fresh hit on a decoded copy is answered
 // before any flight; the flight covers the store read and the upstream.
@@ -103,12 +114,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 	if r, ok := hit(ctx, c, kind, pre); ok {
 		return r, nil
 	}
-	if pre != nil && c.staleBudget > 0 && c.staleOK(pre) && c.health.origin(ctx) == kisfeed.OriginStale {
-		// The upstream is known to be down (circuit open, host refusing
-		// connections): a flight would be refused at once or fail through
-		// its attempts, and the copy at hand is the answer either way, so
-		// it is served now rather than after the stale budget. The
-		// breaker's probe, not this request, finds the recovery.
+	if pre != nil && c.staleOK(pre) && c.upstreamDown(ctx) {
 		c.obs.Stale(kind)
 		return result[T]{val: pre.Value, origin: kisfeed.OriginStale}, nil
 	}

@@ -145,7 +145,15 @@ func (b *quoteBatch) fetchMisses(ctx context.Context) error {
 			break
 		}
 	}
-	got, err := c.fetchQuotes(ctx, b.misses, allStale)
+	var (
+		got map[string]result[kisfeed.Quote]
+		err error
+	)
+	if allStale && c.upstreamDown(ctx) {
+		err = errUpstreamDown // no flight: the stale copies below answer
+	} else {
+		got, err = c.fetchQuotes(ctx, b.misses, allStale)
+	}
 	var ube *kisfeed.BatchError
 	switch {
 	case err == nil || errors.As(err, &ube):
@@ -181,6 +189,10 @@ func (b *quoteBatch) fetchMisses(ctx context.Context) error {
 	}
 	return nil
 }
+
+// errUpstreamDown stands for the flight a batch did not start because the
+// upstream is known to be down ([Cache.upstreamDown]).
+var errUpstreamDown = errors.New("upstream known to be down")
 
 // fetchQuotes asks the upstream for codes in one shared flight and stores
 // the answers; it returns the fetched quotes by code and the upstream's
