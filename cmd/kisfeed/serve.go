@@ -246,8 +246,7 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 			return metrics.RunFigures{}, false
 		}
 		r := runs[0]
-		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() &&
-			(time.Since(r.HeartbeatAt) > ingest.DefaultLease || ingest.OwnerDead(r.Owner)) {
+		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() && ingest.RunDead(r, time.Now()) {
 			// Its process died (silent past the lease, or gone from this
 			// host) and no run or verify has marked it abandoned yet:
 			// report it ended at its last heartbeat, not as running

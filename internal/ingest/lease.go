@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/store"
 )
 
 // DefaultLease is the default [Ingester.Lease]: a heartbeat every 7.5 s,
@@ -42,6 +45,18 @@ func (in *Ingester) dead() func(string) bool {
 		return in.Dead
 	}
 	return OwnerDead
+}
+
+// RunDead reports whether r, recorded as running, belongs to a dead
+// process by the rule the next run and verify apply when they mark runs
+// abandoned ([Ingester.AbandonStale] with the defaults): its owner is a
+// process of this host that is gone ([OwnerDead]), or it has been silent
+// past [DefaultLease] at now. For readers that must not write, such as
+// serve's /metrics.
+func RunDead(r kisfeed.IngestionRun, now time.Time) bool {
+	_, dead := store.AbandonReason(store.RunningRun{ID: r.ID, Owner: r.Owner, HeartbeatAt: r.HeartbeatAt},
+		now.Add(-DefaultLease), OwnerDead)
+	return dead
 }
 
 // AbandonStale marks as abandoned the running runs whose process is dead:
