@@ -1,0 +1,167 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestReconnectRestoresEverything drops the session abruptly twice: each
+// time every registration comes back on the new session, one gap per code
+// says from its last frame to the restore, and Resync runs per code.
+func TestReconnectRestoresEverything(t *testing.T) {
+	fx := loadFixtures(t)
+	f := newFakeKIS(t)
+	h, events := eventSink(256)
+	var mu sync.Mutex
+	resynced := map[string]int{}
+	resync := make(chan string, 64)
+	obs := newObs()
+	c := startClient(t, f, 1, Config{Handler: h, Resync: func(_ context.Context, code string) {
+		mu.Lock()
+		resynced[code]++
+		mu.Unlock()
+		resync <- code
+	}}, WithObserver(obs))
+	codes := []string{"005930", "000660", "035420"}
+	for _, code := range codes {
+		if err := c.Subscribe(t.Context(), code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := f.nextConn(t)
+	conn.awaitSubs(t, 6)
+	conn.send(t, fx.Trade1) // 005930 has a last frame; the others none
+	first := recv(t, events, "the trade")
+	for drop := 1; drop <= 2; drop++ {
+		conn.drop()
+		if r := recv(t, obs.reconnects, "a reconnect"); r != "key1:"+reasonDropped {
+			t.Errorf("drop %d: reconnect %q, want key1:dropped", drop, r)
+		}
+		conn = f.nextConn(t)
+		subs := conn.awaitSubs(t, 6)
+		seen := map[reg]bool{}
+		for _, s := range subs {
+			seen[reg{s.Body.Input.TrKey, s.Body.Input.TrID}] = true
+		}
+		if len(seen) != 6 || conn.registrations() != 6 {
+			t.Fatalf("drop %d: restored %d distinct, server holds %d, want 6", drop, len(seen), conn.registrations())
+		}
+		gaps := map[string]Event{}
+		for range codes {
+			ev := recv(t, events, "a gap")
+			if ev.Kind != EventGap {
+				t.Fatalf("drop %d: event kind %d, want a gap", drop, ev.Kind)
+			}
+			if _, dup := gaps[ev.Gap.Code]; dup {
+				t.Errorf("drop %d: two gaps for %s", drop, ev.Gap.Code)
+			}
+			gaps[ev.Gap.Code] = ev
+		}
+		for _, code := range codes {
+			g, ok := gaps[code]
+			if !ok {
+				t.Fatalf("drop %d: no gap for %s", drop, code)
+			}
+			if g.Gap.Reason != reasonDropped || g.Gap.To.Before(g.Gap.From) {
+				t.Errorf("drop %d: gap %+v", drop, g.Gap)
+			}
+		}
+		if drop == 1 && !gaps["005930"].Gap.From.Equal(first.Received) {
+			t.Errorf("gap from %s, want the last frame's receipt %s", gaps["005930"].Gap.From, first.Received)
+		}
+		for range codes {
+			recv(t, resync, "a resync")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, code := range codes {
+		if resynced[code] != 2 {
+			t.Errorf("%s resynced %d times, want 2", code, resynced[code])
+		}
+	}
+	if st := c.Stats(); st.Gaps != 6 || st.Reconnects != 2 || st.Keys[0].KeysIssued != 1 {
+		t.Errorf("stats %+v, want 6 gaps, 2 reconnects, 1 approval key", st)
+	}
+}
+
+// TestWatchdogReconnectsSilentSession: a session that acknowledges and
+// then says nothing is reconnected after the watchdog time.
+func TestWatchdogReconnectsSilentSession(t *testing.T) {
+	f := newFakeKIS(t)
+	obs := newObs()
+	c := startClient(t, f, 1, Config{}, WithObserver(obs), WithWatchdog(20*time.Millisecond))
+	if err := c.Subscribe(t.Context(), "005930", KindTrade); err != nil {
+		t.Fatal(err)
+	}
+	f.nextConn(t).awaitSubs(t, 1)
+	if r := recv(t, obs.reconnects, "the watchdog"); r != "key1:"+reasonWatchdog {
+		t.Errorf("reconnect %q, want key1:watchdog", r)
+	}
+	f.nextConn(t).awaitSubs(t, 1) // and it came back
+}
+
+// TestPingPongFeedsWatchdog: PINGPONGs alone keep a session alive.
+func TestPingPongFeedsWatchdog(t *testing.T) {
+	fx := loadFixtures(t)
+	f := newFakeKIS(t)
+	obs := newObs()
+	c := startClient(t, f, 1, Config{}, WithObserver(obs), WithWatchdog(200*time.Millisecond))
+	if err := c.Subscribe(t.Context(), "005930", KindTrade); err != nil {
+		t.Fatal(err)
+	}
+	conn := f.nextConn(t)
+	conn.awaitSubs(t, 1)
+	// Each echo proves the client read the PINGPONG; the next one goes
+	// out at once, so the session is never silent for long.
+	deadline := time.Now().Add(600 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		conn.send(t, string(fx.PingPong))
+		recv(t, conn.echoes, "an echo")
+	}
+	select {
+	case r := <-obs.reconnects:
+		t.Errorf("reconnected (%s) while PINGPONGs flowed", r)
+	default:
+	}
+}
+
+// TestSpreadOverLiveSessions: 100 codes over 3 keys, one session each,
+// none above 41 on the server's count.
+func TestSpreadOverLiveSessions(t *testing.T) {
+	f := newFakeKIS(t)
+	c := startClient(t, f, 3, Config{})
+	for i := range 100 {
+		if err := c.Subscribe(t.Context(), fmt.Sprintf("%06d", i), KindTrade); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	apps := map[string]bool{}
+	for range 3 {
+		conn := f.nextConn(t)
+		first := recv(t, conn.msgs, "a subscribe")
+		app := strings.TrimSuffix(first.Header.ApprovalKey, "-approval-1")
+		apps[app] = true
+		c.mu.Lock()
+		want := 0
+		for _, k := range c.keys {
+			if "app"+strings.TrimPrefix(k.id, "key") == app {
+				want = len(k.regs)
+			}
+		}
+		c.mu.Unlock()
+		conn.awaitSubs(t, want-1)
+		if got := conn.registrations(); got != want || got > MaxRegistrations {
+			t.Errorf("%s: server holds %d, want %d (≤ 41)", app, got, want)
+		}
+		total += conn.registrations()
+	}
+	if total != 100 || len(apps) != 3 {
+		t.Errorf("%d registrations over %d keys, want 100 over 3", total, len(apps))
+	}
+}
