@@ -248,4 +248,3 @@ func TestPingPongEchoed(t *testing.T) {
 		t.Errorf("protocol ping: %v", err)
 	}
 }
-

@@ -314,3 +314,23 @@ func startClient(t *testing.T, f *fakeKIS, nkeys int, cfg Config, opts ...Option
 	})
 	return c
 }
+
+// TestFixtureCopies checks testdata against ../shared/kis/fixtures when
+// that directory sits beside the module (as in CI).
+func TestFixtureCopies(t *testing.T) {
+	shared := filepath.Join("..", "..", "..", "shared", "kis", "fixtures")
+	if _, err := os.Stat(shared); err != nil {
+		t.Skipf("no shared fixtures at %s", shared)
+	}
+	entries, err := os.ReadDir("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		got, _ := os.ReadFile(filepath.Join("testdata", e.Name()))
+		want, err := os.ReadFile(filepath.Join(shared, e.Name()))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: testdata copy differs from %s (%v)", e.Name(), shared, err)
+		}
+	}
+}

@@ -131,37 +131,59 @@ func TestPingPongFeedsWatchdog(t *testing.T) {
 }
 
 // TestSpreadOverLiveSessions: 100 codes over 3 keys, one session each,
-// none above 41 on the server's count.
+// none above 41 on the server's count; three times every session drops at
+// once, and each time all 100 come back with one gap per code.
 func TestSpreadOverLiveSessions(t *testing.T) {
 	f := newFakeKIS(t)
-	c := startClient(t, f, 3, Config{})
+	h, events := eventSink(512)
+	c := startClient(t, f, 3, Config{Handler: h})
 	for i := range 100 {
 		if err := c.Subscribe(t.Context(), fmt.Sprintf("%06d", i), KindTrade); err != nil {
 			t.Fatal(err)
 		}
 	}
-	total := 0
-	apps := map[string]bool{}
-	for range 3 {
-		conn := f.nextConn(t)
-		first := recv(t, conn.msgs, "a subscribe")
-		app := strings.TrimSuffix(first.Header.ApprovalKey, "-approval-1")
-		apps[app] = true
-		c.mu.Lock()
-		want := 0
-		for _, k := range c.keys {
-			if "app"+strings.TrimPrefix(k.id, "key") == app {
-				want = len(k.regs)
+	perKey := map[string]int{} // app key → registrations the client placed there
+	c.mu.Lock()
+	for _, k := range c.keys {
+		perKey["app"+strings.TrimPrefix(k.id, "key")] = len(k.regs)
+	}
+	c.mu.Unlock()
+	for round := range 4 {
+		var conns []*fakeConn
+		total := 0
+		for range 3 {
+			conn := f.nextConn(t)
+			first := recv(t, conn.msgs, "a subscribe")
+			app, _, _ := strings.Cut(first.Header.ApprovalKey, "-approval-")
+			conn.awaitSubs(t, perKey[app]-1)
+			if got := conn.registrations(); got != perKey[app] || got > MaxRegistrations {
+				t.Errorf("round %d, %s: server holds %d, want %d (≤ 41)", round, app, got, perKey[app])
+			}
+			total += conn.registrations()
+			conns = append(conns, conn)
+		}
+		if total != 100 {
+			t.Fatalf("round %d: %d registrations, want 100", round, total)
+		}
+		if round > 0 {
+			gaps := map[string]int{}
+			for range 100 {
+				ev := recv(t, events, "a gap")
+				if ev.Kind == EventGap {
+					gaps[ev.Gap.Code]++
+				}
+			}
+			if len(gaps) != 100 {
+				t.Errorf("round %d: gaps for %d codes, want 100", round, len(gaps))
 			}
 		}
-		c.mu.Unlock()
-		conn.awaitSubs(t, want-1)
-		if got := conn.registrations(); got != want || got > MaxRegistrations {
-			t.Errorf("%s: server holds %d, want %d (≤ 41)", app, got, want)
+		if round < 3 {
+			for _, conn := range conns {
+				conn.drop()
+			}
 		}
-		total += conn.registrations()
 	}
-	if total != 100 || len(apps) != 3 {
-		t.Errorf("%d registrations over %d keys, want 100 over 3", total, len(apps))
+	if st := c.Stats(); st.Gaps != 300 {
+		t.Errorf("gaps %d, want 300 (one per code per drop)", st.Gaps)
 	}
 }

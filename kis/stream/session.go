@@ -24,6 +24,7 @@ const (
 	reasonDial            = "dial"             // the handshake failed
 	reasonApproval        = "approval"         // no approval key could be obtained
 	reasonWrite           = "write"            // a message could not be sent
+	reasonShutdown        = "shutdown"         // Run's context ended (SessionDown only)
 )
 
 // renewEvery is the least time between two re-issues of a refused
@@ -47,7 +48,7 @@ func (c *Client) runKey(ctx context.Context, k *keyState, resyncs *sync.WaitGrou
 	l := &keyLoop{c: c, k: k, ctx: ctx, resyncs: resyncs,
 		last: map[string]time.Time{}, pending: map[string]*kisfeed.Gap{}}
 	attempt := 0
-	stale := ""            // an approval key KIS refused
+	stale := ""           // an approval key KIS refused
 	var renewed time.Time // when a refusal last got a new key
 	for {
 		if !l.waitForRegs(ctx) {
@@ -169,10 +170,20 @@ func (l *keyLoop) session(ctx context.Context, approval string) (string, bool) {
 
 // markGaps notes a pending gap for every code the ended session was
 // streaming (an acknowledged registration); an earlier pending gap of the
-// code is kept, so its From stays the first drop's.
+// code is kept, so its From stays the first drop's. Codes no longer
+// registered on the key lose their pending gap.
 func (l *keyLoop) markGaps(dropAt time.Time, reason string) {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
+	held := make(map[string]bool, len(l.k.regs))
+	for r := range l.k.regs {
+		held[r.code] = true
+	}
+	for code := range l.pending {
+		if !held[code] {
+			delete(l.pending, code)
+		}
+	}
 	for r, st := range l.k.regs {
 		if !st.acked {
 			continue
@@ -265,7 +276,7 @@ func (s *session) read(ctx context.Context) string {
 	for {
 		_, r, err := s.conn.Reader(ctx)
 		if err != nil {
-			return readReason(err)
+			return readReason(ctx, err)
 		}
 		buf = buf[:0]
 		for {
@@ -278,7 +289,7 @@ func (s *session) read(ctx context.Context) string {
 				if errors.Is(err, io.EOF) {
 					break
 				}
-				return readReason(err)
+				return readReason(ctx, err)
 			}
 		}
 		if len(buf) > 0 && (buf[0] == '0' || buf[0] == '1') {
@@ -291,7 +302,10 @@ func (s *session) read(ctx context.Context) string {
 	}
 }
 
-func readReason(err error) string {
+func readReason(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return reasonShutdown
+	}
 	if websocket.CloseStatus(err) != -1 {
 		return reasonClosed
 	}
