@@ -47,27 +47,31 @@ const (
 	maxCodeSize = 12 // a tr_key longer than this is not a stock code
 )
 
-// tradeInts maps H0STCNT0 integer fields to the Trade fields they fill;
-// names are the KIS field names errors report.
-var tradeInts = [...]struct {
+// intField is an integer field of a record: its position and the KIS
+// name errors report.
+type intField struct {
 	idx  int
 	name string
-	set  func(*kisfeed.Trade, int64)
-}{
-	{tPrice, "STCK_PRPR", func(t *kisfeed.Trade, v int64) { t.Price = v }},
-	{tChange, "PRDY_VRSS", func(t *kisfeed.Trade, v int64) { t.Change = v }},
-	{tOpen, "STCK_OPRC", func(t *kisfeed.Trade, v int64) { t.Open = v }},
-	{tHigh, "STCK_HGPR", func(t *kisfeed.Trade, v int64) { t.High = v }},
-	{tLow, "STCK_LWPR", func(t *kisfeed.Trade, v int64) { t.Low = v }},
-	{tAsk, "ASKP1", func(t *kisfeed.Trade, v int64) { t.Ask = v }},
-	{tBid, "BIDP1", func(t *kisfeed.Trade, v int64) { t.Bid = v }},
-	{tVolume, "CNTG_VOL", func(t *kisfeed.Trade, v int64) { t.Volume = v }},
-	{tCumVolume, "ACML_VOL", func(t *kisfeed.Trade, v int64) { t.CumVolume = v }},
-	{tCumValue, "ACML_TR_PBMN", func(t *kisfeed.Trade, v int64) { t.CumValue = v }},
-	{tAskQty, "ASKP_RSQN1", func(t *kisfeed.Trade, v int64) { t.AskQty = v }},
-	{tBidQty, "BIDP_RSQN1", func(t *kisfeed.Trade, v int64) { t.BidQty = v }},
-	{tTotalAsk, "TOTAL_ASKP_RSQN", func(t *kisfeed.Trade, v int64) { t.TotalAskQty = v }},
-	{tTotalBid, "TOTAL_BIDP_RSQN", func(t *kisfeed.Trade, v int64) { t.TotalBidQty = v }},
+}
+
+// tradeInts are the H0STCNT0 integer fields, in the order decodeTrade
+// assigns them. (A table of setter funcs would be shorter, but calling
+// through a func value makes the Trade escape: one allocation per record.)
+var tradeInts = [...]intField{
+	{tPrice, "STCK_PRPR"},
+	{tChange, "PRDY_VRSS"},
+	{tOpen, "STCK_OPRC"},
+	{tHigh, "STCK_HGPR"},
+	{tLow, "STCK_LWPR"},
+	{tAsk, "ASKP1"},
+	{tBid, "BIDP1"},
+	{tVolume, "CNTG_VOL"},
+	{tCumVolume, "ACML_VOL"},
+	{tCumValue, "ACML_TR_PBMN"},
+	{tAskQty, "ASKP_RSQN1"},
+	{tBidQty, "BIDP_RSQN1"},
+	{tTotalAsk, "TOTAL_ASKP_RSQN"},
+	{tTotalBid, "TOTAL_BIDP_RSQN"},
 }
 
 // decodeTrade fills t from one H0STCNT0 record (at least 46 fields; the
@@ -80,14 +84,14 @@ func (p *parser) decodeTrade(tr string, f [][]byte, t *kisfeed.Trade) error {
 	if !ok {
 		return frameErr(ReasonNumber, tr, "BSOP_DATE+STCK_CNTG_HOUR", append(append([]byte{}, f[tDate]...), f[tHour]...), "want YYYYMMDD and HHMMSS")
 	}
-	*t = kisfeed.Trade{Code: p.code(f[tCode]), Time: at}
-	for _, fd := range tradeInts {
-		v, ok := parseInt(f[fd.idx])
-		if !ok {
-			return frameErr(ReasonNumber, tr, fd.name, f[fd.idx], "want an integer")
-		}
-		fd.set(t, v)
+	var v [len(tradeInts)]int64
+	if err := parseInts(tr, f, tradeInts[:], v[:]); err != nil {
+		return err
 	}
+	*t = kisfeed.Trade{Code: p.code(f[tCode]), Time: at,
+		Price: v[0], Change: v[1], Open: v[2], High: v[3], Low: v[4], Ask: v[5], Bid: v[6],
+		Volume: v[7], CumVolume: v[8], CumValue: v[9], AskQty: v[10], BidQty: v[11],
+		TotalAskQty: v[12], TotalBidQty: v[13]}
 	var err error
 	if t.ChangeRate, err = floatField(tr, "PRDY_CTRT", f[tRate]); err != nil {
 		return err
@@ -135,18 +139,15 @@ func checkCode(tr string, b []byte) error {
 	return nil
 }
 
-// bookInts are the H0STASP0 scalar fields past the levels.
-var bookInts = [...]struct {
-	idx  int
-	name string
-	set  func(*kisfeed.Book, int64)
-}{
-	{bTotalAsk, "TOTAL_ASKP_RSQN", func(b *kisfeed.Book, v int64) { b.TotalAskQty = v }},
-	{bTotalBid, "TOTAL_BIDP_RSQN", func(b *kisfeed.Book, v int64) { b.TotalBidQty = v }},
-	{bExpPrice, "ANTC_CNPR", func(b *kisfeed.Book, v int64) { b.ExpectedPrice = v }},
-	{bExpQty, "ANTC_CNQN", func(b *kisfeed.Book, v int64) { b.ExpectedQty = v }},
-	{bExpVolume, "ANTC_VOL", func(b *kisfeed.Book, v int64) { b.ExpectedVolume = v }},
-	{bCumVolume, "ACML_VOL", func(b *kisfeed.Book, v int64) { b.CumVolume = v }},
+// bookInts are the H0STASP0 scalar fields past the levels, in the order
+// decodeBook assigns them.
+var bookInts = [...]intField{
+	{bTotalAsk, "TOTAL_ASKP_RSQN"},
+	{bTotalBid, "TOTAL_BIDP_RSQN"},
+	{bExpPrice, "ANTC_CNPR"},
+	{bExpQty, "ANTC_CNQN"},
+	{bExpVolume, "ANTC_VOL"},
+	{bCumVolume, "ACML_VOL"},
 }
 
 // levelNames are the KIS names of the level fields, for errors.
@@ -182,12 +183,23 @@ func (p *parser) decodeBook(tr string, f [][]byte, day time.Time, b *kisfeed.Boo
 			}
 		}
 	}
-	for _, fd := range bookInts {
+	var v [len(bookInts)]int64
+	if err := parseInts(tr, f, bookInts[:], v[:]); err != nil {
+		return err
+	}
+	b.TotalAskQty, b.TotalBidQty, b.ExpectedPrice, b.ExpectedQty, b.ExpectedVolume, b.CumVolume =
+		v[0], v[1], v[2], v[3], v[4], v[5]
+	return nil
+}
+
+// parseInts reads the integer fields of a record into out.
+func parseInts(tr string, f [][]byte, fields []intField, out []int64) error {
+	for i, fd := range fields {
 		v, ok := parseInt(f[fd.idx])
 		if !ok {
 			return frameErr(ReasonNumber, tr, fd.name, f[fd.idx], "want an integer")
 		}
-		fd.set(b, v)
+		out[i] = v
 	}
 	return nil
 }

@@ -240,16 +240,18 @@ func (p *parser) split(msg []byte) (frame, error) {
 	return frame{lay: lay, count: count, width: width, fields: fields}, nil
 }
 
-// splitFields appends the '^'-separated fields of b to dst.
+// splitFields appends the '^'-separated fields of b to dst. A plain loop:
+// fields are a few bytes long, where bytes.IndexByte's per-call setup
+// costs more than it saves (it was half the parse time).
 func splitFields(b []byte, dst [][]byte) [][]byte {
-	for {
-		i := bytes.IndexByte(b, '^')
-		if i < 0 {
-			return append(dst, b)
+	start := 0
+	for i, c := range b {
+		if c == '^' {
+			dst = append(dst, b[start:i:i])
+			start = i + 1
 		}
-		dst = append(dst, b[:i])
-		b = b[i+1:]
 	}
+	return append(dst, b[start:])
 }
 
 // atoiDigits reads an unsigned decimal of at most 9 digits.

@@ -273,8 +273,14 @@ func (s *session) write(ctx context.Context, msg []byte) error {
 // handling. Reading also answers protocol pings. It returns why it ended.
 func (s *session) read(ctx context.Context) string {
 	buf := make([]byte, 0, 16<<10)
+	// Reads take a context without Done: coder/websocket arms a timer per
+	// read for a cancellable one (two allocations per message). The
+	// session's end closes the connection instead, which ends the read.
+	stop := context.AfterFunc(ctx, func() { s.conn.CloseNow() })
+	defer stop()
+	rctx := context.WithoutCancel(ctx)
 	for {
-		_, r, err := s.conn.Reader(ctx)
+		_, r, err := s.conn.Reader(rctx)
 		if err != nil {
 			return readReason(ctx, err)
 		}
