@@ -27,7 +27,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 //go:embed migrations/*.sql
@@ -38,12 +38,12 @@ var migrations embed.FS
 type DB struct {
 	// Common are Bars, BarsOn, BarCounts, SampleBars, CountBars,
 	// StartRun, FinishRun and HeartbeatRun.
-	*store.Common
+	*pricestore.Common
 	pool *pgxpool.Pool
 	now  func() time.Time
 	// w retries a statement that failed on a connection-level error;
 	// tests shorten its policy.
-	w store.Writer
+	w pricestore.Writer
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -66,10 +66,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	d := &DB{pool: pool, now: time.Now, w: store.Writer{Name: "postgres", Policy: store.DefaultRetry, Transient: Transient}}
-	d.Common = store.NewCommon(store.Dialect{
+	d := &DB{pool: pool, now: time.Now, w: pricestore.Writer{Name: "postgres", Policy: pricestore.DefaultRetry, Transient: Transient}}
+	d.Common = pricestore.NewCommon(pricestore.Dialect{
 		Name: "postgres",
-		Query: func(ctx context.Context, sql string, args ...any) (store.QueryRows, error) {
+		Query: func(ctx context.Context, sql string, args ...any) (pricestore.QueryRows, error) {
 			return pool.Query(ctx, sql, args...)
 		},
 		Numbered: true,
@@ -84,7 +84,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		},
 		Heartbeat: "heartbeat_at",
 		Beat:      func(t time.Time) any { return t },
-		ScanRunning: func(rows store.ScanRows, r *store.RunningRun) error {
+		ScanRunning: func(rows pricestore.ScanRows, r *pricestore.RunningRun) error {
 			return rows.Scan(&r.ID, &r.Owner, &r.HeartbeatAt)
 		},
 	}, &d.w)
@@ -218,8 +218,8 @@ RETURNING (xmax = 0)`)
 	return res, err
 }
 
-// scanBar reads a row selected as [store.BarColumns].
-func scanBar(rows store.ScanRows) (kisfeed.DailyBar, error) {
+// scanBar reads a row selected as [pricestore.BarColumns].
+func scanBar(rows pricestore.ScanRows) (kisfeed.DailyBar, error) {
 	var b kisfeed.DailyBar
 	var dt pgtype.Date
 	if err := rows.Scan(&b.Code, &dt, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &b.FetchedAt); err != nil {
@@ -249,7 +249,7 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 		batch := &pgx.Batch{}
 		for i := range rejects {
 			r := &rejects[i]
-			payload := store.Payload(r.Payload)
+			payload := pricestore.Payload(r.Payload)
 			if !json.Valid(payload) {
 				payload, _ = json.Marshal(string(payload))
 			}
@@ -274,11 +274,11 @@ VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id`, runID, r.Code, nullDate(r.
 // Rejected implements [kisfeed.PriceStore].
 func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
 	where, args := d.Window(from, to)
-	return store.Select(ctx, d.Common, "postgres: rejected", "postgres: rejected", scanRejected,
+	return pricestore.Select(ctx, d.Common, "postgres: rejected", "postgres: rejected", scanRejected,
 		`SELECT id, run_id, code, trade_date, reason, payload::text, created_at FROM rejected_bars`+where+` ORDER BY id`, args...)
 }
 
-func scanRejected(rows store.ScanRows) (kisfeed.RejectedBar, error) {
+func scanRejected(rows pricestore.ScanRows) (kisfeed.RejectedBar, error) {
 	var r kisfeed.RejectedBar
 	var runID *int64
 	var dt pgtype.Date
@@ -307,7 +307,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		return nil, fmt.Errorf("postgres: runs: %w", err)
 	}
 	defer rows.Close()
-	return store.Collect(rows, "postgres: runs", func() (kisfeed.IngestionRun, error) {
+	return pricestore.Collect(rows, "postgres: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var finished *time.Time
 		var from, to pgtype.Date
@@ -333,14 +333,14 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 }
 
 // AbandonRuns implements [kisfeed.PriceStore], with the decision in
-// [store.AbandonRuns].
+// [pricestore.AbandonRuns].
 func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error) {
 	return d.Abandon(ctx, staleBefore, dead, d.abandonRun)
 }
 
 // abandonRun marks r abandoned unless it finished or renewed its lease
 // since it was read.
-func (d *DB) abandonRun(ctx context.Context, r store.RunningRun, reason string) (bool, error) {
+func (d *DB) abandonRun(ctx context.Context, r pricestore.RunningRun, reason string) (bool, error) {
 	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = heartbeat_at, error = $1
 WHERE id = $2 AND status = 'running' AND heartbeat_at = $3`, reason, r.ID, r.HeartbeatAt)
 	return tag.RowsAffected() == 1, err

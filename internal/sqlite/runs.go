@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 // Runs implements [kisfeed.PriceStore].
@@ -24,7 +24,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 		return nil, fmt.Errorf("sqlite: runs: %w", err)
 	}
 	defer rows.Close()
-	return store.Collect(rows, "sqlite: runs", func() (kisfeed.IngestionRun, error) {
+	return pricestore.Collect(rows, "sqlite: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var started, finished, from, to, status string
 		var elapsed, heartbeat int64
@@ -51,14 +51,14 @@ FROM ingestion_runs ORDER BY id DESC LIMIT ?`, limit)
 }
 
 // AbandonRuns implements [kisfeed.PriceStore], with the decision in
-// [store.AbandonRuns].
+// [pricestore.AbandonRuns].
 func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error) {
 	return d.Abandon(ctx, staleBefore, dead, d.abandonRun)
 }
 
 // abandonRun marks r abandoned unless it finished or renewed its lease
 // since it was read.
-func (d *DB) abandonRun(ctx context.Context, r store.RunningRun, reason string) (bool, error) {
+func (d *DB) abandonRun(ctx context.Context, r pricestore.RunningRun, reason string) (bool, error) {
 	res, err := d.db.ExecContext(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = ?, error = ?
 WHERE id = ? AND status = 'running' AND heartbeat_ms = ?`, fmtTime(r.HeartbeatAt), reason, r.ID, r.HeartbeatAt.UnixMilli())
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 //go:embed migrations/*.sql
@@ -32,14 +32,14 @@ var migrations embed.FS
 type DB struct {
 	// Common are Bars, BarsOn, BarCounts, SampleBars, CountBars,
 	// StartRun, FinishRun and HeartbeatRun.
-	*store.Common
+	*pricestore.Common
 	db   *sql.DB
 	path string
 	// now stamps created_at/updated_at; tests may replace it.
 	now func() time.Time
 	// w retries a write that found the database locked; tests shorten
 	// its policy.
-	w store.Writer
+	w pricestore.Writer
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -68,10 +68,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	sdb.SetMaxOpenConns(1)
 	sdb.SetConnMaxIdleTime(0)
-	d := &DB{db: sdb, path: path, now: time.Now, w: store.Writer{Name: "sqlite", Policy: store.DefaultRetry, Transient: Transient}}
-	d.Common = store.NewCommon(store.Dialect{
+	d := &DB{db: sdb, path: path, now: time.Now, w: pricestore.Writer{Name: "sqlite", Policy: pricestore.DefaultRetry, Transient: Transient}}
+	d.Common = pricestore.NewCommon(pricestore.Dialect{
 		Name: "sqlite",
-		Query: func(ctx context.Context, sql string, args ...any) (store.QueryRows, error) {
+		Query: func(ctx context.Context, sql string, args ...any) (pricestore.QueryRows, error) {
 			rows, err := sdb.QueryContext(ctx, sql, args...)
 			if err != nil {
 				return nil, err
@@ -92,7 +92,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		},
 		Heartbeat: "heartbeat_ms",
 		Beat:      func(t time.Time) any { return t.UnixMilli() },
-		ScanRunning: func(rows store.ScanRows, r *store.RunningRun) error {
+		ScanRunning: func(rows pricestore.ScanRows, r *pricestore.RunningRun) error {
 			var hb int64
 			err := rows.Scan(&r.ID, &r.Owner, &hb)
 			r.HeartbeatAt = time.UnixMilli(hb)
@@ -276,8 +276,8 @@ source = excluded.source, fetched_at = excluded.fetched_at`
 	return res, nil
 }
 
-// scanBar reads a row selected as [store.BarColumns].
-func scanBar(rows store.ScanRows) (kisfeed.DailyBar, error) {
+// scanBar reads a row selected as [pricestore.BarColumns].
+func scanBar(rows pricestore.ScanRows) (kisfeed.DailyBar, error) {
 	var b kisfeed.DailyBar
 	var date, fetched string
 	if err := rows.Scan(&b.Code, &date, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &fetched); err != nil {
@@ -291,7 +291,7 @@ func scanBar(rows store.ScanRows) (kisfeed.DailyBar, error) {
 	return b, err
 }
 
-// sqlRows gives *sql.Rows the Close of [store.QueryRows]; its error adds
+// sqlRows gives *sql.Rows the Close of [pricestore.QueryRows]; its error adds
 // nothing to that of Next and Err.
 type sqlRows struct{ *sql.Rows }
 
@@ -329,7 +329,7 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 		if r.RunID != 0 {
 			runID = r.RunID
 		}
-		payload := store.Payload(r.Payload)
+		payload := pricestore.Payload(r.Payload)
 		if err := st.QueryRowContext(ctx, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), fmtTime(r.CreatedAt)).Scan(&r.ID); err != nil {
 			return fmt.Errorf("sqlite: insert rejected %s: %w", r.Code, err)
 		}
@@ -340,11 +340,11 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 // Rejected implements [kisfeed.PriceStore].
 func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
 	where, args := d.Window(from, to)
-	return store.Select(ctx, d.Common, "sqlite: rejected", "sqlite: rejected", scanRejected,
+	return pricestore.Select(ctx, d.Common, "sqlite: rejected", "sqlite: rejected", scanRejected,
 		`SELECT id, run_id, code, trade_date, reason, payload, created_at FROM rejected_bars`+where+` ORDER BY id`, args...)
 }
 
-func scanRejected(rows store.ScanRows) (kisfeed.RejectedBar, error) {
+func scanRejected(rows pricestore.ScanRows) (kisfeed.RejectedBar, error) {
 	var r kisfeed.RejectedBar
 	var runID sql.NullInt64
 	var date sql.NullString

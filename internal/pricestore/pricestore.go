@@ -1,10 +1,10 @@
-// Package store holds the Go logic the SQL price stores (internal/sqlite
+// Package pricestore holds the Go logic the SQL price stores (internal/sqlite
 // and internal/postgres) share, so the two cannot drift apart: what they do
 // to their inputs before any SQL, how they retry writes and read rows, and
 // the statements whose SQL is the same in both dialects ([Common], over a
 // [Dialect] of small differences). The SQL that really differs (upserts,
 // rejects, the run list) stays in each store.
-package store
+package pricestore
 
 import (
 	"fmt"
