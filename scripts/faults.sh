@@ -296,6 +296,52 @@ statuses() { # statuses LOADTEST_JSON: the non-200 answers, "503: n, 0: m" or "n
 	jq -r '(.statuses // {}) | to_entries | map(select(.key != "200")) | map("\(.key): \(.value)") | join(", ") | if . == "" then "no other status" else . end' "$1" 2>/dev/null
 }
 
+# ref_scenario DIR LABEL: makes DIR and the reference; without a reference
+# it adds LABEL's "not measured" row and fails (the scenario then returns 0).
+ref_scenario() {
+	mkdir -p "$1"
+	ensure_ref && return 0
+	row "$2" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""
+	return 1
+}
+# collect DIR: after an ingest, the emulator's stats (DIR/stats.json) and the
+# stored rows (DIR/rows).
+collect() {
+	emu_stats >"$1/stats.json"
+	dump_rows "$1/rows"
+}
+# ran RC MS [MORE]: the outcome cell of an ingest: exit code, status, rows
+# written and time, then MORE.
+ran() { cell "exit $1, status $(j .status); $(j .written) written in $(secs "$2")$3"; }
+# matched DIR [CODES] [MORE]: the cell comparing DIR/rows with the reference
+# (over CODES when given), then MORE.
+matched() { cell "$(compare "$REF_ROWS" "$1/rows" ${2:+"$2"})$3"; }
+
+# loadtest DIR SECONDS RATE DURATION CODES: starts the load generator
+# against serve in the background (its pid in BG), JSON in DIR/loadtest.json.
+loadtest() {
+	bg "$2" "$KF" loadtest --target "$SRV" --rate "$3" --duration "$4" --codes "$5" --json >"$1/loadtest.json" 2>"$1/loadtest.err"
+}
+# sampler END_MS FN: until END_MS (epoch ms), every 200 ms, a line of the
+# time and what FN prints.
+sampler() {
+	while (($(date +%s%3N) < $1)); do
+		echo "$(date +%s%3N) $($2)"
+		sleep 0.2
+	done
+}
+readyz_code() { timeout 2 curl -s -o /dev/null -w '%{http_code}' "$SRV/readyz"; }
+# breaker_ready: the breaker state serve's /metrics shows, and /readyz's code.
+breaker_ready() {
+	local st
+	st=$(timeout 2 curl -fsS "$SRV/metrics" 2>/dev/null | awk '/^kisfeed_breaker_state[{]/ && $NF == 1 { sub(/.*state="/, ""); sub(/".*/, ""); print; exit }')
+	echo "${st:-?} $(readyz_code)"
+}
+# quote_probe: one quote's status and X-Cache, "200/HIT" ("000/-" for none).
+quote_probe() {
+	timeout 3 curl -s -m 2 -o /dev/null -D - "$SRV/v1/stocks/005930/quote" | tr -d '\r' | awk '/^HTTP/ { s = $2 } tolower($1) == "x-cache:" { x = $2 } END { print (s == "" ? "000" : s) "/" (x == "" ? "-" : x) }'
+}
+
 # ---------------------------------------------------------------- scenarios
 
 # (a) 20 s upstream outage under 50 req/s of serve load over 100 codes.
@@ -307,31 +353,14 @@ sc_outage() {
 	emulator "$dir" --rate 18 || return 1
 	serve "$dir" CACHE_PRICE_TTL=5s BREAKER_DELAY=10s KIS_RATE_LIMIT=18 || return 1
 	log "outage: ${dur}s of 50 req/s over 100 codes, outage ${out}s from +${pre}s"
-	bg $((dur + 60)) "$KF" loadtest --target "$SRV" --rate 50 --duration "${dur}s" --codes 100 --json >"$dir/loadtest.json" 2>"$dir/loadtest.err"
+	loadtest "$dir" $((dur + 60)) 50 "${dur}s" 100
 	local lt=$BG t0
 	t0=$(now_ms)
 	# Samplers, each every 200 ms: the breaker gauge and /readyz; and one
 	# quote's status and X-Cache (apart, so a slow quote cannot hide the breaker).
-	(
-		end=$((t0 + (dur + 5) * 1000))
-		while (($(date +%s%3N) < end)); do
-			t=$(date +%s%3N)
-			st=$(timeout 2 curl -fsS "$SRV/metrics" 2>/dev/null | awk '/^kisfeed_breaker_state[{]/ && $NF == 1 { sub(/.*state="/, ""); sub(/".*/, ""); print; exit }')
-			rz=$(timeout 2 curl -s -o /dev/null -w '%{http_code}' "$SRV/readyz")
-			echo "$t ${st:-?} $rz"
-			sleep 0.2
-		done
-	) >"$dir/samples" &
+	sampler $((t0 + (dur + 5) * 1000)) breaker_ready >"$dir/samples" &
 	local sampler=$!
-	(
-		end=$((t0 + (dur + 5) * 1000))
-		while (($(date +%s%3N) < end)); do
-			t=$(date +%s%3N)
-			xc=$(timeout 3 curl -s -m 2 -o /dev/null -D - "$SRV/v1/stocks/005930/quote" | tr -d '\r' | awk '/^HTTP/ { s = $2 } tolower($1) == "x-cache:" { x = $2 } END { print (s == "" ? "000" : s) "/" (x == "" ? "-" : x) }')
-			echo "$t $xc"
-			sleep 0.2
-		done
-	) >"$dir/probe" &
+	sampler $((t0 + (dur + 5) * 1000)) quote_probe >"$dir/probe" &
 	local prober=$!
 	sleep "$pre"
 	local os oe
@@ -385,16 +414,10 @@ sc_redis() {
 	emulator "$dir" --rate 18 || return 1
 	serve "$dir" REDIS_URL="redis://127.0.0.1:$port/0" CACHE_PRICE_TTL=5s KIS_RATE_LIMIT=18 || return 1
 	log "redis: ${dur}s of 50 req/s; redis-server SIGKILLed at +${pre}s, restarted ${down}s later"
-	bg $((dur + 60)) "$KF" loadtest --target "$SRV" --rate 50 --duration "${dur}s" --codes 100 --json >"$dir/loadtest.json" 2>"$dir/loadtest.err"
+	loadtest "$dir" $((dur + 60)) 50 "${dur}s" 100
 	local lt=$BG t0
 	t0=$(now_ms)
-	(
-		end=$((t0 + (dur + 3) * 1000))
-		while (($(date +%s%3N) < end)); do
-			echo "$(date +%s%3N) $(timeout 2 curl -s -o /dev/null -w '%{http_code}' "$SRV/readyz")"
-			sleep 0.2
-		done
-	) >"$dir/samples" &
+	sampler $((t0 + (dur + 3) * 1000)) readyz_code >"$dir/samples" &
 	local sampler=$!
 	sleep "$pre"
 	local kill_ms up_ms
@@ -426,8 +449,7 @@ sc_redis() {
 # (c) PostgreSQL: the ingest's connections terminated twice while it writes.
 sc_pgkill() {
 	local dir=$WORK/pgkill rate=200
-	mkdir -p "$dir"
-	ensure_ref || { row "c. PostgreSQL killed" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "c. PostgreSQL killed" || return 0
 	emulator "$dir" --rate 0 || return 1
 	newdb pgkill || { row "c. PostgreSQL killed" "" "" "not measured: cannot create a database on $PG" "" "" "" ""; return; }
 	log "pgkill: ingest at $rate req/s; terminating the db's connections twice while one writes daily_prices"
@@ -490,8 +512,7 @@ END \$\$;" >"$dir/killer.out" 2>"$dir/killer.err"
 # (d) SIGKILL mid-ingest, then a rerun.
 sc_sigkill() {
 	local dir=$WORK/sigkill rate=200
-	mkdir -p "$dir"
-	ensure_ref || { row "d. SIGKILL mid-ingest" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "d. SIGKILL mid-ingest" || return 0
 	emulator "$dir" --rate 0 || return 1
 	newdb sigkill || { row "d. SIGKILL mid-ingest" "" "" "not measured: cannot create a database" "" "" "" ""; return; }
 	log "sigkill: ingest at $rate req/s, SIGKILL once ≥ 1,000 rows are stored"
@@ -524,7 +545,7 @@ sc_sigkill() {
 		"$(cell "$(j .universe) codes, $DATE; rerun of the same day")" \
 		"$(cell "killed run exit $rc; rerun exit $rrc ($(j .skipped) skipped, $(j .written) written); verify exit $vrc")" \
 		"$(cell "runs left 'running': $running_after_kill after the kill, $running after rerun + verify (runs: $statuses_)")" \
-		"$(cell "$(compare "$REF_ROWS" "$dir/rows")")" \
+		"$(matched "$dir")" \
 		"$(crash "$dir"/rerun.err "$dir"/verify.err)" \
 		"$(cell "rerun $(secs "$rms")")"
 	stop "$EMU_PID"
@@ -540,22 +561,20 @@ fault_ingest() {
 	newdb "$name" || return 1
 	log "$name: ingest with --fault $spec"
 	ingest "$dir" ingest 120 KIS_RATE_LIMIT=300 -- --db "$DBURL"
-	emu_stats >"$dir/stats.json"
-	dump_rows "$dir/rows"
+	collect "$dir"
 }
 
 sc_transient() {
 	local dir=$WORK/transient spec="error=0.05,reset=0.02,seed=7"
-	mkdir -p "$dir"
-	ensure_ref || { row "e. transient 500s/resets" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "e. transient 500s/resets" || return 0
 	fault_ingest transient "$spec" || return 1
 	local rc=$IRC ms=$I_MS
 	row "e. transient 500s and resets under ingest" \
 		"$(cell "emulator --fault $spec: $(jq -r '.faults_injected | to_entries | map("\(.value) \(.key)") | join(", ")' "$dir/stats.json")")" \
 		"$(cell "$(j .universe) codes, $DATE, 300 req/s")" \
-		"$(cell "exit $rc, status $(j .status); $(j .written) written in $(secs "$ms")")" \
+		"$(ran "$rc" "$ms")" \
 		"$(cell "failed $(j .failed), incomplete $(j .incomplete); client retries $(j .retries), requests $(j .requests)")" \
-		"$(cell "$(compare "$REF_ROWS" "$dir/rows")")" \
+		"$(matched "$dir")" \
 		"$(crash "$dir"/*.err)" \
 		"n/a (retries inside the run)"
 	stop "$EMU_PID"
@@ -565,22 +584,20 @@ sc_transient() {
 sc_ratelimit() {
 	local dir=$WORK/ratelimit n=300
 	((QUICK)) && n=150
-	mkdir -p "$dir"
-	ensure_ref || { row "f. lowered rate limit" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "f. lowered rate limit" || return 0
 	cut -d'|' -f1 "$REF_ROWS" | head -n "$n" >"$dir/codes"
 	emulator "$dir" --rate 12 || return 1
 	newdb ratelimit || return 1
 	log "ratelimit: $n codes, emulator --rate 12, client KIS_RATE_LIMIT=18"
 	ingest "$dir" ingest 120 KIS_RATE_LIMIT=18 -- --db "$DBURL" --codes "$(paste -sd, "$dir/codes")"
 	local rc=$IRC ms=$I_MS
-	emu_stats >"$dir/stats.json"
-	dump_rows "$dir/rows"
+	collect "$dir"
 	row "f. rate limit silently lowered" \
 		"$(cell "emulator --rate 12 while the client paces at KIS_RATE_LIMIT=18: $(jq -r .rate_limit_rejections "$dir/stats.json") EGW00201 sent")" \
 		"$(cell "$n codes, $DATE")" \
-		"$(cell "exit $rc, status $(j .status); $(j .written) written in $(secs "$ms") ($(j .requests) requests, max $(jq -r .max_requests_per_second_window "$dir/stats.json") in any 1 s)")" \
+		"$(ran "$rc" "$ms" " ($(j .requests) requests, max $(jq -r .max_requests_per_second_window "$dir/stats.json") in any 1 s)")" \
 		"$(cell "failed $(j .failed); client saw $(j .rate_limited) EGW00201, retries $(j .retries)")" \
-		"$(cell "$(compare "$REF_ROWS" "$dir/rows" "$dir/codes")")" \
+		"$(matched "$dir" "$dir/codes")" \
 		"$(crash "$dir"/*.err)" \
 		"n/a (absorbed by retries and the pacer)"
 	stop "$EMU_PID"
@@ -592,8 +609,7 @@ sc_ratelimit() {
 # it is expired once, 4 s into the run.
 sc_tokens() {
 	local dir=$WORK/tokens rate=200
-	mkdir -p "$dir"
-	ensure_ref || { row "g. tokens expired" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "g. tokens expired" || return 0
 	emulator "$dir" --rate 0 || return 1
 	newdb tokens || return 1
 	kfcmd "$dir" "$EMU" -- token
@@ -611,14 +627,13 @@ sc_tokens() {
 	ingest "$dir" ingest 120 KIS_RATE_LIMIT=$rate -- --db "$DBURL"
 	local rc=$IRC ms=$I_MS
 	wait "$ex" 2>/dev/null
-	emu_stats >"$dir/stats.json"
-	dump_rows "$dir/rows"
+	collect "$dir"
 	row "g. tokens expired mid-run" \
 		"$(cell "POST /_emulator/expire-tokens $(grep -c expired "$dir/expire.out") time 4 s into the run (token issued 2 min before: $backdated)")" \
 		"$(cell "$(j .universe) codes, $DATE, $rate req/s")" \
-		"$(cell "exit $rc, status $(j .status); $(j .written) written in $(secs "$ms")")" \
+		"$(ran "$rc" "$ms")" \
 		"$(cell "failed $(j .failed); emulator: $(jq -r .tokens_issued "$dir/stats.json") tokens issued in all, answers $(jq -r '.responses_by_msg_cd | to_entries | map(select(.key != "MCA00000" and .key != "")) | map("\(.key) \(.value)") | join(", ")' "$dir/stats.json")")" \
-		"$(cell "$(compare "$REF_ROWS" "$dir/rows")")" \
+		"$(matched "$dir")" \
 		"$(crash "$dir"/*.err)" \
 		"$(cell "run $(secs "$ms") (a clean run at $rate req/s: about 13 s)")"
 	stop "$EMU_PID"
@@ -627,8 +642,7 @@ sc_tokens() {
 # (h) corrupt numeric fields.
 sc_corrupt() {
 	local dir=$WORK/corrupt spec="corrupt=0.02,seed=3"
-	mkdir -p "$dir"
-	ensure_ref || { row "h. corrupt fields" "" "" "not measured: no reference ($REF_WHY)" "" "" "" ""; return; }
+	ref_scenario "$dir" "h. corrupt fields" || return 0
 	fault_ingest corrupt "$spec" || return 1
 	local rc=$IRC ms=$I_MS
 	local blocks rej
@@ -637,9 +651,9 @@ sc_corrupt() {
 	row "h. corrupt fields" \
 		"$(cell "emulator --fault $spec: $(jq -r .corrupted_responses "$dir/stats.json") responses corrupted (${blocks:-none})")" \
 		"$(cell "$(j .universe) codes, $DATE")" \
-		"$(cell "exit $rc, status $(j .status); $(j .written) written in $(secs "$ms")")" \
+		"$(ran "$rc" "$ms")" \
 		"$(cell "rejected $(j .rejected) (malformed $(j .malformed)); rejected_bars rows: $rej; failed $(j .failed)")" \
-		"$(cell "$(compare "$REF_ROWS" "$dir/rows") — damaged must be 0")" \
+		"$(matched "$dir" "" " — damaged must be 0")" \
 		"$(crash "$dir"/*.err)" \
 		"n/a"
 	stop "$EMU_PID"
@@ -656,7 +670,7 @@ sc_flood() {
 	sp=$(serve_pid)
 	rss0=$(rss_mb "$sp")
 	log "flood: 3,000 req/s over 2,600 codes for 10 s from a cold cache"
-	bg 120 "$KF" loadtest --target "$SRV" --rate 3000 --duration 10s --codes 2600 --json >"$dir/loadtest.json" 2>"$dir/loadtest.err"
+	loadtest "$dir" 120 3000 10s 2600
 	local lt=$BG
 	sleep 10
 	local up10 zero10

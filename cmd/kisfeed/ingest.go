@@ -274,9 +274,9 @@ func writeSummary(w io.Writer, v interface {
 	return v.WriteText(w)
 }
 
-// store is a PriceStore that can also report its schema version and log
-// the writes it retries.
-type store interface {
+// priceStore is a PriceStore that can also report its schema version and
+// log the writes it retries.
+type priceStore interface {
 	kisfeed.PriceStore
 	SchemaVersion(ctx context.Context) (int64, error)
 	SetLogger(l *slog.Logger)
@@ -286,7 +286,7 @@ type store interface {
 // data source, and returns an Ingester over them and the function that
 // closes both. Its errors carry their exit status.
 func (a *app) ingester(ctx context.Context, cfg config.Config, dbURL string, log *slog.Logger) (*ingest.Ingester, func(), error) {
-	st, dbName, err := openStore(ctx, dbURL, cfg)
+	st, dbName, err := openPriceStore(ctx, dbURL, cfg)
 	if err != nil {
 		return nil, nil, exitOr(1, err)
 	}
@@ -303,10 +303,10 @@ func (a *app) ingester(ctx context.Context, cfg config.Config, dbURL string, log
 	return in, func() { up.Close(); st.Close() }, nil
 }
 
-// openStore opens (and migrates) the database named by --db, else
-// DATABASE_URL, else ./kisfeed.db. It returns the store and its name for
+// openPriceStore opens (and migrates) the database named by --db, else
+// DATABASE_URL, else ./kisfeed.db. It returns the price store and its name for
 // output, the password hidden.
-func openStore(ctx context.Context, flag string, cfg config.Config) (store, string, error) {
+func openPriceStore(ctx context.Context, flag string, cfg config.Config) (priceStore, string, error) {
 	raw := flag
 	if raw == "" {
 		raw = cfg.DatabaseURL
@@ -385,7 +385,7 @@ does it alone, e.g. before granting a read-only role.`,
 			if err != nil {
 				return err
 			}
-			st, name, err := openStore(cmd.Context(), dbURL, cfg)
+			st, name, err := openPriceStore(cmd.Context(), dbURL, cfg)
 			if err != nil {
 				return exitOr(1, err)
 			}

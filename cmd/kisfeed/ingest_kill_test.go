@@ -15,8 +15,8 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
 )
 
 // killChildEnv, set, makes TestIngestKilledThenRerun the ingest child:
@@ -48,7 +48,7 @@ func TestIngestKilledThenRerun(t *testing.T) {
 			return filepath.Join(dir, "k.db"), filepath.Join(dir, "ref.db")
 		}, func(ctx context.Context, db string) (kisfeed.PriceStore, error) { return sqlite.Open(ctx, db) }},
 		{"postgres", func(t *testing.T) (string, string) {
-			return storetest.PostgresURL(t), storetest.PostgresURL(t)
+			return pricestoretest.PostgresURL(t), pricestoretest.PostgresURL(t)
 		}, func(ctx context.Context, db string) (kisfeed.PriceStore, error) { return postgres.Open(ctx, db) }},
 	}
 	for _, tt := range tests {

@@ -16,8 +16,8 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
 )
 
 // TestLatestRunOfADeadProcess: /metrics' last-run figures never show a
@@ -82,7 +82,7 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 // reference run's, none missing, none duplicated.
 func TestIngestInterruptedWithPostgres(t *testing.T) {
 	t.Parallel()
-	refURL, url := storetest.PostgresURL(t), storetest.PostgresURL(t)
+	refURL, url := pricestoretest.PostgresURL(t), pricestoretest.PostgresURL(t)
 	base := mock.NewSource(ingestMarket(), func() time.Time { return ingestNow })
 	args := func(db string) []string {
 		return []string{"ingest", "--db", db, "--json", "--workers", "2", "--market", "kosdaq", "--path", "candles", "--date", "2025-06-02"}

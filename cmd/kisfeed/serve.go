@@ -225,13 +225,13 @@ func checkListenAddr(addr string) error {
 // serveDatabase opens the ingestion database serve reports on: DATABASE_URL
 // when set, else ./kisfeed.db only if it already exists — serve must not
 // create a database as a side effect. nil when there is none.
-func (a *app) serveDatabase(ctx context.Context, cfg config.Config) (store, string, error) {
+func (a *app) serveDatabase(ctx context.Context, cfg config.Config) (priceStore, string, error) {
 	if cfg.DatabaseURL == "" {
 		if _, err := os.Stat(defaultSQLite); err != nil {
 			return nil, "", nil
 		}
 	}
-	return openStore(ctx, "", cfg)
+	return openPriceStore(ctx, "", cfg)
 }
 
 // latestRun feeds the ingestion gauges from the newest ingestion_runs row,

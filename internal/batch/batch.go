@@ -81,28 +81,28 @@ type call struct {
 // Option configures a [Source].
 type Option func(*Source) error
 
+// checked is the Option that sets a setting with set when ok, its check
+// of v, holds; otherwise it fails as "batch: NAME V: want WANT".
+func checked[T any](name string, v T, ok bool, want string, set func(s *Source)) Option {
+	return func(s *Source) error {
+		if !ok {
+			return fmt.Errorf("batch: %s %v: want %s", name, v, want)
+		}
+		set(s)
+		return nil
+	}
+}
+
 // WithWindow sets the collection window (default [DefaultWindow]); it
 // must be > 0.
 func WithWindow(d time.Duration) Option {
-	return func(s *Source) error {
-		if d <= 0 {
-			return fmt.Errorf("batch: window %s: want > 0", d)
-		}
-		s.window = d
-		return nil
-	}
+	return checked("window", d, d > 0, "> 0", func(s *Source) { s.window = d })
 }
 
 // WithMaxBatch sets the most codes in one upstream call (default
 // [DefaultMaxBatch]), 1 or more.
 func WithMaxBatch(n int) Option {
-	return func(s *Source) error {
-		if n < 1 {
-			return fmt.Errorf("batch: max batch %d: want 1 or more", n)
-		}
-		s.maxBatch = n
-		return nil
-	}
+	return checked("max batch", n, n >= 1, "1 or more", func(s *Source) { s.maxBatch = n })
 }
 
 // WithMaxInFlight sets how many batches may run before a partial batch
@@ -110,13 +110,7 @@ func WithMaxBatch(n int) Option {
 // batches are sent whatever the count. Size it to the upstream's
 // concurrency: about two per app key.
 func WithMaxInFlight(n int) Option {
-	return func(s *Source) error {
-		if n < 1 {
-			return fmt.Errorf("batch: max in flight %d: want 1 or more", n)
-		}
-		s.maxInFlight = n
-		return nil
-	}
+	return checked("max in flight", n, n >= 1, "1 or more", func(s *Source) { s.maxInFlight = n })
 }
 
 // WithPartialRate caps how many partial batches (fewer than the maximum
@@ -128,25 +122,13 @@ func WithMaxInFlight(n int) Option {
 // gives partial batches a quarter). Held back, a partial batch keeps
 // collecting codes and leaves when it is full or the rate allows.
 func WithPartialRate(perSecond float64) Option {
-	return func(s *Source) error {
-		if !(perSecond > 0) {
-			return fmt.Errorf("batch: partial rate %v: want > 0", perSecond)
-		}
-		s.partial = rate.NewLimiter(rate.Limit(perSecond), 1)
-		return nil
-	}
+	return checked("partial rate", perSecond, perSecond > 0, "> 0", func(s *Source) { s.partial = rate.NewLimiter(rate.Limit(perSecond), 1) })
 }
 
 // WithFlightTimeout bounds a batch that a caller without a deadline joined
 // (default [DefaultFlightTimeout]); it must be > 0.
 func WithFlightTimeout(d time.Duration) Option {
-	return func(s *Source) error {
-		if d <= 0 {
-			return fmt.Errorf("batch: flight timeout %s: want > 0", d)
-		}
-		s.flightTimeout = d
-		return nil
-	}
+	return checked("flight timeout", d, d > 0, "> 0", func(s *Source) { s.flightTimeout = d })
 }
 
 // New wraps up, whose Quotes must be one upstream call per batch.

@@ -11,40 +11,34 @@ import (
 // Option configures a [Breaker].
 type Option func(*Breaker) error
 
+// checked is the Option that sets a setting with set when ok, its check
+// of v, holds; otherwise it fails as "breaker: NAME V: want WANT".
+func checked[T any](name string, v T, ok bool, want string, set func(b *Breaker)) Option {
+	return func(b *Breaker) error {
+		if !ok {
+			return fmt.Errorf("breaker: %s %v: want %s", name, v, want)
+		}
+		set(b)
+		return nil
+	}
+}
+
 // WithFailures sets how many consecutive failures open the circuit
 // (default 5).
 func WithFailures(n int) Option {
-	return func(b *Breaker) error {
-		if n < 1 {
-			return fmt.Errorf("breaker: failures %d: want 1 or more", n)
-		}
-		b.failures = n
-		return nil
-	}
+	return checked("failures", n, n >= 1, "1 or more", func(b *Breaker) { b.failures = n })
 }
 
 // WithDelay sets how long the circuit stays open before trial calls
 // (default 60s).
 func WithDelay(d time.Duration) Option {
-	return func(b *Breaker) error {
-		if d <= 0 {
-			return fmt.Errorf("breaker: delay %s: want > 0", d)
-		}
-		b.delay = d
-		return nil
-	}
+	return checked("delay", d, d > 0, "> 0", func(b *Breaker) { b.delay = d })
 }
 
 // WithSuccesses sets how many half-open trial calls run and must all
 // succeed to close the circuit (default 1).
 func WithSuccesses(n int) Option {
-	return func(b *Breaker) error {
-		if n < 1 {
-			return fmt.Errorf("breaker: successes %d: want 1 or more", n)
-		}
-		b.successes = n
-		return nil
-	}
+	return checked("successes", n, n >= 1, "1 or more", func(b *Breaker) { b.successes = n })
 }
 
 // WithProbe checks, while the circuit is open, whether the upstream is

@@ -20,7 +20,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/ingest"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -297,7 +297,7 @@ func (c *cancelAfter) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Qu
 func TestPostgresSameCountsAsSQLite(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pg, err := postgres.Open(ctx, storetest.PostgresURL(t))
+	pg, err := postgres.Open(ctx, pricestoretest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

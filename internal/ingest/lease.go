@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 // DefaultLease is the default [Ingester.Lease]: a heartbeat every 7.5 s,
@@ -54,7 +54,7 @@ func (in *Ingester) dead() func(string) bool {
 // past [DefaultLease] at now. For readers that must not write, such as
 // serve's /metrics.
 func RunDead(r kisfeed.IngestionRun, now time.Time) bool {
-	_, dead := store.AbandonReason(store.RunningRun{ID: r.ID, Owner: r.Owner, HeartbeatAt: r.HeartbeatAt},
+	_, dead := pricestore.AbandonReason(pricestore.RunningRun{ID: r.ID, Owner: r.Owner, HeartbeatAt: r.HeartbeatAt},
 		now.Add(-DefaultLease), OwnerDead)
 	return dead
 }

@@ -59,52 +59,53 @@ type Config struct {
 	Client *http.Client
 }
 
-// Result is what a run measured.
+// Result is what a run measured. Its JSON is [Result.MarshalJSON]'s
+// (durations in milliseconds or seconds), so the fields carry no tags.
 type Result struct {
-	Target    string        `json:"target"`
-	Rate      float64       `json:"rate"`     // requested, per second
-	Duration  time.Duration `json:"duration"` // requested
-	Scheduled int           `json:"scheduled"`
-	Completed int           `json:"completed"`
+	Target    string
+	Rate      float64       // requested, per second
+	Duration  time.Duration // requested
+	Scheduled int
+	Completed int
 	// Elapsed runs from the first scheduled request to the last answer.
-	Elapsed time.Duration `json:"elapsed"`
+	Elapsed time.Duration
 	// Achieved is completed requests per second of Elapsed.
-	Achieved float64 `json:"achieved_rate"`
+	Achieved float64
 	// Latency percentiles, from scheduled time to the end of the body.
-	P50 time.Duration `json:"p50"`
-	P95 time.Duration `json:"p95"`
-	P99 time.Duration `json:"p99"`
-	Max time.Duration `json:"max"`
+	P50 time.Duration
+	P95 time.Duration
+	P99 time.Duration
+	Max time.Duration
 	// Service-time percentiles, from the moment the request was actually
 	// sent to the end of the body: the server's share. A gap between these
 	// and the latencies above is time requests waited to leave (a late
 	// dispatcher or a saturated pool on the generator's side).
-	ServiceP50 time.Duration `json:"service_p50"`
-	ServiceP99 time.Duration `json:"service_p99"`
+	ServiceP50 time.Duration
+	ServiceP99 time.Duration
 	// Workers is how many worker goroutines the pool grew to.
-	Workers int `json:"workers"`
+	Workers int
 	// Statuses counts answers by HTTP status (0 = no answer: transport
 	// error or timeout).
-	Statuses map[int]int `json:"statuses"`
+	Statuses map[int]int
 	// Errors counts answers that were not 2xx, plus transport errors.
-	Errors int `json:"errors"`
+	Errors int
 	// XCache counts the X-Cache header values seen.
-	XCache map[string]int `json:"x_cache"`
+	XCache map[string]int
 	// HitRatio is the cache hit ratio over the run, from the delta of the
 	// target's kisfeed_cache_* counters: hits / (hits + misses + stale).
 	// -1 when /metrics was unreadable or saw no lookups.
-	HitRatio float64 `json:"cache_hit_ratio"`
+	HitRatio float64
 	// CacheDelta holds the counter deltas behind HitRatio.
-	CacheDelta CacheCounters `json:"cache_delta"`
+	CacheDelta CacheCounters
 	// MemBefore and MemAfter are the target's memory as its /metrics
 	// showed it just before the first request and just after the last
 	// answer: a flood's cost in resident memory, which outlives it when
 	// the heap grows. Zero figures when /metrics was unreadable or
 	// lacked them.
-	MemBefore Memory `json:"mem_before"`
-	MemAfter  Memory `json:"mem_after"`
+	MemBefore Memory
+	MemAfter  Memory
 	// FirstError is one transport error, for the report.
-	FirstError string `json:"first_error,omitempty"`
+	FirstError string
 }
 
 // xcache values recorded per request, to keep the per-request slot small.

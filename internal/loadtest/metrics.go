@@ -1,13 +1,13 @@
 package loadtest
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/kisfeed/kisfeed/internal/metrics"
 )
@@ -89,45 +89,28 @@ func ParseCache(r io.Reader) (CacheCounters, error) {
 
 // ParseMetrics reads a Prometheus text exposition: the kisfeed_cache_*
 // counters summed over kinds, and the process's resident memory and heap
-// in use.
+// in use. The exposition is parsed by expfmt, the format's own parser, so
+// only the families of exactly these names count (not longer names
+// sharing a prefix).
 func ParseMetrics(r io.Reader) (Snapshot, error) {
 	var s Snapshot
-	c := &s.Cache
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		var dst *float64
-		switch {
-		case strings.HasPrefix(line, metrics.CacheHitsName):
-			dst = &c.Hits
-		case strings.HasPrefix(line, metrics.CacheMissesName):
-			dst = &c.Misses
-		case strings.HasPrefix(line, metrics.CacheStaleName):
-			dst = &c.Stale
-		case strings.HasPrefix(line, rssName+" "):
-			dst = &s.Memory.RSS
-		case strings.HasPrefix(line, heapInuseName+" "):
-			dst = &s.Memory.HeapInuse
-		default:
-			continue
-		}
-		// name{labels} value [timestamp]
-		rest := line
-		if i := strings.LastIndexByte(line, '}'); i >= 0 {
-			rest = line[i+1:]
-		} else if i := strings.IndexByte(line, ' '); i >= 0 {
-			rest = line[i:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return s, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		*dst += v
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return s, fmt.Errorf("metrics: %w", err)
 	}
-	return s, sc.Err()
+	for name, dst := range map[string]*float64{
+		metrics.CacheHitsName:   &s.Cache.Hits,
+		metrics.CacheMissesName: &s.Cache.Misses,
+		metrics.CacheStaleName:  &s.Cache.Stale,
+		rssName:                 &s.Memory.RSS,
+		heapInuseName:           &s.Memory.HeapInuse,
+	} {
+		// A missing family counts 0; a counter's, a gauge's and an
+		// untyped sample's values add up alike.
+		for _, m := range families[name].GetMetric() {
+			*dst += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		}
+	}
+	return s, nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 )
 
 // TestLeaseMigrationKeepsRuns: a database at version 1 holding a run
@@ -19,7 +19,7 @@ import (
 func TestLeaseMigrationKeepsRuns(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := storetest.PostgresURL(t)
+	url := pricestoretest.PostgresURL(t)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

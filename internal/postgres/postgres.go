@@ -27,7 +27,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 //go:embed migrations/*.sql
@@ -36,11 +36,14 @@ var migrations embed.FS
 // DB is a PostgreSQL database holding daily prices, rejected bars and the
 // runs of the ingestion job.
 type DB struct {
+	// Common are Bars, BarsOn, BarCounts, SampleBars, CountBars,
+	// StartRun, FinishRun and HeartbeatRun.
+	*pricestore.Common
 	pool *pgxpool.Pool
 	now  func() time.Time
-	// retry bounds the retries of a statement that failed on a
-	// connection-level error; tests shorten it.
-	retry store.RetryPolicy
+	// w retries a statement that failed on a connection-level error;
+	// tests shorten its policy.
+	w pricestore.Writer
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -63,7 +66,28 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	d := &DB{pool: pool, now: time.Now, retry: store.DefaultRetry}
+	d := &DB{pool: pool, now: time.Now, w: pricestore.Writer{Name: "postgres", Policy: pricestore.DefaultRetry, Transient: Transient}}
+	d.Common = pricestore.NewCommon(pricestore.Dialect{
+		Name: "postgres",
+		Query: func(ctx context.Context, sql string, args ...any) (pricestore.QueryRows, error) {
+			return pool.Query(ctx, sql, args...)
+		},
+		Numbered: true,
+		Day:      func(t time.Time) any { return date(t) },
+		DayName:  func(time.Time) string { return "day" },
+		Instant:  func(t time.Time) any { return t },
+		Now:      d.now,
+		ScanBar:  scanBar,
+		Exec: func(ctx context.Context, sql string, args ...any) (int64, error) {
+			tag, err := pool.Exec(ctx, sql, args...)
+			return tag.RowsAffected(), err
+		},
+		Heartbeat: "heartbeat_at",
+		Beat:      func(t time.Time) any { return t },
+		ScanRunning: func(rows pricestore.ScanRows, r *pricestore.RunningRun) error {
+			return rows.Scan(&r.ID, &r.Owner, &r.HeartbeatAt)
+		},
+	}, &d.w)
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -139,23 +163,16 @@ func nullDate(t time.Time) pgtype.Date {
 // tuple, no WAL) nor returned; RETURNING (xmax = 0) tells a fresh insert
 // from an update.
 func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
-	var res kisfeed.WriteResult
-	if len(bars) == 0 {
-		return res, nil
-	}
-	bars = store.Dedupe(bars)
-	err := d.do(ctx, func(ctx context.Context) error {
-		res = kisfeed.WriteResult{} // a retry counts afresh
-		return d.upsertBars(ctx, bars, &res)
-	})
+	res, err := d.w.UpsertBars(ctx, bars, d.upsertBars)
 	if err != nil {
 		return kisfeed.WriteResult{}, fmt.Errorf("postgres: upsert bars: %w", err)
 	}
 	return res, nil
 }
 
-func (d *DB) upsertBars(ctx context.Context, bars []kisfeed.DailyBar, res *kisfeed.WriteResult) error {
-	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+func (d *DB) upsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+	var res kisfeed.WriteResult
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE daily_prices_staging
 (LIKE daily_prices INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create staging table: %w", err)
@@ -198,89 +215,19 @@ RETURNING (xmax = 0)`)
 		res.Unchanged = len(bars) - res.Inserted - res.Updated
 		return nil
 	})
+	return res, err
 }
 
-const barColumns = `code, trade_date, open, high, low, close, volume, value, source, fetched_at`
-
-func collectBars(rows pgx.Rows) ([]kisfeed.DailyBar, error) {
-	defer rows.Close()
-	return store.Collect(rows, "postgres: read bars", func() (kisfeed.DailyBar, error) {
-		var b kisfeed.DailyBar
-		var dt pgtype.Date
-		if err := rows.Scan(&b.Code, &dt, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &b.FetchedAt); err != nil {
-			return b, fmt.Errorf("postgres: scan bar: %w", err)
-		}
-		b.Date = fromDate(dt)
-		b.FetchedAt = b.FetchedAt.In(kisfeed.KST)
-		return b, nil
-	})
-}
-
-// Bars implements [kisfeed.PriceStore].
-func (d *DB) Bars(ctx context.Context, code string, from, to time.Time) ([]kisfeed.DailyBar, error) {
-	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE code = $1 AND trade_date BETWEEN $2 AND $3 ORDER BY trade_date`, code, date(from), date(to))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: bars %s: %w", code, err)
+// scanBar reads a row selected as [pricestore.BarColumns].
+func scanBar(rows pricestore.ScanRows) (kisfeed.DailyBar, error) {
+	var b kisfeed.DailyBar
+	var dt pgtype.Date
+	if err := rows.Scan(&b.Code, &dt, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &b.FetchedAt); err != nil {
+		return b, fmt.Errorf("postgres: scan bar: %w", err)
 	}
-	return collectBars(rows)
-}
-
-// BarsOn implements [kisfeed.PriceStore].
-func (d *DB) BarsOn(ctx context.Context, day time.Time) ([]kisfeed.DailyBar, error) {
-	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE trade_date = $1 ORDER BY code`, date(day))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: bars on day: %w", err)
-	}
-	return collectBars(rows)
-}
-
-// BarCounts implements [kisfeed.PriceStore].
-func (d *DB) BarCounts(ctx context.Context, from, to time.Time) (map[string]int, error) {
-	rows, err := d.pool.Query(ctx, `SELECT code, count(*) FROM daily_prices
-WHERE trade_date BETWEEN $1 AND $2 GROUP BY code`, date(from), date(to))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: bar counts: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var code string
-		var n int64
-		if err := rows.Scan(&code, &n); err != nil {
-			return nil, fmt.Errorf("postgres: bar counts: %w", err)
-		}
-		out[code] = int(n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: bar counts: %w", err)
-	}
-	return out, nil
-}
-
-// SampleBars implements [kisfeed.PriceStore].
-func (d *DB) SampleBars(ctx context.Context, from, to time.Time, n int) ([]kisfeed.DailyBar, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	rows, err := d.pool.Query(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE trade_date BETWEEN $1 AND $2 ORDER BY random() LIMIT $3`, date(from), date(to), n)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: sample bars: %w", err)
-	}
-	return collectBars(rows)
-}
-
-// CountBars implements [kisfeed.PriceStore].
-func (d *DB) CountBars(ctx context.Context, from, to time.Time) (int, error) {
-	var n int64
-	err := d.pool.QueryRow(ctx, `SELECT count(*) FROM daily_prices WHERE trade_date BETWEEN $1 AND $2`,
-		date(from), date(to)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: count bars: %w", err)
-	}
-	return int(n), nil
+	b.Date = fromDate(dt)
+	b.FetchedAt = b.FetchedAt.In(kisfeed.KST)
+	return b, nil
 }
 
 // AddRejected implements [kisfeed.PriceStore]. A payload that is not JSON
@@ -302,7 +249,7 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 		batch := &pgx.Batch{}
 		for i := range rejects {
 			r := &rejects[i]
-			payload := store.Payload(r.Payload)
+			payload := pricestore.Payload(r.Payload)
 			if !json.Valid(payload) {
 				payload, _ = json.Marshal(string(payload))
 			}
@@ -326,69 +273,26 @@ VALUES ($1, $2, $3, $4, $5::jsonb, $6) RETURNING id`, runID, r.Code, nullDate(r.
 
 // Rejected implements [kisfeed.PriceStore].
 func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
-	query := `SELECT id, run_id, code, trade_date, reason, payload::text, created_at FROM rejected_bars`
-	var args []any
-	if !from.IsZero() || !to.IsZero() {
-		query += ` WHERE trade_date BETWEEN $1 AND $2`
-		args = append(args, date(from), date(to))
-	}
-	query += ` ORDER BY id`
-	rows, err := d.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: rejected: %w", err)
-	}
-	defer rows.Close()
-	return store.Collect(rows, "postgres: rejected", func() (kisfeed.RejectedBar, error) {
-		var r kisfeed.RejectedBar
-		var runID *int64
-		var dt pgtype.Date
-		var payload string
-		if err := rows.Scan(&r.ID, &runID, &r.Code, &dt, &r.Reason, &payload, &r.CreatedAt); err != nil {
-			return r, fmt.Errorf("postgres: scan rejected: %w", err)
-		}
-		if runID != nil {
-			r.RunID = *runID
-		}
-		r.Date = fromDate(dt)
-		r.Payload = []byte(payload)
-		r.CreatedAt = r.CreatedAt.In(kisfeed.KST)
-		return r, nil
-	})
+	where, args := d.Window(from, to)
+	return pricestore.Select(ctx, d.Common, "postgres: rejected", "postgres: rejected", scanRejected,
+		`SELECT id, run_id, code, trade_date, reason, payload::text, created_at FROM rejected_bars`+where+` ORDER BY id`, args...)
 }
 
-// StartRun implements [kisfeed.PriceStore].
-func (d *DB) StartRun(ctx context.Context, run *kisfeed.IngestionRun) error {
-	store.StartingRun(run, d.now)
-	err := d.pool.QueryRow(ctx, `INSERT INTO ingestion_runs (started_at, window_from, window_to, path, status, universe, heartbeat_at, owner)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-		run.StartedAt, date(run.From), date(run.To), run.Path, string(run.Status), run.Universe, run.HeartbeatAt,
-		run.Owner).Scan(&run.ID)
-	if err != nil {
-		return fmt.Errorf("postgres: start run: %w", err)
+func scanRejected(rows pricestore.ScanRows) (kisfeed.RejectedBar, error) {
+	var r kisfeed.RejectedBar
+	var runID *int64
+	var dt pgtype.Date
+	var payload string
+	if err := rows.Scan(&r.ID, &runID, &r.Code, &dt, &r.Reason, &payload, &r.CreatedAt); err != nil {
+		return r, fmt.Errorf("postgres: scan rejected: %w", err)
 	}
-	return nil
-}
-
-// FinishRun implements [kisfeed.PriceStore].
-func (d *DB) FinishRun(ctx context.Context, run kisfeed.IngestionRun) error {
-	store.FinishingRun(&run, d.now)
-	var tag pgconn.CommandTag
-	err := d.do(ctx, func(ctx context.Context) error {
-		var err error
-		tag, err = d.pool.Exec(ctx, `UPDATE ingestion_runs SET finished_at = $1, path = $2, status = $3, universe = $4,
-fetched = $5, written = $6, unchanged = $7, rejected = $8, failed = $9, requests = $10, elapsed_ms = $11, error = $12,
-unwritten = $13 WHERE id = $14`,
-			run.FinishedAt, run.Path, string(run.Status), run.Universe, run.Fetched, run.Written, run.Unchanged,
-			run.Rejected, run.Failed, run.Requests, run.Elapsed.Milliseconds(), run.Error, run.Unwritten, run.ID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: finish run %d: %w", run.ID, err)
+	if runID != nil {
+		r.RunID = *runID
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("postgres: finish run %d: no such run", run.ID)
-	}
-	return nil
+	r.Date = fromDate(dt)
+	r.Payload = []byte(payload)
+	r.CreatedAt = r.CreatedAt.In(kisfeed.KST)
+	return r, nil
 }
 
 // Runs implements [kisfeed.PriceStore].
@@ -403,7 +307,7 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 		return nil, fmt.Errorf("postgres: runs: %w", err)
 	}
 	defer rows.Close()
-	return store.Collect(rows, "postgres: runs", func() (kisfeed.IngestionRun, error) {
+	return pricestore.Collect(rows, "postgres: runs", func() (kisfeed.IngestionRun, error) {
 		var r kisfeed.IngestionRun
 		var finished *time.Time
 		var from, to pgtype.Date
@@ -428,48 +332,15 @@ FROM ingestion_runs ORDER BY id DESC LIMIT $1`, limit)
 	})
 }
 
-// HeartbeatRun implements [kisfeed.PriceStore].
-func (d *DB) HeartbeatRun(ctx context.Context, id int64, at time.Time) error {
-	err := d.do(ctx, func(ctx context.Context) error {
-		_, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET heartbeat_at = $1 WHERE id = $2 AND status = 'running'`, at, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: heartbeat of run %d: %w", id, err)
-	}
-	return nil
-}
-
 // AbandonRuns implements [kisfeed.PriceStore], with the decision in
-// [store.AbandonRuns].
+// [pricestore.AbandonRuns].
 func (d *DB) AbandonRuns(ctx context.Context, staleBefore time.Time, dead func(owner string) bool) ([]int64, error) {
-	var ids []int64
-	err := d.do(ctx, func(ctx context.Context) error {
-		var err error
-		ids, err = store.AbandonRuns(ctx, staleBefore, dead, d.runningRuns, d.abandonRun)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("postgres: abandon dead runs: %w", err)
-	}
-	return ids, nil
-}
-
-func (d *DB) runningRuns(ctx context.Context) ([]store.RunningRun, error) {
-	rows, err := d.pool.Query(ctx, `SELECT id, owner, heartbeat_at FROM ingestion_runs WHERE status = 'running' ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return store.Collect(rows, "read running runs", func() (store.RunningRun, error) {
-		var r store.RunningRun
-		return r, rows.Scan(&r.ID, &r.Owner, &r.HeartbeatAt)
-	})
+	return d.Abandon(ctx, staleBefore, dead, d.abandonRun)
 }
 
 // abandonRun marks r abandoned unless it finished or renewed its lease
 // since it was read.
-func (d *DB) abandonRun(ctx context.Context, r store.RunningRun, reason string) (bool, error) {
+func (d *DB) abandonRun(ctx context.Context, r pricestore.RunningRun, reason string) (bool, error) {
 	tag, err := d.pool.Exec(ctx, `UPDATE ingestion_runs SET status = 'abandoned', finished_at = heartbeat_at, error = $1
 WHERE id = $2 AND status = 'running' AND heartbeat_at = $3`, reason, r.ID, r.HeartbeatAt)
 	return tag.RowsAffected() == 1, err
@@ -477,15 +348,13 @@ WHERE id = $2 AND status = 'running' AND heartbeat_at = $3`, reason, r.ID, r.Hea
 
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
-func (d *DB) SetLogger(l *slog.Logger) {
-	d.retry.Notify = store.LogRetries(l, "postgres")
-}
+func (d *DB) SetLogger(l *slog.Logger) { d.w.SetLogger(l) }
 
 // do runs op, retrying it on connection-level errors: pgx drops a broken
 // connection from the pool when it is released, so the next try runs on
 // another (or a new) one.
 func (d *DB) do(ctx context.Context, op func(ctx context.Context) error) error {
-	return store.Retry(ctx, d.retry, Transient, op)
+	return d.w.Do(ctx, op)
 }
 
 // Transient reports whether err is a connection-level failure worth

@@ -6,14 +6,14 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/postgres"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 )
 
 // openTestDB opens a store in a fresh schema of KISFEED_TEST_DATABASE_URL,
 // dropped when the test ends; it skips when the variable is unset.
 func openTestDB(t *testing.T) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(t.Context(), storetest.PostgresURL(t))
+	db, err := postgres.Open(t.Context(), pricestoretest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func openTestDB(t *testing.T) *postgres.DB {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) kisfeed.PriceStore { return openTestDB(t) })
+	pricestoretest.Run(t, func(t *testing.T) kisfeed.PriceStore { return openTestDB(t) })
 }
 
 func TestSchemaVersion(t *testing.T) {

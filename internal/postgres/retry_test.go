@@ -17,7 +17,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/postgres"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 )
 
 func TestTransient(t *testing.T) {
@@ -60,7 +60,7 @@ func killBackends(t *testing.T, app string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, os.Getenv(storetest.EnvDatabaseURL))
+	conn, err := pgx.Connect(ctx, os.Getenv(pricestoretest.EnvDatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n)
 // succeeds on a fresh connection and the rows are exactly the bars.
 func TestWritesSurviveKilledConnections(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(storetest.PostgresURL(t))
+	u, err := url.Parse(pricestoretest.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -31,8 +30,7 @@ type Limiter struct {
 	limit  redis_rate.Limit
 	log    *slog.Logger
 
-	mu   sync.Mutex // guards down
-	down bool
+	state redisState
 }
 
 // LimiterOption configures a [Limiter].
@@ -83,18 +81,7 @@ func NewLimiter(rdb goredis.UniversalClient, appKey string, perSecond float64, o
 func (l *Limiter) Interval() time.Duration { return l.limit.Period }
 
 func (l *Limiter) note(err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	down := err != nil
-	if down == l.down {
-		return
-	}
-	l.down = down
-	if down {
-		l.log.Warn("redis rate limiter failing; pacing this process on its own", "err", err)
-	} else {
-		l.log.Info("redis rate limiter recovered")
-	}
+	l.state.note(l.log, err, "redis rate limiter failing; pacing this process on its own", "redis rate limiter recovered")
 }
 
 // Wait (kis.Limiter's Wait) asks Redis for a slot and sleeps the

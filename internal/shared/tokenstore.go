@@ -37,8 +37,7 @@ type TokenStore[T any] struct {
 	fallback    Store[T]
 	retainUntil func(T) time.Time
 
-	mu   sync.Mutex // guards down
-	down bool
+	state redisState
 }
 
 // tokenSettings are the options of every [TokenStore], whatever its T.
@@ -116,18 +115,7 @@ func (s *TokenStore[T]) key(id string) string { return s.prefix + "kis:token:" +
 
 // note records whether Redis answered and logs state changes once.
 func (s *TokenStore[T]) note(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	down := err != nil
-	if down == s.down {
-		return
-	}
-	s.down = down
-	if down {
-		s.log.Warn("redis token store failing; using the local token store", "err", err)
-	} else {
-		s.log.Info("redis token store recovered")
-	}
+	s.state.note(s.log, err, "redis token store failing; using the local token store", "redis token store recovered")
 }
 
 // Load returns the record under id, or nil, nil (kis.TokenStore's Load).

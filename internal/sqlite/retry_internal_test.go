@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 // TestUpsertRetriesWhileLocked: another process holds the write lock
@@ -48,7 +48,7 @@ func TestUpsertRetriesWhileLocked(t *testing.T) {
 		}
 	})
 	defer release()
-	db.retry = store.RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond,
+	db.w.Policy = pricestore.RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: time.Millisecond,
 		Notify: func(_ int, err error) { notes = append(notes, err); release() }}
 	day := kisfeed.Date(2026, 11, 27)
 	bars := []kisfeed.DailyBar{{Code: "005930", Date: day, Open: 100, High: 110, Low: 90, Close: 105, Volume: 1, Value: 105,

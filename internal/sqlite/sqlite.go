@@ -21,7 +21,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 //go:embed migrations/*.sql
@@ -30,13 +30,16 @@ var migrations embed.FS
 // DB is a SQLite database holding daily prices, rejected bars and the runs
 // of the ingestion job.
 type DB struct {
+	// Common are Bars, BarsOn, BarCounts, SampleBars, CountBars,
+	// StartRun, FinishRun and HeartbeatRun.
+	*pricestore.Common
 	db   *sql.DB
 	path string
 	// now stamps created_at/updated_at; tests may replace it.
 	now func() time.Time
-	// retry bounds the retries of a write that found the database
-	// locked; tests shorten it.
-	retry store.RetryPolicy
+	// w retries a write that found the database locked; tests shorten
+	// its policy.
+	w pricestore.Writer
 }
 
 var _ kisfeed.PriceStore = (*DB)(nil)
@@ -65,7 +68,37 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	sdb.SetMaxOpenConns(1)
 	sdb.SetConnMaxIdleTime(0)
-	d := &DB{db: sdb, path: path, now: time.Now, retry: store.DefaultRetry}
+	d := &DB{db: sdb, path: path, now: time.Now, w: pricestore.Writer{Name: "sqlite", Policy: pricestore.DefaultRetry, Transient: Transient}}
+	d.Common = pricestore.NewCommon(pricestore.Dialect{
+		Name: "sqlite",
+		Query: func(ctx context.Context, sql string, args ...any) (pricestore.QueryRows, error) {
+			rows, err := sdb.QueryContext(ctx, sql, args...)
+			if err != nil {
+				return nil, err
+			}
+			return sqlRows{rows}, nil
+		},
+		Day:     func(t time.Time) any { return fmtDate(t) },
+		DayName: fmtDate,
+		Instant: func(t time.Time) any { return fmtTime(t) },
+		Now:     d.now,
+		ScanBar: scanBar,
+		Exec: func(ctx context.Context, sql string, args ...any) (int64, error) {
+			res, err := sdb.ExecContext(ctx, sql, args...)
+			if err != nil {
+				return 0, err
+			}
+			return res.RowsAffected()
+		},
+		Heartbeat: "heartbeat_ms",
+		Beat:      func(t time.Time) any { return t.UnixMilli() },
+		ScanRunning: func(rows pricestore.ScanRows, r *pricestore.RunningRun) error {
+			var hb int64
+			err := rows.Scan(&r.ID, &r.Owner, &hb)
+			r.HeartbeatAt = time.UnixMilli(hb)
+			return err
+		},
+	}, &d.w)
 	if err := d.migrate(ctx); err != nil {
 		sdb.Close()
 		return nil, err
@@ -142,34 +175,47 @@ func tuples(n int, tuple string) string {
 	return strings.Repeat(tuple+",", n-1) + tuple
 }
 
+// inTx runs fn in a transaction and commits it; a failure rolls it back.
+func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// writeTx is inTx retried as a whole while the database is locked.
+func (d *DB) writeTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return d.do(ctx, func(ctx context.Context) error {
+		return d.inTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	})
+}
+
 // UpsertBars implements [kisfeed.PriceStore]. Inside one transaction it
 // reads the stored values of the batch's keys, compares in Go (SQLite's
 // upsert cannot tell an insert from an update, nor report an unchanged
 // row), and writes only the new and changed rows.
 func (d *DB) UpsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
-	var res kisfeed.WriteResult
-	if len(bars) == 0 {
-		return res, nil
-	}
-	bars = store.Dedupe(bars)
-	err := d.do(ctx, func(ctx context.Context) error {
-		var err error
-		res, err = d.upsertBars(ctx, bars)
-		return err
+	return d.w.UpsertBars(ctx, bars, func(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+		var res kisfeed.WriteResult
+		err := d.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			res, err = d.upsertBars(ctx, tx, bars)
+			return err
+		})
+		return res, err
 	})
-	if err != nil {
-		return kisfeed.WriteResult{}, err
-	}
-	return res, nil
 }
 
-func (d *DB) upsertBars(ctx context.Context, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
+func (d *DB) upsertBars(ctx context.Context, tx *sql.Tx, bars []kisfeed.DailyBar) (kisfeed.WriteResult, error) {
 	var res kisfeed.WriteResult
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
 
 	type key struct{ code, date string }
 	stored := make(map[key][6]int64, len(bars))
@@ -227,97 +273,29 @@ source = excluded.source, fetched_at = excluded.fetched_at`
 			return kisfeed.WriteResult{}, fmt.Errorf("sqlite: upsert %d bars: %w", len(chunk), err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return kisfeed.WriteResult{}, fmt.Errorf("sqlite: commit: %w", err)
-	}
 	return res, nil
 }
 
-const barColumns = `code, trade_date, open, high, low, close, volume, value, source, fetched_at`
-
-func scanBars(rows *sql.Rows) ([]kisfeed.DailyBar, error) {
-	defer rows.Close()
-	return store.Collect(rows, "sqlite: read bars", func() (kisfeed.DailyBar, error) {
-		var b kisfeed.DailyBar
-		var date, fetched string
-		if err := rows.Scan(&b.Code, &date, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &fetched); err != nil {
-			return b, fmt.Errorf("sqlite: scan bar: %w", err)
-		}
-		var err error
-		if b.Date, err = parseDate(date); err != nil {
-			return b, err
-		}
-		b.FetchedAt, err = parseTime(fetched)
+// scanBar reads a row selected as [pricestore.BarColumns].
+func scanBar(rows pricestore.ScanRows) (kisfeed.DailyBar, error) {
+	var b kisfeed.DailyBar
+	var date, fetched string
+	if err := rows.Scan(&b.Code, &date, &b.Open, &b.High, &b.Low, &b.Close, &b.Volume, &b.Value, &b.Source, &fetched); err != nil {
+		return b, fmt.Errorf("sqlite: scan bar: %w", err)
+	}
+	var err error
+	if b.Date, err = parseDate(date); err != nil {
 		return b, err
-	})
+	}
+	b.FetchedAt, err = parseTime(fetched)
+	return b, err
 }
 
-// Bars implements [kisfeed.PriceStore].
-func (d *DB) Bars(ctx context.Context, code string, from, to time.Time) ([]kisfeed.DailyBar, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE code = ? AND trade_date BETWEEN ? AND ? ORDER BY trade_date`, code, fmtDate(from), fmtDate(to))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: bars %s: %w", code, err)
-	}
-	return scanBars(rows)
-}
+// sqlRows gives *sql.Rows the Close of [pricestore.QueryRows]; its error adds
+// nothing to that of Next and Err.
+type sqlRows struct{ *sql.Rows }
 
-// BarsOn implements [kisfeed.PriceStore].
-func (d *DB) BarsOn(ctx context.Context, day time.Time) ([]kisfeed.DailyBar, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE trade_date = ? ORDER BY code`, fmtDate(day))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: bars on %s: %w", fmtDate(day), err)
-	}
-	return scanBars(rows)
-}
-
-// BarCounts implements [kisfeed.PriceStore].
-func (d *DB) BarCounts(ctx context.Context, from, to time.Time) (map[string]int, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT code, count(*) FROM daily_prices
-WHERE trade_date BETWEEN ? AND ? GROUP BY code`, fmtDate(from), fmtDate(to))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: bar counts: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var code string
-		var n int
-		if err := rows.Scan(&code, &n); err != nil {
-			return nil, fmt.Errorf("sqlite: bar counts: %w", err)
-		}
-		out[code] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: bar counts: %w", err)
-	}
-	return out, nil
-}
-
-// SampleBars implements [kisfeed.PriceStore].
-func (d *DB) SampleBars(ctx context.Context, from, to time.Time, n int) ([]kisfeed.DailyBar, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	rows, err := d.db.QueryContext(ctx, `SELECT `+barColumns+` FROM daily_prices
-WHERE trade_date BETWEEN ? AND ? ORDER BY random() LIMIT ?`, fmtDate(from), fmtDate(to), n)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: sample bars: %w", err)
-	}
-	return scanBars(rows)
-}
-
-// CountBars implements [kisfeed.PriceStore].
-func (d *DB) CountBars(ctx context.Context, from, to time.Time) (int, error) {
-	var n int
-	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM daily_prices WHERE trade_date BETWEEN ? AND ?`,
-		fmtDate(from), fmtDate(to)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: count bars: %w", err)
-	}
-	return n, nil
-}
+func (r sqlRows) Close() { r.Rows.Close() }
 
 func nullDate(t time.Time) any {
 	if t.IsZero() {
@@ -331,15 +309,10 @@ func (d *DB) AddRejected(ctx context.Context, rejects []kisfeed.RejectedBar) err
 	if len(rejects) == 0 {
 		return nil
 	}
-	return d.do(ctx, func(ctx context.Context) error { return d.addRejected(ctx, rejects) })
+	return d.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return d.addRejected(ctx, tx, rejects) })
 }
 
-func (d *DB) addRejected(ctx context.Context, rejects []kisfeed.RejectedBar) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
+func (d *DB) addRejected(ctx context.Context, tx *sql.Tx, rejects []kisfeed.RejectedBar) error {
 	st, err := tx.PrepareContext(ctx, `INSERT INTO rejected_bars (run_id, code, trade_date, reason, payload, created_at)
 VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
@@ -356,64 +329,51 @@ VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
 		if r.RunID != 0 {
 			runID = r.RunID
 		}
-		payload := store.Payload(r.Payload)
+		payload := pricestore.Payload(r.Payload)
 		if err := st.QueryRowContext(ctx, runID, r.Code, nullDate(r.Date), r.Reason, string(payload), fmtTime(r.CreatedAt)).Scan(&r.ID); err != nil {
 			return fmt.Errorf("sqlite: insert rejected %s: %w", r.Code, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
 }
 
 // Rejected implements [kisfeed.PriceStore].
 func (d *DB) Rejected(ctx context.Context, from, to time.Time) ([]kisfeed.RejectedBar, error) {
-	query := `SELECT id, run_id, code, trade_date, reason, payload, created_at FROM rejected_bars`
-	var args []any
-	if !from.IsZero() || !to.IsZero() {
-		query += ` WHERE trade_date BETWEEN ? AND ?`
-		args = append(args, fmtDate(from), fmtDate(to))
+	where, args := d.Window(from, to)
+	return pricestore.Select(ctx, d.Common, "sqlite: rejected", "sqlite: rejected", scanRejected,
+		`SELECT id, run_id, code, trade_date, reason, payload, created_at FROM rejected_bars`+where+` ORDER BY id`, args...)
+}
+
+func scanRejected(rows pricestore.ScanRows) (kisfeed.RejectedBar, error) {
+	var r kisfeed.RejectedBar
+	var runID sql.NullInt64
+	var date sql.NullString
+	var payload, created string
+	if err := rows.Scan(&r.ID, &runID, &r.Code, &date, &r.Reason, &payload, &created); err != nil {
+		return r, fmt.Errorf("sqlite: scan rejected: %w", err)
 	}
-	query += ` ORDER BY id`
-	rows, err := d.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: rejected: %w", err)
+	r.RunID = runID.Int64
+	var err error
+	if date.Valid {
+		if r.Date, err = parseDate(date.String); err != nil {
+			return r, err
+		}
 	}
-	defer rows.Close()
-	return store.Collect(rows, "sqlite: rejected", func() (kisfeed.RejectedBar, error) {
-		var r kisfeed.RejectedBar
-		var runID sql.NullInt64
-		var date sql.NullString
-		var payload, created string
-		if err := rows.Scan(&r.ID, &runID, &r.Code, &date, &r.Reason, &payload, &created); err != nil {
-			return r, fmt.Errorf("sqlite: scan rejected: %w", err)
-		}
-		r.RunID = runID.Int64
-		var err error
-		if date.Valid {
-			if r.Date, err = parseDate(date.String); err != nil {
-				return r, err
-			}
-		}
-		r.Payload = []byte(payload)
-		r.CreatedAt, err = parseTime(created)
-		return r, err
-	})
+	r.Payload = []byte(payload)
+	r.CreatedAt, err = parseTime(created)
+	return r, err
 }
 
 // SetLogger makes the store log each write it retries (the attempt and
 // the error) on l. Call it before use; nil logs nothing.
-func (d *DB) SetLogger(l *slog.Logger) {
-	d.retry.Notify = store.LogRetries(l, "sqlite")
-}
+func (d *DB) SetLogger(l *slog.Logger) { d.w.SetLogger(l) }
 
 // do runs op, retrying it while the database is locked: busy_timeout
 // already waits for a competing writer, so a lock that outlasts it (or
 // a SQLITE_BUSY it cannot wait out, such as a stale read snapshot) gets a
 // few more tries before the run fails.
 func (d *DB) do(ctx context.Context, op func(ctx context.Context) error) error {
-	return store.Retry(ctx, d.retry, Transient, op)
+	return d.w.Do(ctx, op)
 }
 
 // Transient reports whether err says the database is busy or locked
@@ -437,15 +397,10 @@ func (d *DB) UpsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
 	if len(stocks) == 0 {
 		return nil
 	}
-	return d.do(ctx, func(ctx context.Context) error { return d.upsertStocks(ctx, stocks) })
+	return d.writeTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return d.upsertStocks(ctx, tx, stocks) })
 }
 
-func (d *DB) upsertStocks(ctx context.Context, stocks []kisfeed.Stock) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	defer tx.Rollback()
+func (d *DB) upsertStocks(ctx context.Context, tx *sql.Tx, stocks []kisfeed.Stock) error {
 	// Read what is stored and write only new or changed stocks: the
 	// universe rarely changes from one day to the next.
 	type row struct {
@@ -501,9 +456,6 @@ WHERE (isin, name, market, grp, preferred, halted, listed_shares, coalesce(listi
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("sqlite: upsert %d stocks: %w", len(chunk), err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
 }

@@ -8,13 +8,13 @@ import (
 	"testing"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
-	"github.com/kisfeed/kisfeed/internal/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) kisfeed.PriceStore {
+	pricestoretest.Run(t, func(t *testing.T) kisfeed.PriceStore {
 		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "kisfeed.db"))
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,7 @@
-// Package storetest is the conformance suite every [kisfeed.PriceStore]
+// Package pricestoretest is the conformance suite every [kisfeed.PriceStore]
 // passes: the SQLite and PostgreSQL stores run the same tests, so they
 // count inserts, updates and unchanged rows the same way.
-package storetest
+package pricestoretest
 
 import (
 	"context"

@@ -1,8 +1,10 @@
-// Package store holds the Go logic the SQL price stores (internal/sqlite
+// Package pricestore holds the Go logic the SQL price stores (internal/sqlite
 // and internal/postgres) share, so the two cannot drift apart: what they do
-// to their inputs before any SQL and how they read result rows. The SQL
-// itself, which differs by dialect, stays in each store.
-package store
+// to their inputs before any SQL, how they retry writes and read rows, and
+// the statements whose SQL is the same in both dialects ([Common], over a
+// [Dialect] of small differences). The SQL that really differs (upserts,
+// rejects, the run list) stays in each store.
+package pricestore
 
 import (
 	"fmt"
@@ -54,6 +56,31 @@ func Collect[T any](rows Rows, what string, scan func() (T, error)) ([]T, error)
 			return nil, err
 		}
 		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// ScanRows is [Rows] that also scan a row, as *sql.Rows and pgx.Rows do.
+type ScanRows interface {
+	Rows
+	Scan(dest ...any) error
+}
+
+// CountByCode reads rows of (code, count) into a map, as
+// [kisfeed.PriceStore.BarCounts] returns them; any error is wrapped as
+// "what: err".
+func CountByCode(rows ScanRows, what string) (map[string]int, error) {
+	out := map[string]int{}
+	for rows.Next() {
+		var code string
+		var n int64
+		if err := rows.Scan(&code, &n); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out[code] = int(n)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

@@ -1,4 +1,4 @@
-package store_test
+package pricestore_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/kisfeed/kisfeed/internal/store"
+	"github.com/kisfeed/kisfeed/internal/pricestore"
 )
 
 var errConn = errors.New("connection reset")
@@ -17,7 +17,7 @@ func isConn(err error) bool { return errors.Is(err, errConn) }
 
 func TestRetry(t *testing.T) {
 	t.Parallel()
-	p := store.RetryPolicy{Attempts: 4, Base: 100 * time.Millisecond, Max: 250 * time.Millisecond}
+	p := pricestore.RetryPolicy{Attempts: 4, Base: 100 * time.Millisecond, Max: 250 * time.Millisecond}
 	tests := []struct {
 		name      string
 		fails     []error // what each call returns, then nil
@@ -43,7 +43,7 @@ func TestRetry(t *testing.T) {
 					}
 				}
 				start := time.Now()
-				err := store.Retry(t.Context(), p, isConn, func(context.Context) error {
+				err := pricestore.Retry(t.Context(), p, isConn, func(context.Context) error {
 					calls++
 					if calls <= len(tt.fails) {
 						return tt.fails[calls-1]
@@ -76,7 +76,7 @@ func TestRetryStopsWithContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		calls := 0
-		err := store.Retry(ctx, store.RetryPolicy{Attempts: 10, Base: time.Hour, Max: time.Hour}, isConn, func(context.Context) error {
+		err := pricestore.Retry(ctx, pricestore.RetryPolicy{Attempts: 10, Base: time.Hour, Max: time.Hour}, isConn, func(context.Context) error {
 			calls++
 			cancel()
 			return errConn
