@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 
@@ -63,13 +64,14 @@ func (a *app) newAPIKey(name, scopeList string) error {
 }
 
 // logAccess says in one line who may read the API: with keys, how many;
-// without, that every route is public and, on the default address, that
-// serve listens on loopback only.
-func logAccess(log *slog.Logger, keys int, loopbackDefault, metricsNeedKey bool) {
+// without, that serve listens on loopback only (the default then), or
+// warns that every route is public to whoever reaches addr.
+func logAccess(log *slog.Logger, keys int, addr net.Addr, metricsNeedKey bool) {
+	tcp, _ := addr.(*net.TCPAddr)
 	switch {
 	case keys > 0:
 		log.Info("API keys required on /v1", "keys", keys, "metrics_require_key", metricsNeedKey)
-	case loopbackDefault:
+	case tcp != nil && tcp.IP.IsLoopback():
 		log.Info("no API keys configured (KISFEED_API_KEYS): listening on loopback only; set KISFEED_API_KEYS, or choose an address with --addr or KISFEED_ADDR")
 	default:
 		log.Warn("no API keys configured (KISFEED_API_KEYS): every route is public to whoever reaches the listen address")

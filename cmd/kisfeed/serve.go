@@ -151,9 +151,10 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	a.tuneGC()
 	a.tuneMemory()
 	log := a.logger(cfg)
-	addrName, loopbackDefault := "--addr", false
+	addrName := "--addr"
 	if o.addr == "" {
-		o.addr, loopbackDefault = cfg.ListenAddr()
+		// Loopback unless API keys are configured (config.ListenAddr).
+		o.addr, _ = cfg.ListenAddr()
 		addrName = "KISFEED_ADDR"
 	}
 	keys, err := cfg.APIKeys() // validated by a.config; parsed again for the keys
@@ -209,7 +210,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		Access: access.New(keys), MetricsRequireKey: cfg.MetricsRequireKey,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
-	logAccess(log, len(keys), loopbackDefault, cfg.MetricsRequireKey)
+	logAccess(log, len(keys), ln.Addr(), cfg.MetricsRequireKey)
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))
 	err = httpapi.Serve(ctx, ln, h, httpapi.ServeOptions{
 		ShutdownTimeout: o.shutdownTimeout,
