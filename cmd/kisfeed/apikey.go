@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -75,5 +76,39 @@ func logAccess(log *slog.Logger, keys int, addr net.Addr, metricsNeedKey bool) {
 		log.Info("no API keys configured (KISFEED_API_KEYS): listening on loopback only; set KISFEED_API_KEYS, or choose an address with --addr or KISFEED_ADDR")
 	default:
 		log.Warn("no API keys configured (KISFEED_API_KEYS): every route is public to whoever reaches the listen address")
+	}
+}
+
+// apiKeyEnv names the process environment variable from which client
+// commands (loadtest) take the API key they send to a serve that requires
+// one. Not a flag: arguments show in the process list.
+const apiKeyEnv = "KISFEED_API_KEY"
+
+// withAPIKey returns base, sending key as a bearer token on every request
+// when key is set.
+func withAPIKey(key string, base http.RoundTripper) http.RoundTripper {
+	if key == "" {
+		return base
+	}
+	return &keyTransport{auth: "Bearer " + key, base: base}
+}
+
+// keyTransport adds the Authorization header, on a clone of the request
+// as a RoundTripper must not change the one it is given.
+type keyTransport struct {
+	auth string
+	base http.RoundTripper
+}
+
+func (t *keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", t.auth)
+	return t.base.RoundTrip(r)
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach base.
+func (t *keyTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -74,7 +75,9 @@ func TestServeAPIKeys(t *testing.T) {
 	t.Parallel()
 	const key = "kf_serve-test-key-0123456789"
 	var stderr bytes.Buffer
-	a := mockApp([]string{"LOG_LEVEL=info", "KISFEED_API_KEYS=web:" + access.Hash(key)}, &stderr)
+	// rate=0: the synthetic market answers every quote as a miss, and
+	// the loadtest below must not run into the quota.
+	a := mockApp([]string{"LOG_LEVEL=info", "KISFEED_API_KEYS=web:" + access.Hash(key) + ":rate=0"}, &stderr)
 	base, stop := startServe(t, a)
 	get := func(path, auth string) int {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
@@ -100,6 +103,27 @@ func TestServeAPIKeys(t *testing.T) {
 	} {
 		if got := get(tt.path, tt.auth); got != tt.want {
 			t.Errorf("GET %s with %q: status %d, want %d", tt.path, tt.auth, got, tt.want)
+		}
+	}
+	// loadtest sends KISFEED_API_KEY from its environment.
+	for _, tt := range []struct {
+		env    string
+		status int
+	}{{"KISFEED_API_KEY=" + key, 200}, {"KISFEED_API_KEY=", 401}} {
+		var out, lterr bytes.Buffer
+		lt := &app{environ: []string{"LOG_LEVEL=warn", tt.env}, stdin: strings.NewReader(""), stdout: &out, stderr: &lterr, clock: a.clock}
+		root := newRootCmd(lt)
+		root.SetArgs([]string{"loadtest", "--target", base, "--rate", "200", "--duration", "50ms", "--codes", "5", "--json"})
+		_ = root.ExecuteContext(t.Context())
+		var r struct {
+			Completed int         `json:"completed"`
+			Statuses  map[int]int `json:"statuses"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			t.Fatalf("loadtest with %s: output %q: %v (stderr %s)", tt.env, out.String(), err, lterr.String())
+		}
+		if r.Completed == 0 || r.Statuses[tt.status] != r.Completed {
+			t.Errorf("loadtest with %s: %+v, want every answer %d", tt.env, r, tt.status)
 		}
 	}
 	if err := stop(); err != nil {

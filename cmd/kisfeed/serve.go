@@ -327,7 +327,12 @@ Exit status: 0 when every request was answered without a 5xx (a 4xx, such
 as an unknown code, is the client's doing and does not fail the run); 1
 when any request got a 5xx or no answer (connection error, or no answer
 within 30 s), or when the target does not answer at all; 2 bad usage; 130
-interrupted (the figures so far are printed).`,
+interrupted (the figures so far are printed).
+
+A target that requires API keys: set KISFEED_API_KEY in loadtest's
+environment (not a flag, which other users could read in the process
+list); every request carries it as "Authorization: Bearer <key>". Its
+cache-miss quota applies: a cold run may need a key with a higher rate=.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.loadtest(cmd.Context(), o) },
 	}
@@ -373,10 +378,10 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 	a.tuneGC() // the generator's own GC pauses would count as latency
 	lc.Client = &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
+		Transport: withAPIKey(a.getenv(apiKeyEnv), &http.Transport{
 			MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency,
 			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		},
+		}),
 	}
 	defer lc.Client.CloseIdleConnections()
 	codes, err := loadtest.FetchCodes(ctx, lc.Client, o.target, o.codes)
