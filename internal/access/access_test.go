@@ -1,7 +1,9 @@
 package access
 
 import (
+	"crypto/sha256"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +209,25 @@ func TestStreamQuotaHook(t *testing.T) {
 		t.Errorf("AcquireCodes without a limit: %v", err)
 	}
 	q.ReleaseCodes(5)
+}
+
+// BenchmarkAuthenticate is the per-request cost of finding a key among
+// n: one SHA-256 of the token and n constant-time compares.
+func BenchmarkAuthenticate(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(strconv.Itoa(n)+"keys", func(b *testing.B) {
+			var keys []Key
+			for i := range n {
+				keys = append(keys, Key{Name: "k" + strconv.Itoa(i), Hash: sha256.Sum256([]byte("kf_key-" + strconv.Itoa(i)))})
+			}
+			g := New(keys)
+			token := "kf_key-" + strconv.Itoa(n-1)
+			b.ReportAllocs()
+			for b.Loop() {
+				if g.Authenticate(token) == nil {
+					b.Fatal("no match")
+				}
+			}
+		})
+	}
 }
