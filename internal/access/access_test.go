@@ -204,11 +204,33 @@ func TestMissBucket(t *testing.T) {
 
 func TestStreamQuotaHook(t *testing.T) {
 	t.Parallel()
-	var q StreamQuota = newPrincipal(Key{Name: "k"})
-	if err := q.AcquireCodes(5); err != nil {
-		t.Errorf("AcquireCodes without a limit: %v", err)
+	var q StreamQuota = newPrincipal(Key{Name: "k", Quota: Quota{StreamCodes: 3}})
+	steps := []struct {
+		acquire, release int
+		ok               bool
+	}{
+		{acquire: 2, ok: true},
+		{acquire: 2, ok: false}, // 4 > 3: refused, nothing counted
+		{acquire: 1, ok: true},  // exactly 3
+		{release: 2},
+		{acquire: 2, ok: true},
+		{acquire: 1, ok: false},
 	}
-	q.ReleaseCodes(5)
+	for i, s := range steps {
+		if s.release > 0 {
+			q.ReleaseCodes(s.release)
+			continue
+		}
+		err := q.AcquireCodes(s.acquire)
+		var qe *QuotaError
+		if s.ok != (err == nil) || (err != nil && (!errors.As(err, &qe) || qe.Key != "k" || qe.Quota != "streamed codes")) {
+			t.Errorf("step %d: AcquireCodes(%d) = %v, want ok %v (else a *QuotaError naming the key)", i, s.acquire, err, s.ok)
+		}
+	}
+	free := newPrincipal(Key{Name: "free"})
+	if err := free.AcquireCodes(1000); err != nil {
+		t.Errorf("no limit: AcquireCodes(1000) = %v", err)
+	}
 }
 
 // BenchmarkAuthenticate is the per-request cost of finding a key among

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +99,19 @@ func (p *Principal) MissWait(now time.Time) time.Duration {
 	return time.Duration(math.Ceil((1 - tokens) / float64(p.misses.Limit()) * float64(time.Second)))
 }
 
+// CheckMiss is [Principal.MissWait] as an error: nil while the key may
+// go on, else a *QuotaError with the wait as RetryAfter.
+func (p *Principal) CheckMiss(now time.Time) error {
+	wait := p.MissWait(now)
+	if wait <= 0 {
+		return nil
+	}
+	q := p.key.Quota
+	return &QuotaError{Key: p.key.Name, Quota: "cache-miss", RetryAfter: wait,
+		Detail: fmt.Sprintf("%s/s, burst %d; cached answers are free, misses ask the upstream",
+			strconv.FormatFloat(q.MissRate, 'g', -1, 64), q.MissBurst)}
+}
+
 // ChargeMiss takes n misses from the key's bucket at now. The bucket may
 // go below zero — the upstream was already asked, concurrent requests of
 // one key may all have passed [Principal.MissWait] — and the debt is paid
@@ -127,15 +141,11 @@ type StreamQuota interface {
 	ReleaseCodes(n int)
 }
 
-// streamLimit is the most codes one key may stream at once; 0 = no limit.
-// It is a variable of the key, not a setting yet: streaming is not built.
-func (p *Principal) streamLimit() int { return 0 }
-
 // AcquireCodes implements [StreamQuota].
 func (p *Principal) AcquireCodes(n int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if limit := p.streamLimit(); limit > 0 && p.streamed+n > limit {
+	if limit := p.key.Quota.StreamCodes; limit > 0 && p.streamed+n > limit {
 		return &QuotaError{Key: p.key.Name, Quota: "streamed codes",
 			Detail: fmt.Sprintf("%d codes streamed now, %d more asked, limit %d", p.streamed, n, limit)}
 	}
@@ -153,11 +163,11 @@ func (p *Principal) ReleaseCodes(n int) {
 // QuotaError is a request refused because its key spent a quota.
 type QuotaError struct {
 	Key        string        // the key's name
-	Quota      string        // "cache misses", "streamed codes"
+	Quota      string        // "cache-miss", "streamed codes"
 	Detail     string        // what was spent and the limit
 	RetryAfter time.Duration // when trying again may succeed; 0 = not by waiting
 }
 
 func (e *QuotaError) Error() string {
-	return fmt.Sprintf("key %s: %s quota spent: %s", e.Key, e.Quota, e.Detail)
+	return fmt.Sprintf("key %s spent its %s quota (%s)", e.Key, e.Quota, e.Detail)
 }

@@ -38,6 +38,10 @@ type Quota struct {
 	// MissBurst is the bucket's size: the misses a key may make at once
 	// after being idle.
 	MissBurst int
+	// StreamCodes is the most codes the key's consumers may stream at
+	// once ([StreamQuota]); 0 = no limit. No setting feeds it yet: the
+	// real-time fan-out that enforces it is not built.
+	StreamCodes int
 }
 
 // Key is one configured consumer key: a name for logs and problems, the

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,16 +76,25 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*access.Prin
 		return p, false
 	}
 	if class == classData {
-		if wait := p.MissWait(s.now()); wait > 0 {
-			q := p.Quota()
-			s.writeProblem(w, Problem{Type: problemBase + "quota-exceeded", Title: "Quota exceeded",
-				Status: http.StatusTooManyRequests, Instance: instance(r), RetryAfter: retrySeconds(wait),
-				Detail: "key " + p.Name() + " spent its cache-miss quota (" + strconv.FormatFloat(q.MissRate, 'g', -1, 64) +
-					"/s, burst " + strconv.Itoa(q.MissBurst) + "); cached answers are free, misses ask the upstream"})
+		var qe *access.QuotaError
+		if err := p.CheckMiss(s.now()); errors.As(err, &qe) {
+			s.writeProblem(w, quotaProblem(r, qe))
 			return p, false
 		}
 	}
 	return p, true
+}
+
+// quotaProblem is the 429 for a spent quota; its detail names the key,
+// which is the caller's own. Retry-After is sent only when waiting helps
+// (a miss bucket refills; streamed codes come back only when released).
+func quotaProblem(r *http.Request, qe *access.QuotaError) Problem {
+	p := Problem{Type: problemBase + "quota-exceeded", Title: "Quota exceeded",
+		Status: http.StatusTooManyRequests, Instance: instance(r), Detail: qe.Error()}
+	if qe.RetryAfter > 0 {
+		p.RetryAfter = retrySeconds(qe.RetryAfter)
+	}
+	return p
 }
 
 // chargeMiss charges p for a data request whose answer reached the

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -322,6 +324,21 @@ func TestOpenAPISecurity(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestQuotaProblem: Retry-After only when waiting helps, rounded up.
+func TestQuotaProblem(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodGet, "/v1/stream", nil)
+	for _, tt := range []struct {
+		wait time.Duration
+		want int
+	}{{0, 0}, {time.Millisecond, 1}, {1500 * time.Millisecond, 2}} {
+		p := quotaProblem(r, &access.QuotaError{Key: "k", Quota: "streamed codes", Detail: "3 of 3", RetryAfter: tt.wait})
+		if p.Status != 429 || p.RetryAfter != tt.want || !strings.Contains(p.Detail, "key k spent its streamed codes quota") {
+			t.Errorf("wait %s: %+v, want 429 with retry_after %d naming the key", tt.wait, p, tt.want)
 		}
 	}
 }
