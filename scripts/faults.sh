@@ -710,17 +710,23 @@ sc_secrets() {
 	local rp=$BG
 	for _ in $(seq 50); do timeout 2 redis-cli -p "$port" -a "$pw" --no-auth-warning ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
 	log "secrets: LOG_LEVEL=debug serve/ingest/quote with a fake secret, 20 % errors and 5 % resets"
-	serve "$dir" LOG_LEVEL=debug REDIS_URL="redis://:$pw@127.0.0.1:$port/0" || { APP_SECRET=$SECRET_SAVE; return 1; }
+	# A consumer API key: serve is given its hash, curl sends the key.
+	local apikey="kf_faults-FAKE-APIKEY-$$-$RANDOM$RANDOM" auth
+	auth="Authorization: Bearer $apikey"
+	serve "$dir" LOG_LEVEL=debug REDIS_URL="redis://:$pw@127.0.0.1:$port/0" \
+		KISFEED_API_KEYS="faults:$(printf %s "$apikey" | sha256sum | cut -d' ' -f1):rate=0" || { APP_SECRET=$SECRET_SAVE; return 1; }
 	local c
 	for c in 005930 000660 035420 999999 00593X; do
-		timeout 20 curl -sS -D - "$SRV/v1/stocks/$c/quote" >>"$dir/http.out" 2>&1
+		timeout 20 curl -sS -D - -H "$auth" "$SRV/v1/stocks/$c/quote" >>"$dir/http.out" 2>&1
 	done
-	timeout 20 curl -sS "$SRV/v1/quotes?codes=005930,000660,051910" >>"$dir/http.out" 2>&1
+	timeout 20 curl -sS -H "$auth" "$SRV/v1/quotes?codes=005930,000660,051910" >>"$dir/http.out" 2>&1
 	timeout 20 curl -sS "$SRV/readyz" >>"$dir/http.out" 2>&1
 	timeout 20 curl -sS "$SRV/metrics" >>"$dir/http.out" 2>&1
 	timeout 5 curl -fsS -X POST "$EMU/_emulator/outage?for=3s" >/dev/null
-	timeout 20 curl -sS -D - "$SRV/v1/stocks/068270/quote" >>"$dir/http.out" 2>&1
-	timeout 20 curl -sS -D - "$SRV/v1/stocks/005930/orderbook" >>"$dir/http.out" 2>&1
+	timeout 20 curl -sS -D - -H "$auth" "$SRV/v1/stocks/068270/quote" >>"$dir/http.out" 2>&1
+	timeout 20 curl -sS -D - -H "$auth" "$SRV/v1/stocks/005930/orderbook" >>"$dir/http.out" 2>&1
+	# One wrong key: its 401 must not echo it either.
+	timeout 20 curl -sS -D - -H "Authorization: Bearer ${apikey}X" "$SRV/v1/stocks/005930/quote" >>"$dir/http.out" 2>&1
 	sleep 3
 	stop "$SRV_PID"
 	mkdir -p "$dir/sqlite"
@@ -735,18 +741,19 @@ sc_secrets() {
 	tok=$(timeout 10 curl -sS -X POST "$EMU/oauth2/tokenP" -H 'content-type: application/json; charset=utf-8' \
 		-d "{\"grant_type\":\"client_credentials\",\"appkey\":\"$APP_KEY\",\"appsecret\":\"$APP_SECRET\"}" | jq -r '.access_token // empty')
 	local files=("$dir"/serve.out "$dir"/serve.err "$dir"/http.out "$dir"/ingest.out "$dir"/ingest.err "$dir"/quote*.out "$dir"/quote*.err)
-	local lines nsec ntok npw
+	local lines nsec ntok npw nkey
 	lines=$(cat "${files[@]}" | wc -l)
 	nsec=$(cat "${files[@]}" | grep -cF -- "$APP_SECRET")
+	nkey=$(cat "${files[@]}" | grep -cF -- "$apikey")
 	npw=$(cat "${files[@]}" | grep -cF -- "$pw")
 	if [[ -n "$tok" ]]; then ntok=$(cat "${files[@]}" | grep -cF -- "$tok"); else ntok="? (no token from tokenP)"; fi
 	local dbg
 	dbg=$(cat "${files[@]}" | grep -c 'level=DEBUG')
 	row "j. secrets at debug level" \
-		"$(cell "LOG_LEVEL=debug serve (REDIS_URL with a password), ingest, quote; fake app secret; emulator 20 % errors, 5 % resets, a 3 s outage")" \
-		"$(cell "$lines output lines ($dbg at debug) from serve, 10 HTTP answers, ingest, 2 quotes")" \
+		"$(cell "LOG_LEVEL=debug serve (REDIS_URL with a password, an API key), ingest, quote; fake app secret; emulator 20 % errors, 5 % resets, a 3 s outage")" \
+		"$(cell "$lines output lines ($dbg at debug) from serve, 11 HTTP answers, ingest, 2 quotes")" \
 		"$(cell "serve exit $STOPPED_RC")" \
-		"$(cell "leaks: app secret $nsec, access token $ntok, Redis password $npw")" \
+		"$(cell "leaks: app secret $nsec, access token $ntok, Redis password $npw, API key $nkey")" \
 		"n/a" \
 		"$(crash "${files[@]}")" \
 		"n/a"

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/access"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/ingest"
@@ -48,7 +49,18 @@ func newServeCmd(a *app) *cobra.Command {
   GET /v1/calendar/{date}
   GET /v1/stocks                            (the universe)
 
-plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json. It prints
+plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json.
+
+Access: with KISFEED_API_KEYS set, every /v1 route needs
+"Authorization: Bearer <key>" (401 without, 403 for a key lacking the
+scope), and each key may cause KISFEED_API_KEY_MISS_RATE cache misses per
+second (burst KISFEED_API_KEY_MISS_BURST) before it gets 429 with
+Retry-After; "kisfeed apikey new NAME" makes a key. /metrics needs a key
+with the metrics scope when METRICS_REQUIRE_KEY=true. Without keys every
+route is public, so serve then listens on 127.0.0.1:8080 unless --addr or
+KISFEED_ADDR says otherwise.
+
+It prints
 "listening on http://ADDR" once bound and shuts down gracefully on SIGTERM or
 Ctrl-C: in-flight requests drain (up to --shutdown-timeout), then pools close.
 
@@ -86,7 +98,7 @@ it below a container's memory limit.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.serve(cmd.Context(), o) },
 	}
 	f := c.Flags()
-	f.StringVar(&o.addr, "addr", "", "listen address (default KISFEED_ADDR, :8080)")
+	f.StringVar(&o.addr, "addr", "", "listen address (default KISFEED_ADDR; else :8080 with KISFEED_API_KEYS, 127.0.0.1:8080 without)")
 	f.DurationVar(&o.requestTimeout, "request-timeout", httpapi.DefaultRequestTimeout, "bound on each request; past it the answer is 504")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may drain on shutdown")
 	f.BoolVar(&o.accessLog, "access-log", true, "log every request at info level (skipped when LOG_LEVEL is above info)")
@@ -141,7 +153,13 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	log := a.logger(cfg)
 	addrName := "--addr"
 	if o.addr == "" {
-		o.addr, addrName = cfg.HTTPAddr, "KISFEED_ADDR"
+		// Loopback unless API keys are configured (config.ListenAddr).
+		o.addr, _ = cfg.ListenAddr()
+		addrName = "KISFEED_ADDR"
+	}
+	keys, err := cfg.APIKeys() // validated by a.config; parsed again for the keys
+	if err != nil {
+		return withExit(2, err)
 	}
 	if err := checkListenAddr(o.addr); err != nil {
 		if addrName == "--addr" {
@@ -189,8 +207,10 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
 		Checks: checks, Now: a.clock.Wall, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+		Access: access.New(keys), MetricsRequireKey: cfg.MetricsRequireKey,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
+	logAccess(log, len(keys), ln.Addr(), cfg.MetricsRequireKey)
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))
 	err = httpapi.Serve(ctx, ln, h, httpapi.ServeOptions{
 		ShutdownTimeout: o.shutdownTimeout,
@@ -307,7 +327,12 @@ Exit status: 0 when every request was answered without a 5xx (a 4xx, such
 as an unknown code, is the client's doing and does not fail the run); 1
 when any request got a 5xx or no answer (connection error, or no answer
 within 30 s), or when the target does not answer at all; 2 bad usage; 130
-interrupted (the figures so far are printed).`,
+interrupted (the figures so far are printed).
+
+A target that requires API keys: set KISFEED_API_KEY in loadtest's
+environment (not a flag, which other users could read in the process
+list); every request carries it as "Authorization: Bearer <key>". Its
+cache-miss quota applies: a cold run may need a key with a higher rate=.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.loadtest(cmd.Context(), o) },
 	}
@@ -353,10 +378,10 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 	a.tuneGC() // the generator's own GC pauses would count as latency
 	lc.Client = &http.Client{
 		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
+		Transport: withAPIKey(a.getenv(apiKeyEnv), &http.Transport{
 			MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency,
 			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		},
+		}),
 	}
 	defer lc.Client.CloseIdleConnections()
 	codes, err := loadtest.FetchCodes(ctx, lc.Client, o.target, o.codes)

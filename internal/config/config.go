@@ -11,11 +11,14 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
+
+	"github.com/kisfeed/kisfeed/internal/access"
 )
 
 // Mode says which upstream the data-source factory builds.
@@ -139,9 +142,22 @@ type Config struct {
 	DatabaseURL   string `env:"DATABASE_URL"` // "" = SQLite at ./kisfeed.db
 	IngestWorkers int    `env:"INGEST_WORKERS" envDefault:"8"`
 
-	HTTPAddr  string `env:"KISFEED_ADDR" envDefault:":8080"`
+	// HTTPAddr is serve's listen address; empty = [Config.ListenAddr]'s
+	// default (loopback without API keys).
+	HTTPAddr  string `env:"KISFEED_ADDR"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+
+	// APIKeyList lists the consumer API keys, hashed (see [Config.APIKeys]);
+	// empty = no access control.
+	APIKeyList string `env:"KISFEED_API_KEYS"`
+	// APIKeyMissRate and APIKeyMissBurst are each key's default cache-miss
+	// bucket: misses per second (0 = no limit) and burst.
+	APIKeyMissRate  float64 `env:"KISFEED_API_KEY_MISS_RATE" envDefault:"5"`
+	APIKeyMissBurst int     `env:"KISFEED_API_KEY_MISS_BURST" envDefault:"30"`
+	// MetricsRequireKey makes /metrics ask for a key with the metrics
+	// scope (else it is public, like /healthz).
+	MetricsRequireKey bool `env:"METRICS_REQUIRE_KEY" envDefault:"false"`
 }
 
 // Default returns the configuration with every default applied, as if the
@@ -363,6 +379,7 @@ func (c Config) Validate() error {
 	c.validateTimes(&p)
 	c.validateCounts(&p)
 	c.validateStores(&p)
+	c.validateAccess(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -587,4 +604,50 @@ func (c Config) MasterHost() string {
 		return c.BaseURL
 	}
 	return ""
+}
+
+// APIKeys parses KISFEED_API_KEYS with the per-key defaults
+// KISFEED_API_KEY_MISS_RATE and KISFEED_API_KEY_MISS_BURST. The error
+// names the variable, the entry and the field.
+func (c Config) APIKeys() ([]access.Key, error) {
+	keys, err := access.ParseKeys(c.APIKeyList, access.Quota{MissRate: c.APIKeyMissRate, MissBurst: c.APIKeyMissBurst})
+	if err != nil {
+		return nil, fmt.Errorf("KISFEED_API_KEYS %w", err)
+	}
+	return keys, nil
+}
+
+// DefaultPort is serve's port when KISFEED_ADDR and --addr are unset.
+const DefaultPort = "8080"
+
+// ListenAddr returns serve's listen address and whether it is the loopback
+// default: KISFEED_ADDR when set; else ":8080" (every interface) when API
+// keys are configured, and "127.0.0.1:8080" when none are, because then
+// anyone who could reach the port would read data paid for by the KIS
+// account and spend its request budget.
+func (c Config) ListenAddr() (addr string, loopbackDefault bool) {
+	switch {
+	case c.HTTPAddr != "":
+		return c.HTTPAddr, false
+	case strings.TrimSpace(c.APIKeyList) != "":
+		return ":" + DefaultPort, false
+	}
+	return "127.0.0.1:" + DefaultPort, true
+}
+
+// validateAccess checks the consumer keys, their quotas and /metrics'
+// protection.
+func (c Config) validateAccess(p *problems) {
+	if c.APIKeyMissRate < 0 || c.APIKeyMissRate != c.APIKeyMissRate {
+		p.bad("KISFEED_API_KEY_MISS_RATE=%v: want cache misses per second >= 0 (0 = no limit)", c.APIKeyMissRate)
+	}
+	p.atLeast("KISFEED_API_KEY_MISS_BURST", c.APIKeyMissBurst, 1)
+	keys, err := c.APIKeys()
+	if err != nil {
+		p.add(err)
+		return
+	}
+	if c.MetricsRequireKey && !slices.ContainsFunc(keys, func(k access.Key) bool { return k.Has(access.ScopeMetrics) }) {
+		p.bad("METRICS_REQUIRE_KEY=true: no key in KISFEED_API_KEYS has the metrics scope (add :scopes=metrics to an entry), so nobody could read /metrics")
+	}
 }

@@ -23,7 +23,7 @@ type Problem struct {
 	Instance string `json:"instance,omitempty"`
 	// Param names the request parameter at fault (400 only).
 	Param string `json:"param,omitempty"`
-	// RetryAfter repeats the Retry-After header, in seconds (503 only).
+	// RetryAfter repeats the Retry-After header, in seconds (429 and 503).
 	RetryAfter int `json:"retry_after,omitempty"`
 }
 

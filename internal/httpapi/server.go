@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/access"
 )
 
 // RequestObserver records served requests; *metrics.Metrics implements it.
@@ -55,6 +56,12 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// AccessLog logs every request at Info; failures are logged anyway.
 	AccessLog bool
+	// Access, when not nil, requires an API key on /v1 (see auth.go) and
+	// enforces each key's quotas; nil = every route is public.
+	Access *access.Guard
+	// MetricsRequireKey makes /metrics need a key with the metrics scope
+	// (only with Access).
+	MetricsRequireKey bool
 }
 
 // DefaultRequestTimeout bounds a request when Options.RequestTimeout is 0:
@@ -71,6 +78,9 @@ type Server struct {
 	timeout   time.Duration
 	readyTime time.Duration
 	accessLog bool
+	// guard and metricsNeedKey are Options.Access and MetricsRequireKey.
+	guard          *access.Guard
+	metricsNeedKey bool
 
 	mux    *http.ServeMux
 	routes []string // registered patterns, for the OpenAPI sync test
@@ -81,6 +91,7 @@ func New(o Options) *Server {
 	s := &Server{
 		src: o.Source, log: o.Logger, obs: o.Observer, checks: o.Checks, now: o.Now,
 		timeout: o.RequestTimeout, readyTime: o.ReadyTimeout, accessLog: o.AccessLog,
+		guard: o.Access, metricsNeedKey: o.MetricsRequireKey,
 		mux: http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -124,7 +135,8 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
 // ServeHTTP runs the middleware chain around the router: panic recovery,
-// the per-request timeout, the query-size cap, metrics and the access log.
+// the per-request timeout, the query-size cap, API keys and quotas (auth.go),
+// metrics and the access log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
@@ -154,7 +166,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "query string of " + itoa(len(r.URL.RawQuery)) + " bytes: want at most " + itoa(MaxQueryBytes)})
 		return
 	}
+	p, ok := s.authorize(rw, req)
+	if p != nil {
+		rw.key = p.Name()
+	}
+	if !ok {
+		return
+	}
 	s.mux.ServeHTTP(rw, req)
+	s.chargeMiss(p, req, rw)
 }
 
 // done records metrics and the access log for a finished request.
@@ -169,9 +189,11 @@ func (s *Server) done(r *http.Request, rw *statusWriter, elapsed time.Duration) 
 	}
 	if s.accessLog && s.log.Enabled(r.Context(), slog.LevelInfo) {
 		// Headers are never logged: callers may send credentials in them.
+		// The key's configured name stands for the caller instead.
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 			slog.String("method", r.Method), slog.String("route", route), slog.String("path", instance(r)),
-			slog.Int("status", status), slog.Duration("duration", elapsed), slog.Int64("bytes", rw.bytes))
+			slog.Int("status", status), slog.Duration("duration", elapsed), slog.Int64("bytes", rw.bytes),
+			slog.String("key", rw.key))
 	}
 }
 
@@ -193,6 +215,7 @@ type statusWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	key         string // the API key's name, "" without one
 }
 
 func (w *statusWriter) WriteHeader(code int) {
