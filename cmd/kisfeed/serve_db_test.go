@@ -58,6 +58,13 @@ func TestServeReportsDatabase(t *testing.T) {
 		`kisfeed_ingest_last_run_rows 2598`,
 		`kisfeed_ingest_last_run_stocks{result="failed"} 2`,
 		`kisfeed_ingest_last_run_stocks{result="total"} 2600`,
+		`kisfeed_ingest_last_run_status{status="succeeded"} 1`,
+		`kisfeed_ingest_last_run_status{status="failed"} 0`,
+		// 2025-03-11 16:00 KST is 07:00 UTC.
+		`kisfeed_ingest_last_success_timestamp_seconds 1.7416764e+09`,
+		// The calendar gauges on the app's clock: a Tuesday, after the close.
+		`kisfeed_krx_trading_day 1`,
+		`kisfeed_krx_market_open 0`,
 	} {
 		if !strings.Contains(metricsBody, want) {
 			t.Errorf("/metrics: missing %q", want)
