@@ -154,9 +154,9 @@ kisfeed_krx_market_open 0
 func TestIngestStatus(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name   string
-		fig    RunFigures
-		want   string
+		name string
+		fig  RunFigures
+		want string
 	}{
 		{
 			name: "failed run after an earlier success",
