@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// lagBuckets cover the delay from a KIS real-time record's exchange time
+// lagBuckets cover the delay from a KIS real-time record's execution time
 // to our receipt: half a millisecond on a loopback emulator, tens of
 // milliseconds on a healthy link, seconds when the feed backs up.
 var lagBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -26,6 +26,7 @@ type Stream struct {
 	reconnects    *prometheus.CounterVec
 	gaps          prometheus.Counter
 	lag           *prometheus.HistogramVec
+	refused       *prometheus.CounterVec
 }
 
 func newStream() *Stream {
@@ -60,52 +61,70 @@ func newStream() *Stream {
 		}),
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "stream_lag_seconds",
-			Help:    "Delay from a real-time record's exchange time to its receipt, by tr_id.",
+			Help:    "Delay from a real-time record's execution time (KIS stamps seconds) to its receipt, by tr_id.",
 			Buckets: lagBuckets,
 		}, []string{"tr_id"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "stream_subscribe_refused_total",
+			Help: "Real-time registrations KIS refused, by app key id, tr_id and KIS message code (msg_cd).",
+		}, []string{"key", "tr_id", "msg_cd"}),
 	}
 }
 
 func (s *Stream) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		s.sessions, s.registrations, s.frames, s.records, s.parseErrors, s.reconnects, s.gaps, s.lag,
+		s.sessions, s.registrations, s.frames, s.records, s.parseErrors, s.reconnects, s.gaps, s.lag, s.refused,
 	}
 }
 
-// SetSessions sets the number of open WebSocket sessions of app key id key
-// ("key1"; never the app key).
-func (s *Stream) SetSessions(key string, n int) { s.sessions.WithLabelValues(key).Set(float64(n)) }
+// SessionUp records a WebSocket session of app key id key ("key1"; never
+// the app key) opening. Stream is the kis/stream client's Observer
+// (matched structurally: this package imports no client).
+func (s *Stream) SessionUp(key string) { s.sessions.WithLabelValues(key).Inc() }
 
-// SetRegistrations sets the number of real-time registrations held on the
-// sessions of app key id key.
-func (s *Stream) SetRegistrations(key string, n int) {
+// SessionDown records a session of key closing; reason is the client's
+// reconnect reason (counted by [Stream.Reconnect] when it reconnects).
+func (s *Stream) SessionDown(key, _ string) { s.sessions.WithLabelValues(key).Dec() }
+
+// Registrations sets the number of real-time registrations key holds now.
+func (s *Stream) Registrations(key string, n int) {
 	s.registrations.WithLabelValues(key).Set(float64(n))
 }
 
-// Frame records one WebSocket frame received for trID.
-func (s *Stream) Frame(trID string) { s.frames.WithLabelValues(orNone(trID)).Inc() }
-
-// Records records n real-time records decoded for trID.
-func (s *Stream) Records(trID string, n int) {
-	s.records.WithLabelValues(orNone(trID)).Add(float64(n))
+// Frame records one data frame of trID carrying records records.
+func (s *Stream) Frame(trID string, records int) {
+	trID = orNone(trID)
+	s.frames.WithLabelValues(trID).Inc()
+	if records > 0 {
+		s.records.WithLabelValues(trID).Add(float64(records))
+	}
 }
 
 // ParseError records a frame or record that could not be decoded. reason
-// is a short fixed word ("fields", "encrypted", "json", ...), not the
-// error text, so the label set stays bounded.
+// is one of the client's fixed reason words, not the error text, so the
+// label set stays bounded.
 func (s *Stream) ParseError(reason string) { s.parseErrors.WithLabelValues(reason).Inc() }
 
-// Reconnect records a session of app key id key re-established after
-// reason (a short fixed word: "closed", "ping-timeout", "error", ...).
+// Reconnect records a session of key about to be re-established after
+// reason (a fixed word: "dropped", "closed", "watchdog", ...).
 func (s *Stream) Reconnect(key, reason string) { s.reconnects.WithLabelValues(key, reason).Inc() }
 
-// Gap records one gap in the feed.
-func (s *Stream) Gap() { s.gaps.Inc() }
+// Gap records one gap in the feed. The code is not a label: a storm over
+// the universe would add thousands of series.
+func (s *Stream) Gap(_ string) { s.gaps.Inc() }
 
-// Lag records the delay d between a record's exchange time and its
-// receipt. A negative d (clock skew between KIS and us) is recorded as 0.
+// Lag records the delay d from a record's execution time to its receipt.
+// KIS stamps executions to the second, so d carries up to a second of
+// truncation and the sub-second buckets say "within the same second"; a
+// negative d (truncation, clock skew) is recorded as 0.
 func (s *Stream) Lag(trID string, d time.Duration) {
 	s.lag.WithLabelValues(orNone(trID)).Observe(max(d, 0).Seconds())
+}
+
+// SubscribeRefused records a registration KIS refused, by key, tr_id and
+// KIS message code (OPSP0008: too many registrations, ...).
+func (s *Stream) SubscribeRefused(key, trID, msgCode string) {
+	s.refused.WithLabelValues(key, orNone(trID), orNone(msgCode)).Inc()
 }
 
 // orNone names an empty label value, as [Metrics.Request] does for tr_id.

@@ -13,32 +13,34 @@ func TestStream(t *testing.T) {
 	t.Parallel()
 	m := New(prometheus.NewRegistry())
 	s := m.Stream()
-	s.SetSessions("key1", 2)
-	s.SetSessions("key1", 1)
-	s.SetRegistrations("key2", 41)
-	s.Frame("H0STCNT0")
-	s.Frame("H0STCNT0")
-	s.Frame("")
-	s.Records("H0STCNT0", 3)
+	s.SessionUp("key1")
+	s.SessionUp("key1")
+	s.SessionDown("key1", "dropped")
+	s.Registrations("key2", 41)
+	s.Frame("H0STCNT0", 3)
+	s.Frame("H0STCNT0", 0) // a control frame: no records
+	s.Frame("", 1)
 	s.ParseError("fields")
-	s.Reconnect("key1", "ping-timeout")
-	s.Gap()
-	s.Gap()
+	s.Reconnect("key1", "watchdog")
+	s.Gap("005930")
+	s.Gap("000660")
+	s.SubscribeRefused("key2", "H0STASP0", "OPSP0008")
 	s.Lag("H0STCNT0", 3*time.Millisecond)
-	s.Lag("H0STCNT0", -time.Second) // skew: recorded as 0
+	s.Lag("H0STCNT0", -time.Second) // truncation or skew: recorded as 0
 
 	tests := []struct {
 		name string
 		c    prometheus.Collector
 		want float64
 	}{
-		{"sessions set, not added", s.sessions.WithLabelValues("key1"), 1},
+		{"sessions up twice, down once", s.sessions.WithLabelValues("key1"), 1},
 		{"registrations", s.registrations.WithLabelValues("key2"), 41},
 		{"frames", s.frames.WithLabelValues("H0STCNT0"), 2},
 		{"frame without tr_id", s.frames.WithLabelValues("none"), 1},
-		{"records add n", s.records.WithLabelValues("H0STCNT0"), 3},
+		{"records add the frame's count", s.records.WithLabelValues("H0STCNT0"), 3},
 		{"parse errors", s.parseErrors.WithLabelValues("fields"), 1},
-		{"reconnects", s.reconnects.WithLabelValues("key1", "ping-timeout"), 1},
+		{"reconnects", s.reconnects.WithLabelValues("key1", "watchdog"), 1},
+		{"refused", s.refused.WithLabelValues("key2", "H0STASP0", "OPSP0008"), 1},
 		{"gaps", s.gaps, 2},
 	}
 	for _, tt := range tests {
@@ -47,7 +49,7 @@ func TestStream(t *testing.T) {
 		}
 	}
 	want := `
-# HELP kisfeed_stream_lag_seconds Delay from a real-time record's exchange time to its receipt, by tr_id.
+# HELP kisfeed_stream_lag_seconds Delay from a real-time record's execution time (KIS stamps seconds) to its receipt, by tr_id.
 # TYPE kisfeed_stream_lag_seconds histogram
 kisfeed_stream_lag_seconds_bucket{tr_id="H0STCNT0",le="0.0005"} 1
 kisfeed_stream_lag_seconds_bucket{tr_id="H0STCNT0",le="0.001"} 1
@@ -83,7 +85,7 @@ func TestDescribedBeforeUse(t *testing.T) {
 	for _, name := range []string{
 		"kisfeed_stream_sessions", "kisfeed_stream_registrations", "kisfeed_stream_frames_total",
 		"kisfeed_stream_records_total", "kisfeed_stream_parse_errors_total", "kisfeed_stream_reconnects_total",
-		"kisfeed_stream_gaps_total", "kisfeed_stream_lag_seconds",
+		"kisfeed_stream_gaps_total", "kisfeed_stream_lag_seconds", "kisfeed_stream_subscribe_refused_total",
 		"kisfeed_kis_rate_limit", "kisfeed_kis_pacing_rate", "kisfeed_krx_trading_day", "kisfeed_krx_market_open",
 		"kisfeed_ingest_last_run_status", "kisfeed_ingest_last_success_timestamp_seconds",
 	} {
