@@ -72,6 +72,17 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 			if running := f.Finished.IsZero(); running != tt.wantRunning {
 				t.Errorf("reported running = %v (finished %v), want %v", running, f.Finished, tt.wantRunning)
 			}
+			// The status gauge agrees: a dead run is never "running".
+			wantStatus := string(kisfeed.RunAbandoned)
+			if tt.wantRunning {
+				wantStatus = string(kisfeed.RunRunning)
+			}
+			if f.Status != wantStatus {
+				t.Errorf("reported status %q, want %q", f.Status, wantStatus)
+			}
+			if !f.LastSuccess.IsZero() {
+				t.Errorf("last success %v, want none (no run succeeded)", f.LastSuccess)
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/wiring"
+	"github.com/kisfeed/kisfeed/krx"
 )
 
 // serveOptions are the serve command's flags.
@@ -169,8 +171,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
+	m := serveMetrics(reg)
 	// Bind first: a busy port fails fast, before an upstream (embedded
 	// emulator, pools) is started for nothing.
 	ln, err := net.Listen("tcp", o.addr)
@@ -190,6 +191,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			log.Warn("closing upstream", "error", err)
 		}
 	}()
+	m.SetRateFunc(keyRates(up))
+	m.SetMarketFunc(marketState(up.Clock.Market))
 	checks := up.Checks
 	db, dbName, err := a.serveDatabase(ctx, cfg)
 	if err != nil {
@@ -225,6 +228,39 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
+// serveMetrics registers everything serve's /metrics exports on reg: the
+// Go runtime and process collectors and kisfeed's own metrics.
+// TestDeployMetricNames checks the dashboard and the alert rules against
+// what this registers.
+func serveMetrics(reg prometheus.Registerer) *metrics.Metrics {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return metrics.New(reg)
+}
+
+// keyRates feeds the rate-limit gauges: per KIS client (one per app key,
+// named key1, key2, ... in the order of the configuration, never by the
+// app key), the configured limit and the rate it paces at now.
+func keyRates(up *upstream) func() []metrics.KeyRate {
+	return func() []metrics.KeyRate {
+		out := make([]metrics.KeyRate, len(up.Clients))
+		for i, c := range up.Clients {
+			out[i] = metrics.KeyRate{Key: "key" + strconv.Itoa(i+1), Limit: up.RateLimit, Pacing: c.RateLimit()}
+		}
+		return out
+	}
+}
+
+// marketState feeds the KRX calendar gauges from the built-in calendar on
+// the market clock (the wall clock against KIS; the simulated one in mock
+// and embedded modes), so alert rules can tell trading days and market
+// hours apart without knowing KRX holidays.
+func marketState(market func() time.Time) func() (tradingDay, open bool) {
+	return func() (bool, bool) {
+		now := market()
+		return krx.IsTradingDay(now), krx.IsOpen(now)
+	}
+}
+
 // checkListenAddr checks that addr has the host:port form with a port in
 // range before anything binds: a malformed address is bad usage (exit 2),
 // while a well-formed one that cannot be bound (port taken, foreign host)
@@ -254,6 +290,12 @@ func (a *app) serveDatabase(ctx context.Context, cfg config.Config) (priceStore,
 	return openPriceStore(ctx, "", cfg)
 }
 
+// successLookback is how many of the newest runs latestRun searches for
+// the last succeeded one: a day's retries and backfills fit many times
+// over, and a success further back is too old for the alert that reads it
+// anyway (absent, it fires as a missing success should).
+const successLookback = 50
+
 // latestRun feeds the ingestion gauges from the newest ingestion_runs row,
 // read at scrape time with a short deadline so a slow database cannot stall
 // /metrics.
@@ -261,17 +303,25 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 	return func() (metrics.RunFigures, bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		runs, err := db.Runs(ctx, 1)
+		runs, err := db.Runs(ctx, successLookback)
 		if err != nil || len(runs) == 0 {
 			return metrics.RunFigures{}, false
+		}
+		var lastSuccess time.Time
+		for _, r := range runs { // newest first
+			if r.Status == kisfeed.RunSucceeded {
+				lastSuccess = r.FinishedAt
+				break
+			}
 		}
 		r := runs[0]
 		if r.Status == kisfeed.RunRunning && r.FinishedAt.IsZero() && ingest.RunDead(r, time.Now()) {
 			// Its process died (silent past the lease, or gone from this
 			// host) and no run or verify has marked it abandoned yet:
 			// report it ended at its last heartbeat, not as running
-			// forever.
+			// forever, and as abandoned, the state it will be marked with.
 			r.FinishedAt = r.HeartbeatAt
+			r.Status = kisfeed.RunAbandoned
 		}
 		return metrics.RunFigures{
 			Started: r.StartedAt, Finished: r.FinishedAt,
@@ -279,7 +329,7 @@ func latestRun(db kisfeed.PriceStore) func() (metrics.RunFigures, bool) {
 			// (skipped-as-stored and rejected included): the run's failures
 			// are what an alert watches.
 			Stocks: int64(r.Universe), Succeeded: int64(max(r.Universe-r.Failed, 0)), Failed: int64(r.Failed),
-			Rows: int64(r.Written),
+			Rows: int64(r.Written), Status: string(r.Status), LastSuccess: lastSuccess,
 		}, true
 	}
 }

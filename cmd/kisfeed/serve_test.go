@@ -150,6 +150,11 @@ func TestServeFactoryMock(t *testing.T) {
 			t.Errorf("/metrics: missing %s", want)
 		}
 	}
+	// Mock mode has no KIS client, so no rate gauges; the calendar
+	// gauges are there whatever the day (their values depend on it).
+	if strings.Contains(metrics, "kisfeed_kis_rate_limit{") || !strings.Contains(metrics, "kisfeed_krx_trading_day ") {
+		t.Errorf("/metrics: want no kisfeed_kis_rate_limit series and a kisfeed_krx_trading_day in mock mode")
+	}
 	if err := stop(); err != nil {
 		t.Errorf("serve: got %v, want nil after shutdown; stderr %s", err, stderr.String())
 	}

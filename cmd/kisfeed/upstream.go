@@ -23,6 +23,9 @@ type upstream struct {
 	// Clients are the KIS clients (one per app key) in KIS and embedded
 	// modes; empty in mock mode.
 	Clients []*kis.Client
+	// RateLimit is the clients' configured rate per app key, requests/s
+	// (wiring.Stack.RateLimit; 0 in mock mode), for the rate gauges.
+	RateLimit float64
 	// Clock is the one pair of clocks the parts were built with
 	// (wiring.Stack.Clock). Its Market half is the clock of the market
 	// being served: with KISFEED_MARKET_TIME the synthetic market runs
@@ -74,7 +77,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	for _, c := range u.Checks() {
 		checks = append(checks, httpapi.Check(c))
 	}
-	return &upstream{Source: u.Source, Clients: u.Clients, Clock: u.Clock, Checks: checks, Close: u.Close}, nil
+	return &upstream{Source: u.Source, Clients: u.Clients, RateLimit: u.RateLimit, Clock: u.Clock, Checks: checks, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,

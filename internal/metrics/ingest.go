@@ -17,7 +17,22 @@ type RunFigures struct {
 	Stocks, Succeeded, Failed int64
 	// Rows is the number of rows (bars) written.
 	Rows int64
+	// Status is the run's state ("running", "succeeded", "failed",
+	// "interrupted", "abandoned"; see [RunStatuses]); empty leaves the
+	// status gauge out.
+	Status string
+	// LastSuccess is when the newest succeeded run finished, which may be
+	// an older run than the one the other fields describe; zero when none
+	// is known. An alert asks "has today's ingestion succeeded?", and the
+	// latest run alone cannot say it once a later run (a retry, a
+	// backfill) failed after a success.
+	LastSuccess time.Time
 }
+
+// RunStatuses are the ingestion-run states the status gauge always
+// exports (the values of kisfeed.RunStatus), so a rule can compare the
+// current one with 0 series for the rest.
+var RunStatuses = []string{"running", "succeeded", "failed", "interrupted", "abandoned"}
 
 // ingestCollector exports the latest run's figures at scrape time, read
 // through a function so the figures come from wherever the job stores
@@ -26,7 +41,7 @@ type ingestCollector struct {
 	mu sync.Mutex // guards f
 	f  func() (RunFigures, bool)
 
-	started, finished, duration, stocks, rows *prometheus.Desc
+	started, finished, duration, stocks, rows, status, success *prometheus.Desc
 }
 
 func newIngestCollector() *ingestCollector {
@@ -39,6 +54,9 @@ func newIngestCollector() *ingestCollector {
 		duration: d("duration_seconds", "Duration of the latest ingestion run (so far, while running)."),
 		stocks:   d("stocks", "Stocks of the latest ingestion run, by result: total, succeeded, failed.", "result"),
 		rows:     d("rows", "Rows written by the latest ingestion run."),
+		status:   d("status", "State of the latest ingestion run: 1 for its state, 0 for the others.", "status"),
+		success: prometheus.NewDesc(Namespace+"_ingest_last_success_timestamp_seconds",
+			"Unix time the newest succeeded ingestion run finished.", nil, nil),
 	}
 }
 
@@ -55,6 +73,8 @@ func (c *ingestCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.duration
 	ch <- c.stocks
 	ch <- c.rows
+	ch <- c.status
+	ch <- c.success
 }
 
 // Collect implements prometheus.Collector.
@@ -91,4 +111,20 @@ func (c *ingestCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.stocks, float64(r.Succeeded), "succeeded")
 	gauge(c.stocks, float64(r.Failed), "failed")
 	gauge(c.rows, float64(r.Rows))
+	if r.Status != "" {
+		known := false
+		for _, s := range RunStatuses {
+			v := 0.0
+			if s == r.Status {
+				v, known = 1, true
+			}
+			gauge(c.status, v, s)
+		}
+		if !known {
+			gauge(c.status, 1, r.Status)
+		}
+	}
+	if !r.LastSuccess.IsZero() {
+		gauge(c.success, unix(r.LastSuccess))
+	}
 }

@@ -1,6 +1,11 @@
 // Package metrics defines kisfeed's Prometheus metrics on an injected
-// registry: HTTP requests, upstream (KIS) calls, the cache, the circuit
-// breaker and the latest ingestion run.
+// registry: HTTP requests, upstream (KIS) calls and rate budgets, the cache,
+// the circuit breaker, the KIS real-time stream, the KRX calendar and the
+// latest ingestion run.
+//
+// deploy/grafana/kisfeed.json and deploy/prometheus/alerts.yml query these
+// names; TestDeployMetricNames (cmd/kisfeed) fails when they name one that
+// serve does not register.
 //
 // There is no global registry: [New] registers everything on the
 // prometheus.Registerer it is given, and the methods of [Metrics] are the
@@ -63,6 +68,9 @@ type Metrics struct {
 	breakerMu sync.Mutex
 
 	ingest *ingestCollector
+	rates  *funcCollector
+	market *funcCollector
+	stream *Stream
 }
 
 // New creates the metrics and registers them on reg. It panics if a
@@ -126,18 +134,26 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"state"}),
 
 		ingest: newIngestCollector(),
+		rates:  newRateCollector(),
+		market: newMarketCollector(),
+		stream: newStream(),
 	}
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration,
 		m.upstreamRequests, m.upstreamDuration, m.kisErrors, m.retries, m.limiterWait, m.tokens,
 		m.cacheHits, m.cacheMisses, m.cacheStale,
-		m.breakerState, m.ingest,
+		m.breakerState, m.ingest, m.rates, m.market,
 	)
+	reg.MustRegister(m.stream.collectors()...)
 	for _, s := range BreakerStates {
 		m.breakerState.WithLabelValues(s)
 	}
 	return m
 }
+
+// Stream returns the metrics of the KIS real-time feed, registered on the
+// same registry as the rest.
+func (m *Metrics) Stream() *Stream { return m.stream }
 
 // ObserveHTTP records one served HTTP request. route is the router's
 // pattern ("/v1/stocks/{code}/quote"), never the raw path, so the label

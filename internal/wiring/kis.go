@@ -169,6 +169,7 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, clk kis
 		srcs = append(srcs, kis.NewSource(c))
 	}
 	u.BaseURL = u.Clients[0].BaseURL()
+	u.RateLimit = rate
 	if len(srcs) == 1 {
 		u.direct = srcs[0]
 		return nil
@@ -253,5 +254,6 @@ func (u *Stack) startEmbedded(cfg config.Config, deps Deps, log *slog.Logger, cl
 	u.closers = append(u.closers, c.Close)
 	u.direct = kis.NewSource(c)
 	u.BaseURL = base
+	u.RateLimit = EmbeddedRate
 	return nil
 }

@@ -76,6 +76,11 @@ type Stack struct {
 	// BaseURL is the KIS base URL in use ("" in mock mode); in embedded
 	// mode, the built-in emulator's address.
 	BaseURL string
+	// RateLimit is the request rate each KIS client was configured with,
+	// per app key, requests/s (0 in mock mode); the clients pace a little
+	// under it and lower after EGW00201 (kis.Client.RateLimit). Exported
+	// as a gauge so a dashboard can set the upstream rate against it.
+	RateLimit float64
 	// Clock is the stack's one pair of clocks, built once in [New] and
 	// handed to every part: Wall is Deps.Now (time.Now); Market, the
 	// clock the market being served runs on, is in mock and embedded modes

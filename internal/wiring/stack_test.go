@@ -130,6 +130,9 @@ func TestModes(t *testing.T) {
 		if u.Mode != config.ModeMock || len(u.Clients) != 0 || wiring.RedisOf(u) != nil {
 			t.Errorf("upstream: mode %s, %d clients, redis %v; want mock, 0, nil", u.Mode, len(u.Clients), wiring.RedisOf(u))
 		}
+		if u.RateLimit != 0 {
+			t.Errorf("RateLimit: got %v, want 0 (no KIS client)", u.RateLimit)
+		}
 		a, _ := quoteTwice(t, u.Source)
 		if a.Meta.Source != "mock" {
 			t.Errorf("Meta.Source: got %q, want mock", a.Meta.Source)
@@ -163,6 +166,9 @@ func TestModes(t *testing.T) {
 		if len(u.Clients) != 3 {
 			t.Fatalf("clients: got %d, want 3", len(u.Clients))
 		}
+		if want := cfg.EffectiveRate(); u.RateLimit != want || want <= 0 {
+			t.Errorf("RateLimit: got %v, want the configured %v for each key", u.RateLimit, want)
+		}
 		if _, ok := wiring.DirectOf(u).(*wiring.Multi); !ok {
 			t.Errorf("Direct: got %T, want *wiring.Multi", wiring.DirectOf(u))
 		}
@@ -182,6 +188,9 @@ func TestModes(t *testing.T) {
 		u := newUpstream(t, config.Default(), withEmulator(wiring.Deps{}, &emu))
 		if u.Mode != config.ModeEmbedded || emu == nil || len(u.Clients) != 1 {
 			t.Fatalf("upstream: mode %s, emulator %v, %d clients; want embedded", u.Mode, emu != nil, len(u.Clients))
+		}
+		if u.RateLimit != wiring.EmbeddedRate {
+			t.Errorf("RateLimit: got %v, want %v", u.RateLimit, wiring.EmbeddedRate)
 		}
 		quoteTwice(t, u.Source)
 		if got := emu.Server.Stats().TokensIssued; got != 1 {
