@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kisfeed/kisfeed/kis/stream"
 )
 
 func TestStream(t *testing.T) {
@@ -204,3 +206,7 @@ kisfeed_ingest_last_run_status{status="succeeded"} 0
 		})
 	}
 }
+
+// The wiring hands (*Stream) to stream.WithObserver: keep the method set in
+// step with the client's hooks.
+var _ stream.Observer = (*Stream)(nil)
