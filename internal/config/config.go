@@ -18,6 +18,7 @@ import (
 	"github.com/caarlos0/env/v11"
 	"github.com/joho/godotenv"
 
+	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/access"
 )
 
@@ -85,6 +86,28 @@ type Config struct {
 	// emulator`, which serves the master files itself, and a machine
 	// pointed at one is often offline (see MasterHost).
 	MasterURL string `env:"KIS_MASTER_URL"`
+
+	// StreamURL is the KIS WebSocket endpoint (REFERENCE §h.1). Empty =
+	// by server: ws://ops.koreainvestment.com:21000/tryitout (real), port
+	// 31000 (mock), or, when KIS_BASE_URL is set, the same host with ws://
+	// and /tryitout (a `kisfeed emulator` serves both on one listener).
+	StreamURL string `env:"KIS_WS_URL"`
+	// StreamTRs picks the real-time TRs: "krx" (H0STCNT0/H0STASP0) or
+	// "integrated" (H0UNCNT0/H0UNASP0, KRX+NXT, real server only).
+	StreamTRs string `env:"KIS_STREAM_TRS" envDefault:"krx"`
+	// StreamWatchdog reconnects a session that received neither data nor
+	// PINGPONG for this long (three of KIS's ~10 s PINGPONGs missed).
+	StreamWatchdog time.Duration `env:"KIS_STREAM_WATCHDOG" envDefault:"30s"`
+	// StreamSubscribeRate paces subscribe/unsubscribe messages per session
+	// (KIS warns that subscribe storms get an app key or IP blocked; 10/s
+	// restores a full 41-registration session in about 4 s).
+	StreamSubscribeRate float64 `env:"KIS_STREAM_SUBSCRIBE_RATE" envDefault:"10"`
+	// ApprovalFile keeps WebSocket approval keys (24 h) across restarts;
+	// "" = next to the token file. With REDIS_URL they are shared there.
+	ApprovalFile string `env:"KIS_APPROVAL_FILE"`
+	// StreamCodes are streamed by `serve` from start-up, their trades and
+	// books written through into the cache; empty = none.
+	StreamCodes string `env:"STREAM_CODES"`
 
 	// Seed of the synthetic market (mock source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
@@ -443,6 +466,7 @@ func (c Config) validateUpstream(p *problems) {
 	}
 	p.httpURL("KIS_BASE_URL", c.BaseURL, "http://127.0.0.1:9443")
 	p.httpURL("KIS_MASTER_URL", c.MasterURL, "https://new.real.download.dws.co.kr")
+	c.validateStream(p)
 	if c.MarketTime != "" {
 		if _, err := c.MarketStart(); err != nil {
 			p.add(err)
@@ -451,6 +475,46 @@ func (c Config) validateUpstream(p *problems) {
 	if c.RateLimit < 0 {
 		p.bad("KIS_RATE_LIMIT=%v: want a rate > 0 (requests per second)", c.RateLimit)
 	}
+}
+
+// validateStream checks the KIS WebSocket settings.
+func (c Config) validateStream(p *problems) {
+	if v := c.StreamURL; v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			p.bad("KIS_WS_URL=%q: want a ws(s) URL like ws://127.0.0.1:9443/tryitout", redact(v))
+		}
+	}
+	switch c.StreamTRs {
+	case "krx", "integrated":
+	default:
+		p.bad("KIS_STREAM_TRS=%q: want krx or integrated", c.StreamTRs)
+	}
+	p.positive("KIS_STREAM_WATCHDOG", c.StreamWatchdog)
+	if c.StreamSubscribeRate <= 0 || c.StreamSubscribeRate > 100 {
+		p.bad("KIS_STREAM_SUBSCRIBE_RATE=%v: want messages per second above 0 and at most 100, like 10", c.StreamSubscribeRate)
+	}
+	if _, err := c.StreamCodeList(); err != nil {
+		p.add(err)
+	}
+}
+
+// StreamCodeList parses STREAM_CODES: 6-character codes, comma or space
+// separated, each at most once.
+func (c Config) StreamCodeList() ([]kisfeed.Code, error) {
+	var out []kisfeed.Code
+	seen := map[kisfeed.Code]bool{}
+	for i, f := range strings.FieldsFunc(c.StreamCodes, func(r rune) bool { return r == ',' || r == ' ' }) {
+		code, err := kisfeed.ParseCode(f)
+		if err != nil {
+			return nil, fmt.Errorf("STREAM_CODES entry %d: %w", i+1, err)
+		}
+		if seen[code] {
+			return nil, fmt.Errorf("STREAM_CODES entry %d: %s listed twice", i+1, code)
+		}
+		seen[code] = true
+		out = append(out, code)
+	}
+	return out, nil
 }
 
 // validateTimes checks the timeouts, TTLs and intervals.
