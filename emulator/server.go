@@ -32,6 +32,7 @@ type market interface {
 	QuoteAt(code string, t time.Time) (kisfeed.Quote, bool)
 	OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
 	Executions(code string, from, to time.Time) []sim.Execution
+	BookAround(code string, t time.Time, price int64) (kisfeed.OrderBook, bool)
 }
 
 var _ market = (*sim.Market)(nil)

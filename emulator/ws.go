@@ -150,6 +150,9 @@ type wsReg struct {
 	loHour   string
 	hi, lo   int64
 	prevPx   int64
+
+	facts       *tradeFacts // per-minute facts of the code (tradeFrame)
+	factsMinute int64
 }
 
 // wsSession is one WebSocket connection.
@@ -167,7 +170,6 @@ type wsSession struct {
 	heard    atomic.Int64 // wall UnixNano of the last sign of life from the client
 	pinged   atomic.Int64 // wall UnixNano of the first PINGPONG unanswered since heard
 	stalled  atomic.Bool
-	reason   atomic.Pointer[string]
 	garbage  chan string
 	dropOnce sync.Once
 }
@@ -221,11 +223,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	<-fed
 	h.mu.Lock()
 	delete(h.sessions, sess.id)
-	if sess.appKey != "" && h.byAppKey[sess.appKey] == sess {
-		delete(h.byAppKey, sess.appKey)
-	}
 	h.mu.Unlock()
-	h.stats.dropped(*sess.reason.Load())
 }
 
 // touch records a sign of life from the client.
@@ -239,9 +237,23 @@ func (sess *wsSession) touch() {
 // The first reason given is the one counted.
 func (sess *wsSession) drop(reason string) {
 	sess.dropOnce.Do(func() {
-		sess.reason.Store(&reason)
+		// Count and free the app key before the client can see the drop:
+		// its reconnect must not meet OPSP8996 from a session already
+		// gone, and a test that saw the drop finds it counted.
+		sess.s.ws.stats.dropped(reason)
+		sess.s.ws.unbind(sess)
 		_ = sess.conn.CloseNow()
 	})
+}
+
+// unbind releases sess's app key.
+func (h *wsHub) unbind(sess *wsSession) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sess.appKey != "" && h.byAppKey[sess.appKey] == sess {
+		delete(h.byAppKey, sess.appKey)
+	}
+	sess.appKey = "" // a dying session counts for no app key
 }
 
 // readLoop reads client messages until the connection ends.

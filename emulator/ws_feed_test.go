@@ -47,7 +47,7 @@ func TestWSAgreesWithREST(t *testing.T) {
 				name string
 				ws   int
 			}{{"stck_prpr", 2}, {"acml_vol", 13}, {"stck_oprc", 7}, {"stck_hgpr", 8}, {"stck_lwpr", 9},
-				{"prdy_vrss", 4}, {"acml_tr_pbmn", 14}, {"wghn_avrg_stck_prc", 6}} {
+				{"prdy_vrss", 4}, {"prdy_ctrt", 5}, {"acml_tr_pbmn", 14}, {"wghn_avrg_stck_prc", 6}} {
 				if rest["output"][f.name] != last[f.ws] {
 					t.Errorf("%s: WebSocket %q, inquire-price %q", f.name, last[f.ws], rest["output"][f.name])
 				}

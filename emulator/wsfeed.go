@@ -96,7 +96,59 @@ func (r *rec) s(v string) {
 	r.b = append(r.b, v...)
 }
 
-func (r *rec) i(v int64) { r.s(strconv.FormatInt(v, 10)) }
+func (r *rec) i(v int64) {
+	if !r.first {
+		r.b = append(r.b, '^')
+	}
+	r.first = false
+	r.b = strconv.AppendInt(r.b, v, 10)
+}
+
+// pct appends a/b × 100 with two decimals, rounded half away from zero
+// on integers ("0.00" when b is 0): the feed writes several per record,
+// and float formatting would dominate its cost.
+func (r *rec) pct(a, b int64) {
+	var h int64
+	if b != 0 {
+		n, d := 2*a*10_000+b, 2*b
+		if a < 0 {
+			n = 2*a*10_000 - b
+		}
+		h = n / d
+	}
+	r.hundredths(h)
+}
+
+// change appends the change rate of change over base as sim rounds it
+// (kisfeed.Quote.ChangeRate), so it equals inquire-price's prdy_ctrt.
+func (r *rec) change(change, base int64) {
+	var h int64
+	if base > 0 {
+		a := change
+		if a < 0 {
+			a = -a
+		}
+		h = (2*a*10_000 + base) / (2 * base)
+		if change < 0 {
+			h = -h
+		}
+	}
+	r.hundredths(h)
+}
+
+// hundredths appends h/100 with two decimals ("-1.39", "0.00").
+func (r *rec) hundredths(h int64) {
+	if !r.first {
+		r.b = append(r.b, '^')
+	}
+	r.first = false
+	if h < 0 {
+		r.b = append(r.b, '-')
+		h = -h
+	}
+	r.b = strconv.AppendInt(r.b, h/100, 10)
+	r.b = append(r.b, '.', byte('0'+h%100/10), byte('0'+h%10))
+}
 
 // extraFields appends n made-up trailing fields (the extra-fields fault:
 // KIS has added fields to a TR without notice).
@@ -106,7 +158,7 @@ func (r *rec) extraFields(n int) {
 	}
 }
 
-// tradeDay holds per-frame facts of one code that every record shares.
+// tradeFacts holds the facts of one code that every record shares.
 type tradeFacts struct {
 	code      string
 	shares    int64
@@ -137,10 +189,18 @@ func (s *Server) tradeFacts(code string, at time.Time) tradeFacts {
 
 // tradeFrame builds one H0STCNT0 (or H0UNCNT0) frame of ex.
 func (s *Server) tradeFrame(r *wsReg, ex []sim.Execution, extra int) []byte {
-	f := s.tradeFacts(r.key.trKey, ex[len(ex)-1].Time)
+	// The facts change slowly (the previous day's volume at the same time
+	// of day is read to the minute): computed once per minute per
+	// registration, they cost nothing per record.
+	at := ex[len(ex)-1].Time
+	if minute := at.Unix() / 60; r.facts == nil || r.factsMinute != minute {
+		f := s.tradeFacts(r.key.trKey, at.Truncate(time.Minute))
+		r.facts, r.factsMinute = &f, minute
+	}
+	f := r.facts
 	out := rec{b: frameHead(make([]byte, 0, 64+len(ex)*(320+8*extra)), r.key.trID, len(ex)), first: true}
 	for _, e := range ex {
-		s.tradeRecord(&out, r, &f, e)
+		s.tradeRecord(&out, r, f, e)
 		out.extraFields(extra)
 	}
 	return out.b
@@ -148,9 +208,11 @@ func (s *Server) tradeFrame(r *wsReg, ex []sim.Execution, extra int) []byte {
 
 // tradeRecord appends the 46 fields of one execution (§h.6).
 func (s *Server) tradeRecord(o *rec, r *wsReg, f *tradeFacts, e sim.Execution) {
-	book, _ := s.m.OrderBookAt(f.code, e.Time)
+	// The book around the trade's price is OrderBookAt at its instant
+	// (sim.BookAround), without recomputing the session per record.
+	book, _ := s.m.BookAround(f.code, e.Time, e.Price)
 	upper, lower := krx.Limits(e.PrevClose)
-	at := hms(e.Time)
+	at := hms(e.Time) // one string per record, shared by the hour fields
 	if e.High != r.hi {
 		r.hi, r.hiHour = e.High, choose(e.Price == e.High || r.hiHour == "", at, r.hiHour)
 	}
@@ -170,7 +232,7 @@ func (s *Server) tradeRecord(o *rec, r *wsReg, f *tradeFacts, e sim.Execution) {
 	o.i(e.Price)
 	o.s(sign(e.Price, e.PrevClose, upper, lower))
 	o.i(e.Price - e.PrevClose)
-	o.s(pctChange(e.Price, e.PrevClose))
+	o.change(e.Price-e.PrevClose, e.PrevClose)
 	o.s(vwapOf(kisfeed.Quote{Price: e.Price, Volume: e.CumVolume, TradingValue: e.CumValue}))
 	o.i(e.Open)
 	o.i(e.High)
@@ -183,12 +245,12 @@ func (s *Server) tradeRecord(o *rec, r *wsReg, f *tradeFacts, e sim.Execution) {
 	o.i(sellN)
 	o.i(buyN)
 	o.i(buyN - sellN)
-	o.s(ratio(buy, sell, 2))
+	o.pct(buy, sell)
 	o.i(sell)
 	o.i(buy)
 	o.s(side)
-	o.s(ratio(buy, e.CumVolume, 2))
-	o.s(ratio(e.CumVolume, f.prevVol, 2))
+	o.pct(buy, e.CumVolume)
+	o.pct(e.CumVolume, f.prevVol)
 	o.s("090000")
 	o.s(sign(e.Price, e.Open, 0, 0))
 	o.i(e.Price - e.Open)
@@ -206,9 +268,9 @@ func (s *Server) tradeRecord(o *rec, r *wsReg, f *tradeFacts, e sim.Execution) {
 	o.i(book.Bids[0].Quantity)
 	o.i(book.TotalAskQty)
 	o.i(book.TotalBidQty)
-	o.s(ratio(e.CumVolume, f.shares, 2))
+	o.pct(e.CumVolume, f.shares)
 	o.i(f.sameTime)
-	o.s(ratio(e.CumVolume, f.sameTime, 2))
+	o.pct(e.CumVolume, f.sameTime)
 	o.s("0")
 	o.s("")
 	o.i(e.PrevClose)

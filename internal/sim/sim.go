@@ -451,22 +451,50 @@ func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
 	if !ok {
 		return kisfeed.OrderBook{}, false
 	}
-	s := m.byCode[code]
-	ob := kisfeed.OrderBook{Code: s.Code, Meta: q.Meta}
+	ob := m.bookAround(m.byCode[code], t, q.Price, q.UpperLimit, q.LowerLimit)
+	ob.Meta = q.Meta
+	return ob, true
+}
+
+// BookAround returns the book OrderBookAt(code, t) shows when the price at
+// t is price, without recomputing the session: for an execution at t, at
+// its price, it equals OrderBookAt(code, t) but for Meta.AsOf, which is t.
+// A feed uses it to quote the best bid and ask beside each trade cheaply.
+// ok is false for an unknown code or an instant before the stock's first
+// simulated day.
+func (m *Market) BookAround(code string, t time.Time, price int64) (kisfeed.OrderBook, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return kisfeed.OrderBook{}, false
+	}
+	i, _, ok := at(s, t)
+	if !ok {
+		return kisfeed.OrderBook{}, false
+	}
+	upper, lower := krx.Limits(m.prevClose(s, i))
+	ob := m.bookAround(s, t, price, upper, lower)
+	ob.Meta = kisfeed.Meta{AsOf: t, Source: SourceName, Origin: kisfeed.OriginSource}
+	return ob, true
+}
+
+// bookAround builds the book of s at t around price within the day's
+// limits (see OrderBookAt); Meta is left for the caller.
+func (m *Market) bookAround(s *stock, t time.Time, price, upper, lower int64) kisfeed.OrderBook {
+	ob := kisfeed.OrderBook{Code: s.Code}
 	minute := t.Unix() / minuteLength
 	if minute < 0 {
 		minute = 0
 	}
 	r := newRNG(m.seed, s.hash, minute, saltBook)
 	base := max(s.avgVol/minuteBars/4, 10)
-	ix := tickIdx(q.Price)
+	ix := tickIdx(price)
 	for k := 0; k < kisfeed.BookDepth; k++ {
 		depth := int64(100 + 15*k)
-		if p := tickPrice(ix + 1 + int64(k)); p <= q.UpperLimit {
+		if p := tickPrice(ix + 1 + int64(k)); p <= upper {
 			ob.Asks[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
 		}
 		if ix-int64(k) >= 0 {
-			if p := tickPrice(ix - int64(k)); p >= q.LowerLimit {
+			if p := tickPrice(ix - int64(k)); p >= lower {
 				ob.Bids[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
 			}
 		}
@@ -482,5 +510,5 @@ func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
 			ob.ExpectedPrice = m.day(s, i).close
 		}
 	}
-	return ob, true
+	return ob
 }

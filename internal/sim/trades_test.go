@@ -142,3 +142,25 @@ func BenchmarkExecutionsMinute(b *testing.B) {
 		m.Executions("005930", from, from.Add(time.Second))
 	}
 }
+
+// TestBookAroundExecutions checks that the book around an execution's
+// price is OrderBookAt at its instant.
+func TestBookAroundExecutions(t *testing.T) {
+	t.Parallel()
+	m := market()
+	day := kisfeed.Date(2026, time.November, 27)
+	for k, e := range m.Executions("000660", day.Add(9*time.Hour), day.Add(16*time.Hour)) {
+		if k%97 != 0 {
+			continue
+		}
+		got, ok := m.BookAround("000660", e.Time, e.Price)
+		want, _ := m.OrderBookAt("000660", e.Time)
+		got.Meta, want.Meta = kisfeed.Meta{}, kisfeed.Meta{}
+		if !ok || got != want {
+			t.Fatalf("BookAround(%s, %d) = %+v, OrderBookAt %+v", e.Time.Format("15:04:05.000"), e.Price, got, want)
+		}
+	}
+	if _, ok := m.BookAround("999999", day, 1000); ok {
+		t.Error("BookAround(unknown) ok")
+	}
+}
