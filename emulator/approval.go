@@ -19,6 +19,18 @@ const (
 	DefaultApprovalInterval = time.Second
 )
 
+// WithApprovalTTL sets an approval key's validity (default 24h).
+func WithApprovalTTL(d time.Duration) Option {
+	return positive("approval ttl", d, func(o *options) { o.approvalTTL = d })
+}
+
+// WithApprovalInterval sets the minimum time between two /oauth2/Approval
+// issuances of one app key (default 1s; a quicker call gets EGW00201). 0
+// disables the check.
+func WithApprovalInterval(d time.Duration) Option {
+	return nonNegative("approval interval", d, func(o *options) { o.approvalEvery = d })
+}
+
 // approval is one issued approval key.
 type approval struct {
 	appKey  string

@@ -162,32 +162,6 @@ func WithMarketClock(now func() time.Time) Option {
 	return nonNil("WithMarketClock: clock", now == nil, func(o *options) { o.marketClock = now })
 }
 
-// WithSpeed makes the market clock run factor times faster than it
-// otherwise would, from the instant New is called: 60 plays an hour of
-// trading in a minute, for REST and WebSocket alike (both read the same
-// market clock). Default 1.
-func WithSpeed(factor float64) Option {
-	return func(o *options) error {
-		if !(factor > 0) || factor > 1e6 {
-			return fmt.Errorf("emulator: speed %v: want a factor > 0 (1 = real time)", factor)
-		}
-		o.speed = factor
-		return nil
-	}
-}
-
-// WithApprovalTTL sets an approval key's validity (default 24h).
-func WithApprovalTTL(d time.Duration) Option {
-	return positive("approval ttl", d, func(o *options) { o.approvalTTL = d })
-}
-
-// WithApprovalInterval sets the minimum time between two /oauth2/Approval
-// issuances of one app key (default 1s; a quicker call gets EGW00201). 0
-// disables the check.
-func WithApprovalInterval(d time.Duration) Option {
-	return nonNegative("approval interval", d, func(o *options) { o.approvalEvery = d })
-}
-
 // WithLatency adds a delay to every non-admin response.
 func WithLatency(l Latency) Option {
 	return func(o *options) error { o.latency = l; return nil }
@@ -333,15 +307,6 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() {
 	s.stats.reset()
 	s.ws.stats.init()
-}
-
-// scaled returns a clock that runs factor times faster than now from the
-// first reading on.
-func scaled(now func() time.Time, factor float64) func() time.Time {
-	origin := now()
-	return func() time.Time {
-		return origin.Add(time.Duration(float64(now().Sub(origin)) * factor))
-	}
 }
 
 // SetFaults replaces the injected faults. An Outage starts now; an

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -90,6 +91,29 @@ func WithMaxRegistrations(n int) Option {
 		}
 		o.ws.maxRegs = n
 		return nil
+	}
+}
+
+// WithSpeed makes the market clock run factor times faster than it
+// otherwise would, from the instant New is called: 60 plays an hour of
+// trading in a minute, for REST and WebSocket alike (both read the same
+// market clock). Default 1.
+func WithSpeed(factor float64) Option {
+	return func(o *options) error {
+		if !(factor > 0) || factor > 1e6 {
+			return fmt.Errorf("emulator: speed %v: want a factor > 0 (1 = real time)", factor)
+		}
+		o.speed = factor
+		return nil
+	}
+}
+
+// scaled returns a clock that runs factor times faster than now from the
+// first reading on.
+func scaled(now func() time.Time, factor float64) func() time.Time {
+	origin := now()
+	return func() time.Time {
+		return origin.Add(time.Duration(float64(now().Sub(origin)) * factor))
 	}
 }
 

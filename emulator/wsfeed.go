@@ -160,14 +160,12 @@ func (r *rec) extraFields(n int) {
 
 // tradeFacts holds the facts of one code that every record shares.
 type tradeFacts struct {
-	code      string
-	shares    int64
-	prevVol   int64 // previous trading day's volume
-	sameTime  int64 // previous day's volume at the same time of day
-	buyShare  int64 // buy-initiated share of volume, in percent
-	lot       int64 // average shares per execution, for the counts
-	limitUp   int64
-	limitDown int64
+	code     string
+	shares   int64
+	prevVol  int64 // previous trading day's volume
+	sameTime int64 // previous day's volume at the same time of day
+	buyShare int64 // buy-initiated share of volume, in percent
+	lot      int64 // average shares per execution, for the counts
 }
 
 func (s *Server) tradeFacts(code string, at time.Time) tradeFacts {
