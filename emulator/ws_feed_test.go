@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,5 +114,78 @@ func TestWSFrameFields(t *testing.T) {
 		if recs[0][0] != "000660" {
 			t.Errorf("%s: code %q", tr, recs[0][0])
 		}
+	}
+}
+
+// TestWSOpeningBurst: the opening minute's crowd of trades arrives as
+// multi-record frames whose cumulative volume never decreases.
+func TestWSOpeningBurst(t *testing.T) {
+	t.Parallel()
+	h := newWSHarness(t)
+	open := marketTime.Add(-time.Hour) // 09:00
+	h.clock.Set(open)
+	key := h.approval("K-OPEN")
+	c := h.dial("/tryitout")
+	if got := c.subscribe(key, "1", TrTrade, "005930"); got != opspSubscribed {
+		t.Fatal(got)
+	}
+	h.clock.Set(open.Add(3 * time.Second))
+	want := sharedMarket().Executions("005930", open, open.Add(3*time.Second))
+	var got [][]string
+	maxPerFrame := 0
+	for len(got) < len(want) {
+		recs := c.frame(TrTrade)
+		maxPerFrame = max(maxPerFrame, len(recs))
+		got = append(got, recs...)
+	}
+	if maxPerFrame < 2 {
+		t.Errorf("largest frame had %d records, want several at the open", maxPerFrame)
+	}
+	var last int64
+	for k, r := range got {
+		vol, _ := strconv.ParseInt(r[13], 10, 64)
+		if vol < last || r[13] != itoa(want[k].CumVolume) {
+			t.Fatalf("record %d: ACML_VOL %s after %d, want %d", k, r[13], last, want[k].CumVolume)
+		}
+		last = vol
+	}
+}
+
+// TestWSNothingOutsideHours: no trade or book frames before the open,
+// after the close or on a holiday, though PINGPONG goes on.
+func TestWSNothingOutsideHours(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"pre-open", marketTime.Add(-2 * time.Hour), marketTime.Add(-time.Hour - time.Millisecond)},
+		{"after close", marketTime.Add(5*time.Hour + 31*time.Minute), marketTime.Add(8 * time.Hour)},
+		{"saturday", marketTime.Add(24 * time.Hour), marketTime.Add(30 * time.Hour)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newWSHarness(t, WithPingInterval(20*time.Millisecond))
+			h.clock.Set(tc.from)
+			key := h.approval("K-HOURS")
+			c := h.dial("/")
+			for _, tr := range []string{TrTrade, TrBook} {
+				if got := c.subscribe(key, "1", tr, "005930"); got != opspSubscribed {
+					t.Fatal(got)
+				}
+			}
+			h.clock.Set(tc.to)
+			// Three pings mean many feed steps (2 ms each) have run.
+			for pings := 0; pings < 3; {
+				m := c.read()
+				if m[0] == '0' || m[0] == '1' {
+					t.Fatalf("data outside market hours: %.60s", m)
+				}
+				if strings.Contains(m, "PINGPONG") {
+					c.send(m)
+					pings++
+				}
+			}
+		})
 	}
 }

@@ -35,12 +35,8 @@ type emulatorFlags struct {
 	wsFault       string
 }
 
-func newEmulatorCmd(a *app) *cobra.Command {
-	var f emulatorFlags
-	c := &cobra.Command{
-		Use:   "emulator",
-		Short: "Run a KIS wire-compatible API server over the synthetic market",
-		Long: `Run a KIS Open API emulator: the REST endpoints kisfeed uses (OAuth token,
+// emulatorLong is the --help text of "kisfeed emulator".
+const emulatorLong = `Run a KIS Open API emulator: the REST endpoints kisfeed uses (OAuth token,
 quotations, stock info, holidays, master files), wire-compatible with KIS —
 same paths, tr_ids, headers, envelopes, field names, error codes and rate
 limits — serving a deterministic synthetic market (same --seed, same numbers).
@@ -96,8 +92,10 @@ Admin API (never faulted or limited):
   POST /_emulator/ws/drop            drop every session now (1006)
   POST /_emulator/ws/restart         KIS restart: sessions gone, keys kept
   POST /_emulator/ws/stall?session=N stop sending to a session (all without N)
-  POST /_emulator/ws/garbage?kind=count|text|encrypted  one bad frame`,
-		Example: `  kisfeed emulator --addr 127.0.0.1:9443
+  POST /_emulator/ws/garbage?kind=count|text|encrypted  one bad frame`
+
+// emulatorExample is its examples block.
+const emulatorExample = `  kisfeed emulator --addr 127.0.0.1:9443
   kisfeed emulator --server mock --seed 7 --fault 'error=0.05,latency=uniform:5ms-50ms'
 
   # get a token
@@ -114,8 +112,16 @@ Admin API (never faulted or limited):
   KISFEED_MARKET_TIME='2026-11-27 09:00' kisfeed emulator --speed 60 --ws-fault drop-every=30s
 
   # inject faults at run time
-  curl -s -X POST http://127.0.0.1:9443/_emulator/faults -d 'reset=0.1,seed=3'`,
-		Args: cobra.NoArgs,
+  curl -s -X POST http://127.0.0.1:9443/_emulator/faults -d 'reset=0.1,seed=3'`
+
+func newEmulatorCmd(a *app) *cobra.Command {
+	var f emulatorFlags
+	c := &cobra.Command{
+		Use:     "emulator",
+		Short:   "Run a KIS wire-compatible API server over the synthetic market",
+		Long:    emulatorLong,
+		Example: emulatorExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options(cmd)
 			if err != nil {
