@@ -101,7 +101,7 @@ func WithMaxRegistrations(n int) Option {
 func WithSpeed(factor float64) Option {
 	return func(o *options) error {
 		if !(factor > 0) || factor > 1e6 {
-			return fmt.Errorf("emulator: speed %v: want a factor > 0 (1 = real time)", factor)
+			return fmt.Errorf("emulator: speed %v: want a factor > 0 and at most 1e6 (1 = real time)", factor)
 		}
 		o.speed = factor
 		return nil
@@ -117,6 +117,7 @@ func scaled(now func() time.Time, factor float64) func() time.Time {
 	}
 }
 
+// positive is an Option setting a duration that must be > 0.
 func positive(name string, d time.Duration, set func(*options)) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -168,8 +169,9 @@ type regKey struct{ trID, trKey string }
 // session's feed goroutine touches it.
 type wsReg struct {
 	key      regKey
-	last     time.Time // market time fed up to
-	lastBook string    // the last book record sent (send on change)
+	ready    atomic.Bool // set once the OPSP0000 reply is sent
+	last     time.Time   // market time fed up to
+	lastBook string      // the last book record sent (send on change)
 	hiHour   string
 	loHour   string
 	hi, lo   int64
@@ -191,8 +193,7 @@ type wsSession struct {
 	mu   sync.Mutex // guards regs
 	regs []*wsReg   // in registration order
 
-	heard    atomic.Int64 // wall UnixNano of the last sign of life from the client
-	pinged   atomic.Int64 // wall UnixNano of the first PINGPONG unanswered since heard
+	pinged   atomic.Int64 // wall UnixNano of the first PINGPONG unanswered since the client's last sign of life
 	stalled  atomic.Bool
 	garbage  chan string
 	dropOnce sync.Once
@@ -250,11 +251,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 }
 
-// touch records a sign of life from the client.
-func (sess *wsSession) touch() {
-	sess.heard.Store(time.Now().UnixNano())
-	sess.pinged.Store(0)
-}
+// touch records a sign of life from the client (any message, pong or
+// ping): nothing is pending any more.
+func (sess *wsSession) touch() { sess.pinged.Store(0) }
 
 // drop ends the session abnormally: the TCP connection is closed without
 // a close frame, so the client sees 1006, as when KIS drops a session.
@@ -291,8 +290,14 @@ func (s *Server) readLoop(sess *wsSession) {
 		if typ != websocket.MessageText || sess.stalled.Load() {
 			continue
 		}
-		if out := s.handleMessage(sess, msg); out != nil {
+		out, added := s.handleMessage(sess, msg)
+		if out != nil {
 			sess.send(out)
+		}
+		if added != nil {
+			// Data only after the reply, as KIS does: a client that
+			// waits for OPSP0000 must not see the TR's first frame first.
+			added.ready.Store(true)
 		}
 	}
 }
@@ -312,17 +317,18 @@ func (sess *wsSession) send(b []byte) bool {
 	return true
 }
 
-// handleMessage answers one client text message; nil means no answer (a
-// PINGPONG echo).
-func (s *Server) handleMessage(sess *wsSession, msg []byte) []byte {
+// handleMessage answers one client text message; a nil answer means none
+// (a PINGPONG echo). added is the new registration, to be fed once the
+// answer is sent.
+func (s *Server) handleMessage(sess *wsSession, msg []byte) (answer []byte, added *wsReg) {
 	req, code := parseRequest(msg)
 	if req.pingpong {
 		s.ws.stats.echo()
-		return nil
+		return nil, nil
 	}
-	reply := func(code, msg1 string, out *controlOutput) []byte {
+	reply := func(code, msg1 string, out *controlOutput) ([]byte, *wsReg) {
 		s.ws.stats.reply(code)
-		return controlJSON(req.trID, req.trKey, code, msg1, out)
+		return controlJSON(req.trID, req.trKey, code, msg1, out), nil
 	}
 	if code != "" {
 		return reply(code, "", nil)
@@ -344,12 +350,13 @@ func (s *Server) handleMessage(sess *wsSession, msg []byte) []byte {
 		}
 		return reply(opspUnsubscribed, "", nil)
 	}
-	n, code := sess.register(k, s.marketNow(), s.ws.cfg.maxRegs)
+	reg, n, code := sess.register(k, s.marketNow(), s.ws.cfg.maxRegs)
 	if code != "" {
 		return reply(code, "", nil)
 	}
 	s.ws.stats.registered(sess.boundKey(), n)
-	return reply(opspSubscribed, "", &controlOutput{IV: randHex(8), Key: randHex(16)})
+	answer, _ = reply(opspSubscribed, "", &controlOutput{IV: randHex(8), Key: randHex(16)})
+	return answer, reg
 }
 
 // boundKey returns the session's app key ("" when unbound).
@@ -404,19 +411,21 @@ func (h *wsHub) sessionsOf(appKey string) int {
 	return n
 }
 
-// register adds k at market time now; it returns the registration count
-// or the refusal code (OPSP0002 already, OPSP0008 over the cap).
-func (sess *wsSession) register(k regKey, now time.Time, maxRegs int) (int, string) {
+// register adds k at market time now (not fed until ready); it returns
+// the registration and the count, or the refusal code (OPSP0002 already,
+// OPSP0008 over the cap).
+func (sess *wsSession) register(k regKey, now time.Time, maxRegs int) (*wsReg, int, string) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if slices.ContainsFunc(sess.regs, func(r *wsReg) bool { return r.key == k }) {
-		return len(sess.regs), opspAlready
+		return nil, len(sess.regs), opspAlready
 	}
 	if len(sess.regs) >= maxRegs {
-		return len(sess.regs), opspMaxSubscribe
+		return nil, len(sess.regs), opspMaxSubscribe
 	}
-	sess.regs = append(sess.regs, &wsReg{key: k, last: now})
-	return len(sess.regs), ""
+	r := &wsReg{key: k, last: now}
+	sess.regs = append(sess.regs, r)
+	return r, len(sess.regs), ""
 }
 
 // unregister removes k; false when it was not registered.

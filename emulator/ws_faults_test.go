@@ -99,11 +99,10 @@ func TestWSDropEvery(t *testing.T) {
 	t.Parallel()
 	h := newWSHarness(t, WithWSFaults(WSFaults{DropEvery: 20 * time.Millisecond}))
 	key := h.approval("K-EVERY")
-	for i := range 3 {
+	for range 3 {
 		c := h.dial("/tryitout")
-		if got := c.subscribe(key, "1", TrTrade, "005930"); got != opspSubscribed {
-			t.Fatalf("session %d: %s", i, got)
-		}
+		// The drop may come before the reply: write and read until it does.
+		_ = c.c.Write(t.Context(), websocket.MessageText, []byte(subMsg(key, "1", TrTrade, "005930")))
 		var err error
 		for err == nil {
 			_, _, err = c.c.Read(t.Context())
@@ -119,24 +118,35 @@ func TestWSStallAndGarbage(t *testing.T) {
 	h := newWSHarness(t)
 	key := h.approval("K-STALL")
 	c := h.dial("/tryitout")
+	// A reply proves the server has the session (Accept returns to the
+	// client before the server lists it).
+	if got := c.subscribe(key, "1", TrBook, "005930"); got != opspSubscribed {
+		t.Fatal(got)
+	}
 	if h.s.SendGarbage(0, "") != 1 {
 		t.Fatal("garbage not queued")
 	}
-	if m := c.read(); m != string(garbageFrame("count")) {
-		t.Fatalf("got %q, want the garbage frame", m)
+	for m := c.read(); m != string(garbageFrame("count")); m = c.read() {
+		if m[0] != '0' {
+			t.Fatalf("got %q, want book frames, then the garbage frame", m)
+		}
 	}
 	// The session survives garbage.
-	if got := c.subscribe(key, "1", TrBook, "005930"); got != opspSubscribed {
+	if got := c.subscribe(key, "1", TrBook, "000660"); got != opspSubscribed {
 		t.Fatal(got)
 	}
 	c.frame(TrBook)
 	if h.s.StallSessions(0) != 1 {
 		t.Fatal("no session stalled")
 	}
+	if s := h.s.Sessions(); len(s) != 1 || !s[0].Stalled {
+		t.Errorf("sessions %+v, want one stalled", s)
+	}
 	c.send(subMsg(key, "1", TrTrade, "005930"))
 	h.clock.Advance(time.Minute)
 	// A stalled session sends nothing (a short timeout, not a sleep):
-	// drain what was in flight, then expect silence.
+	// drain what was in flight, then expect silence. (The library closes
+	// the connection when a read's context expires: that ends the test.)
 	for {
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		_, m, err := c.c.Read(ctx)
@@ -150,9 +160,6 @@ func TestWSStallAndGarbage(t *testing.T) {
 		if strings.Contains(string(m), opspSubscribed) {
 			t.Fatalf("stalled session answered %q", m)
 		}
-	}
-	if s := h.s.Sessions(); len(s) != 1 || !s[0].Stalled {
-		t.Errorf("sessions %+v, want one stalled", s)
 	}
 }
 

@@ -26,6 +26,9 @@ const (
 func (s *Server) feed(sess *wsSession, now time.Time) {
 	extra := s.ws.currentFaults().ExtraFields
 	for _, r := range sess.registrations() {
+		if !r.ready.Load() {
+			continue
+		}
 		switch r.key.trID {
 		case TrTrade, TrTradeUnif:
 			s.feedTrades(sess, r, now, extra[r.key.trID])
