@@ -295,21 +295,6 @@ func (s *Server) serveRevokeP(w http.ResponseWriter, r *http.Request) {
 	}{200, "접근토큰 폐기에 성공하였습니다"})
 }
 
-// serveApproval is POST /oauth2/Approval (REFERENCE §b.3): the secret
-// travels as "secretkey". Not counted against the REST limit.
-func (s *Server) serveApproval(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.oauthGrant(w, r, "secretkey"); !ok {
-		return
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	s.writeJSON(w, http.StatusOK, map[string]string{
-		"approval_key": fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]),
-	})
-}
-
 // serveHashkey is POST /uapi/hashkey (REFERENCE §b.4): the body echoed as
 // BODY plus its SHA-256 as HASH. Not counted against the REST limit.
 func (s *Server) serveHashkey(w http.ResponseWriter, r *http.Request) {

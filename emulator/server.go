@@ -31,6 +31,8 @@ type market interface {
 	MinuteBars(code string, day time.Time) []kisfeed.Candle
 	QuoteAt(code string, t time.Time) (kisfeed.Quote, bool)
 	OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
+	Executions(code string, from, to time.Time) []sim.Execution
+	BookAround(code string, t time.Time, price int64) (kisfeed.OrderBook, bool)
 }
 
 var _ market = (*sim.Market)(nil)
@@ -68,6 +70,11 @@ type options struct {
 	log           *slog.Logger
 	issueInterval time.Duration
 	reuseWindow   time.Duration
+	speed         float64
+	ws            wsConfig
+	wsFaults      WSFaults
+	approvalTTL   time.Duration
+	approvalEvery time.Duration
 }
 
 // nonNil is an Option setting a value that must not be nil: isNil says
@@ -216,7 +223,12 @@ type Server struct {
 
 	auth    authState
 	limiter *limiter
-	stats   *statsRec
+
+	approvals        approvals
+	approvalTTL      time.Duration
+	approvalInterval time.Duration
+	ws               wsHub
+	stats            *statsRec
 
 	faultMu     sync.Mutex // guards faults, rng, outageUntil
 	faults      Faults
@@ -233,6 +245,7 @@ func New(opts ...Option) (*Server, error) {
 	o := options{
 		seed: 1, kind: KindReal, tokenTTL: DefaultTokenTTL, clock: time.Now,
 		issueInterval: DefaultTokenIssueInterval, reuseWindow: DefaultTokenReuseWindow,
+		speed: 1, approvalTTL: DefaultApprovalTTL, approvalEvery: DefaultApprovalInterval,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -254,6 +267,9 @@ func New(opts ...Option) (*Server, error) {
 	if o.marketClock == nil {
 		o.marketClock = o.clock
 	}
+	if o.speed != 1 {
+		o.marketClock = scaled(o.marketClock, o.speed)
+	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -265,7 +281,11 @@ func New(opts ...Option) (*Server, error) {
 		limiter: newLimiter(o.rate), stats: newStatsRec(),
 	}
 	s.auth.init()
+	s.approvals.init()
+	s.approvalTTL, s.approvalInterval = o.approvalTTL, o.approvalEvery
+	s.ws.init(o.ws)
 	s.SetFaults(o.faults)
+	s.SetWSFaults(o.wsFaults)
 	return s, nil
 }
 
@@ -276,10 +296,18 @@ func (s *Server) Kind() string { return s.kind }
 func (s *Server) Rate() float64 { return s.rate }
 
 // Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats {
+	st := s.stats.snapshot()
+	st.WebSocket = s.wsStats()
+	return st
+}
 
-// ResetStats zeroes the counters (the limiter's windows are kept).
-func (s *Server) ResetStats() { s.stats.reset() }
+// ResetStats zeroes the counters (the limiter's windows are kept; the
+// WebSocket side's current sessions and registrations are live figures).
+func (s *Server) ResetStats() {
+	s.stats.reset()
+	s.ws.stats.init()
+}
 
 // SetFaults replaces the injected faults. An Outage starts now; an
 // ExpireTokens expires every token now.
@@ -352,6 +380,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	if strings.HasPrefix(path, "/_emulator/") {
 		s.serveAdmin(w, r)
+		return
+	}
+	// KIS clients use both ws://host:port/tryitout and ws://host:port (with
+	// or without a trailing path after tryitout, e.g. /tryitout/H0STCNT0);
+	// only an upgrade request is a session, a plain GET falls through.
+	if (path == "/" || path == "/tryitout" || strings.HasPrefix(path, "/tryitout/")) && isWebSocket(r) {
+		s.serveWebSocket(w, r)
 		return
 	}
 	trID, hasTrID := "", false
@@ -532,9 +567,19 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		s.ExpireTokens()
 		s.stats.fault(FaultExpireTokens)
 		s.writeJSON(w, 200, map[string]bool{"expired": true})
+	case "/_emulator/ws/sessions", "/_emulator/ws/faults", "/_emulator/ws/drop", "/_emulator/ws/restart",
+		"/_emulator/ws/stall", "/_emulator/ws/garbage":
+		s.serveWSAdmin(w, r)
+	case "/_emulator/expire-approval-keys":
+		if r.Method != http.MethodPost {
+			s.writeJSON(w, 405, errBody{"use POST"})
+			return
+		}
+		s.ExpireApprovalKeys()
+		s.writeJSON(w, 200, map[string]bool{"expired": true})
 	case "/_emulator/health":
 		s.writeJSON(w, 200, map[string]any{"ok": true, "kind": s.kind, "rate": s.rate})
 	default:
-		s.writeJSON(w, 404, errBody{"unknown admin path; see /_emulator/stats, /_emulator/faults, /_emulator/outage, /_emulator/expire-tokens"})
+		s.writeJSON(w, 404, errBody{"unknown admin path; see /_emulator/stats, /_emulator/faults, /_emulator/outage, /_emulator/expire-tokens, /_emulator/expire-approval-keys, /_emulator/ws/…"})
 	}
 }

@@ -42,6 +42,9 @@ type Stats struct {
 	CorruptedResponses int64 `json:"corrupted_responses"`
 	// Corrupted lists the most recent corrupted responses (at most 100).
 	Corrupted []Corruption `json:"corrupted"`
+	// WebSocket counts the WebSocket side: sessions, registrations,
+	// frames, PINGPONG, drops.
+	WebSocket WSStats `json:"websocket"`
 }
 
 // AppKeyStats are the counters of one app key.

@@ -28,14 +28,15 @@ type emulatorFlags struct {
 	latency       string
 	fault         string
 	appKeys       []string
+	speed         float64
+	pingInterval  time.Duration
+	pingTimeout   time.Duration
+	feedInterval  time.Duration
+	wsFault       string
 }
 
-func newEmulatorCmd(a *app) *cobra.Command {
-	var f emulatorFlags
-	c := &cobra.Command{
-		Use:   "emulator",
-		Short: "Run a KIS wire-compatible API server over the synthetic market",
-		Long: `Run a KIS Open API emulator: the REST endpoints kisfeed uses (OAuth token,
+// emulatorLong is the --help text of "kisfeed emulator".
+const emulatorLong = `Run a KIS Open API emulator: the REST endpoints kisfeed uses (OAuth token,
 quotations, stock info, holidays, master files), wire-compatible with KIS —
 same paths, tr_ids, headers, envelopes, field names, error codes and rate
 limits — serving a deterministic synthetic market (same --seed, same numbers).
@@ -45,6 +46,20 @@ Token rules follow KIS: 24 h tokens, the same token again within 6 h, and
 EGW00133 (HTTP 403) for a second tokenP call within 60 s. Each app key is
 limited to --rate requests per second (sliding 1-second window; over the
 limit: HTTP 500 EGW00201).
+
+WebSocket (real-time, REFERENCE §h) on the same address: ws://ADDR/tryitout
+or ws://ADDR/. Get a key with POST /oauth2/Approval (body field "secretkey",
+1 per second per app key, valid 24 h), then send subscribe JSON. One session
+per app key (a second gets OPSP8996), 41 registrations per session
+(OPSP0008). Trades (H0STCNT0) and books (H0STASP0; on --server real also
+H0UNCNT0/H0UNASP0) flow 09:00-15:30 KST of trading days and agree with
+inquire-price and inquire-asking-price-exp-ccn at the same instant. The
+server sends PINGPONG every --ping-interval; answer with the same text or a
+pong, or the session is dropped after --ping-timeout of silence.
+
+Market time: KISFEED_MARKET_TIME (e.g. "2026-11-27 09:00", KST) starts the
+synthetic market at that instant instead of now; --speed 60 then plays an
+hour of trading in a minute, for REST and WebSocket alike.
 
 When ready it prints exactly one line to stdout, "listening on http://ADDR",
 with the bound address (so --addr 127.0.0.1:0 picks a free port); logs go to
@@ -61,12 +76,26 @@ Faults (--fault, comma separated; also at run time, see below):
   seed=N             seed of the fault RNG (reproducible faults)
 F is a fraction (0.05) or a percentage (5%).
 
+WebSocket faults (--ws-fault, comma separated; also POST /_emulator/ws/faults):
+  extra-fields=TR:N  append N fields to every record of TR (H0STCNT0:3)
+  drop-every=D       drop every session every D (TCP closed, no close frame)
+  garbage-every=D    send every session an unparseable frame every D
+  stall-after=D      each session goes silent (keeps the TCP open) after D
+
 Admin API (never faulted or limited):
   GET  /_emulator/stats              counters (JSON)
   POST /_emulator/faults             body: a fault spec or JSON; DELETE clears
   POST /_emulator/outage?for=30s     reset every request for 30s
-  POST /_emulator/expire-tokens      expire every token now`,
-		Example: `  kisfeed emulator --addr 127.0.0.1:9443
+  POST /_emulator/expire-tokens      expire every token now
+  POST /_emulator/expire-approval-keys  expire every approval key now
+  GET  /_emulator/ws/sessions        open WebSocket sessions
+  POST /_emulator/ws/drop            drop every session now (1006)
+  POST /_emulator/ws/restart         KIS restart: sessions gone, keys kept
+  POST /_emulator/ws/stall?session=N stop sending to a session (all without N)
+  POST /_emulator/ws/garbage?kind=count|text|encrypted  one bad frame`
+
+// emulatorExample is its examples block.
+const emulatorExample = `  kisfeed emulator --addr 127.0.0.1:9443
   kisfeed emulator --server mock --seed 7 --fault 'error=0.05,latency=uniform:5ms-50ms'
 
   # get a token
@@ -79,15 +108,30 @@ Admin API (never faulted or limited):
     -H "authorization: Bearer $TOKEN" -H 'appkey: demo-key' -H 'appsecret: demo-secret' \
     -H 'tr_id: FHKST01010100' -H 'custtype: P'
 
+  # an hour of trading per minute, from the open, dropping sessions every 30 s
+  KISFEED_MARKET_TIME='2026-11-27 09:00' kisfeed emulator --speed 60 --ws-fault drop-every=30s
+
   # inject faults at run time
-  curl -s -X POST http://127.0.0.1:9443/_emulator/faults -d 'reset=0.1,seed=3'`,
-		Args: cobra.NoArgs,
+  curl -s -X POST http://127.0.0.1:9443/_emulator/faults -d 'reset=0.1,seed=3'`
+
+func newEmulatorCmd(a *app) *cobra.Command {
+	var f emulatorFlags
+	c := &cobra.Command{
+		Use:     "emulator",
+		Short:   "Run a KIS wire-compatible API server over the synthetic market",
+		Long:    emulatorLong,
+		Example: emulatorExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts, err := f.options(cmd)
 			if err != nil {
 				return err
 			}
-			opts = append(opts, emulator.WithLogger(a.emulatorLogger()))
+			clock, err := a.marketClock()
+			if err != nil {
+				return err
+			}
+			opts = append(opts, emulator.WithLogger(a.emulatorLogger()), emulator.WithMarketClock(clock))
 			return runEmulator(cmd.Context(), a, f.addr, opts)
 		},
 	}
@@ -101,6 +145,11 @@ Admin API (never faulted or limited):
 	fl.StringVar(&f.latency, "latency", "", "added response delay: 20ms, uniform:5ms-50ms or normal:20ms,5ms")
 	fl.StringVar(&f.fault, "fault", "", "faults to inject, e.g. 'error=0.05,reset=0.01,seed=7' (see above)")
 	fl.StringArrayVar(&f.appKeys, "app-key", nil, "register KEY:SECRET (repeatable); then other keys get EGW00103")
+	fl.Float64Var(&f.speed, "speed", 1, "market clock speed factor for REST and WebSocket (60 = an hour per minute)")
+	fl.DurationVar(&f.pingInterval, "ping-interval", emulator.DefaultPingInterval, "how often the server sends PINGPONG on each WebSocket session")
+	fl.DurationVar(&f.pingTimeout, "ping-timeout", 0, "drop a session silent this long after a PINGPONG (default 3 ping intervals)")
+	fl.DurationVar(&f.feedInterval, "feed-interval", emulator.DefaultFeedInterval, "how often each session's trades and books are sent; trades in between share a frame")
+	fl.StringVar(&f.wsFault, "ws-fault", "", "WebSocket faults, e.g. 'extra-fields=H0STCNT0:3,drop-every=30s' (see above)")
 	return c
 }
 
@@ -141,6 +190,11 @@ func (f *emulatorFlags) options(cmd *cobra.Command) ([]emulator.Option, error) {
 		}
 		opts = append(opts, emulator.WithFaults(ft))
 	}
+	wsOpts, err := f.wsOptions(cmd)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, wsOpts...)
 	for _, kv := range f.appKeys {
 		k, s, ok := strings.Cut(kv, ":")
 		if !ok || k == "" || s == "" {
@@ -157,6 +211,50 @@ func (f *emulatorFlags) options(cmd *cobra.Command) ([]emulator.Option, error) {
 		return nil, usageError("--addr %q: want host:port with a port from 0 to 65535, e.g. 127.0.0.1:9443", f.addr)
 	}
 	return opts, nil
+}
+
+// wsOptions validates the WebSocket and speed flags.
+func (f *emulatorFlags) wsOptions(cmd *cobra.Command) ([]emulator.Option, error) {
+	var opts []emulator.Option
+	if !(f.speed > 0) {
+		return nil, usageError("--speed %v: want a factor > 0 (1 = real time)", f.speed)
+	}
+	if f.speed != 1 {
+		opts = append(opts, emulator.WithSpeed(f.speed))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		opt  func(time.Duration) emulator.Option
+	}{{"ping-interval", f.pingInterval, emulator.WithPingInterval}, {"ping-timeout", f.pingTimeout, emulator.WithPingTimeout},
+		{"feed-interval", f.feedInterval, emulator.WithFeedInterval}} {
+		if !cmd.Flags().Changed(d.name) {
+			continue
+		}
+		if d.v <= 0 {
+			return nil, usageError("--%s %s: want > 0", d.name, d.v)
+		}
+		opts = append(opts, d.opt(d.v))
+	}
+	if f.wsFault != "" {
+		wf, err := emulator.ParseWSFaults(f.wsFault)
+		if err != nil {
+			return nil, usageError("--ws-fault: %v", err)
+		}
+		opts = append(opts, emulator.WithWSFaults(wf))
+	}
+	return opts, nil
+}
+
+// marketClock is the emulator's market clock: KISFEED_MARKET_TIME starts
+// it at a simulated instant (as in mock and embedded modes), else it is
+// the wall clock. --speed applies on top (emulator.WithSpeed).
+func (a *app) marketClock() (func() time.Time, error) {
+	cfg := config.Config{MarketTime: a.getenv("KISFEED_MARKET_TIME")}
+	if _, err := cfg.MarketStart(); err != nil {
+		return nil, usageError("%v", err)
+	}
+	return cfg.MarketClock(time.Now), nil
 }
 
 // emulatorLogger logs to stderr with LOG_LEVEL/LOG_FORMAT from the
@@ -180,6 +278,8 @@ func runEmulator(ctx context.Context, a *app, addr string, opts []emulator.Optio
 		return withExit(1, fmt.Errorf("listen on %s: %w", addr, err))
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// WebSocket sessions are hijacked connections Shutdown does not see.
+	hs.RegisterOnShutdown(func() { _ = srv.Close() })
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 	// A drain that outlives the 5 s shutdown timeout cuts the stragglers
 	// and still ends cleanly: only serving itself can fail the command.

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 func TestEmulatorCommand(t *testing.T) {
@@ -74,5 +77,63 @@ func TestEmulatorCommandBadFlags(t *testing.T) {
 				t.Errorf("stdout: got %q, want nothing", stdout.String())
 			}
 		})
+	}
+}
+
+// TestEmulatorCommandWebSocket: the command serves the WebSocket on its
+// listener, honours KISFEED_MARKET_TIME, and shuts down with a session
+// open.
+func TestEmulatorCommandWebSocket(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	env := []string{"KISFEED_MARKET_TIME=2026-11-27 10:00"}
+	go func() {
+		done <- run(ctx, []string{"emulator", "--addr", "127.0.0.1:0", "--feed-interval", "10ms"}, env, strings.NewReader(""), pw, &stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the ready line: %v (stderr %s)", err, stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	base := strings.TrimPrefix(strings.TrimSpace(line), "listening on ")
+	resp, err := http.Post(base+"/oauth2/Approval", "application/json",
+		strings.NewReader(`{"grant_type":"client_credentials","appkey":"k","secretkey":"s"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ap struct {
+		ApprovalKey string `json:"approval_key"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ap)
+	resp.Body.Close()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/tryitout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	sub := `{"header":{"approval_key":"` + ap.ApprovalKey + `","custtype":"P","tr_type":"1","content-type":"utf-8"},` +
+		`"body":{"input":{"tr_id":"H0STASP0","tr_key":"005930"}}}`
+	if err := c.Write(ctx, websocket.MessageText, []byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, m, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if rest, ok := strings.CutPrefix(string(m), "0|H0STASP0|001|005930^"); ok {
+			if !strings.HasPrefix(rest, "1000") {
+				t.Errorf("book at %.6s, want 10:00 (KISFEED_MARKET_TIME)", rest)
+			}
+			break
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code after cancel with a session open: got %d, want 0 (stderr %s)", code, stderr.String())
 	}
 }

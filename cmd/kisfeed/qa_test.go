@@ -100,6 +100,10 @@ func TestQABadInput(t *testing.T) {
 		{"emulator port", nil, []string{"emulator", "--addr", "127.0.0.1:99999"}, 2, []string{"--addr"}},
 		{"emulator ttl", nil, []string{"emulator", "--token-ttl", "-1s"}, 2, []string{"--token-ttl -1s"}},
 		{"emulator server", nil, []string{"emulator", "--server", "bogus"}, 2, []string{`--server "bogus"`}},
+		{"emulator speed", nil, []string{"emulator", "--speed", "0"}, 2, []string{"--speed 0"}},
+		{"emulator ping", nil, []string{"emulator", "--ping-interval", "0s"}, 2, []string{"--ping-interval 0s"}},
+		{"emulator ws fault", nil, []string{"emulator", "--ws-fault", "extra-fields=H0STCNT0"}, 2, []string{"--ws-fault", "TR:N"}},
+		{"emulator market time", []string{"KISFEED_MARKET_TIME=soon"}, []string{"emulator"}, 2, []string{"KISFEED_MARKET_TIME"}},
 		{"token in mock mode", mock, []string{"token"}, 2, []string{"no KIS client"}},
 	}
 	for _, tt := range tests {

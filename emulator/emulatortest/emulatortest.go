@@ -18,6 +18,9 @@ func Start(tb testing.TB, opts ...emulator.Option) (*emulator.Server, string) {
 		tb.Fatalf("emulatortest: %v", err)
 	}
 	ts := httptest.NewServer(s)
-	tb.Cleanup(ts.Close)
+	tb.Cleanup(func() {
+		_ = s.Close() // WebSocket sessions first: httptest does not track them
+		ts.Close()
+	})
 	return s, ts.URL
 }

@@ -49,6 +49,8 @@ func New(seed int64, market func() time.Time, appKey, appSecret string, rate flo
 		return nil, fmt.Errorf("built-in emulator: listen: %w", err)
 	}
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	// WebSocket sessions are hijacked connections Shutdown does not see.
+	srv.RegisterOnShutdown(func() { _ = emu.Close() })
 	ctx, stop := context.WithCancel(context.Background())
 	e := &Emulator{Server: emu, URL: "http://" + ln.Addr().String(), stop: stop, served: make(chan error, 1)}
 	go func() { e.served <- httpserve.Run(ctx, srv, ln, shutdownTimeout) }() // ends in Close

@@ -40,6 +40,7 @@ const (
 	saltDay
 	saltMinute
 	saltBook
+	saltTrade
 )
 
 // newRNG derives the stream for one (seed, code, index, purpose).

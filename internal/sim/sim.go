@@ -371,14 +371,18 @@ func at(s *stock, t time.Time) (i, bars int, ok bool) {
 // QuoteAt returns the quote of code at instant t. Before 09:00 on a trading
 // day it shows the previous close with zero volume; during the session it
 // aggregates the minute bars completed up to t (open/high/low/volume/value
-// so far, price = last close so far); after 15:30 it equals the day's bar.
+// so far, price = last close so far) plus the trades of the minute in
+// progress up to t (see [Market.Executions]; at a minute boundary there are
+// none, so there it is the aggregate of complete bars); after 15:30 it
+// equals the day's bar.
 // On a non-trading day it is the last trading day's closing quote. Meta.AsOf
 // is the time of the last included bar; Meta.Source is "mock".
 //
 // A minute bar counts once complete: the 09:00 bar from 09:01, the
 // closing-auction bar from 15:30. Until the first bar completes, Open, High
 // and Low equal the previous close too, and Meta.AsOf is the previous
-// session's close (the listing day's midnight on the first day). After
+// session's close (the listing day's midnight on the first day). Inside a
+// minute, Meta.AsOf is the time of the last included trade. After
 // 2027-12-30 the quote stays at that day's close; before the first day ok is
 // false.
 func (m *Market) QuoteAt(code string, t time.Time) (kisfeed.Quote, bool) {
@@ -392,31 +396,25 @@ func (m *Market) QuoteAt(code string, t time.Time) (kisfeed.Quote, bool) {
 	}
 	prev := m.prevClose(s, i)
 	q := kisfeed.Quote{Code: s.Code, Name: s.Name, Market: s.Market, PrevClose: prev, BasePrice: prev}
-	switch bars {
-	case 0:
+	traded := false
+	switch {
+	case bars == minuteBars:
+		b := m.candle(s, i)
+		q.Price, q.Open, q.High, q.Low = b.Close, b.Open, b.High, b.Low
+		q.Volume, q.TradingValue = b.Volume, b.Value
+		q.Meta.AsOf = minuteTime(i, contBars)
+		traded = true
+	case bars > 0 || t.Unix() >= cal().days[i].Unix()+secOpen:
+		var buf minuteBuf
+		m.genMinutes(s, i, m.day(s, i), &buf)
+		traded = m.partialQuote(s, i, bars, t, &buf, &q)
+	}
+	if !traded {
 		q.Price, q.Open, q.High, q.Low = prev, prev, prev, prev
 		q.Meta.AsOf = cal().days[i]
 		if i > s.first {
 			q.Meta.AsOf = minuteTime(i-1, contBars)
 		}
-	case minuteBars:
-		b := m.candle(s, i)
-		q.Price, q.Open, q.High, q.Low = b.Close, b.Open, b.High, b.Low
-		q.Volume, q.TradingValue = b.Volume, b.Value
-		q.Meta.AsOf = minuteTime(i, contBars)
-	default:
-		var buf minuteBuf
-		m.genMinutes(s, i, m.day(s, i), &buf)
-		q.Open, q.High, q.Low = buf[0].open, buf[0].high, buf[0].low
-		for k := 0; k < bars; k++ {
-			b := &buf[k]
-			q.High = max(q.High, b.high)
-			q.Low = min(q.Low, b.low)
-			q.Volume += b.volume
-			q.TradingValue += b.value
-		}
-		q.Price = buf[bars-1].close
-		q.Meta.AsOf = minuteTime(i, bars-1)
 	}
 	q.Change = q.Price - prev
 	q.ChangeRate = changeRate(q.Change, prev)
@@ -453,22 +451,50 @@ func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
 	if !ok {
 		return kisfeed.OrderBook{}, false
 	}
-	s := m.byCode[code]
-	ob := kisfeed.OrderBook{Code: s.Code, Meta: q.Meta}
+	ob := m.bookAround(m.byCode[code], t, q.Price, q.UpperLimit, q.LowerLimit)
+	ob.Meta = q.Meta
+	return ob, true
+}
+
+// BookAround returns the book OrderBookAt(code, t) shows when the price at
+// t is price, without recomputing the session: for an execution at t, at
+// its price, it equals OrderBookAt(code, t) but for Meta.AsOf, which is t.
+// A feed uses it to quote the best bid and ask beside each trade cheaply.
+// ok is false for an unknown code or an instant before the stock's first
+// simulated day.
+func (m *Market) BookAround(code string, t time.Time, price int64) (kisfeed.OrderBook, bool) {
+	s, ok := m.byCode[code]
+	if !ok {
+		return kisfeed.OrderBook{}, false
+	}
+	i, _, ok := at(s, t)
+	if !ok {
+		return kisfeed.OrderBook{}, false
+	}
+	upper, lower := krx.Limits(m.prevClose(s, i))
+	ob := m.bookAround(s, t, price, upper, lower)
+	ob.Meta = kisfeed.Meta{AsOf: t, Source: SourceName, Origin: kisfeed.OriginSource}
+	return ob, true
+}
+
+// bookAround builds the book of s at t around price within the day's
+// limits (see OrderBookAt); Meta is left for the caller.
+func (m *Market) bookAround(s *stock, t time.Time, price, upper, lower int64) kisfeed.OrderBook {
+	ob := kisfeed.OrderBook{Code: s.Code}
 	minute := t.Unix() / minuteLength
 	if minute < 0 {
 		minute = 0
 	}
 	r := newRNG(m.seed, s.hash, minute, saltBook)
 	base := max(s.avgVol/minuteBars/4, 10)
-	ix := tickIdx(q.Price)
+	ix := tickIdx(price)
 	for k := 0; k < kisfeed.BookDepth; k++ {
 		depth := int64(100 + 15*k)
-		if p := tickPrice(ix + 1 + int64(k)); p <= q.UpperLimit {
+		if p := tickPrice(ix + 1 + int64(k)); p <= upper {
 			ob.Asks[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
 		}
 		if ix-int64(k) >= 0 {
-			if p := tickPrice(ix - int64(k)); p >= q.LowerLimit {
+			if p := tickPrice(ix - int64(k)); p >= lower {
 				ob.Bids[k] = kisfeed.Level{Price: p, Quantity: 1 + base*depth*(20+r.intn(280))/10_000}
 			}
 		}
@@ -484,5 +510,5 @@ func (m *Market) OrderBookAt(code string, t time.Time) (kisfeed.OrderBook, bool)
 			ob.ExpectedPrice = m.day(s, i).close
 		}
 	}
-	return ob, true
+	return ob
 }

@@ -442,6 +442,25 @@ func TestQuoteAt(t *testing.T) {
 					want.TickSize = krx.TickSize(want.Price)
 					want.Meta = kisfeed.Meta{AsOf: bars[n-1].Time, Source: "mock", Origin: kisfeed.OriginSource}
 				}
+				// Inside a minute of continuous trading, the trades of that
+				// minute so far count too (trades_test.go checks them
+				// against the bars).
+				if n < 380 {
+					minuteStart := at.Truncate(time.Minute)
+					if ex := m.Executions(code, minuteStart, at); len(ex) > 0 {
+						e := ex[len(ex)-1]
+						if n == 0 {
+							want = kisfeed.Quote{Code: code, Name: st.Name, Market: st.Market, PrevClose: prev, BasePrice: prev,
+								UpperLimit: upper, LowerLimit: lower, Meta: kisfeed.Meta{Source: "mock", Origin: kisfeed.OriginSource}}
+						}
+						want.Price, want.Open, want.High, want.Low = e.Price, e.Open, e.High, e.Low
+						want.Volume, want.TradingValue = e.CumVolume, e.CumValue
+						want.Change = want.Price - prev
+						want.ChangeRate = changeRate(want.Change, prev)
+						want.TickSize = krx.TickSize(want.Price)
+						want.Meta.AsOf = e.Time
+					}
+				}
 				if diff := cmp.Diff(want, q); diff != "" {
 					t.Fatalf("QuoteAt(%s) (-want +got):\n%s", at.Format("15:04:05"), diff)
 				}
