@@ -234,7 +234,7 @@ func ingestOptions(date, from, to, markets, codes, path string) (ingest.Options,
 		if err != nil {
 			return opts, usageError("--codes: %v", err)
 		}
-		opts.Codes = append(opts.Codes, c.String())
+		opts.Codes = append(opts.Codes, c)
 	}
 	if opts.Path, err = ingest.ParsePath(path); err != nil {
 		return opts, usageError("--path %q: want auto, quotes or candles", path)

@@ -184,7 +184,7 @@ func TestIngestFailureRatio(t *testing.T) {
 	src := &mock.FuncSource{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			if q.Code == "000660" {
+			if q.Code.String() == "000660" {
 				return nil, errors.New("upstream 500")
 			}
 			return base.Candles(ctx, q)
@@ -229,7 +229,7 @@ func TestIngestInterruptedThenResumed(t *testing.T) {
 			if calls.Add(1) == 15 {
 				cancel() // what SIGINT does through signal.NotifyContext
 			}
-			return base.Quotes(qctx, codes)
+			return base.Quotes(qctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	db := filepath.Join(t.TempDir(), "k.db")

@@ -72,7 +72,7 @@ func scripted(t *testing.T, steps []step, opts ...breaker.Option) (*breaker.Brea
 			if s.cancel {
 				cancel()
 			}
-			_, _ = b.Quote(ctx, "005930")
+			_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 			cancel()
 		}
 		return calls - before

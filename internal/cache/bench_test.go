@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"github.com/kisfeed/kisfeed"
 	"testing"
 	"time"
 
@@ -18,13 +19,13 @@ func BenchmarkQuoteHit(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.Quote(b.Context(), "005930"); err != nil {
+		if _, err := c.Quote(b.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := c.Quote(b.Context(), "005930"); err != nil {
+				if _, err := c.Quote(b.Context(), kisfeed.MustParseCode("005930")); err != nil {
 					b.Error(err)
 					return
 				}

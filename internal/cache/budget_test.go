@@ -76,14 +76,14 @@ func (g *gatedUpstream) source() *mock.FuncSource {
 func TestStaleBudget(t *testing.T) {
 	t.Parallel()
 	quote := func(ctx context.Context, c *cache.Cache) (int64, kisfeed.Origin, error) {
-		q, err := c.Quote(ctx, "005930")
+		q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 		if err != nil {
 			return 0, "", err
 		}
 		return q.Price, q.Meta.Origin, nil
 	}
 	quotes := func(ctx context.Context, c *cache.Cache) (int64, kisfeed.Origin, error) {
-		qs, err := c.Quotes(ctx, []string{"005930", "000660"})
+		qs, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 		if err != nil {
 			return 0, "", err
 		}
@@ -212,7 +212,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 					t.Fatal(err)
 				}
 				if tt.cached {
-					if _, err := c.Quote(t.Context(), "005930"); err != nil {
+					if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 						t.Fatal(err)
 					}
 					clk.Advance(time.Hour)
@@ -222,7 +222,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 				defer cancel()
 				start := time.Now()
-				q, err := c.Quote(ctx, "005930")
+				q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -231,7 +231,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				}
 				<-answered
 				synctest.Wait() // the flight stores the answer
-				q, err = c.Quote(ctx, "005930")
+				q, err = c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				if err != nil || q.Meta.Origin != kisfeed.OriginCache || q.Price != 2000 {
 					t.Errorf("after the upstream answered: got %+v, %v; want the cached 2000", q, err)
 				}
@@ -266,14 +266,14 @@ func TestLateAnswerFills(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := c.Quote(ctx, "005930"); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("first caller: got %v, want its deadline exceeded", err)
 		}
 		if err := <-outcome; err != nil {
 			t.Fatalf("upstream call: cut off with %v, want it to run to its answer", err)
 		}
 		synctest.Wait() // the flight stores the answer
-		q, err := c.Quote(t.Context(), "005930")
+		q, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || q.Price != 4321 || q.Meta.Origin != kisfeed.OriginCache {
 			t.Errorf("next caller: got %+v, %v; want the late answer from the cache", q, err)
 		}
@@ -330,7 +330,7 @@ func TestFlightDeadline(t *testing.T) {
 					ctx, cancel = context.WithTimeout(ctx, tt.deadline)
 					defer cancel()
 				}
-				if _, err := c.Quote(ctx, "005930"); err == nil {
+				if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err == nil {
 					t.Fatal("Quote: got no error from a hanging upstream")
 				}
 				<-ended
@@ -376,7 +376,7 @@ func TestLimiterRefusesInTime(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 				defer cancel()
 				start := time.Now()
-				_, err = c.Quote(ctx, "005930")
+				_, err = c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				var ue *kisfeed.UnavailableError
 				if !errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 0 {
 					t.Errorf("got %v after %s, want an UnavailableError at once", err, time.Since(start))
@@ -395,9 +395,11 @@ func TestLimiterRefusesInTime(t *testing.T) {
 // (GET /v1/quotes) alike.
 func TestKnownDownServesStaleAtOnce(t *testing.T) {
 	t.Parallel()
-	quote := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) { return c.Quote(ctx, "005930") }
+	quote := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) {
+		return c.Quote(ctx, kisfeed.MustParseCode("005930"))
+	}
 	quotes := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) {
-		qs, err := c.Quotes(ctx, []string{"005930", "000660"})
+		qs, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 		if err != nil {
 			return nil, err
 		}

@@ -132,16 +132,16 @@ func (e *envelope[T]) encode() ([]byte, error) { return json.Marshal(e) }
 
 // Keys.
 
-func (c *Cache) stockKey(code, what string) string {
-	return c.prefix + "stock:" + code + ":" + what
+func (c *Cache) stockKey(code kisfeed.Code, what string) string {
+	return c.prefix + "stock:" + code.String() + ":" + what
 }
 
 // appendStockKey appends stockKey(code, what) to b, so the hit path can
 // build the key on its stack.
-func (c *Cache) appendStockKey(b []byte, code, what string) []byte {
+func (c *Cache) appendStockKey(b []byte, code kisfeed.Code, what string) []byte {
 	b = append(b, c.prefix...)
 	b = append(b, "stock:"...)
-	b = append(b, code...)
+	b = append(b, code.String()...)
 	b = append(b, ':')
 	return append(b, what...)
 }
@@ -160,7 +160,7 @@ func CandlesKey(q kisfeed.CandleQuery) string {
 	if q.Unadjusted {
 		adj = "raw"
 	}
-	return "stock:" + q.Code + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
+	return "stock:" + q.Code.String() + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
 }
 
 // Store access.

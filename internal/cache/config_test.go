@@ -50,14 +50,14 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			if withStale {
-				if _, err := c.Quotes(t.Context(), []string{"005930", "000660"}); err != nil {
+				if _, err := c.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "000660")); err != nil {
 					t.Fatal(err)
 				}
 				clk.Advance(time.Hour)
 			}
 			refuse = true
-			_, qerr := c.Quote(t.Context(), "005930")
-			_, qserr := c.Quotes(t.Context(), []string{"005930", "000660"})
+			_, qerr := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
+			_, qserr := c.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "000660"))
 			for name, err := range map[string]error{"Quote": qerr, "Quotes": qserr} {
 				if !errors.Is(err, errBadSecret) || errors.Is(err, kisfeed.ErrUnavailable) {
 					t.Errorf("%s: got %v, want the credentials error as it is, not unavailable nor a stale copy", name, err)

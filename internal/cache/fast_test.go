@@ -44,11 +44,11 @@ func TestHitAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := t.Context()
-			if _, err := c.Quote(ctx, "005930"); err != nil {
+			if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil {
 				t.Fatal(err)
 			}
 			allocs := testing.AllocsPerRun(200, func() {
-				if q, err := c.Quote(ctx, "005930"); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+				if q, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 					t.Fatalf("Quote: got %v, %v; want a cache hit", q, err)
 				}
 			})
@@ -89,7 +89,7 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(clk.Now))
-	got, err := c2.Quote(t.Context(), "000660")
+	got, err := c2.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 	if err != nil || got.Meta.Origin != kisfeed.OriginCache || got.Price != q.Price {
 		t.Errorf("hit on a byte value: got %+v, %v; want a cache hit with price %d", got, err, q.Price)
 	}
@@ -114,7 +114,7 @@ func TestLocalCopies(t *testing.T) {
 	ctx := t.Context()
 	quote := func(c *cache.Cache) *kisfeed.Quote {
 		t.Helper()
-		q, err := c.Quote(ctx, "005930")
+		q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatalf("Quote at %s: %v", clk.Now().Format("15:04:05.000"), err)
 		}
@@ -141,15 +141,15 @@ func TestLocalCopies(t *testing.T) {
 	// A copy never outlives its freshness: fetched 08:59:59.5, fresh until
 	// the 09:00 open, read 09:00:00.2 → refetched, not the local copy.
 	clk.Set(kst(9, 0).Add(-500 * time.Millisecond))
-	if _, err := a.Quote(ctx, "000660"); err != nil {
+	if _, err := a.Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := b.Quote(ctx, "000660"); q.Meta.Origin != kisfeed.OriginCache {
+	if q, _ := b.Quote(ctx, kisfeed.MustParseCode("000660")); q.Meta.Origin != kisfeed.OriginCache {
 		t.Fatalf("B before the open: got %q, want cache", q.Meta.Origin)
 	}
 	calls := upB.calls.Load()
 	clk.Set(kst(9, 0).Add(200 * time.Millisecond))
-	if q, _ := b.Quote(ctx, "000660"); q.Meta.Origin != kisfeed.OriginSource {
+	if q, _ := b.Quote(ctx, kisfeed.MustParseCode("000660")); q.Meta.Origin != kisfeed.OriginSource {
 		t.Errorf("B after the open: got %q, want source (refetched)", q.Meta.Origin)
 	}
 	if got := upB.calls.Load() - calls; got != 1 {
@@ -228,7 +228,7 @@ func TestDeadlineServesStale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := c.Quote(t.Context(), "005930")
+		first, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,12 +259,12 @@ func TestDeadlineServesStale(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
 			start := time.Now()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			if d := time.Since(start); d != 0 {
 				t.Errorf("time to the stale answer: got %s, want 0 (the limiter refuses at once)", d)
 			}
-			_, err = c.Quote(ctx, "000660")
+			_, err = c.Quote(ctx, kisfeed.MustParseCode("000660"))
 			var ue *kisfeed.UnavailableError
 			if !errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("uncached code: got %v, want an UnavailableError at once, not a timeout", err)
@@ -283,7 +283,7 @@ func TestDeadlineServesStale(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
 			start := time.Now()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			if d := time.Since(start); d >= 2*time.Second {
 				t.Errorf("time to the stale answer: got %s, want before the 2s deadline", d)
@@ -307,13 +307,13 @@ func TestDeadlineServesStale(t *testing.T) {
 			go func() { // starts the flight with a long deadline
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				_, err := c.Quote(ctx, "005930")
+				_, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				done <- err
 			}()
 			synctest.Wait()
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			close(release)
 			if err := <-done; err != nil {
@@ -344,11 +344,11 @@ func TestSessionBoundaries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Quote(t.Context(), "005930"); err != nil {
+			if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 				t.Fatal(err)
 			}
 			clk.Advance(2 * time.Minute)
-			q, err := c.Quote(t.Context(), "005930")
+			q, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 			if err != nil || q.Meta.Origin != tt.want {
 				t.Errorf("quote at 15:31: got %v, %v; want origin %q", q, err, tt.want)
 			}

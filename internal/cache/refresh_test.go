@@ -150,7 +150,7 @@ func TestRefreshAhead(t *testing.T) {
 				for i, st := range tt.steps {
 					for code, n := range st.requests {
 						for range n {
-							if _, err := c.Quote(t.Context(), code); err != nil {
+							if _, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil {
 								t.Fatal(err)
 							}
 						}
@@ -164,12 +164,12 @@ func TestRefreshAhead(t *testing.T) {
 						t.Errorf("step %d: Quotes batches: got %q, want %q", i, got, st.want)
 					}
 					for _, code := range st.hits {
-						if q, err := c.Quote(t.Context(), code); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+						if q, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 							t.Errorf("step %d: %s: got %+v, %v; want a cache hit", i, code, q, err)
 						}
 					}
 					for _, code := range st.misses {
-						if q, err := c.Quote(t.Context(), code); err != nil || q.Meta.Origin != kisfeed.OriginSource {
+						if q, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil || q.Meta.Origin != kisfeed.OriginSource {
 							t.Errorf("step %d: %s: got %+v, %v; want a miss fetched now", i, code, q, err)
 						}
 					}
@@ -192,7 +192,7 @@ func TestRefreshCloseMidCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Quote(t.Context(), "000660"); err != nil {
+		if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("000660")); err != nil {
 			t.Fatal(err)
 		}
 		tick <- clk.Now()

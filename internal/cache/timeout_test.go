@@ -38,19 +38,28 @@ func TestFlightTimeoutNamed(t *testing.T) {
 		call func(ctx context.Context, c *cache.Cache) error
 		want string
 	}{
-		{"quote", func(ctx context.Context, c *cache.Cache) error { _, err := c.Quote(ctx, "005930"); return err },
+		{"quote", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"quote 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"quotes", func(ctx context.Context, c *cache.Cache) error {
-			_, err := c.Quotes(ctx, []string{"005930", "000660"})
+			_, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 			return err
 		}, "quotes 005930,000660: upstream did not answer within 45s: context deadline exceeded"},
-		{"order book", func(ctx context.Context, c *cache.Cache) error { _, err := c.OrderBook(ctx, "005930"); return err },
+		{"order book", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.OrderBook(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"order book 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"candles", func(ctx context.Context, c *cache.Cache) error {
-			_, err := c.Candles(ctx, kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -7), To: day})
+			_, err := c.Candles(ctx, kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -7), To: day})
 			return err
 		}, "candles 005930 day 2026-03-03..2026-03-10: upstream did not answer within 45s: context deadline exceeded"},
-		{"info", func(ctx context.Context, c *cache.Cache) error { _, err := c.StockInfo(ctx, "005930"); return err },
+		{"info", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.StockInfo(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"stock info 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"universe", func(ctx context.Context, c *cache.Cache) error { _, err := c.Universe(ctx); return err },
 			"universe: upstream did not answer within 45s: context deadline exceeded"},

@@ -38,7 +38,7 @@ func (o *outage) fail() error {
 	return fmt.Errorf("kis: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 }
 
-func (o *outage) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (o *outage) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if o.down.Load() {
 		return nil, o.fail()
 	}

@@ -47,9 +47,6 @@ func testQuote(code string, origin kisfeed.Origin) *kisfeed.Quote {
 func fakeSource(calls *atomic.Int64) *mock.FuncSource {
 	lookup := func(code string) error {
 		calls.Add(1)
-		if err := kisfeed.ValidateCode(code); err != nil {
-			return err
-		}
 		if _, ok := listed[code]; !ok {
 			return fmt.Errorf("%w: stock code %q is not listed", kisfeed.ErrNotFound, code)
 		}
@@ -75,10 +72,10 @@ func fakeSource(calls *atomic.Int64) *mock.FuncSource {
 			return b, nil
 		},
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			if err := lookup(q.Code); err != nil {
+			if err := lookup(q.Code.String()); err != nil {
 				return nil, err
 			}
-			return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Meta: meta, Bars: []kisfeed.Candle{
+			return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval, Meta: meta, Bars: []kisfeed.Candle{
 				{Time: q.From, Open: 1, High: 2, Low: 1, Close: 2, Volume: 3, Value: 4},
 			}}, nil
 		},
@@ -480,14 +477,14 @@ func TestCandles(t *testing.T) {
 			var got kisfeed.CandleQuery
 			src := &mock.FuncSource{CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 				got = q
-				return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Bars: []kisfeed.Candle{{Time: q.From, Close: 5}},
+				return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval, Bars: []kisfeed.Candle{{Time: q.From, Close: 5}},
 					Meta: kisfeed.Meta{AsOf: testNow, Source: "mock", Origin: kisfeed.OriginSource}}, nil
 			}}
 			rec := newFixture(t, src).get(t, "/v1/stocks/005930/candles"+tt.query)
 			if rec.Code != 200 {
 				t.Fatalf("status: got %d, want 200; body %s", rec.Code, rec.Body)
 			}
-			if got.Code != "005930" || got.Interval != tt.interval || got.From.Format(time.DateOnly) != tt.from ||
+			if got.Code.String() != "005930" || got.Interval != tt.interval || got.From.Format(time.DateOnly) != tt.from ||
 				got.To.Format(time.DateOnly) != tt.to || got.Unadjusted != tt.unadj || got.From.Location() != kisfeed.KST {
 				t.Errorf("query: got %+v, want %s %s..%s unadjusted=%v in KST", got, tt.interval, tt.from, tt.to, tt.unadj)
 			}

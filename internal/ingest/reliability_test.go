@@ -108,7 +108,7 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 		look func(in *ingest.Ingester) error
 	}{
 		{"next run", func(in *ingest.Ingester) error {
-			_, err := in.Run(t.Context(), ingest.Options{Codes: []string{"005930"}})
+			_, err := in.Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 			return err
 		}},
 		{"verify", func(in *ingest.Ingester) error {
@@ -124,7 +124,7 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 			in := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
 			in.Clock = func() time.Time { return wall }
 			if tt.name == "verify" {
-				if _, err := in.Run(ctx, ingest.Options{Codes: []string{"005930"}}); err != nil {
+				if _, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -192,12 +192,12 @@ func TestRunHeartbeats(t *testing.T) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			return base.Quotes(ctx, codes)
+			return base.Quotes(ctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	in := newIngester(src, bw, afterClose)
 	in.Lease = 4 * time.Millisecond // a renewal every millisecond
-	sum, err := in.Run(ctx, ingest.Options{Codes: []string{"005930"}})
+	sum, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err != nil {
 		t.Fatal(err)
 	}

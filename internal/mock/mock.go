@@ -41,22 +41,19 @@ func (s *Source) meta(asOf time.Time) kisfeed.Meta {
 	return kisfeed.Meta{AsOf: asOf.In(kisfeed.KST), Source: SourceName, Origin: kisfeed.OriginSource}
 }
 
-// lookup validates code and checks that it is listed.
-func (s *Source) lookup(code string) error {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return err
-	}
-	if _, ok := s.m.Stock(code); !ok {
+// lookup checks that code is listed.
+func (s *Source) lookup(code kisfeed.Code) error {
+	if _, ok := s.m.Stock(code.String()); !ok {
 		return fmt.Errorf("%w: stock code %q is not listed", kisfeed.ErrNotFound, code)
 	}
 	return nil
 }
 
-func (s *Source) quote(code string) (*kisfeed.Quote, error) {
+func (s *Source) quote(code kisfeed.Code) (*kisfeed.Quote, error) {
 	if err := s.lookup(code); err != nil {
 		return nil, err
 	}
-	q, ok := s.m.QuoteAt(code, s.now())
+	q, ok := s.m.QuoteAt(code.String(), s.now())
 	if !ok {
 		return nil, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code)
 	}
@@ -65,16 +62,15 @@ func (s *Source) quote(code string) (*kisfeed.Quote, error) {
 }
 
 // Quote returns the synthetic quote of code at now().
-func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (s *Source) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return s.quote(code)
 }
 
-// Quotes returns the quotes of codes in order; malformed or unknown codes
-// are reported in a *[kisfeed.BatchError] with nil at their position.
-func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+// Quotes returns the quotes of codes in order; unknown codes are reported in a *[kisfeed.BatchError] with nil at their position.
+func (s *Source) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -82,10 +78,10 @@ func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, 
 }
 
 // quoteEach calls quote for each code in order. A business error
-// ([kisfeed.IsBusinessError]: malformed or unknown code) fails only its
-// code: nil at its position and its entry in the returned
-// *[kisfeed.BatchError]. Any other error fails the call.
-func quoteEach(codes []string, quote func(code string) (*kisfeed.Quote, error)) ([]*kisfeed.Quote, error) {
+// ([kisfeed.IsBusinessError]: an unknown code) fails only its code: nil
+// at its position and its entry in the returned *[kisfeed.BatchError].
+// Any other error fails the call.
+func quoteEach(codes []kisfeed.Code, quote func(code kisfeed.Code) (*kisfeed.Quote, error)) ([]*kisfeed.Quote, error) {
 	out := make([]*kisfeed.Quote, len(codes))
 	var be *kisfeed.BatchError
 	for i, c := range codes {
@@ -97,7 +93,7 @@ func quoteEach(codes []string, quote func(code string) (*kisfeed.Quote, error)) 
 			if be == nil {
 				be = &kisfeed.BatchError{Errs: map[string]error{}}
 			}
-			be.Errs[c] = err
+			be.Errs[c.String()] = err
 		default:
 			return nil, err
 		}
@@ -109,7 +105,7 @@ func quoteEach(codes []string, quote func(code string) (*kisfeed.Quote, error)) 
 }
 
 // OrderBook returns the synthetic 10-level book of code at now().
-func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+func (s *Source) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -117,7 +113,7 @@ func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook
 		return nil, err
 	}
 	now := s.now()
-	b, ok := s.m.OrderBookAt(code, now)
+	b, ok := s.m.OrderBookAt(code.String(), now)
 	if !ok {
 		return nil, fmt.Errorf("%w: no order book for %s", kisfeed.ErrNotFound, code)
 	}
@@ -144,7 +140,8 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 	}
 	now := s.now().In(kisfeed.KST)
 	today := kisfeed.Day(now)
-	out := &kisfeed.Candles{Code: q.Code, Interval: q.Interval}
+	code := q.Code.String()
+	out := &kisfeed.Candles{Code: code, Interval: q.Interval}
 	switch q.Interval {
 	case kisfeed.IntervalMinute:
 		day := today
@@ -154,7 +151,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 		if day.After(today) {
 			return nil, fmt.Errorf("%w: minute candles: day %s is in the future", kisfeed.ErrInvalid, day.Format(time.DateOnly))
 		}
-		for _, b := range s.m.MinuteBars(q.Code, day) {
+		for _, b := range s.m.MinuteBars(code, day) {
 			if minuteDone(b.Time, now) {
 				out.Bars = append(out.Bars, b)
 			}
@@ -172,7 +169,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 			return nil, fmt.Errorf("%w: candles: from %s is after to %s", kisfeed.ErrInvalid,
 				q.From.Format(time.DateOnly), q.To.Format(time.DateOnly))
 		}
-		out.Bars = sim.Aggregate(s.dailyBars(q.Code, from, to, now), periods[q.Interval])
+		out.Bars = sim.Aggregate(s.dailyBars(code, from, to, now), periods[q.Interval])
 	default:
 		return nil, fmt.Errorf("%w: candles: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
 	}
@@ -228,14 +225,14 @@ var periods = map[kisfeed.Interval]sim.Period{
 }
 
 // StockInfo returns the synthetic descriptive data of code.
-func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+func (s *Source) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.lookup(code); err != nil {
 		return nil, err
 	}
-	info, ok := s.m.Info(code)
+	info, ok := s.m.Info(code.String())
 	if !ok {
 		return nil, fmt.Errorf("%w: no info for %s", kisfeed.ErrNotFound, code)
 	}

@@ -37,10 +37,14 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 			want string // "" = ready, else a substring of the failure
 		}{
 			{"closed", func() {}, ""},
-			{"open", func() { down = true; _, _ = b.Quote(t.Context(), "005930") }, "open"},
+			{"open", func() { down = true; _, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930")) }, "open"},
 			{"delay passed", func() { time.Sleep(10 * time.Second) }, "half-open"},
-			{"trial failed", func() { _, _ = b.Quote(t.Context(), "005930") }, "open"},
-			{"closed again", func() { time.Sleep(10 * time.Second); down = false; _, _ = b.Quote(t.Context(), "005930") }, ""},
+			{"trial failed", func() { _, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930")) }, "open"},
+			{"closed again", func() {
+				time.Sleep(10 * time.Second)
+				down = false
+				_, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930"))
+			}, ""},
 		}
 		for _, st := range steps {
 			st.do()
