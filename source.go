@@ -10,7 +10,7 @@ import (
 )
 
 // Source is where market data comes from. Implementations stack: the KIS
-// source talks to the API, the mock source computes from the synthetic
+// source talks to the API, the synthetic source computes from the synthetic
 // market, and decorators (cache, circuit breaker) wrap another Source
 // without knowing what is underneath.
 //
@@ -143,6 +143,34 @@ type BatchError struct {
 
 func (e *BatchError) Error() string {
 	return fmt.Sprintf("%d of the requested codes failed", len(e.Errs))
+}
+
+// QuoteEach answers a [Source.Quotes] call with one quote call per code,
+// for sources without a batch request: a business error
+// ([IsBusinessError]: an unknown code) fails only its code (nil at its
+// position, its entry in the returned *[BatchError]); any other error
+// fails the call.
+func QuoteEach(codes []Code, quote func(code Code) (*Quote, error)) ([]*Quote, error) {
+	out := make([]*Quote, len(codes))
+	var be *BatchError
+	for i, c := range codes {
+		q, err := quote(c)
+		switch {
+		case err == nil:
+			out[i] = q
+		case IsBusinessError(err):
+			if be == nil {
+				be = &BatchError{Errs: map[string]error{}}
+			}
+			be.Errs[c.String()] = err
+		default:
+			return nil, err
+		}
+	}
+	if be != nil {
+		return out, be
+	}
+	return out, nil
 }
 
 // IsBusinessError reports whether err is a caller or data problem (invalid

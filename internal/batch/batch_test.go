@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // upstream is a fake batch upstream: each Quotes call is recorded, and
@@ -23,8 +23,8 @@ type upstream struct {
 	answer func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error)
 }
 
-func (u *upstream) source() *mock.FuncSource {
-	return &mock.FuncSource{
+func (u *upstream) source() *sourcetest.Func {
+	return &sourcetest.Func{
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			u.mu.Lock()
 			u.calls = append(u.calls, slices.Clone(codes))

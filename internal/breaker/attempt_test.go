@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestAttemptFailures: failed attempts reported from inside a call count
@@ -21,7 +21,7 @@ func TestAttemptFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var b *breaker.Breaker
 		attempts := []error{err5xx, errRateLimit, err5xx, err5xx, err5xx}
-		up := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			for _, err := range attempts {
 				if !b.RetryAllowed(ctx) {
 					return nil, err
@@ -72,7 +72,7 @@ func TestStaleAttemptIgnored(t *testing.T) {
 		var b *breaker.Breaker
 		release := make(chan struct{})
 		var slowCtx context.Context
-		up := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if code == "000660" {
 				slowCtx = ctx
 				<-release

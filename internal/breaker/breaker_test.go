@@ -13,7 +13,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 var err5xx = errors.New("kis: HTTP 500: EGW00002 server error")
@@ -32,8 +32,8 @@ func (u *upstream) setFail(err error) {
 	u.fail = err
 }
 
-func (u *upstream) source() *mock.FuncSource {
-	return &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (u *upstream) source() *sourcetest.Func {
+	return &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		u.calls.Add(1)
 		u.mu.Lock()
 		err, block := u.fail, u.block
@@ -285,7 +285,7 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		"delay 0":     breaker.WithDelay(0),
 		"successes 0": breaker.WithSuccesses(0),
 	} {
-		if _, err := breaker.New(&mock.FuncSource{}, opt); err == nil {
+		if _, err := breaker.New(&sourcetest.Func{}, opt); err == nil {
 			t.Errorf("%s: got nil error, want one", name)
 		}
 	}

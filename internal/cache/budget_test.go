@@ -12,7 +12,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // notifyStore is a Store that reports every Set on stored after passing
@@ -49,8 +49,8 @@ func (g *gatedUpstream) wait(ctx context.Context) {
 	}
 }
 
-func (g *gatedUpstream) source() *mock.FuncSource {
-	return &mock.FuncSource{
+func (g *gatedUpstream) source() *sourcetest.Func {
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			n := g.calls.Add(1)
 			g.wait(ctx)
@@ -195,7 +195,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				clk := newClock(kst(10, 0))
 				var calls atomic.Int64
 				answered := make(chan struct{}, 1)
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					if calls.Add(1) > 1 {
 						select {
 						case <-time.After(upstreamTakes):
@@ -250,7 +250,7 @@ func TestLateAnswerFills(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newClock(kst(10, 0))
 		outcome := make(chan error, 1)
-		src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			select {
 			case <-time.After(2200 * time.Millisecond): // 200 ms after the caller's deadline
 				outcome <- nil
@@ -309,7 +309,7 @@ func TestFlightDeadline(t *testing.T) {
 				var by, cancelled time.Duration
 				ended := make(chan struct{})
 				start := time.Now()
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					dl, ok := ctx.Deadline()
 					if !ok {
 						return nil, errors.New("flight context without a deadline")
@@ -363,7 +363,7 @@ func TestLimiterRefusesInTime(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				lim := rate.NewLimiter(rate.Every(tt.nextSlot), 1)
 				lim.Allow()
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					if err := limited(ctx, lim); err != nil {
 						return nil, err
 					}

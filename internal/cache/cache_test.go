@@ -20,7 +20,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -48,7 +48,7 @@ type fakeUpstream struct {
 	now   func() time.Time
 }
 
-func (f *fakeUpstream) source() *mock.FuncSource {
+func (f *fakeUpstream) source() *sourcetest.Func {
 	quote := func(code string) (*kisfeed.Quote, error) {
 		if code == "999999" {
 			return nil, fmt.Errorf("%w: %s", kisfeed.ErrNotFound, code)
@@ -56,7 +56,7 @@ func (f *fakeUpstream) source() *mock.FuncSource {
 		return &kisfeed.Quote{Code: code, Price: 1000 * f.calls.Load(),
 			Meta: kisfeed.Meta{AsOf: f.now(), Source: "fake", Origin: kisfeed.OriginSource}}, nil
 	}
-	return &mock.FuncSource{
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			f.calls.Add(1)
 			if f.down.Load() {
@@ -309,7 +309,7 @@ func TestStaleFallback(t *testing.T) {
 		}
 		e.clk.Advance(time.Hour)
 		var calls atomic.Int64
-		open, _ := cache.New(&mock.FuncSource{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
+		open, _ := cache.New(&sourcetest.Func{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			calls.Add(1)
 			return nil, &kisfeed.UnavailableError{RetryAfter: time.Minute}
 		}}, store, cache.WithClock(e.clk.Now))

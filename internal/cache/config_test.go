@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 var errBadSecret = errors.New("kis: invalid app key or secret")
@@ -30,7 +30,7 @@ func TestConfigErrors(t *testing.T) {
 				}
 				return &kisfeed.Quote{Code: code, Price: 1, Meta: kisfeed.Meta{AsOf: clk.Now()}}, nil
 			}
-			src := &mock.FuncSource{
+			src := &sourcetest.Func{
 				QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) { return q(code) },
 				QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 					out := make([]*kisfeed.Quote, len(codes))

@@ -14,7 +14,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // shared is a Store that is not a *cache.Memory, so the cache treats it
@@ -193,7 +193,7 @@ func TestMarketClock(t *testing.T) {
 			}
 		})
 	}
-	if _, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithMarketClock(nil)); err == nil {
+	if _, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithMarketClock(nil)); err == nil {
 		t.Errorf("WithMarketClock(nil): got nil error, want one")
 	}
 }
@@ -219,7 +219,7 @@ func TestDeadlineServesStale(t *testing.T) {
 	setup := func(t *testing.T, quote func(ctx context.Context, code string) (*kisfeed.Quote, error)) (*cache.Cache, *kisfeed.Quote) {
 		clk := newClock(kst(10, 0))
 		var n atomic.Int64
-		c, err := cache.New(&mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		c, err := cache.New(&sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if n.Add(1) == 1 {
 				return &kisfeed.Quote{Code: code, Price: 1234, Meta: kisfeed.Meta{AsOf: clk.Now()}}, nil
 			}
@@ -354,7 +354,7 @@ func TestSessionBoundaries(t *testing.T) {
 			}
 		})
 	}
-	if _, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithSessionBoundaries(nil)); err == nil {
+	if _, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithSessionBoundaries(nil)); err == nil {
 		t.Errorf("WithSessionBoundaries(nil): got nil error, want one")
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // batchUpstream answers Quote and Quotes, recording each Quotes batch.
@@ -22,8 +22,8 @@ type batchUpstream struct {
 	block   bool // Quotes waits for its context's end
 }
 
-func (u *batchUpstream) source(universe []string) *mock.FuncSource {
-	return &mock.FuncSource{
+func (u *batchUpstream) source(universe []string) *sourcetest.Func {
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			u.mu.Lock()
 			u.singles++
@@ -210,7 +210,7 @@ func TestRefreshCloseMidCall(t *testing.T) {
 func TestRefreshConfig(t *testing.T) {
 	t.Parallel()
 	for _, r := range []cache.Refresh{{Rate: -1}, {Rate: 1, Batch: 31}, {Rate: 1, Codes: -1}, {Rate: 1, Ahead: -time.Second}} {
-		_, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithRefreshAhead(r))
+		_, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithRefreshAhead(r))
 		if err == nil || !strings.Contains(err.Error(), "refresh ahead") {
 			t.Errorf("%+v: got %v, want a refresh-ahead error", r, err)
 		}

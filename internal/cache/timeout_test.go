@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestFlightTimeoutNamed checks that a shared upstream call cut off by the
@@ -19,7 +19,7 @@ import (
 func TestFlightTimeoutNamed(t *testing.T) {
 	t.Parallel()
 	block := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) { return nil, block(ctx) },
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			return nil, block(ctx)

@@ -57,7 +57,7 @@ func (s Secret) Reveal() string { return string(s) }
 // .env.example documents each one.
 type Config struct {
 	// EnableKISAPI: unset = automatic (KIS when credentials or a base URL
-	// are set, else the embedded emulator); "false" = mock source; "true" =
+	// are set, else the embedded emulator); "false" = synthetic market; "true" =
 	// KIS, credentials required.
 	EnableKISAPI string `env:"ENABLE_KIS_API"`
 
@@ -83,7 +83,7 @@ type Config struct {
 	// pointed at one is often offline (see MasterHost).
 	MasterURL string `env:"KIS_MASTER_URL"`
 
-	// Seed of the synthetic market (mock source and embedded emulator).
+	// Seed of the synthetic market (synthetic source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
 	// MarketTime, when set, starts the synthetic market's clock (mock
 	// source and embedded emulator) at this instant and lets it run in real

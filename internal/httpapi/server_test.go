@@ -21,7 +21,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/internal/metrics"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // testNow is a Tuesday trading day, mid-session.
@@ -44,7 +44,7 @@ func testQuote(code string, origin kisfeed.Origin) *kisfeed.Quote {
 
 // fakeSource answers from listed: unknown codes are ErrNotFound, and each
 // call is counted so tests can assert bad input never reaches it.
-func fakeSource(calls *atomic.Int64) *mock.FuncSource {
+func fakeSource(calls *atomic.Int64) *sourcetest.Func {
 	lookup := func(code string) error {
 		calls.Add(1)
 		if _, ok := listed[code]; !ok {
@@ -53,7 +53,7 @@ func fakeSource(calls *atomic.Int64) *mock.FuncSource {
 		return nil
 	}
 	meta := kisfeed.Meta{AsOf: testNow, Source: "mock", Origin: kisfeed.OriginCache, Expires: testNow.Add(10 * time.Second)}
-	return &mock.FuncSource{
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if err := lookup(code); err != nil {
 				return nil, err
@@ -202,7 +202,7 @@ func TestCacheHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+			src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 				q := testQuote(code, kisfeed.OriginCache)
 				q.Meta = tt.meta
 				q.Meta.AsOf, q.Meta.Source = testNow, "kis"
@@ -254,7 +254,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+			src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 				if tt.panicWith != nil {
 					panic(tt.panicWith)
 				}
@@ -431,7 +431,7 @@ func TestBatch(t *testing.T) {
 
 func TestBatchUpstreamDown(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 		return nil, &kisfeed.UnavailableError{RetryAfter: 30 * time.Second}
 	}}
 	rec := newFixture(t, src).get(t, "/v1/quotes?codes=005930")
@@ -442,7 +442,7 @@ func TestBatchUpstreamDown(t *testing.T) {
 
 func TestBatchMergesMeta(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 		return []*kisfeed.Quote{testQuote(codes[0], kisfeed.OriginCache), testQuote(codes[1], kisfeed.OriginStale)}, nil
 	}}
 	rec := newFixture(t, src).get(t, "/v1/quotes?codes=005930,000660")
@@ -475,7 +475,7 @@ func TestCandles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got kisfeed.CandleQuery
-			src := &mock.FuncSource{CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+			src := &sourcetest.Func{CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 				got = q
 				return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval, Bars: []kisfeed.Candle{{Time: q.From, Close: 5}},
 					Meta: kisfeed.Meta{AsOf: testNow, Source: "mock", Origin: kisfeed.OriginSource}}, nil
@@ -621,7 +621,7 @@ func TestAccessLogHidesHeaders(t *testing.T) {
 
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		<-ctx.Done()
 		return nil, fmt.Errorf("kis: quote: %w", ctx.Err())
 	}}

@@ -18,9 +18,9 @@ import (
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
 	"github.com/kisfeed/kisfeed/internal/store/storetest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -305,7 +305,7 @@ func TestPostgresSameCountsAsSQLite(t *testing.T) {
 	lite := openStore(t)
 	// The forced rerun (all unchanged) is in the conformance suite and
 	// TestRunWholeMarketQuotesPath; here one whole-market run per store.
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	var sums []*ingest.Summary
 	for _, st := range []kisfeed.PriceStore{lite, pg} {
 		s, err := newIngester(src, st, afterClose).Run(ctx, ingest.Options{})

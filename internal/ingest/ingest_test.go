@@ -15,9 +15,10 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -92,7 +93,7 @@ func TestRunWholeMarketQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
 	in := newIngester(src, store, afterClose)
 
 	sum, err := in.Run(ctx, ingest.Options{})
@@ -178,7 +179,7 @@ func TestRunCandlesPathMatchesQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
 	in := newIngester(src, store, afterClose)
 	codes := []string{"005930", "000660", "035420", "005935", "068270"}
 
@@ -202,7 +203,7 @@ func TestRunBackfillWindow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
 	in := newIngester(src, store, afterClose)
 	from, to := kisfeed.Date(2025, 5, 1), kisfeed.Date(2025, 5, 31)
 	codes := []string{"005930", "000660", "035420"}
@@ -311,7 +312,7 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &corrupting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose }),
+			src := &corrupting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose }),
 				bad: bad, times: tt.times, seen: map[string]int{}}
 			sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)})
 			if err != nil {
@@ -362,8 +363,8 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 
 func TestRunAboveMaxFailureRatioIsRecordedFailed(t *testing.T) {
 	t.Parallel()
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	src := &mock.FuncSource{
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			return nil, errors.New("upstream 500")
@@ -406,12 +407,12 @@ func TestRunFailuresAreCollected(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	var calls atomic.Int64
 	boom := errors.New("upstream 500")
 	var mu sync.Mutex
 	var asked []time.Time // From of each 000660 call, guarded by mu
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			calls.Add(1)
@@ -449,7 +450,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	// KOSPI only (~950 stocks): the whole market adds time, not coverage.
 	opts := ingest.Options{Workers: 4, Markets: []kisfeed.Market{kisfeed.MarketKOSPI}}
 	want := commonStocksIn(t, day, kisfeed.MarketKOSPI)
@@ -460,7 +461,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var calls atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			if calls.Add(1) == full/2 {
@@ -514,7 +515,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 func TestRunStoreFailureFailsRun(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	fs := &failingStore{PriceStore: store}
 	sum, err := newIngester(src, fs, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err == nil || !errors.Is(err, errDisk) {
@@ -540,7 +541,7 @@ func (failingStore) UpsertBars(context.Context, []kisfeed.DailyBar) (kisfeed.Wri
 func TestRunBadOptions(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	in := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
+	in := newIngester(synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
 	tests := []struct {
 		name string
 		opts ingest.Options
@@ -592,7 +593,7 @@ func (b badListing) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
 func TestMalformedUniverseCode(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := badListing{mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := badListing{synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
 	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -672,7 +673,7 @@ func TestWindow(t *testing.T) {
 func TestSummaryJSONAndText(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err != nil {
 		t.Fatal(err)

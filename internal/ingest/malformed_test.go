@@ -13,7 +13,8 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -115,7 +116,7 @@ func TestRunMalformedUpstream(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &unreadable{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose }), bad: bad, times: tt.times}
+			src := &unreadable{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), bad: bad, times: tt.times}
 			sum, err := newIngester(src, store, afterClose).Run(ctx, tt.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -196,9 +197,9 @@ func TestRunMalformedWholeQuotesCall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	var once sync.Once
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe, CandlesFn: base.Candles,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			var err error
@@ -230,8 +231,8 @@ func TestRunMalformedWithoutRaw(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	src := &mock.FuncSource{
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			return nil, &kisfeed.MalformedError{Op: kis.TrDailyChart, Field: "output1", Value: "[", Code: q.Code.String()}

@@ -11,7 +11,8 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // failNthWrite fails UpsertBars from its nth call on: a database lost for
@@ -36,7 +37,7 @@ func TestStoreFailureStopsFetching(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
 	fs := &failNthWrite{PriceStore: store}
 	fs.n.Store(4) // three batches stored, the fourth fails
 	const workers = 2
@@ -121,7 +122,7 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			in := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
+			in := newIngester(synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
 			in.Clock = func() time.Time { return wall }
 			if tt.name == "verify" {
 				if _, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")}); err != nil {
@@ -181,9 +182,9 @@ func TestRunHeartbeats(t *testing.T) {
 	ctx := t.Context()
 	store := openStore(t)
 	bw := &beatWatch{PriceStore: store, beats: make(chan int64, 1)}
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
 	var beatSeen atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			select {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestCheckBreakerHalfOpen: /readyz's breaker check is ok only while the
@@ -20,7 +20,7 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fail := errors.New("kis: HTTP 500")
 		var down bool
-		up := &mock.FuncSource{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			if down {
 				return nil, fail
 			}

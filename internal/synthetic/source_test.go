@@ -1,4 +1,4 @@
-package mock_test
+package synthetic_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -50,7 +50,7 @@ func TestMatchesEmulator(t *testing.T) {
 	for _, now := range instants {
 		t.Run(now.Format("2006-01-02T15:04"), func(t *testing.T) {
 			t.Parallel()
-			ms := mock.NewSource(m, func() time.Time { return now })
+			ms := synthetic.NewSource(m, func() time.Time { return now })
 			es := emulatorSource(t, seed, now)
 			ctx := t.Context()
 			for _, code := range codes {
@@ -129,7 +129,7 @@ func bars(cs []kisfeed.Candle) []string {
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	now := at(2026, 3, 10, 10, 0)
-	s := mock.NewSource(sim.New(1), func() time.Time { return now })
+	s := synthetic.NewSource(sim.New(1), func() time.Time { return now })
 	ctx := t.Context()
 	tests := []struct {
 		name string
@@ -169,7 +169,7 @@ func TestErrors(t *testing.T) {
 
 func TestQuotesBatch(t *testing.T) {
 	t.Parallel()
-	s := mock.NewSource(sim.New(1), func() time.Time { return at(2026, 3, 10, 10, 0) })
+	s := synthetic.NewSource(sim.New(1), func() time.Time { return at(2026, 3, 10, 10, 0) })
 	qs, err := s.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "999990", "000660"))
 	var be *kisfeed.BatchError
 	if !errors.As(err, &be) || len(be.Errs) != 1 || !errors.Is(be.Errs["999990"], kisfeed.ErrNotFound) {
@@ -183,7 +183,7 @@ func TestQuotesBatch(t *testing.T) {
 func TestUniverseAndCalendar(t *testing.T) {
 	t.Parallel()
 	m := sim.New(1)
-	s := mock.NewSource(m, nil)
+	s := synthetic.NewSource(m, nil)
 	u, err := s.Universe(t.Context())
 	if err != nil || len(u) != len(m.Universe()) || len(u) < 2000 {
 		t.Fatalf("Universe: got %d stocks, %v; want the sim's %d", len(u), err, len(m.Universe()))
@@ -203,29 +203,5 @@ func TestUniverseAndCalendar(t *testing.T) {
 	info, err := s.StockInfo(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil || info.Code != "005930" || info.Name == "" || info.Meta.Source != "mock" {
 		t.Errorf("StockInfo: got %+v, %v", info, err)
-	}
-}
-
-func TestFuncSource(t *testing.T) {
-	t.Parallel()
-	var f mock.FuncSource
-	if _, err := f.Quote(t.Context(), kisfeed.MustParseCode("005930")); err == nil {
-		t.Errorf("nil QuoteFn: got nil error, want one")
-	}
-	f.QuoteFn = func(_ context.Context, code string) (*kisfeed.Quote, error) {
-		if code == "999990" {
-			return nil, kisfeed.ErrNotFound
-		}
-		return &kisfeed.Quote{Code: code}, nil
-	}
-	qs, err := f.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "999990"))
-	var be *kisfeed.BatchError
-	if !errors.As(err, &be) || qs[0] == nil || qs[1] != nil {
-		t.Errorf("Quotes via QuoteFn: got %v, %v; want one quote and a BatchError", qs, err)
-	}
-	down := errors.New("upstream down")
-	f.QuoteFn = func(context.Context, string) (*kisfeed.Quote, error) { return nil, down }
-	if qs, err := f.Quotes(t.Context(), kisfeed.MustParseCodes("005930")); !errors.Is(err, down) || qs != nil {
-		t.Errorf("Quotes via failing QuoteFn: got %v, %v; want nil and %v (not a BatchError)", qs, err, down)
 	}
 }

@@ -1,4 +1,4 @@
-package mock
+package synthetic
 
 import (
 	"context"
@@ -11,7 +11,10 @@ import (
 	"github.com/kisfeed/kisfeed/krx"
 )
 
-// SourceName is the Meta.Source every value of [Source] carries.
+// SourceName is the Meta.Source (and stored DailyBar.Source) every value
+// of [Source] carries. It says "mock", the synthetic market's old name:
+// it is stored in price databases and served in JSON, so it stays (the one
+// legacy use of the word; see ARCHITECTURE.md, Words).
 const SourceName = "mock"
 
 // Source serves the synthetic market in-process. Every value is what the
@@ -74,34 +77,7 @@ func (s *Source) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Q
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return quoteEach(codes, s.quote)
-}
-
-// quoteEach calls quote for each code in order. A business error
-// ([kisfeed.IsBusinessError]: an unknown code) fails only its code: nil
-// at its position and its entry in the returned *[kisfeed.BatchError].
-// Any other error fails the call.
-func quoteEach(codes []kisfeed.Code, quote func(code kisfeed.Code) (*kisfeed.Quote, error)) ([]*kisfeed.Quote, error) {
-	out := make([]*kisfeed.Quote, len(codes))
-	var be *kisfeed.BatchError
-	for i, c := range codes {
-		q, err := quote(c)
-		switch {
-		case err == nil:
-			out[i] = q
-		case kisfeed.IsBusinessError(err):
-			if be == nil {
-				be = &kisfeed.BatchError{Errs: map[string]error{}}
-			}
-			be.Errs[c.String()] = err
-		default:
-			return nil, err
-		}
-	}
-	if be != nil {
-		return out, be
-	}
-	return out, nil
+	return kisfeed.QuoteEach(codes, s.quote)
 }
 
 // OrderBook returns the synthetic 10-level book of code at now().
