@@ -14,7 +14,7 @@ func BenchmarkQuoteHit(b *testing.B) {
 	run := func(b *testing.B, store cache.Store, opts ...cache.Option) {
 		clk := newClock(kst(10, 0))
 		up := &fakeUpstream{now: clk.Now}
-		c, err := cache.New(up.source(), store, append([]cache.Option{sessions, cache.WithClock(clk.Now)}, opts...)...)
+		c, err := cache.New(up.source(), store, append([]cache.Option{sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now})}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}

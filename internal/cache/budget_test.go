@@ -132,7 +132,7 @@ func TestStaleBudget(t *testing.T) {
 				}
 			}
 			store := cache.Failover(primaryStore, notifyStore{cache.NewMemory(10, clk.Now), stored}, cache.FailoverConfig{Clock: clk.Now})
-			c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
+			c, err := cache.New(up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +206,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 					}
 					return &kisfeed.Quote{Code: code, Price: 1000 * calls.Load()}, nil
 				}}
-				opts := append([]cache.Option{cache.WithClock(clk.Now)}, tt.budget...)
+				opts := append([]cache.Option{cache.WithClock(kisfeed.Clock{Wall: clk.Now})}, tt.budget...)
 				c, err := cache.New(src, cache.NewMemory(10, clk.Now), opts...)
 				if err != nil {
 					t.Fatal(err)
@@ -260,7 +260,7 @@ func TestLateAnswerFills(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}}
-		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now))
+		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +426,7 @@ func TestKnownDownServesStaleAtOnce(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			var down atomic.Bool
-			c, err := cache.New(up.source(), cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(up.source(), cache.NewMemory(10, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithStaleBudget(tt.budget),
 				cache.WithUpstreamHealth(func(context.Context) error {
 					if down.Load() {

@@ -164,7 +164,7 @@ func newEnv(t *testing.T, start time.Time, store cache.Store, opts ...cache.Opti
 	if store == nil {
 		store = cache.NewMemory(100, clk.Now)
 	}
-	opts = append([]cache.Option{sessions, cache.WithClock(clk.Now), cache.WithObserver(obs)}, opts...)
+	opts = append([]cache.Option{sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithObserver(obs)}, opts...)
 	c, err := cache.New(up.source(), store, opts...)
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
@@ -303,7 +303,7 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		store := cache.NewMemory(10, e.clk.Now)
-		good, _ := cache.New(e.up.source(), store, sessions, cache.WithClock(e.clk.Now))
+		good, _ := cache.New(e.up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: e.clk.Now}))
 		if _, err := good.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestStaleFallback(t *testing.T) {
 		open, _ := cache.New(&sourcetest.Func{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			calls.Add(1)
 			return nil, &kisfeed.UnavailableError{RetryAfter: time.Minute}
-		}}, store, cache.WithClock(e.clk.Now))
+		}}, store, cache.WithClock(kisfeed.Clock{Wall: e.clk.Now}))
 		q, err := open.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || !q.Meta.Stale {
 			t.Fatalf("got %v, %v; want a stale quote", q, err)
@@ -538,7 +538,7 @@ func TestRedisDownDegrades(t *testing.T) {
 	mem := cache.NewMemory(100, clk.Now)
 	store := cache.Failover(cache.NewRedis(rdb), mem,
 		cache.FailoverConfig{Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	e := newEnv(t, kst(10, 0), store, cache.WithClock(clk.Now))
+	e := newEnv(t, kst(10, 0), store, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	e.clk = clk
 	e.up.now = clk.Now
 	for i := range 3 {
@@ -623,7 +623,7 @@ func TestRedisShared(t *testing.T) {
 	// Two caches on one Redis, as two processes would be.
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), sessions, cache.WithClock(clk.Now))
+		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func TestConfigErrors(t *testing.T) {
 					return out, nil
 				},
 			}
-			c, err := cache.New(src, cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(src, cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithConfigError(func(err error) bool { return errors.Is(err, errBadSecret) }))
 			if err != nil {
 				t.Fatal(err)

@@ -38,7 +38,7 @@ func TestHitAllocations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &fakeUpstream{now: clk.Now}
-			c, err := cache.New(up.source(), tt.store(clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(up.source(), tt.store(clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithUpstreamHealth(func(context.Context) error { return nil }))
 			if err != nil {
 				t.Fatal(err)
@@ -65,7 +65,7 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 	t.Parallel()
 	clk := newClock(kst(10, 0))
 	mem := cache.NewMemory(10, clk.Now)
-	e := newEnv(t, kst(10, 0), mem, cache.WithClock(clk.Now))
+	e := newEnv(t, kst(10, 0), mem, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	e.up.now = clk.Now
 	q := e.quote(t, "005930")
 	raws, err := mem.Get(t.Context(), "stock:005930:price")
@@ -88,7 +88,7 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 	if err := mem2.Set(t.Context(), cache.Item{Key: "stock:000660:price", Value: raws[0], TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(clk.Now))
+	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	got, err := c2.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 	if err != nil || got.Meta.Origin != kisfeed.OriginCache || got.Price != q.Price {
 		t.Errorf("hit on a byte value: got %+v, %v; want a cache hit with price %d", got, err, q.Price)
@@ -104,7 +104,7 @@ func TestLocalCopies(t *testing.T) {
 	store := shared{cache.NewMemory(100, clk.Now)}
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithLocalCopies(100, time.Second))
+		c, err := cache.New(up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithLocalCopies(100, time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,11 +180,11 @@ func TestMarketClock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock(kst(3, 0))
-			var opts []cache.Option
+			both := kisfeed.Clock{Wall: clk.Now}
 			if tt.market {
-				opts = append(opts, cache.WithMarketClock(func() time.Time { return clk.Now().Add(offset) }))
+				both.Market = func() time.Time { return clk.Now().Add(offset) }
 			}
-			e := newEnv(t, kst(3, 0), cache.NewMemory(10, clk.Now), append(opts, cache.WithClock(clk.Now))...)
+			e := newEnv(t, kst(3, 0), cache.NewMemory(10, clk.Now), cache.WithClock(both))
 			e.up.now = clk.Now
 			e.quote(t, "005930")
 			clk.Advance(2 * time.Minute)
@@ -192,9 +192,6 @@ func TestMarketClock(t *testing.T) {
 				t.Errorf("origin: got %q, want %q", q.Meta.Origin, tt.want)
 			}
 		})
-	}
-	if _, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithMarketClock(nil)); err == nil {
-		t.Errorf("WithMarketClock(nil): got nil error, want one")
 	}
 }
 
@@ -224,7 +221,7 @@ func TestDeadlineServesStale(t *testing.T) {
 				return &kisfeed.Quote{Code: code, Price: 1234, Meta: kisfeed.Meta{AsOf: clk.Now()}}, nil
 			}
 			return quote(ctx, code)
-		}}, cache.NewMemory(10, clk.Now), cache.WithClock(clk.Now))
+		}}, cache.NewMemory(10, clk.Now), cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +337,7 @@ func TestSessionBoundaries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock(kst(15, 29))
-			c, err := cache.New((&fakeUpstream{now: clk.Now}).source(), cache.NewMemory(10, clk.Now), append(tt.opts, cache.WithClock(clk.Now))...)
+			c, err := cache.New((&fakeUpstream{now: clk.Now}).source(), cache.NewMemory(10, clk.Now), append(tt.opts, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -141,7 +141,7 @@ func TestRefreshAhead(t *testing.T) {
 				tick := make(chan time.Time)
 				cfg := tt.cfg
 				cfg.Tick = tick
-				c, err := cache.New(up.source(tt.universe), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+				c, err := cache.New(up.source(tt.universe), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 					cache.WithTTLs(cache.TTLs{Price: 10 * time.Minute}), cache.WithRefreshAhead(cfg))
 				if err != nil {
 					t.Fatal(err)
@@ -187,7 +187,7 @@ func TestRefreshCloseMidCall(t *testing.T) {
 		clk := newClock(kst(10, 0))
 		up := &batchUpstream{block: true}
 		tick := make(chan time.Time)
-		c, err := cache.New(up.source([]string{"005930"}), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+		c, err := cache.New(up.source([]string{"005930"}), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 			cache.WithRefreshAhead(cache.Refresh{Rate: 1, Universe: true, Tick: tick}))
 		if err != nil {
 			t.Fatal(err)

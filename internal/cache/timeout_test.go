@@ -71,7 +71,7 @@ func TestFlightTimeoutNamed(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				now := func() time.Time { return kst(10, 0) }
-				c, err := cache.New(src, cache.NewMemory(100, now), sessions, cache.WithClock(now), cache.WithFlightTimeout(45*time.Second))
+				c, err := cache.New(src, cache.NewMemory(100, now), sessions, cache.WithClock(kisfeed.Clock{Wall: now}), cache.WithFlightTimeout(45*time.Second))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -67,7 +67,7 @@ func TestUpstreamOutage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(now), cache.WithObserver(m),
+		c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(kisfeed.Clock{Wall: now}), cache.WithObserver(m),
 			cache.WithTTLs(cache.TTLs{Price: 5 * time.Second}))
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +195,7 @@ func BenchmarkQuoteCacheStack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(now))
+	c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(kisfeed.Clock{Wall: now}))
 	if err != nil {
 		b.Fatal(err)
 	}

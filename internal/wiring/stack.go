@@ -346,13 +346,13 @@ func (u *Stack) cacheOptions(cfg config.Config, deps Deps, clk kisfeed.Clock) []
 		cache.WithStaleBudget(cfg.StaleBudget),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithConfigError(configError),
-		cache.WithClock(clk.Wall),
-		// Session boundaries (the 09:00 open and 15:30 close that end
-		// intraday freshness) are those of the market being served: in
-		// mock and embedded modes the synthetic market's sessions run in
-		// market time, so a quote fetched at 15:29 market time must not
-		// outlive 15:30 market time whatever the wall clock says.
-		cache.WithMarketClock(clk.Market),
+		// The one Clock: TTLs on its wall half; session boundaries (the
+		// 09:00 open and 15:30 close that end intraday freshness) on its
+		// market half, those of the market being served: in mock and
+		// embedded modes the synthetic market's sessions run in market
+		// time, so a quote fetched at 15:29 market time must not outlive
+		// 15:30 market time whatever the wall clock says.
+		cache.WithClock(clk),
 		cache.WithSessionBoundaries(krx.NextBoundary),
 		cache.WithObserver(deps.CacheObserver),
 	}
