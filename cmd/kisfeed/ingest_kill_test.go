@@ -139,7 +139,7 @@ func killArgs(db string) []string {
 // killChild ingests into db and, once some bars are fetched, says so on
 // stdout and waits to be killed (bounded: it fails after a minute).
 func killChild(t *testing.T, db string) {
-	base := synthetic.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var calls atomic.Int64

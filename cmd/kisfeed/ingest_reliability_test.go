@@ -84,7 +84,7 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 func TestIngestInterruptedWithPostgres(t *testing.T) {
 	t.Parallel()
 	refURL, url := storetest.PostgresURL(t), storetest.PostgresURL(t)
-	base := synthetic.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	args := func(db string) []string {
 		return []string{"ingest", "--db", db, "--json", "--workers", "2", "--market", "kosdaq", "--path", "candles", "--date", "2025-06-02"}
 	}

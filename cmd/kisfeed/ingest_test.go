@@ -38,7 +38,7 @@ func ingestMarket() *sim.Market {
 // the synthetic market when nil) and whose clock reads now.
 func ingestApp(src kisfeed.Source, now time.Time) *app {
 	if src == nil {
-		src = synthetic.NewSource(ingestMarket(), func() time.Time { return now })
+		src = synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return now }})
 	}
 	return &app{
 		environ: []string{"LOG_LEVEL=warn"},
@@ -181,7 +181,7 @@ func TestIngestUsage(t *testing.T) {
 
 func TestIngestFailureRatio(t *testing.T) {
 	t.Parallel()
-	base := synthetic.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
@@ -220,7 +220,7 @@ func TestIngestFailureRatio(t *testing.T) {
 
 func TestIngestInterruptedThenResumed(t *testing.T) {
 	t.Parallel()
-	base := synthetic.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var calls atomic.Int64
@@ -354,7 +354,7 @@ func TestIngestFollowsTheMarketClock(t *testing.T) {
 	t.Parallel()
 	market := time.Date(2025, 6, 4, 10, 0, 0, 0, kisfeed.KST) // session running
 	clock := func() time.Time { return market }
-	a := ingestApp(synthetic.NewSource(ingestMarket(), clock), ingestNow) // wall clock: after the close
+	a := ingestApp(synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: clock}), ingestNow) // wall clock: after the close
 	inject := a.newUpstream
 	a.newUpstream = func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 		up, err := inject(ctx, cfg, log)

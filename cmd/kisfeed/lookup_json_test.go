@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/kisfeed/kisfeed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,7 +22,7 @@ func TestLookupJSONMatchesAPI(t *testing.T) {
 	t.Parallel()
 	now := func() time.Time { return lookupNow }
 	api := httptest.NewServer(httpapi.New(httpapi.Options{
-		Source: synthetic.NewSource(lookupMarket(), now), Now: now, Logger: slog.New(slog.DiscardHandler),
+		Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Now: now, Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(api.Close)
 	tests := []struct {

@@ -40,7 +40,7 @@ func lookupApp(clients []*kis.Client, closed *bool) *app {
 		environ: []string{"LOG_LEVEL=warn"},
 		clock:   kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
-			return &upstream{Source: synthetic.NewSource(lookupMarket(), now), Clients: clients,
+			return &upstream{Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Clients: clients,
 				Close: func() error {
 					if closed != nil {
 						*closed = true

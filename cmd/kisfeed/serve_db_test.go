@@ -40,7 +40,7 @@ func TestServeReportsDatabase(t *testing.T) {
 	a := &app{
 		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stderr: io.Discard, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
-			return &upstream{Source: synthetic.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
+			return &upstream{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}), Close: func() error { return nil }}, nil
 		},
 	}
 	base, stop := startServe(t, a)

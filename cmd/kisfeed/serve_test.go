@@ -31,7 +31,7 @@ func TestServeAndLoadtest(t *testing.T) {
 	a := &app{
 		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
-			return &upstream{Source: synthetic.NewSource(sim.New(1), now), Close: func() error { closed.Store(true); return nil }}, nil
+			return &upstream{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}), Close: func() error { closed.Store(true); return nil }}, nil
 		},
 	}
 	base, stop := startServe(t, a)

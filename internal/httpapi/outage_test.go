@@ -61,7 +61,7 @@ func TestUpstreamOutage(t *testing.T) {
 		const delay = 30 * time.Second
 		reg := prometheus.NewRegistry()
 		m := metrics.New(reg)
-		up := &outage{Source: synthetic.NewSource(sim.New(1), now)}
+		up := &outage{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now})}
 		br, err := breaker.New(up, breaker.WithFailures(3), breaker.WithDelay(delay), breaker.WithSuccesses(1),
 			breaker.WithOnStateChange(func(_, to breaker.State) { m.SetBreakerState(string(to)) }))
 		if err != nil {
@@ -191,7 +191,7 @@ func (g gaugeFromRegistry) Collect(ch chan<- prometheus.Metric) {
 // every request a fresh cache hit.
 func BenchmarkQuoteCacheStack(b *testing.B) {
 	now := func() time.Time { return time.Date(2025, time.March, 11, 10, 0, 0, 0, kisfeed.KST) }
-	br, err := breaker.New(synthetic.NewSource(sim.New(1), now))
+	br, err := breaker.New(synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}))
 	if err != nil {
 		b.Fatal(err)
 	}

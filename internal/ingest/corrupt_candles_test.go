@@ -48,7 +48,7 @@ func TestCandlesCorruptedBarsRejected(t *testing.T) {
 			codes = append(codes, s.Code)
 		}
 	}
-	in := &ingest.Ingester{Source: kis.NewSource(c), Store: store, Now: clock, DB: "test.db"}
+	in := &ingest.Ingester{Source: kis.NewSource(c), Store: store, Clock: kisfeed.Clock{Market: clock}, DB: "test.db"}
 	// One worker: the emulator's fault RNG is drawn in request order, so
 	// the same seed corrupts the same bars every run.
 	sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Path: ingest.PathCandles, Codes: kisfeed.MustParseCodes(codes...), Workers: 1})

@@ -305,7 +305,7 @@ func TestPostgresSameCountsAsSQLite(t *testing.T) {
 	lite := openStore(t)
 	// The forced rerun (all unchanged) is in the conformance suite and
 	// TestRunWholeMarketQuotesPath; here one whole-market run per store.
-	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var sums []*ingest.Summary
 	for _, st := range []kisfeed.PriceStore{lite, pg} {
 		s, err := newIngester(src, st, afterClose).Run(ctx, ingest.Options{})

@@ -89,9 +89,12 @@ type Ingester struct {
 	Store  kisfeed.PriceStore
 	// Logger receives progress and warnings (nil: discard).
 	Logger *slog.Logger
-	// Now is the clock (nil: time.Now). It decides the default day and
-	// whether the market is closed.
-	Now func() time.Time
+	// Clock is the gateway's one pair of clocks (the zero Clock: time.Now
+	// for both). Its market half decides the default day and whether the
+	// market is closed; its wall half dates leases and heartbeats, because
+	// liveness is judged on real time while a backfill or a test pins the
+	// market.
+	Clock kisfeed.Clock
 	// Stats reads the HTTP clients' counters (nil: no HTTP underneath,
 	// requests are reported as 0).
 	Stats func() ClientStats
@@ -105,10 +108,6 @@ type Ingester struct {
 	// run or verify marks it abandoned (0: [DefaultLease]). The running
 	// process renews it every Lease/4.
 	Lease time.Duration
-	// Clock is the wall clock of the lease (nil: time.Now). It is not
-	// Now: that is the market clock, which a backfill or a test pins,
-	// while liveness must be judged on real time.
-	Clock func() time.Time
 	// Owner is recorded on the runs this ingester starts
 	// (kisfeed.IngestionRun.Owner; "": [ProcessOwner]).
 	Owner string
@@ -118,12 +117,8 @@ type Ingester struct {
 	Dead func(owner string) bool
 }
 
-func (in *Ingester) now() time.Time {
-	if in.Now != nil {
-		return in.Now()
-	}
-	return time.Now()
-}
+// now is the market clock's time.
+func (in *Ingester) now() time.Time { return in.Clock.MarketNow() }
 
 func (in *Ingester) log() *slog.Logger {
 	if in.Logger != nil {

@@ -68,7 +68,7 @@ func (c *counting) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed
 }
 
 func newIngester(src kisfeed.Source, store kisfeed.PriceStore, now time.Time) *ingest.Ingester {
-	return &ingest.Ingester{Source: src, Store: store, Now: func() time.Time { return now }, DB: "test.db"}
+	return &ingest.Ingester{Source: src, Store: store, Clock: kisfeed.Clock{Market: func() time.Time { return now }}, DB: "test.db"}
 }
 
 func commonStocks(t *testing.T, asOf time.Time) int {
@@ -93,7 +93,7 @@ func TestRunWholeMarketQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 
 	sum, err := in.Run(ctx, ingest.Options{})
@@ -179,7 +179,7 @@ func TestRunCandlesPathMatchesQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 	codes := []string{"005930", "000660", "035420", "005935", "068270"}
 
@@ -203,7 +203,7 @@ func TestRunBackfillWindow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 	from, to := kisfeed.Date(2025, 5, 1), kisfeed.Date(2025, 5, 31)
 	codes := []string{"005930", "000660", "035420"}
@@ -312,7 +312,7 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &corrupting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose }),
+			src := &corrupting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}),
 				bad: bad, times: tt.times, seen: map[string]int{}}
 			sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)})
 			if err != nil {
@@ -363,7 +363,7 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 
 func TestRunAboveMaxFailureRatioIsRecordedFailed(t *testing.T) {
 	t.Parallel()
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
@@ -407,7 +407,7 @@ func TestRunFailuresAreCollected(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var calls atomic.Int64
 	boom := errors.New("upstream 500")
 	var mu sync.Mutex
@@ -450,7 +450,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	// KOSPI only (~950 stocks): the whole market adds time, not coverage.
 	opts := ingest.Options{Workers: 4, Markets: []kisfeed.Market{kisfeed.MarketKOSPI}}
 	want := commonStocksIn(t, day, kisfeed.MarketKOSPI)
@@ -515,7 +515,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 func TestRunStoreFailureFailsRun(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	fs := &failingStore{PriceStore: store}
 	sum, err := newIngester(src, fs, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err == nil || !errors.Is(err, errDisk) {
@@ -541,7 +541,7 @@ func (failingStore) UpsertBars(context.Context, []kisfeed.DailyBar) (kisfeed.Wri
 func TestRunBadOptions(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	in := newIngester(synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
+	in := newIngester(synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), store, afterClose)
 	tests := []struct {
 		name string
 		opts ingest.Options
@@ -593,7 +593,7 @@ func (b badListing) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
 func TestMalformedUniverseCode(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := badListing{synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := badListing{synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -673,7 +673,7 @@ func TestWindow(t *testing.T) {
 func TestSummaryJSONAndText(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err != nil {
 		t.Fatal(err)

@@ -116,7 +116,7 @@ func TestRunMalformedUpstream(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &unreadable{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), bad: bad, times: tt.times}
+			src := &unreadable{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), bad: bad, times: tt.times}
 			sum, err := newIngester(src, store, afterClose).Run(ctx, tt.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -197,7 +197,7 @@ func TestRunMalformedWholeQuotesCall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var once sync.Once
 	src := &sourcetest.Func{
 		UniverseFn: base.Universe, CandlesFn: base.Candles,
@@ -231,7 +231,7 @@ func TestRunMalformedWithoutRaw(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {

@@ -37,7 +37,7 @@ func TestStoreFailureStopsFetching(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: synthetic.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	fs := &failNthWrite{PriceStore: store}
 	fs.n.Store(4) // three batches stored, the fourth fails
 	const workers = 2
@@ -122,8 +122,8 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			in := newIngester(synthetic.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
-			in.Clock = func() time.Time { return wall }
+			in := newIngester(synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), store, afterClose)
+			in.Clock.Wall = func() time.Time { return wall }
 			if tt.name == "verify" {
 				if _, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")}); err != nil {
 					t.Fatal(err)
@@ -182,7 +182,7 @@ func TestRunHeartbeats(t *testing.T) {
 	ctx := t.Context()
 	store := openStore(t)
 	bw := &beatWatch{PriceStore: store, beats: make(chan int64, 1)}
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var beatSeen atomic.Int64
 	src := &sourcetest.Func{
 		UniverseFn: base.Universe,

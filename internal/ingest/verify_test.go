@@ -44,7 +44,7 @@ func TestVerify(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := synthetic.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	codes := []string{"005930", "000660", "035420", "005380", "068270", "035720"}
 	if _, err := newIngester(base, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}); err != nil {
 		t.Fatal(err)

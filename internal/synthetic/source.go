@@ -18,24 +18,24 @@ import (
 const SourceName = "mock"
 
 // Source serves the synthetic market in-process. Every value is what the
-// market shows at the instant now() returns, so a Source and the emulator
-// built on the same seed agree for the same clock. It is safe for
-// concurrent use.
+// market shows at the instant its market clock reads, so a Source and the
+// emulator built on the same seed agree for the same clock. It is safe
+// for concurrent use.
 type Source struct {
-	m   *sim.Market
-	now func() time.Time
+	m     *sim.Market
+	clock kisfeed.Clock
 }
 
 var _ kisfeed.Source = (*Source)(nil)
 
-// NewSource returns a Source over m. now is the clock (time.Now when nil);
-// tests pass a fixed instant.
-func NewSource(m *sim.Market, now func() time.Time) *Source {
-	if now == nil {
-		now = time.Now
-	}
-	return &Source{m: m, now: now}
+// NewSource returns a Source over m, reading the market at clk's market
+// time (the zero Clock: time.Now); tests pin an instant.
+func NewSource(m *sim.Market, clk kisfeed.Clock) *Source {
+	return &Source{m: m, clock: clk}
 }
+
+// now is the market clock's time: the instant every value shows.
+func (s *Source) now() time.Time { return s.clock.MarketNow() }
 
 func (s *Source) meta(asOf time.Time) kisfeed.Meta {
 	if asOf.IsZero() {

@@ -50,7 +50,7 @@ func TestMatchesEmulator(t *testing.T) {
 	for _, now := range instants {
 		t.Run(now.Format("2006-01-02T15:04"), func(t *testing.T) {
 			t.Parallel()
-			ms := synthetic.NewSource(m, func() time.Time { return now })
+			ms := synthetic.NewSource(m, kisfeed.Clock{Market: func() time.Time { return now }})
 			es := emulatorSource(t, seed, now)
 			ctx := t.Context()
 			for _, code := range codes {
@@ -129,7 +129,7 @@ func bars(cs []kisfeed.Candle) []string {
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	now := at(2026, 3, 10, 10, 0)
-	s := synthetic.NewSource(sim.New(1), func() time.Time { return now })
+	s := synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: func() time.Time { return now }})
 	ctx := t.Context()
 	tests := []struct {
 		name string
@@ -169,7 +169,7 @@ func TestErrors(t *testing.T) {
 
 func TestQuotesBatch(t *testing.T) {
 	t.Parallel()
-	s := synthetic.NewSource(sim.New(1), func() time.Time { return at(2026, 3, 10, 10, 0) })
+	s := synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: func() time.Time { return at(2026, 3, 10, 10, 0) }})
 	qs, err := s.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "999990", "000660"))
 	var be *kisfeed.BatchError
 	if !errors.As(err, &be) || len(be.Errs) != 1 || !errors.Is(be.Errs["999990"], kisfeed.ErrNotFound) {
@@ -183,7 +183,7 @@ func TestQuotesBatch(t *testing.T) {
 func TestUniverseAndCalendar(t *testing.T) {
 	t.Parallel()
 	m := sim.New(1)
-	s := synthetic.NewSource(m, nil)
+	s := synthetic.NewSource(m, kisfeed.Clock{})
 	u, err := s.Universe(t.Context())
 	if err != nil || len(u) != len(m.Universe()) || len(u) < 2000 {
 		t.Fatalf("Universe: got %d stocks, %v; want the sim's %d", len(u), err, len(m.Universe()))

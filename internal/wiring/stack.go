@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	}
 	switch u.Mode {
 	case config.ModeMock:
-		u.direct = synthetic.NewSource(sim.New(cfg.Seed), clk.Market)
+		u.direct = synthetic.NewSource(sim.New(cfg.Seed), clk)
 	case config.ModeEmbedded:
 		err = u.startEmbedded(cfg, deps, log, clk)
 	default:
