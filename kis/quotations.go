@@ -92,11 +92,17 @@ func (c *Client) getStock(ctx context.Context, path, trID string, code kisfeed.C
 // which is what [Source] hands them, so a code the gateway already parsed
 // is not checked again.
 func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Response, error) {
+	return withParsed(ctx, code, c.price)
+}
+
+// withParsed parses code, the exported methods' one check, and runs get
+// with it; a malformed code fails before any request.
+func withParsed[T any](ctx context.Context, code string, get func(context.Context, kisfeed.Code) (*T, *Response, error)) (*T, *Response, error) {
 	kc, err := kisfeed.ParseCode(code)
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.price(ctx, kc)
+	return get(ctx, kc)
 }
 
 // price is [Client.Price] for a parsed code.
@@ -177,11 +183,7 @@ type orderBookResponse struct {
 // (inquire-asking-price-exp-ccn). A malformed code fails before any
 // request (wrapping [kisfeed.ErrInvalid]).
 func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, *Response, error) {
-	kc, err := kisfeed.ParseCode(code)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.orderBook(ctx, kc)
+	return withParsed(ctx, code, c.orderBook)
 }
 
 // orderBook is [Client.OrderBook] for a parsed code.
