@@ -34,7 +34,9 @@ var importRules = []importRule{
 	{from: "kis/...", deny: []string{"internal/...", "emulator/..."},
 		why: "kis is a client library for outside use: it cannot reach the server's internals, and it tests against the emulator only in its tests"},
 	{from: "internal/sim", deny: []string{"kis/...", "emulator/..."}, tests: true,
-		why: "sim is the market both the emulator and the mock Source serve; it knows neither wire nor client"},
+		why: "sim is the market both the emulator and the synthetic Source serve; it knows neither wire nor client"},
+	{from: "internal/synthetic", deny: []string{"kis/...", "emulator/..."},
+		why: "the synthetic Source serves the market in-process, as the emulator serves it on the wire; it knows neither wire nor client (its tests compare it with both)"},
 	{from: "internal/wiring", deny: []string{"emulator/...", "internal/embedded"},
 		why: "the production wiring never starts the emulator on its own: cmd/kisfeed hands in internal/embedded only when no KIS_APP_KEY is set"},
 	{from: "internal/shared", deny: []string{"kis/..."}, tests: true,
@@ -43,6 +45,8 @@ var importRules = []importRule{
 		why: "ingest reads a kisfeed.Source and knows bad upstream values as kisfeed.MalformedError, whatever the upstream"},
 	{from: "...", deny: []string{"internal/wiretest"},
 		why: "wiretest holds test tables; only tests import it"},
+	{from: "...", deny: []string{"internal/sourcetest"},
+		why: "sourcetest holds fake Sources; only tests import it"},
 }
 
 // listedPackage is what `go list -json` says of one package, or of one
@@ -188,6 +192,12 @@ func TestImportRules(t *testing.T) {
 		{"wiretest outside tests", listedPackage{ImportPath: m("kis"), Deps: []string{m("internal/wiretest")}}, 2},
 		{"wiretest in kis tests", listedPackage{ImportPath: m("kis") + " [" + m("kis.test") + "]",
 			ForTest: m("kis"), Deps: []string{m("internal/wiretest")}}, 0},
+		{"synthetic imports kis", listedPackage{ImportPath: m("internal/synthetic"), Deps: []string{m("kis"), m("internal/sim")}}, 1},
+		{"synthetic tests import kis", listedPackage{ImportPath: m("internal/synthetic_test") + " [" + m("internal/synthetic.test") + "]",
+			ForTest: m("internal/synthetic"), Deps: []string{m("internal/synthetic"), m("kis"), m("emulator")}}, 0},
+		{"sourcetest outside tests", listedPackage{ImportPath: m("internal/cache"), Deps: []string{m("internal/sourcetest")}}, 1},
+		{"sourcetest in cache tests", listedPackage{ImportPath: m("internal/cache_test") + " [" + m("internal/cache.test") + "]",
+			ForTest: m("internal/cache"), Deps: []string{m("internal/sourcetest")}}, 0},
 		{"test main", listedPackage{ImportPath: m("emulator.test"), Deps: []string{m("kis")}}, 0},
 	}
 	for _, tt := range tests {

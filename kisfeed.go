@@ -218,7 +218,7 @@ type Candle struct {
 
 // CandleQuery selects a candle series.
 type CandleQuery struct {
-	Code     string
+	Code     Code
 	Interval Interval
 	// From and To bound the series by KST calendar day, inclusive. For
 	// minute candles only From is used: the trading day to read.

@@ -5,34 +5,38 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // Source is where market data comes from. Implementations stack: the KIS
-// source talks to the API, the mock source computes from the synthetic
+// source talks to the API, the synthetic source computes from the synthetic
 // market, and decorators (cache, circuit breaker) wrap another Source
 // without knowing what is underneath.
 //
-// Every method validates its input first and returns an error wrapping
-// [ErrInvalid] for a malformed code or parameter, [ErrNotFound] for a
-// well-formed code that is not listed, and [ErrUnavailable] when the
+// Stock codes arrive as [Code], so they were parsed at the edge (HTTP
+// parameters, CLI arguments, ingest's universe) and implementations do not
+// check them again; callers must not pass the zero Code. Other input
+// (intervals, date ranges) is validated by the implementation. Methods
+// return an error wrapping [ErrInvalid] for a bad parameter, [ErrNotFound]
+// for a code that is not listed, and [ErrUnavailable] when the
 // upstream cannot be reached and nothing cached can stand in. Any other
 // error is an upstream failure (timeout, 5xx, exhausted retries).
 type Source interface {
 	// Quote returns the current price snapshot of one stock.
-	Quote(ctx context.Context, code string) (*Quote, error)
+	Quote(ctx context.Context, code Code) (*Quote, error)
 	// Quotes returns snapshots for many codes, in the order asked. A code
-	// that fails on its own (unknown, malformed) is reported in the
+	// that fails on its own (unknown, or an unreadable row) is reported in the
 	// returned *[BatchError] while the others are still returned; the
 	// slice then holds nil at that position. Any other error fails the
 	// whole call.
-	Quotes(ctx context.Context, codes []string) ([]*Quote, error)
+	Quotes(ctx context.Context, codes []Code) ([]*Quote, error)
 	// OrderBook returns the 10-level book of one stock.
-	OrderBook(ctx context.Context, code string) (*OrderBook, error)
+	OrderBook(ctx context.Context, code Code) (*OrderBook, error)
 	// Candles returns a candle series, oldest first.
 	Candles(ctx context.Context, q CandleQuery) (*Candles, error)
 	// StockInfo returns descriptive data about one stock.
-	StockInfo(ctx context.Context, code string) (*StockInfo, error)
+	StockInfo(ctx context.Context, code Code) (*StockInfo, error)
 	// Universe returns every listed security (all groups, sorted by code);
 	// callers filter with [Stock.IsCommonStock] and the like.
 	Universe(ctx context.Context) ([]Stock, error)
@@ -141,6 +145,34 @@ func (e *BatchError) Error() string {
 	return fmt.Sprintf("%d of the requested codes failed", len(e.Errs))
 }
 
+// QuoteEach answers a [Source.Quotes] call with one quote call per code,
+// for sources without a batch request: a business error
+// ([IsBusinessError]: an unknown code) fails only its code (nil at its
+// position, its entry in the returned *[BatchError]); any other error
+// fails the call.
+func QuoteEach(codes []Code, quote func(code Code) (*Quote, error)) ([]*Quote, error) {
+	out := make([]*Quote, len(codes))
+	var be *BatchError
+	for i, c := range codes {
+		q, err := quote(c)
+		switch {
+		case err == nil:
+			out[i] = q
+		case IsBusinessError(err):
+			if be == nil {
+				be = &BatchError{Errs: map[string]error{}}
+			}
+			be.Errs[c.String()] = err
+		default:
+			return nil, err
+		}
+	}
+	if be != nil {
+		return out, be
+	}
+	return out, nil
+}
+
 // IsBusinessError reports whether err is a caller or data problem (invalid
 // input, unknown code, no data) rather than an upstream failure. Circuit
 // breakers and retries use it: business errors are neither retried nor
@@ -175,9 +207,42 @@ func (c Code) String() string { return c.s }
 // IsZero reports whether c is the zero Code (no code).
 func (c Code) IsZero() bool { return c.s == "" }
 
+// Clone returns c sharing no memory with the string it was parsed from
+// (a request's buffer, say), for keeping as a map key.
+func (c Code) Clone() Code { return Code{strings.Clone(c.s)} }
+
+// MustParseCode is [ParseCode] for codes known to be valid (constants,
+// tests); it panics on a malformed code.
+func MustParseCode(s string) Code {
+	c, err := ParseCode(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// MustParseCodes is [MustParseCode] for each of ss.
+func MustParseCodes(ss ...string) []Code {
+	out := make([]Code, len(ss))
+	for i, s := range ss {
+		out[i] = MustParseCode(s)
+	}
+	return out
+}
+
+// CodeStrings returns the codes as written, in order: the keys of a
+// [BatchError] and of string-keyed maps.
+func CodeStrings(codes []Code) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = c.s
+	}
+	return out
+}
+
 // validCode is the rule: a digit, then five digits or upper-case letters.
-// A loop rather than a regular expression: the cache's hit path checks
-// every code and should not pay for a regexp match.
+// A loop rather than a regular expression: every HTTP request parses its
+// code and should not pay for a regexp match.
 func validCode(s string) bool {
 	if len(s) != 6 || s[0] < '0' || s[0] > '9' {
 		return false
@@ -190,9 +255,9 @@ func validCode(s string) bool {
 	return true
 }
 
-// ValidateCode is [ParseCode] for callers that keep the string (the
-// library surfaces, such as kis, and decorators under the string-keyed
-// [Source] methods).
+// ValidateCode is [ParseCode] for callers that keep the string: kis's
+// public Client methods, which take codes from outside users, and
+// validators of stored or upstream rows (ingest, the master files).
 func ValidateCode(code string) error {
 	_, err := ParseCode(code)
 	return err

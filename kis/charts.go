@@ -67,10 +67,18 @@ func (r *chartResponse) row(trID string, n int) (*chartRow, error) {
 // DailyCandles returns day, week or month bars of code for the KST days
 // [from, to], oldest first, paging transparently past the 100-row cap of
 // inquire-daily-itemchartprice. adjusted selects split-adjusted prices.
+// A malformed code fails before any request (wrapping [kisfeed.ErrInvalid]).
 func (c *Client) DailyCandles(ctx context.Context, code string, period Period, from, to time.Time, adjusted bool) ([]kisfeed.Candle, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	kc, err := kisfeed.ParseCode(code)
+	if err != nil {
 		return nil, err
 	}
+	return c.dailyCandles(ctx, kc, period, from, to, adjusted)
+}
+
+// dailyCandles is [Client.DailyCandles] for a parsed code.
+func (c *Client) dailyCandles(ctx context.Context, kc kisfeed.Code, period Period, from, to time.Time, adjusted bool) ([]kisfeed.Candle, error) {
+	code := kc.String()
 	switch period {
 	case PeriodDay, PeriodWeek, PeriodMonth:
 	default:
@@ -153,10 +161,18 @@ func unknownOutput1(o *chartOutput1) bool {
 // inquire-time-itemchartprice, 30 rows per call paging back from the
 // close; past days from inquire-time-dailychartprice (real server only;
 // KIS keeps about a year).
+// A malformed code fails before any request (wrapping [kisfeed.ErrInvalid]).
 func (c *Client) MinuteCandles(ctx context.Context, code string, day time.Time) ([]kisfeed.Candle, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	kc, err := kisfeed.ParseCode(code)
+	if err != nil {
 		return nil, err
 	}
+	return c.minuteCandles(ctx, kc, day)
+}
+
+// minuteCandles is [Client.MinuteCandles] for a parsed code.
+func (c *Client) minuteCandles(ctx context.Context, kc kisfeed.Code, day time.Time) ([]kisfeed.Candle, error) {
+	code := kc.String()
 	day = kisfeed.Day(day)
 	today := kisfeed.Day(c.market())
 	switch {

@@ -42,11 +42,19 @@ type stockInfoResponse struct {
 
 // StockInfo returns descriptive data about one stock (search-stock-info).
 // On the mock server, which lacks the TR, it answers from the master
-// files instead (fewer fields).
+// files instead (fewer fields). A malformed code fails before any request
+// (wrapping [kisfeed.ErrInvalid]).
 func (c *Client) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
+	kc, err := kisfeed.ParseCode(code)
+	if err != nil {
 		return nil, err
 	}
+	return c.stockInfo(ctx, kc)
+}
+
+// stockInfo is [Client.StockInfo] for a parsed code.
+func (c *Client) stockInfo(ctx context.Context, kc kisfeed.Code) (*kisfeed.StockInfo, error) {
+	code := kc.String()
 	if c.lacks(TrStockInfo) {
 		return c.stockInfoFromMaster(ctx, code)
 	}

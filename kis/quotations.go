@@ -71,24 +71,45 @@ type priceResponse struct {
 }
 
 // getStock runs a single-stock quotation (FID_COND_MRKT_DIV_CODE J,
-// FID_INPUT_ISCD code) into out. A bad code fails before any request; a
-// code KIS does not know fails with [ErrUnknownStock].
-func (c *Client) getStock(ctx context.Context, path, trID, code string, out any) (*Response, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(ctx, c.NewRequest(path, trID, codeQuery(code)), out)
+// FID_INPUT_ISCD code) into out. A code KIS does not know fails with
+// [ErrUnknownStock].
+func (c *Client) getStock(ctx context.Context, path, trID string, code kisfeed.Code, out any) (*Response, error) {
+	resp, err := c.Do(ctx, c.NewRequest(path, trID, codeQuery(code.String())), out)
 	if err != nil {
-		return resp, notFoundOr(code, err)
+		return resp, notFoundOr(code.String(), err)
 	}
 	return resp, nil
 }
 
-// Price returns the current price of one stock (inquire-price). A code
-// KIS does not know fails with [ErrUnknownStock].
+// Price returns the current price of one stock (inquire-price). A
+// malformed code fails before any request (wrapping
+// [kisfeed.ErrInvalid]); a code KIS does not know fails with
+// [ErrUnknownStock].
+//
+// The exported methods take strings and check them, because the client is
+// a library and its callers' codes come from anywhere; the unexported
+// ones they call (price, orderBook, ...) take a parsed [kisfeed.Code],
+// which is what [Source] hands them, so a code the gateway already parsed
+// is not checked again.
 func (c *Client) Price(ctx context.Context, code string) (*kisfeed.Quote, *Response, error) {
+	return withParsed(ctx, code, c.price)
+}
+
+// withParsed parses code, the exported methods' one check, and runs get
+// with it; a malformed code fails before any request.
+func withParsed[T any](ctx context.Context, code string, get func(context.Context, kisfeed.Code) (*T, *Response, error)) (*T, *Response, error) {
+	kc, err := kisfeed.ParseCode(code)
+	if err != nil {
+		return nil, nil, err
+	}
+	return get(ctx, kc)
+}
+
+// price is [Client.Price] for a parsed code.
+func (c *Client) price(ctx context.Context, kc kisfeed.Code) (*kisfeed.Quote, *Response, error) {
+	code := kc.String()
 	var out priceResponse
-	resp, err := c.getStock(ctx, pathPrice, TrPrice, code, &out)
+	resp, err := c.getStock(ctx, pathPrice, TrPrice, kc, &out)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -159,10 +180,17 @@ type orderBookResponse struct {
 }
 
 // OrderBook returns the 10-level book of one stock
-// (inquire-asking-price-exp-ccn).
+// (inquire-asking-price-exp-ccn). A malformed code fails before any
+// request (wrapping [kisfeed.ErrInvalid]).
 func (c *Client) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, *Response, error) {
+	return withParsed(ctx, code, c.orderBook)
+}
+
+// orderBook is [Client.OrderBook] for a parsed code.
+func (c *Client) orderBook(ctx context.Context, kc kisfeed.Code) (*kisfeed.OrderBook, *Response, error) {
+	code := kc.String()
 	var out orderBookResponse
-	resp, err := c.getStock(ctx, pathOrderBook, TrOrderBook, code, &out)
+	resp, err := c.getStock(ctx, pathOrderBook, TrOrderBook, kc, &out)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -248,17 +276,28 @@ type multResponse struct {
 // [ErrMalformed]); the other codes of the batch are still returned. Any
 // other error fails the call. On the mock server, which lacks the TR, it
 // falls back to one [Client.Price] call per code.
+// A malformed code is reported in the BatchError (wrapping
+// [kisfeed.ErrInvalid]) without a request.
 func (c *Client) Prices(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-	out := make([]*kisfeed.Quote, len(codes))
 	bad := map[string]error{}
+	parsed := make([]kisfeed.Code, len(codes))
 	var valid []int
 	for i, code := range codes {
-		if err := kisfeed.ValidateCode(code); err != nil {
+		kc, err := kisfeed.ParseCode(code)
+		if err != nil {
 			bad[code] = err
 			continue
 		}
+		parsed[i] = kc
 		valid = append(valid, i)
 	}
+	return c.prices(ctx, parsed, valid, bad)
+}
+
+// prices is [Client.Prices] for parsed codes: it asks for codes[i] for i
+// in valid (the others stay nil) and adds each code's own failure to bad.
+func (c *Client) prices(ctx context.Context, codes []kisfeed.Code, valid []int, bad map[string]error) ([]*kisfeed.Quote, error) {
+	out := make([]*kisfeed.Quote, len(codes))
 	var err error
 	if c.lacks(TrMultPrice) {
 		err = c.pricesOneByOne(ctx, codes, valid, out, bad)
@@ -274,14 +313,15 @@ func (c *Client) Prices(ctx context.Context, codes []string) ([]*kisfeed.Quote, 
 	return out, nil
 }
 
-func (c *Client) pricesBatched(ctx context.Context, codes []string, valid []int, out []*kisfeed.Quote, bad map[string]error) error {
+func (c *Client) pricesBatched(ctx context.Context, codes []kisfeed.Code, valid []int, out []*kisfeed.Quote, bad map[string]error) error {
+	strs := kisfeed.CodeStrings(codes)
 	for start := 0; start < len(valid); start += MaxBatch {
 		idx := valid[start:min(start+MaxBatch, len(valid))]
 		q := url.Values{}
 		for n, i := range idx {
 			k := strconv.Itoa(n + 1)
 			q.Set("FID_COND_MRKT_DIV_CODE_"+k, "J")
-			q.Set("FID_INPUT_ISCD_"+k, codes[i])
+			q.Set("FID_INPUT_ISCD_"+k, strs[i])
 		}
 		var res multResponse
 		_, err := c.Do(ctx, c.NewRequest(pathMultPrice, TrMultPrice, q), &res)
@@ -292,7 +332,7 @@ func (c *Client) pricesBatched(ctx context.Context, codes []string, valid []int,
 		if err != nil {
 			return err
 		}
-		decodeMult(res.Output, codes, idx, c.market().In(kisfeed.KST), out, bad)
+		decodeMult(res.Output, strs, idx, c.market().In(kisfeed.KST), out, bad)
 	}
 	return nil
 }
@@ -390,19 +430,19 @@ func rowCode(raw json.RawMessage) string {
 }
 
 // pricesOneByOne is the fallback for servers without intstock-multprice.
-func (c *Client) pricesOneByOne(ctx context.Context, codes []string, idx []int, out []*kisfeed.Quote, bad map[string]error) error {
+func (c *Client) pricesOneByOne(ctx context.Context, codes []kisfeed.Code, idx []int, out []*kisfeed.Quote, bad map[string]error) error {
 	c.logOnce("multprice", "kis: this server has no intstock-multprice; falling back to one inquire-price call per code")
 	var mu sync.Mutex
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, i := range idx {
 		g.Go(func() error {
-			q, _, err := c.Price(ctx, codes[i])
+			q, _, err := c.price(ctx, codes[i])
 			// An unknown code or an unreadable answer fails only its code,
 			// as in a batch.
 			if errors.Is(err, kisfeed.ErrNotFound) || errors.Is(err, ErrMalformed) {
 				mu.Lock()
-				bad[codes[i]] = err
+				bad[codes[i].String()] = err
 				mu.Unlock()
 				return nil
 			}

@@ -10,8 +10,10 @@ import (
 	"github.com/kisfeed/kisfeed"
 )
 
-// Source serves the domain [kisfeed.Source] from a [Client]: input is
-// validated before any request, KIS's answers map to
+// Source serves the domain [kisfeed.Source] from a [Client]: codes arrive
+// parsed ([kisfeed.Code]) and go to the client's unexported methods
+// without a second check, other input is validated before any request,
+// KIS's answers map to
 // [kisfeed.ErrNotFound] and [kisfeed.ErrInvalid], and every value carries
 // Meta{Source: "kis", Origin: source}.
 type Source struct {
@@ -32,8 +34,8 @@ func (s *Source) Client() *Client { return s.c }
 // Quote implements [kisfeed.Source]. Name and market come from the master
 // files (inquire-price has neither), loaded once a day; when they cannot
 // be loaded the quote is served without them.
-func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	q, err := byCode(ctx, "quote", code, dropResp(s.c.Price))
+func (s *Source) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
+	q, err := byCode(ctx, "quote", code, dropResp(s.c.price))
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +73,12 @@ func (s *Source) describe(ctx context.Context, q *kisfeed.Quote) {
 }
 
 // Quotes implements [kisfeed.Source] with [Client.Prices].
-func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
-	qs, err := s.c.Prices(ctx, codes)
+func (s *Source) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
+	all := make([]int, len(codes))
+	for i := range all {
+		all[i] = i
+	}
+	qs, err := s.c.prices(ctx, codes, all, map[string]error{})
 	var be *kisfeed.BatchError
 	if err != nil && !errors.As(err, &be) {
 		return nil, fmt.Errorf("quotes: %w", err)
@@ -86,17 +92,15 @@ func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, 
 }
 
 // OrderBook implements [kisfeed.Source].
-func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	return byCode(ctx, "order book", code, dropResp(s.c.OrderBook))
+func (s *Source) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
+	return byCode(ctx, "order book", code, dropResp(s.c.orderBook))
 }
 
 // Candles implements [kisfeed.Source]. A zero To means today; a zero From
 // means a recent window (3 months of days, a year of weeks, 5 years of
 // months); minute candles read the KST day of From (today when zero).
 func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := kisfeed.ValidateCode(q.Code); err != nil {
-		return nil, err
-	}
+	code := q.Code.String()
 	now := s.c.market()
 	var (
 		bars []kisfeed.Candle
@@ -108,7 +112,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 		if day.IsZero() {
 			day = now
 		}
-		bars, err = s.c.MinuteCandles(ctx, q.Code, day)
+		bars, err = s.c.minuteCandles(ctx, q.Code, day)
 	case kisfeed.IntervalDay, kisfeed.IntervalWeek, kisfeed.IntervalMonth:
 		to := q.To
 		if to.IsZero() {
@@ -127,14 +131,14 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 			}
 		}
 		if kisfeed.Day(to).Before(kisfeed.Day(from)) {
-			return nil, fmt.Errorf("%w: candles %s: from %s is after to %s", kisfeed.ErrInvalid, q.Code, ymd(from), ymd(to))
+			return nil, fmt.Errorf("%w: candles %s: from %s is after to %s", kisfeed.ErrInvalid, code, ymd(from), ymd(to))
 		}
-		bars, err = s.c.DailyCandles(ctx, q.Code, period, from, to, !q.Unadjusted)
+		bars, err = s.c.dailyCandles(ctx, q.Code, period, from, to, !q.Unadjusted)
 	default:
 		return nil, fmt.Errorf("%w: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("candles %s: %w", q.Code, err)
+		return nil, fmt.Errorf("candles %s: %w", code, err)
 	}
 	if bars == nil {
 		bars = []kisfeed.Candle{}
@@ -143,13 +147,13 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 	if q.Interval == kisfeed.IntervalMinute && len(bars) > 0 {
 		asOf = bars[len(bars)-1].Time
 	}
-	return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Bars: bars,
+	return &kisfeed.Candles{Code: code, Interval: q.Interval, Bars: bars,
 		Meta: kisfeed.Meta{Source: "kis", Origin: kisfeed.OriginSource, AsOf: asOf}}, nil
 }
 
 // StockInfo implements [kisfeed.Source].
-func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	return byCode(ctx, "stock info", code, s.c.StockInfo)
+func (s *Source) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
+	return byCode(ctx, "stock info", code, s.c.stockInfo)
 }
 
 // Universe implements [kisfeed.Source] from the KOSPI and KOSDAQ master
@@ -170,12 +174,9 @@ func (s *Source) IsTradingDay(ctx context.Context, date time.Time) (bool, error)
 	return s.c.IsTradingDay(ctx, date)
 }
 
-// byCode runs get for one stock code: a bad code fails before any
-// request, and a failure names the call (what) and the code.
-func byCode[T any](ctx context.Context, what, code string, get func(context.Context, string) (*T, error)) (*T, error) {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return nil, err
-	}
+// byCode runs get for one stock code; a failure names the call (what)
+// and the code.
+func byCode[T any](ctx context.Context, what string, code kisfeed.Code, get func(context.Context, kisfeed.Code) (*T, error)) (*T, error) {
 	v, err := get(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", what, code, err)
@@ -184,8 +185,8 @@ func byCode[T any](ctx context.Context, what, code string, get func(context.Cont
 }
 
 // dropResp adapts a Client endpoint to byCode, dropping the *Response.
-func dropResp[T any](f func(context.Context, string) (*T, *Response, error)) func(context.Context, string) (*T, error) {
-	return func(ctx context.Context, code string) (*T, error) {
+func dropResp[T any](f func(context.Context, kisfeed.Code) (*T, *Response, error)) func(context.Context, kisfeed.Code) (*T, error) {
+	return func(ctx context.Context, code kisfeed.Code) (*T, error) {
 		v, _, err := f(ctx, code)
 		return v, err
 	}

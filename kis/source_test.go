@@ -23,19 +23,19 @@ func TestSource(t *testing.T) {
 	ctx := t.Context()
 	m := simMarket()
 
-	q, err := s.Quote(ctx, "005930")
+	q, err := s.Quote(ctx, kisfeed.MustParseCode("005930"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if q.Name != "삼성전자" || q.Market != kisfeed.MarketKOSPI || q.Meta.Source != "kis" || q.Meta.Origin != kisfeed.OriginSource || !q.Meta.AsOf.Equal(marketDay) {
 		t.Errorf("quote: got %+v", q)
 	}
-	qs, err := s.Quotes(ctx, []string{"000660", "999999"})
+	qs, err := s.Quotes(ctx, kisfeed.MustParseCodes("000660", "999999"))
 	var be *kisfeed.BatchError
 	if !errors.As(err, &be) || qs[0] == nil || qs[0].Name != "SK하이닉스" || qs[1] != nil {
 		t.Errorf("quotes: got %v %v", qs, err)
 	}
-	if _, err := s.OrderBook(ctx, "005930"); err != nil {
+	if _, err := s.OrderBook(ctx, kisfeed.MustParseCode("005930")); err != nil {
 		t.Error(err)
 	}
 	tests := []struct {
@@ -44,15 +44,14 @@ func TestSource(t *testing.T) {
 		wantBars int
 		wantErr  error
 	}{
-		{"day default window", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay}, len(m.DailyBars("005930", marketDay.AddDate(0, -3, 0), marketDay)), nil},
-		{"week default window", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalWeek}, 0, nil},
-		{"month default window", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalMonth, Unadjusted: true}, 0, nil},
-		{"minute today", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalMinute}, 381, nil},
-		{"bad interval", kisfeed.CandleQuery{Code: "005930", Interval: "hour"}, 0, kisfeed.ErrInvalid},
-		{"bad code", kisfeed.CandleQuery{Code: "5930", Interval: kisfeed.IntervalDay}, 0, kisfeed.ErrInvalid},
-		{"reversed", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: marketDay, To: marketDay.AddDate(0, 0, -5)}, 0, kisfeed.ErrInvalid},
-		{"unknown", kisfeed.CandleQuery{Code: "999999", Interval: kisfeed.IntervalDay}, 0, kisfeed.ErrNotFound},
-		{"empty range", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: kisfeed.Date(2026, 5, 23), To: kisfeed.Date(2026, 5, 24)}, 0, nil},
+		{"day default window", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay}, len(m.DailyBars("005930", marketDay.AddDate(0, -3, 0), marketDay)), nil},
+		{"week default window", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalWeek}, 0, nil},
+		{"month default window", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalMonth, Unadjusted: true}, 0, nil},
+		{"minute today", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalMinute}, 381, nil},
+		{"bad interval", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: "hour"}, 0, kisfeed.ErrInvalid},
+		{"reversed", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: marketDay, To: marketDay.AddDate(0, 0, -5)}, 0, kisfeed.ErrInvalid},
+		{"unknown", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("999999"), Interval: kisfeed.IntervalDay}, 0, kisfeed.ErrNotFound},
+		{"empty range", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: kisfeed.Date(2026, 5, 23), To: kisfeed.Date(2026, 5, 24)}, 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,12 +68,12 @@ func TestSource(t *testing.T) {
 			if got.Bars == nil || (tt.wantBars > 0 && len(got.Bars) != tt.wantBars) || (tt.wantBars == 0 && tt.name != "empty range" && len(got.Bars) == 0) {
 				t.Errorf("got %d bars, want %d", len(got.Bars), tt.wantBars)
 			}
-			if got.Meta.Source != "kis" || got.Code != tt.q.Code || got.Interval != tt.q.Interval {
+			if got.Meta.Source != "kis" || got.Code != tt.q.Code.String() || got.Interval != tt.q.Interval {
 				t.Errorf("meta: got %+v", got)
 			}
 		})
 	}
-	info, err := s.StockInfo(ctx, "005930")
+	info, err := s.StockInfo(ctx, kisfeed.MustParseCode("005930"))
 	if err != nil || info.Name != "삼성전자" {
 		t.Errorf("info: got %+v %v", info, err)
 	}
@@ -86,13 +85,14 @@ func TestSource(t *testing.T) {
 	if err != nil || open {
 		t.Errorf("2026-05-25: got %v %v, want closed", open, err)
 	}
-	// Every method validates before any request.
+	// Input is validated before any request: a date by the Source, a
+	// code by the Client's string API (the Source takes parsed codes).
 	for name, call := range map[string]func() error{
-		"quote":     func() error { _, err := s.Quote(ctx, "x"); return err },
-		"book":      func() error { _, err := s.OrderBook(ctx, "x"); return err },
-		"info":      func() error { _, err := s.StockInfo(ctx, "x"); return err },
+		"quote":     func() error { _, _, err := s.Client().Price(ctx, "x"); return err },
+		"book":      func() error { _, _, err := s.Client().OrderBook(ctx, "x"); return err },
+		"info":      func() error { _, err := s.Client().StockInfo(ctx, "x"); return err },
 		"day":       func() error { _, err := s.IsTradingDay(ctx, time.Time{}); return err },
-		"not found": func() error { _, err := s.Quote(ctx, "999999"); return err },
+		"not found": func() error { _, err := s.Quote(ctx, kisfeed.MustParseCode("999999")); return err },
 	} {
 		err := call()
 		want := kisfeed.ErrInvalid
@@ -119,7 +119,7 @@ func TestSourceWithoutMasters(t *testing.T) {
 	c := testClient(t, f.url())
 	s := NewSource(c)
 	for range 3 {
-		q, err := s.Quote(t.Context(), "000660")
+		q, err := s.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 		if err != nil || q.Name != "" {
 			t.Fatalf("got %+v %v", q, err)
 		}
@@ -130,7 +130,7 @@ func TestSourceWithoutMasters(t *testing.T) {
 	if _, err := s.Universe(t.Context()); err == nil {
 		t.Error("universe without masters: want an error")
 	}
-	if _, err := s.Quotes(t.Context(), []string{"005930"}); err == nil {
+	if _, err := s.Quotes(t.Context(), kisfeed.MustParseCodes("005930")); err == nil {
 		t.Error("quotes with no multprice handler: want an error")
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/access"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/internal/sim"
 )
 
@@ -64,7 +64,7 @@ func mockApp(environ []string, stderr *bytes.Buffer) *app {
 	return &app{
 		environ: environ, stdin: strings.NewReader(""), stderr: stderr, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
-			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
+			return &upstream{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}), Close: func() error { return nil }}, nil
 		},
 	}
 }

@@ -234,7 +234,7 @@ func ingestOptions(date, from, to, markets, codes, path string) (ingest.Options,
 		if err != nil {
 			return opts, usageError("--codes: %v", err)
 		}
-		opts.Codes = append(opts.Codes, c.String())
+		opts.Codes = append(opts.Codes, c)
 	}
 	if opts.Path, err = ingest.ParsePath(path); err != nil {
 		return opts, usageError("--path %q: want auto, quotes or candles", path)
@@ -297,7 +297,7 @@ func (a *app) ingester(ctx context.Context, cfg config.Config, dbURL string, log
 		return nil, nil, withExit(1, fmt.Errorf("data source: %w", err))
 	}
 	in := &ingest.Ingester{
-		Source: up.Source, Store: st, Logger: log, Now: up.Clock.Market,
+		Source: up.Source, Store: st, Logger: log, Clock: up.Clock,
 		Stats: clientStats(up.Clients), DB: dbName,
 	}
 	return in, func() { up.Close(); st.Close() }, nil

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
 	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // killChildEnv, set, makes TestIngestKilledThenRerun the ingest child:
@@ -138,11 +139,11 @@ func killArgs(db string) []string {
 // killChild ingests into db and, once some bars are fetched, says so on
 // stdout and waits to be killed (bounded: it fails after a minute).
 func killChild(t *testing.T, db string) {
-	base := mock.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var calls atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(cctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			if calls.Add(1) == 300 {

@@ -14,10 +14,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
 	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // TestLatestRunOfADeadProcess: /metrics' last-run figures never show a
@@ -94,7 +95,7 @@ func TestLatestRunOfADeadProcess(t *testing.T) {
 func TestIngestInterruptedWithPostgres(t *testing.T) {
 	t.Parallel()
 	refURL, url := pricestoretest.PostgresURL(t), pricestoretest.PostgresURL(t)
-	base := mock.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	args := func(db string) []string {
 		return []string{"ingest", "--db", db, "--json", "--workers", "2", "--market", "kosdaq", "--path", "candles", "--date", "2025-06-02"}
 	}
@@ -105,7 +106,7 @@ func TestIngestInterruptedWithPostgres(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var calls atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(cctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			if calls.Add(1) == 300 {

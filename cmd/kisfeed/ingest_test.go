@@ -15,9 +15,10 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // ingestNow is when the DAG runs: 16:10 KST on Wednesday 2025-06-04.
@@ -33,11 +34,11 @@ func ingestMarket() *sim.Market {
 	return ingestSim
 }
 
-// testApp returns an app whose data source is src (mock.NewSource over
+// testApp returns an app whose data source is src (synthetic.NewSource over
 // the synthetic market when nil) and whose clock reads now.
 func ingestApp(src kisfeed.Source, now time.Time) *app {
 	if src == nil {
-		src = mock.NewSource(ingestMarket(), func() time.Time { return now })
+		src = synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return now }})
 	}
 	return &app{
 		environ: []string{"LOG_LEVEL=warn"},
@@ -180,11 +181,11 @@ func TestIngestUsage(t *testing.T) {
 
 func TestIngestFailureRatio(t *testing.T) {
 	t.Parallel()
-	base := mock.NewSource(ingestMarket(), func() time.Time { return ingestNow })
-	src := &mock.FuncSource{
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			if q.Code == "000660" {
+			if q.Code.String() == "000660" {
 				return nil, errors.New("upstream 500")
 			}
 			return base.Candles(ctx, q)
@@ -219,17 +220,17 @@ func TestIngestFailureRatio(t *testing.T) {
 
 func TestIngestInterruptedThenResumed(t *testing.T) {
 	t.Parallel()
-	base := mock.NewSource(ingestMarket(), func() time.Time { return ingestNow })
+	base := synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: func() time.Time { return ingestNow }})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var calls atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		QuotesFn: func(qctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			if calls.Add(1) == 15 {
 				cancel() // what SIGINT does through signal.NotifyContext
 			}
-			return base.Quotes(qctx, codes)
+			return base.Quotes(qctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	db := filepath.Join(t.TempDir(), "k.db")
@@ -353,7 +354,7 @@ func TestIngestFollowsTheMarketClock(t *testing.T) {
 	t.Parallel()
 	market := time.Date(2025, 6, 4, 10, 0, 0, 0, kisfeed.KST) // session running
 	clock := func() time.Time { return market }
-	a := ingestApp(mock.NewSource(ingestMarket(), clock), ingestNow) // wall clock: after the close
+	a := ingestApp(synthetic.NewSource(ingestMarket(), kisfeed.Clock{Market: clock}), ingestNow) // wall clock: after the close
 	inject := a.newUpstream
 	a.newUpstream = func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
 		up, err := inject(ctx, cfg, log)

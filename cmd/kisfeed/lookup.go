@@ -79,7 +79,7 @@ func parseCodes(args []string) ([]kisfeed.Code, error) {
 // newLookupCmd completes c as the lookup of one code (its one argument)
 // with a --json flag: it checks the code before any request, asks the
 // data source with fetch and prints the answer with print.
-func newLookupCmd[T any](a *app, c *cobra.Command, fetch func(kisfeed.Source, context.Context, string) (T, error),
+func newLookupCmd[T any](a *app, c *cobra.Command, fetch func(kisfeed.Source, context.Context, kisfeed.Code) (T, error),
 	print func(v T, asJSON bool) error) *cobra.Command {
 	var asJSON bool
 	c.Args = cobra.ExactArgs(1)
@@ -89,7 +89,7 @@ func newLookupCmd[T any](a *app, c *cobra.Command, fetch func(kisfeed.Source, co
 			return err
 		}
 		return a.withUpstream(cmd.Context(), func(up *upstream) error {
-			v, err := fetch(up.Source, cmd.Context(), codes[0].String())
+			v, err := fetch(up.Source, cmd.Context(), codes[0])
 			if err != nil {
 				return lookupError(err)
 			}
@@ -139,11 +139,7 @@ are still printed (exit 1).` + lookupExit,
 	return c
 }
 
-func (a *app) quote(ctx context.Context, src kisfeed.Source, parsed []kisfeed.Code, asJSON bool) error {
-	codes := make([]string, len(parsed))
-	for i, c := range parsed {
-		codes[i] = c.String()
-	}
+func (a *app) quote(ctx context.Context, src kisfeed.Source, codes []kisfeed.Code, asJSON bool) error {
 	var qs []*kisfeed.Quote
 	var failed map[string]error
 	if len(codes) == 1 {
@@ -349,7 +345,7 @@ Dates are YYYY-MM-DD (or YYYYMMDD) in KST; --from may not be after today.` + loo
 			if iv == kisfeed.IntervalMinute && to != "" {
 				return usageError("--to %s: minute candles cover one day; give it with --from", to)
 			}
-			q := kisfeed.CandleQuery{Code: codes[0].String(), Interval: iv, From: f, To: t, Unadjusted: unadjusted}
+			q := kisfeed.CandleQuery{Code: codes[0], Interval: iv, From: f, To: t, Unadjusted: unadjusted}
 			return a.withUpstream(cmd.Context(), func(up *upstream) error {
 				cs, err := up.Source.Candles(cmd.Context(), q)
 				if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/kisfeed/kisfeed"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kisfeed/kisfeed/internal/httpapi"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // TestLookupJSONMatchesAPI checks each lookup's --json output is the HTTP
@@ -21,7 +22,7 @@ func TestLookupJSONMatchesAPI(t *testing.T) {
 	t.Parallel()
 	now := func() time.Time { return lookupNow }
 	api := httptest.NewServer(httpapi.New(httpapi.Options{
-		Source: mock.NewSource(lookupMarket(), now), Now: now, Logger: slog.New(slog.DiscardHandler),
+		Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Now: now, Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(api.Close)
 	tests := []struct {

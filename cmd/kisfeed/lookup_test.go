@@ -14,8 +14,8 @@ import (
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -40,7 +40,7 @@ func lookupApp(clients []*kis.Client, closed *bool) *app {
 		environ: []string{"LOG_LEVEL=warn"},
 		clock:   kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
-			return &upstream{Source: mock.NewSource(lookupMarket(), now), Clients: clients,
+			return &upstream{Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Clients: clients,
 				Close: func() error {
 					if closed != nil {
 						*closed = true

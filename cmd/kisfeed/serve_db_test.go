@@ -12,9 +12,9 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -41,7 +41,7 @@ func TestServeReportsDatabase(t *testing.T) {
 	a := &app{
 		environ: []string{"LOG_LEVEL=warn", "DATABASE_URL=sqlite:" + path}, stdin: strings.NewReader(""), stderr: io.Discard, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
-			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { return nil }}, nil
+			return &upstream{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}), Close: func() error { return nil }}, nil
 		},
 	}
 	base, stop := startServe(t, a)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // TestServeAndLoadtest drives both commands end to end on loopback: serve
@@ -31,7 +31,7 @@ func TestServeAndLoadtest(t *testing.T) {
 	a := &app{
 		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: &stderr, clock: kisfeed.Clock{Wall: now},
 		newUpstream: func(ctx context.Context, cfg config.Config, log *slog.Logger) (*upstream, error) {
-			return &upstream{Source: mock.NewSource(sim.New(1), now), Close: func() error { closed.Store(true); return nil }}, nil
+			return &upstream{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}), Close: func() error { closed.Store(true); return nil }}, nil
 		},
 	}
 	base, stop := startServe(t, a)

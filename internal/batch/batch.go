@@ -51,10 +51,10 @@ type Source struct {
 	wg     sync.WaitGroup // running batches
 
 	mu       sync.Mutex
-	calls    map[string]*call // guarded by mu: calls pending or in flight, by code
-	pending  *batch           // guarded by mu: the batch collecting codes, or nil
-	inFlight int              // guarded by mu: batches sent and not yet answered
-	closed   bool             // guarded by mu
+	calls    map[kisfeed.Code]*call // guarded by mu: calls pending or in flight, by code
+	pending  *batch                 // guarded by mu: the batch collecting codes, or nil
+	inFlight int                    // guarded by mu: batches sent and not yet answered
+	closed   bool                   // guarded by mu
 }
 
 var _ kisfeed.Source = (*Source)(nil)
@@ -70,7 +70,7 @@ type batch struct {
 
 // call is one code's lookup, shared by every caller of that code.
 type call struct {
-	code    string
+	code    kisfeed.Code
 	batch   *batch // guarded by Source.mu: the pending batch, nil once sent
 	waiters int    // guarded by Source.mu: callers still waiting
 	done    chan struct{}
@@ -142,7 +142,7 @@ func New(up kisfeed.Source, opts ...Option) (*Source, error) {
 		maxBatch:      DefaultMaxBatch,
 		maxInFlight:   DefaultMaxInFlight,
 		flightTimeout: DefaultFlightTimeout,
-		calls:         map[string]*call{},
+		calls:         map[kisfeed.Code]*call{},
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -158,10 +158,9 @@ func New(up kisfeed.Source, opts ...Option) (*Source, error) {
 // when that call is answered or ctx ends, whichever is first. An error of
 // the whole batch is every caller's error; a code's own error (from the
 // upstream's *[kisfeed.BatchError]) is only its callers'. Calls after
-// Close go straight to the upstream's Quote. Codes are not checked here:
-// the cache above parsed them, and a malformed one is the upstream's to
-// refuse, in its BatchError like an unknown code.
-func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+// Close go straight to the upstream's Quote. Codes arrive parsed
+// ([kisfeed.Code]).
+func (s *Source) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -288,7 +287,7 @@ func (s *Source) run(b *batch) {
 		d = min(d, time.Until(b.latest))
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, d)
-	codes := make([]string, len(b.calls))
+	codes := make([]kisfeed.Code, len(b.calls))
 	for i, c := range b.calls {
 		codes[i] = c.code
 	}
@@ -321,8 +320,8 @@ func deliver(calls []*call, qs []*kisfeed.Quote, err error) {
 	}
 	for i, c := range calls {
 		switch {
-		case be != nil && be.Errs[c.code] != nil:
-			c.err = be.Errs[c.code]
+		case be != nil && be.Errs[c.code.String()] != nil:
+			c.err = be.Errs[c.code.String()]
 		case len(qs) != len(calls):
 			c.err = fmt.Errorf("quote %s: upstream answered %d quotes for %d codes", c.code, len(qs), len(calls))
 		case qs[i] == nil:
@@ -361,12 +360,12 @@ func (s *Source) Close() error {
 }
 
 // Quotes passes through: the caller has batched already.
-func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (s *Source) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	return s.up.Quotes(ctx, codes)
 }
 
 // OrderBook passes through.
-func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+func (s *Source) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	return s.up.OrderBook(ctx, code)
 }
 
@@ -376,7 +375,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 }
 
 // StockInfo passes through.
-func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+func (s *Source) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	return s.up.StockInfo(ctx, code)
 }
 

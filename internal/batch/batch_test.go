@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // upstream is a fake batch upstream: each Quotes call is recorded, and
@@ -23,8 +23,8 @@ type upstream struct {
 	answer func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error)
 }
 
-func (u *upstream) source() *mock.FuncSource {
-	return &mock.FuncSource{
+func (u *upstream) source() *sourcetest.Func {
+	return &sourcetest.Func{
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			u.mu.Lock()
 			u.calls = append(u.calls, slices.Clone(codes))
@@ -60,6 +60,9 @@ func quotes(codes []string) []*kisfeed.Quote {
 
 func code(i int) string { return fmt.Sprintf("%06d", i) }
 
+// kc is code(i) parsed, as the Source methods take it.
+func kc(i int) kisfeed.Code { return kisfeed.MustParseCode(code(i)) }
+
 func newSource(t *testing.T, up kisfeed.Source, opts ...Option) *Source {
 	t.Helper()
 	s, err := New(up, opts...)
@@ -82,7 +85,7 @@ func ask(ctx context.Context, s *Source, codes ...string) <-chan answer {
 	ch := make(chan answer, len(codes))
 	for _, c := range codes {
 		go func() {
-			q, err := s.Quote(ctx, c)
+			q, err := s.Quote(ctx, kisfeed.MustParseCode(c))
 			ch <- answer{c, q, err}
 		}()
 	}
@@ -129,7 +132,7 @@ func TestCoalesce(t *testing.T) {
 				for _, c := range tt.codes {
 					// One at a time, in order, so batch contents are exact.
 					go func() {
-						q, err := s.Quote(t.Context(), c)
+						q, err := s.Quote(t.Context(), kisfeed.MustParseCode(c))
 						ch <- answer{c, q, err}
 					}()
 					synctest.Wait()
@@ -303,7 +306,7 @@ func TestBatchDeadline(t *testing.T) {
 						defer cancel()
 					}
 					go func() {
-						q, err := s.Quote(ctx, code(i))
+						q, err := s.Quote(ctx, kc(i))
 						ch <- answer{code(i), q, err}
 					}()
 				}
@@ -393,7 +396,7 @@ func TestClose(t *testing.T) {
 		if a := <-inFlight; !errors.Is(a.err, context.Canceled) {
 			t.Errorf("in-flight caller: got %v, want context.Canceled", a.err)
 		}
-		if _, err := s.Quote(t.Context(), code(3)); !errors.Is(err, kisfeed.ErrInvalid) {
+		if _, err := s.Quote(t.Context(), kc(3)); !errors.Is(err, kisfeed.ErrInvalid) {
 			t.Errorf("after Close: got %v, want the upstream's single call", err)
 		}
 		if err := s.Close(); err != nil {
@@ -402,15 +405,16 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// TestMalformedCodeIsTheUpstreams: the batcher checks no code; a
-// malformed one goes in a batch and gets the upstream's own error for it.
-func TestMalformedCodeIsTheUpstreams(t *testing.T) {
+// TestCodeErrorIsTheUpstreams: a code's own error in the upstream's
+// BatchError reaches that code's callers as the upstream gave it.
+func TestCodeErrorIsTheUpstreams(t *testing.T) {
 	t.Parallel()
+	notListed := fmt.Errorf("%w: 999999 is not listed", kisfeed.ErrNotFound)
 	up := &upstream{answer: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 		qs, be := quotes(codes), &kisfeed.BatchError{Errs: map[string]error{}}
 		for i, c := range codes {
-			if err := kisfeed.ValidateCode(c); err != nil {
-				qs[i], be.Errs[c] = nil, err
+			if c == "999999" {
+				qs[i], be.Errs[c] = nil, notListed
 			}
 		}
 		if len(be.Errs) > 0 {
@@ -419,12 +423,12 @@ func TestMalformedCodeIsTheUpstreams(t *testing.T) {
 		return qs, nil
 	}}
 	s := newSource(t, up.source())
-	_, err := s.Quote(t.Context(), "bad")
-	if want := kisfeed.ValidateCode("bad"); err == nil || err.Error() != want.Error() || !errors.Is(err, kisfeed.ErrInvalid) {
-		t.Errorf("malformed code: got %v, want the upstream's %v", err, want)
+	_, err := s.Quote(t.Context(), kisfeed.MustParseCode("999999"))
+	if err != notListed {
+		t.Errorf("unlisted code: got %v, want the upstream's %v", err, notListed)
 	}
-	if got := up.recorded(); len(got) != 1 || !slices.Equal(got[0], []string{"bad"}) {
-		t.Errorf("upstream Quotes calls: got %v, want [[bad]]", got)
+	if got := up.recorded(); len(got) != 1 || !slices.Equal(got[0], []string{"999999"}) {
+		t.Errorf("upstream Quotes calls: got %v, want [[999999]]", got)
 	}
 }
 
@@ -433,10 +437,10 @@ func TestPassThrough(t *testing.T) {
 	t.Parallel()
 	up := &upstream{}
 	s := newSource(t, up.source())
-	if b, err := s.OrderBook(t.Context(), code(1)); err != nil || b.Code != code(1) {
+	if b, err := s.OrderBook(t.Context(), kc(1)); err != nil || b.Code != code(1) {
 		t.Errorf("OrderBook: got %+v, %v", b, err)
 	}
-	if qs, err := s.Quotes(t.Context(), []string{code(1), code(2)}); err != nil || len(qs) != 2 {
+	if qs, err := s.Quotes(t.Context(), []kisfeed.Code{kc(1), kc(2)}); err != nil || len(qs) != 2 {
 		t.Errorf("Quotes: got %d quotes, %v", len(qs), err)
 	}
 	if n := len(up.recorded()); n != 1 {
@@ -530,7 +534,7 @@ func BenchmarkQuote(b *testing.B) {
 			c := code(n % 1000000)
 			n++
 			next.Unlock()
-			if _, err := s.Quote(context.Background(), c); err != nil {
+			if _, err := s.Quote(context.Background(), kisfeed.MustParseCode(c)); err != nil {
 				b.Error(err)
 				return
 			}

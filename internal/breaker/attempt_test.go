@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestAttemptFailures: failed attempts reported from inside a call count
@@ -21,7 +21,7 @@ func TestAttemptFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var b *breaker.Breaker
 		attempts := []error{err5xx, errRateLimit, err5xx, err5xx, err5xx}
-		up := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			for _, err := range attempts {
 				if !b.RetryAllowed(ctx) {
 					return nil, err
@@ -39,7 +39,7 @@ func TestAttemptFailures(t *testing.T) {
 			t.Fatal("closed: RetryAllowed false, want true")
 		}
 		b.AttemptFailed(t.Context(), err5xx) // outside any call: counts
-		if _, err := b.Quote(t.Context(), "005930"); !errors.Is(err, err5xx) {
+		if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); !errors.Is(err, err5xx) {
 			t.Fatalf("call: got %v, want the upstream failure", err)
 		}
 		// 1 + 4 failed attempts (the rate-limit answer excluded) = 5.
@@ -53,7 +53,7 @@ func TestAttemptFailures(t *testing.T) {
 
 		// A trial gets one attempt (no retries while half-open) and its
 		// failure re-opens the circuit for the whole delay.
-		if _, err := b.Quote(t.Context(), "005930"); !errors.Is(err, err5xx) {
+		if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); !errors.Is(err, err5xx) {
 			t.Fatalf("trial: got %v, want the upstream failure", err)
 		}
 		if got := b.State(); got != breaker.Open {
@@ -72,7 +72,7 @@ func TestStaleAttemptIgnored(t *testing.T) {
 		var b *breaker.Breaker
 		release := make(chan struct{})
 		var slowCtx context.Context
-		up := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if code == "000660" {
 				slowCtx = ctx
 				<-release
@@ -86,11 +86,11 @@ func TestStaleAttemptIgnored(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
-		go func() { _, _ = b.Quote(t.Context(), "000660"); close(done) }()
+		go func() { _, _ = b.Quote(t.Context(), kisfeed.MustParseCode("000660")); close(done) }()
 		synctest.Wait()
 		b.AttemptFailed(t.Context(), err5xx) // opens
 		time.Sleep(time.Second)
-		if _, err := b.Quote(t.Context(), "005930"); err != nil { // the trial closes it
+		if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil { // the trial closes it
 			t.Fatal(err)
 		}
 		b.AttemptFailed(slowCtx, err5xx)

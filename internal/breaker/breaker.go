@@ -4,10 +4,8 @@
 // outage costs callers microseconds instead of timeouts, and the cache
 // stacked above can serve stale copies.
 //
-// Stack it under the cache: cache(breaker(upstream)). It checks no code
-// itself (the cache above already did, and the upstream below refuses a
-// malformed one), so, open, it answers even a malformed code with the
-// *UnavailableError.
+// Stack it under the cache: cache(breaker(upstream)). Codes arrive parsed
+// ([kisfeed.Code]: the edge checked them), so it checks none.
 //
 // Every outcome is one of three kinds, as sony/gobreaker v2 separates
 // IsSuccessful from IsExcluded:

@@ -13,7 +13,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 var err5xx = errors.New("kis: HTTP 500: EGW00002 server error")
@@ -32,8 +32,8 @@ func (u *upstream) setFail(err error) {
 	u.fail = err
 }
 
-func (u *upstream) source() *mock.FuncSource {
-	return &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (u *upstream) source() *sourcetest.Func {
+	return &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		u.calls.Add(1)
 		u.mu.Lock()
 		err, block := u.fail, u.block
@@ -92,7 +92,7 @@ func TestOpensAfterFiveFailuresAndRecovers(t *testing.T) {
 			if b.State() != breaker.Closed {
 				t.Fatalf("before failure %d: state %s, want closed", i+1, b.State())
 			}
-			if _, err := b.Quote(ctx, "005930"); !errors.Is(err, err5xx) {
+			if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, err5xx) {
 				t.Fatalf("failure %d: got %v, want the upstream error", i+1, err)
 			}
 		}
@@ -102,7 +102,7 @@ func TestOpensAfterFiveFailuresAndRecovers(t *testing.T) {
 
 		// While open: fast ErrUnavailable, zero upstream calls.
 		for range 10 {
-			_, err := b.Quote(ctx, "005930")
+			_, err := b.Quote(ctx, kisfeed.MustParseCode("005930"))
 			var ue *kisfeed.UnavailableError
 			if !errors.As(err, &ue) || !errors.Is(err, kisfeed.ErrUnavailable) {
 				t.Fatalf("while open: got %v, want *UnavailableError", err)
@@ -119,7 +119,7 @@ func TestOpensAfterFiveFailuresAndRecovers(t *testing.T) {
 		}
 
 		time.Sleep(59 * time.Second)
-		if _, err := b.Quote(ctx, "005930"); !errors.Is(err, kisfeed.ErrUnavailable) {
+		if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, kisfeed.ErrUnavailable) {
 			t.Fatalf("at 59s: got %v, want still open", err)
 		}
 		time.Sleep(time.Second)
@@ -129,7 +129,7 @@ func TestOpensAfterFiveFailuresAndRecovers(t *testing.T) {
 
 		// One trial, and it succeeds: closed.
 		u.setFail(nil)
-		if _, err := b.Quote(ctx, "005930"); err != nil {
+		if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatalf("trial: %v", err)
 		}
 		if got := u.calls.Load(); got != 6 {
@@ -151,7 +151,7 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 		b := newBreaker(t, u, nil, breaker.WithFailures(2), breaker.WithDelay(10*time.Second))
 		ctx := t.Context()
 		for range 2 {
-			_, _ = b.Quote(ctx, "005930")
+			_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 		}
 		time.Sleep(10 * time.Second)
 
@@ -161,10 +161,10 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 		u.block, u.fail = block, nil
 		u.mu.Unlock()
 		done := make(chan error)
-		go func() { _, err := b.Quote(ctx, "005930"); done <- err }()
+		go func() { _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); done <- err }()
 		synctest.Wait()
 		for range 5 {
-			if _, err := b.Quote(ctx, "005930"); !errors.Is(err, kisfeed.ErrUnavailable) {
+			if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, kisfeed.ErrUnavailable) {
 				t.Fatalf("during the trial: got %v, want ErrUnavailable", err)
 			}
 		}
@@ -186,10 +186,10 @@ func TestFailedTrialReopens(t *testing.T) {
 		u := &upstream{fail: err5xx}
 		b := newBreaker(t, u, nil)
 		for range 5 {
-			_, _ = b.Quote(t.Context(), "005930")
+			_, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		}
 		time.Sleep(60 * time.Second)
-		if _, err := b.Quote(t.Context(), "005930"); !errors.Is(err, err5xx) {
+		if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); !errors.Is(err, err5xx) {
 			t.Fatalf("trial: got %v, want the upstream failure", err)
 		}
 		if got := b.State(); got != breaker.Open {
@@ -233,7 +233,7 @@ func TestWhatCounts(t *testing.T) {
 					ctx = c
 				}
 				for range 5 {
-					_, _ = b.Quote(ctx, "005930")
+					_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 				}
 				if got := b.State() == breaker.Open; got != tt.wantOpen {
 					t.Errorf("open after 5 × %v: got %v, want %v", tt.err, got, tt.wantOpen)
@@ -252,30 +252,30 @@ func TestSuccessResetsTheCount(t *testing.T) {
 		} else {
 			u.setFail(err5xx)
 		}
-		_, _ = b.Quote(t.Context(), "005930")
+		_, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	}
 	if got := b.State(); got != breaker.Closed {
 		t.Errorf("3 failures between successes: state %s, want closed", got)
 	}
 }
 
-// TestMalformedCodeCountsForNothing: the breaker leaves codes to the
-// layers around it (the cache parses, the upstream refuses); the
-// upstream's ErrInvalid reaches the caller and never opens the circuit.
-func TestMalformedCodeCountsForNothing(t *testing.T) {
+// TestInvalidInputCountsForNothing: the upstream's ErrInvalid (a bad
+// interval or date range: codes arrive parsed) reaches the caller and
+// never opens the circuit.
+func TestInvalidInputCountsForNothing(t *testing.T) {
 	u := &upstream{}
-	u.setFail(kisfeed.ValidateCode("12"))
+	u.setFail(fmt.Errorf("%w: interval \"hour\": want minute, day, week or month", kisfeed.ErrInvalid))
 	b := newBreaker(t, u, nil)
 	for range 10 {
-		if _, err := b.Quote(t.Context(), "12"); !errors.Is(err, kisfeed.ErrInvalid) {
+		if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); !errors.Is(err, kisfeed.ErrInvalid) {
 			t.Fatalf("got %v, want the upstream's ErrInvalid", err)
 		}
 	}
 	if u.calls.Load() != 10 {
-		t.Errorf("upstream calls: got %d, want 10 (the breaker checks no code)", u.calls.Load())
+		t.Errorf("upstream calls: got %d, want 10", u.calls.Load())
 	}
 	if got := b.State(); got != breaker.Closed {
-		t.Errorf("state after 10 malformed codes: %s, want closed", got)
+		t.Errorf("state after 10 invalid calls: %s, want closed", got)
 	}
 }
 
@@ -285,7 +285,7 @@ func TestOptionsRejectBadValues(t *testing.T) {
 		"delay 0":     breaker.WithDelay(0),
 		"successes 0": breaker.WithSuccesses(0),
 	} {
-		if _, err := breaker.New(&mock.FuncSource{}, opt); err == nil {
+		if _, err := breaker.New(&sourcetest.Func{}, opt); err == nil {
 			t.Errorf("%s: got nil error, want one", name)
 		}
 	}
@@ -303,13 +303,13 @@ func TestCacheOverBreaker(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := t.Context()
-		if _, err := c.Quote(ctx, "005930"); err != nil {
+		if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Minute) // the cached price expires
 		u.setFail(err5xx)
 		for _, code := range []string{"000660", "035420", "035720", "068270", "207940"} {
-			if _, err := c.Quote(ctx, code); !errors.Is(err, kisfeed.ErrUnavailable) {
+			if _, err := c.Quote(ctx, kisfeed.MustParseCode(code)); !errors.Is(err, kisfeed.ErrUnavailable) {
 				t.Fatalf("%s while failing: got %v, want ErrUnavailable", code, err)
 			}
 		}
@@ -317,11 +317,11 @@ func TestCacheOverBreaker(t *testing.T) {
 			t.Fatalf("state: got %s, want open", b.State())
 		}
 		calls := u.calls.Load()
-		q, err := c.Quote(ctx, "005930")
+		q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 		if err != nil || !q.Meta.Stale || q.Meta.Origin != kisfeed.OriginStale {
 			t.Errorf("cached code while open: got %+v, %v; want a stale quote", q, err)
 		}
-		_, err = c.Quote(ctx, "005380")
+		_, err = c.Quote(ctx, kisfeed.MustParseCode("005380"))
 		var ue *kisfeed.UnavailableError
 		if !errors.As(err, &ue) || ue.RetryAfter <= 0 {
 			t.Errorf("uncached code while open: got %v, want *UnavailableError with RetryAfter", err)
@@ -353,16 +353,16 @@ func TestHealth(t *testing.T) {
 		}
 		wantHealth("closed", false)
 		for range 2 {
-			_, _ = b.Quote(ctx, "005930")
+			_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 		}
 		wantHealth("open", true)
 		time.Sleep(10 * time.Second)
 		wantHealth("delay passed", false)
-		_, _ = b.Quote(ctx, "005930") // the trial fails
+		_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930")) // the trial fails
 		wantHealth("failed trial", true)
 		time.Sleep(10 * time.Second)
 		u.setFail(nil)
-		if _, err := b.Quote(ctx, "005930"); err != nil {
+		if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatalf("trial: %v", err)
 		}
 		wantHealth("closed again", false)

@@ -19,22 +19,21 @@ func call[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, e
 	return v, err
 }
 
-// Quote calls the upstream through the circuit. The breaker does not
-// check codes: the cache above parsed the code already (or its caller
-// did), and the upstream refuses a malformed one anyway, an
-// [kisfeed.ErrInvalid] that counts for nothing.
-func (b *Breaker) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+// Quote calls the upstream through the circuit. Codes arrive parsed
+// ([kisfeed.Code]); an upstream's [kisfeed.ErrInvalid] (a bad interval or
+// date range) counts for nothing.
+func (b *Breaker) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.Quote, error) { return b.up.Quote(ctx, code) })
 }
 
 // Quotes calls the upstream through the circuit; a *BatchError counts as
 // success (the upstream answered).
-func (b *Breaker) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (b *Breaker) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	return call(ctx, b, func(ctx context.Context) ([]*kisfeed.Quote, error) { return b.up.Quotes(ctx, codes) })
 }
 
 // OrderBook calls the upstream through the circuit.
-func (b *Breaker) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+func (b *Breaker) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.OrderBook, error) { return b.up.OrderBook(ctx, code) })
 }
 
@@ -44,7 +43,7 @@ func (b *Breaker) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.
 }
 
 // StockInfo calls the upstream through the circuit.
-func (b *Breaker) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+func (b *Breaker) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	return call(ctx, b, func(ctx context.Context) (*kisfeed.StockInfo, error) { return b.up.StockInfo(ctx, code) })
 }
 

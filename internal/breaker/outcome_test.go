@@ -10,7 +10,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // Local refusals and back-pressure as the factory's neutral predicate
@@ -50,7 +50,7 @@ func scripted(t *testing.T, steps []step, opts ...breaker.Option) (*breaker.Brea
 	t.Helper()
 	var next error
 	calls := 0
-	up := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	up := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		calls++
 		if next != nil {
 			return nil, next
@@ -72,7 +72,7 @@ func scripted(t *testing.T, steps []step, opts ...breaker.Option) (*breaker.Brea
 			if s.cancel {
 				cancel()
 			}
-			_, _ = b.Quote(ctx, "005930")
+			_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 			cancel()
 		}
 		return calls - before

@@ -81,7 +81,7 @@ func openWithProbe(t *testing.T, u *upstream, p *prober, tr *transitions, opts .
 	t.Cleanup(func() { _ = b.Close() })
 	u.setFail(err5xx)
 	for range 2 {
-		_, _ = b.Quote(t.Context(), "005930")
+		_, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	}
 	if got := b.State(); got != breaker.Open {
 		t.Fatalf("after 2 failures: state %s, want open", got)
@@ -128,7 +128,7 @@ func TestProbeEndsTheOpenPeriodEarly(t *testing.T) {
 				}
 				if tt.wantAfter == breaker.HalfOpen {
 					// The second trial is a real call.
-					if _, err := b.Quote(t.Context(), "005930"); err != nil {
+					if _, err := b.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 						t.Fatalf("second trial: %v", err)
 					}
 					if got := b.State(); got != breaker.Closed {
@@ -201,7 +201,7 @@ func TestProbeGoroutineLifetime(t *testing.T) {
 		fail := func() {
 			u.setFail(err5xx)
 			for range 2 {
-				_, _ = b.Quote(ctx, "005930")
+				_, _ = b.Quote(ctx, kisfeed.MustParseCode("005930"))
 			}
 		}
 		check := func(when string, want int) {
@@ -247,7 +247,7 @@ func TestProbeGoroutineLifetime(t *testing.T) {
 		// ends it.
 		time.Sleep(10 * time.Second)
 		u.setFail(err5xx)
-		if _, err := b.Quote(ctx, "005930"); !errors.Is(err, err5xx) {
+		if _, err := b.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, err5xx) {
 			t.Fatalf("trial: got %v, want the upstream failure", err)
 		}
 		if got := b.State(); got != breaker.Open {

@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"github.com/kisfeed/kisfeed"
 	"testing"
 	"time"
 
@@ -13,18 +14,18 @@ func BenchmarkQuoteHit(b *testing.B) {
 	run := func(b *testing.B, store cache.Store, opts ...cache.Option) {
 		clk := newClock(kst(10, 0))
 		up := &fakeUpstream{now: clk.Now}
-		c, err := cache.New(up.source(), store, append([]cache.Option{sessions, cache.WithClock(clk.Now)}, opts...)...)
+		c, err := cache.New(up.source(), store, append([]cache.Option{sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now})}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.Quote(b.Context(), "005930"); err != nil {
+		if _, err := c.Quote(b.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := c.Quote(b.Context(), "005930"); err != nil {
+				if _, err := c.Quote(b.Context(), kisfeed.MustParseCode("005930")); err != nil {
 					b.Error(err)
 					return
 				}

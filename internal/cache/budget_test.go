@@ -12,7 +12,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // notifyStore is a Store that reports every Set on stored after passing
@@ -49,8 +49,8 @@ func (g *gatedUpstream) wait(ctx context.Context) {
 	}
 }
 
-func (g *gatedUpstream) source() *mock.FuncSource {
-	return &mock.FuncSource{
+func (g *gatedUpstream) source() *sourcetest.Func {
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			n := g.calls.Add(1)
 			g.wait(ctx)
@@ -76,14 +76,14 @@ func (g *gatedUpstream) source() *mock.FuncSource {
 func TestStaleBudget(t *testing.T) {
 	t.Parallel()
 	quote := func(ctx context.Context, c *cache.Cache) (int64, kisfeed.Origin, error) {
-		q, err := c.Quote(ctx, "005930")
+		q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 		if err != nil {
 			return 0, "", err
 		}
 		return q.Price, q.Meta.Origin, nil
 	}
 	quotes := func(ctx context.Context, c *cache.Cache) (int64, kisfeed.Origin, error) {
-		qs, err := c.Quotes(ctx, []string{"005930", "000660"})
+		qs, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 		if err != nil {
 			return 0, "", err
 		}
@@ -132,7 +132,7 @@ func TestStaleBudget(t *testing.T) {
 				}
 			}
 			store := cache.Failover(primaryStore, notifyStore{cache.NewMemory(10, clk.Now), stored}, cache.FailoverConfig{Clock: clk.Now})
-			c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithStaleBudget(time.Millisecond))
+			c, err := cache.New(up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithStaleBudget(time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				clk := newClock(kst(10, 0))
 				var calls atomic.Int64
 				answered := make(chan struct{}, 1)
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					if calls.Add(1) > 1 {
 						select {
 						case <-time.After(upstreamTakes):
@@ -206,13 +206,13 @@ func TestStaleBudgetTiming(t *testing.T) {
 					}
 					return &kisfeed.Quote{Code: code, Price: 1000 * calls.Load()}, nil
 				}}
-				opts := append([]cache.Option{cache.WithClock(clk.Now)}, tt.budget...)
+				opts := append([]cache.Option{cache.WithClock(kisfeed.Clock{Wall: clk.Now})}, tt.budget...)
 				c, err := cache.New(src, cache.NewMemory(10, clk.Now), opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if tt.cached {
-					if _, err := c.Quote(t.Context(), "005930"); err != nil {
+					if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 						t.Fatal(err)
 					}
 					clk.Advance(time.Hour)
@@ -222,7 +222,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 				defer cancel()
 				start := time.Now()
-				q, err := c.Quote(ctx, "005930")
+				q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -231,7 +231,7 @@ func TestStaleBudgetTiming(t *testing.T) {
 				}
 				<-answered
 				synctest.Wait() // the flight stores the answer
-				q, err = c.Quote(ctx, "005930")
+				q, err = c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				if err != nil || q.Meta.Origin != kisfeed.OriginCache || q.Price != 2000 {
 					t.Errorf("after the upstream answered: got %+v, %v; want the cached 2000", q, err)
 				}
@@ -250,7 +250,7 @@ func TestLateAnswerFills(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newClock(kst(10, 0))
 		outcome := make(chan error, 1)
-		src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			select {
 			case <-time.After(2200 * time.Millisecond): // 200 ms after the caller's deadline
 				outcome <- nil
@@ -260,20 +260,20 @@ func TestLateAnswerFills(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}}
-		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now))
+		c, err := cache.New(src, cache.NewMemory(10, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
-		if _, err := c.Quote(ctx, "005930"); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("first caller: got %v, want its deadline exceeded", err)
 		}
 		if err := <-outcome; err != nil {
 			t.Fatalf("upstream call: cut off with %v, want it to run to its answer", err)
 		}
 		synctest.Wait() // the flight stores the answer
-		q, err := c.Quote(t.Context(), "005930")
+		q, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || q.Price != 4321 || q.Meta.Origin != kisfeed.OriginCache {
 			t.Errorf("next caller: got %+v, %v; want the late answer from the cache", q, err)
 		}
@@ -309,7 +309,7 @@ func TestFlightDeadline(t *testing.T) {
 				var by, cancelled time.Duration
 				ended := make(chan struct{})
 				start := time.Now()
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					dl, ok := ctx.Deadline()
 					if !ok {
 						return nil, errors.New("flight context without a deadline")
@@ -330,7 +330,7 @@ func TestFlightDeadline(t *testing.T) {
 					ctx, cancel = context.WithTimeout(ctx, tt.deadline)
 					defer cancel()
 				}
-				if _, err := c.Quote(ctx, "005930"); err == nil {
+				if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err == nil {
 					t.Fatal("Quote: got no error from a hanging upstream")
 				}
 				<-ended
@@ -363,7 +363,7 @@ func TestLimiterRefusesInTime(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				lim := rate.NewLimiter(rate.Every(tt.nextSlot), 1)
 				lim.Allow()
-				src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+				src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 					if err := limited(ctx, lim); err != nil {
 						return nil, err
 					}
@@ -376,7 +376,7 @@ func TestLimiterRefusesInTime(t *testing.T) {
 				ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 				defer cancel()
 				start := time.Now()
-				_, err = c.Quote(ctx, "005930")
+				_, err = c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				var ue *kisfeed.UnavailableError
 				if !errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 0 {
 					t.Errorf("got %v after %s, want an UnavailableError at once", err, time.Since(start))
@@ -395,9 +395,11 @@ func TestLimiterRefusesInTime(t *testing.T) {
 // (GET /v1/quotes) alike.
 func TestKnownDownServesStaleAtOnce(t *testing.T) {
 	t.Parallel()
-	quote := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) { return c.Quote(ctx, "005930") }
+	quote := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) {
+		return c.Quote(ctx, kisfeed.MustParseCode("005930"))
+	}
 	quotes := func(ctx context.Context, c *cache.Cache) (*kisfeed.Quote, error) {
-		qs, err := c.Quotes(ctx, []string{"005930", "000660"})
+		qs, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 		if err != nil {
 			return nil, err
 		}
@@ -424,7 +426,7 @@ func TestKnownDownServesStaleAtOnce(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &gatedUpstream{entered: make(chan context.Context, 1)}
 			var down atomic.Bool
-			c, err := cache.New(up.source(), cache.NewMemory(10, clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(up.source(), cache.NewMemory(10, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithStaleBudget(tt.budget),
 				cache.WithUpstreamHealth(func(context.Context) error {
 					if down.Load() {

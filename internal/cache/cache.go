@@ -58,7 +58,7 @@ const DefaultStaleMaxAge = 72 * time.Hour
 // Cache is the caching [kisfeed.Source] decorator. Build it with [New].
 type Cache struct {
 	up            kisfeed.Source
-	now           func() time.Time
+	clock         kisfeed.Clock // wall: TTLs and ages; market: session boundaries
 	obs           Observer
 	ttl           TTLs
 	staleMaxAge   time.Duration
@@ -67,7 +67,6 @@ type Cache struct {
 	staleBudget   time.Duration             // 0 = wait for the flight
 	health        upstreamMark              // nil = always available
 	configErr     func(error) bool          // errors passed through as they are
-	market        func() time.Time          // session-boundary clock; nil = now
 	boundary      func(time.Time) time.Time // next session boundary; nil = none
 
 	// store is the one Store values are kept in. hot is its in-process
@@ -97,7 +96,7 @@ func New(upstream kisfeed.Source, store Store, opts ...Option) (*Cache, error) {
 		return nil, errors.New("cache: upstream and store are required")
 	}
 	c := &Cache{
-		up: upstream, store: store, now: time.Now,
+		up: upstream, store: store,
 		obs: nopObserver{}, ttl: DefaultTTLs, staleMaxAge: DefaultStaleMaxAge,
 		flightTimeout: 30 * time.Second, staleBudget: DefaultStaleBudget, configErr: func(error) bool { return false },
 		localTTL: DefaultLocalTTL, localEntries: DefaultLocalEntries,
@@ -132,16 +131,16 @@ func (e *envelope[T]) encode() ([]byte, error) { return json.Marshal(e) }
 
 // Keys.
 
-func (c *Cache) stockKey(code, what string) string {
-	return c.prefix + "stock:" + code + ":" + what
+func (c *Cache) stockKey(code kisfeed.Code, what string) string {
+	return c.prefix + "stock:" + code.String() + ":" + what
 }
 
 // appendStockKey appends stockKey(code, what) to b, so the hit path can
 // build the key on its stack.
-func (c *Cache) appendStockKey(b []byte, code, what string) []byte {
+func (c *Cache) appendStockKey(b []byte, code kisfeed.Code, what string) []byte {
 	b = append(b, c.prefix...)
 	b = append(b, "stock:"...)
-	b = append(b, code...)
+	b = append(b, code.String()...)
 	b = append(b, ':')
 	return append(b, what...)
 }
@@ -160,7 +159,7 @@ func CandlesKey(q kisfeed.CandleQuery) string {
 	if q.Unadjusted {
 		adj = "raw"
 	}
-	return "stock:" + q.Code + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
+	return "stock:" + q.Code.String() + ":candles:" + string(q.Interval) + ":" + ymd(q.From) + ":" + ymd(q.To) + ":" + adj
 }
 
 // Store access.
@@ -199,8 +198,8 @@ func (c *Cache) freshUntil(fetched time.Time, ttl time.Duration, intraday bool) 
 	until := fetched.Add(ttl)
 	if intraday && c.boundary != nil {
 		mnow := fetched
-		if c.market != nil {
-			mnow = c.market()
+		if c.clock.Market != nil {
+			mnow = c.clock.Market()
 		}
 		if left := c.boundary(mnow).Sub(mnow); left < ttl {
 			until = fetched.Add(left)
@@ -210,9 +209,7 @@ func (c *Cache) freshUntil(fetched time.Time, ttl time.Duration, intraday bool) 
 }
 
 // marketNow is the market clock's now (the freshness clock by default).
-func (c *Cache) marketNow() time.Time {
-	if c.market != nil {
-		return c.market()
-	}
-	return c.now()
-}
+func (c *Cache) marketNow() time.Time { return c.clock.MarketNow() }
+
+// now is the wall clock's now.
+func (c *Cache) now() time.Time { return c.clock.Now() }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -48,18 +48,15 @@ type fakeUpstream struct {
 	now   func() time.Time
 }
 
-func (f *fakeUpstream) source() *mock.FuncSource {
+func (f *fakeUpstream) source() *sourcetest.Func {
 	quote := func(code string) (*kisfeed.Quote, error) {
-		if err := kisfeed.ValidateCode(code); err != nil {
-			return nil, err
-		}
 		if code == "999999" {
 			return nil, fmt.Errorf("%w: %s", kisfeed.ErrNotFound, code)
 		}
 		return &kisfeed.Quote{Code: code, Price: 1000 * f.calls.Load(),
 			Meta: kisfeed.Meta{AsOf: f.now(), Source: "fake", Origin: kisfeed.OriginSource}}, nil
 	}
-	return &mock.FuncSource{
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			f.calls.Add(1)
 			if f.down.Load() {
@@ -102,7 +99,7 @@ func (f *fakeUpstream) source() *mock.FuncSource {
 			if f.down.Load() {
 				return nil, errDown
 			}
-			return &kisfeed.Candles{Code: q.Code, Interval: q.Interval,
+			return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval,
 				Bars: []kisfeed.Candle{{Time: kisfeed.Day(f.now()), Close: 100}}, Meta: kisfeed.Meta{AsOf: f.now(), Source: "fake"}}, nil
 		},
 		StockInfoFn: func(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
@@ -167,7 +164,7 @@ func newEnv(t *testing.T, start time.Time, store cache.Store, opts ...cache.Opti
 	if store == nil {
 		store = cache.NewMemory(100, clk.Now)
 	}
-	opts = append([]cache.Option{sessions, cache.WithClock(clk.Now), cache.WithObserver(obs)}, opts...)
+	opts = append([]cache.Option{sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithObserver(obs)}, opts...)
 	c, err := cache.New(up.source(), store, opts...)
 	if err != nil {
 		t.Fatalf("cache.New: %v", err)
@@ -177,7 +174,7 @@ func newEnv(t *testing.T, start time.Time, store cache.Store, opts ...cache.Opti
 
 func (e *env) quote(t *testing.T, code string) *kisfeed.Quote {
 	t.Helper()
-	q, err := e.c.Quote(t.Context(), code)
+	q, err := e.c.Quote(t.Context(), kisfeed.MustParseCode(code))
 	if err != nil {
 		t.Fatalf("Quote(%s) at %s: %v", code, e.clk.Now().Format("15:04"), err)
 	}
@@ -236,7 +233,7 @@ func TestOrderBookTTL(t *testing.T) {
 		want    kisfeed.Origin
 	}{{0, kisfeed.OriginSource}, {9 * time.Second, kisfeed.OriginCache}, {time.Second, kisfeed.OriginSource}} {
 		e.clk.Advance(step.advance)
-		b, err := e.c.OrderBook(t.Context(), "005930")
+		b, err := e.c.OrderBook(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -254,9 +251,9 @@ func TestCandlesIntradayAndHistorical(t *testing.T) {
 		q    kisfeed.CandleQuery
 		want kisfeed.Origin // at 15:31 after a 15:29 fetch
 	}{
-		{"range to today invalidated at close", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: today.AddDate(0, 0, -30), To: today}, kisfeed.OriginSource},
-		{"today's minutes invalidated at close", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalMinute, From: today}, kisfeed.OriginSource},
-		{"historical range kept", kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalWeek, From: today.AddDate(0, 0, -60), To: today.AddDate(0, 0, -7)}, kisfeed.OriginCache},
+		{"range to today invalidated at close", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: today.AddDate(0, 0, -30), To: today}, kisfeed.OriginSource},
+		{"today's minutes invalidated at close", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalMinute, From: today}, kisfeed.OriginSource},
+		{"historical range kept", kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalWeek, From: today.AddDate(0, 0, -60), To: today.AddDate(0, 0, -7)}, kisfeed.OriginCache},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,21 +303,21 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		store := cache.NewMemory(10, e.clk.Now)
-		good, _ := cache.New(e.up.source(), store, sessions, cache.WithClock(e.clk.Now))
-		if _, err := good.Quote(t.Context(), "005930"); err != nil {
+		good, _ := cache.New(e.up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: e.clk.Now}))
+		if _, err := good.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
 		e.clk.Advance(time.Hour)
 		var calls atomic.Int64
-		open, _ := cache.New(&mock.FuncSource{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
+		open, _ := cache.New(&sourcetest.Func{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			calls.Add(1)
 			return nil, &kisfeed.UnavailableError{RetryAfter: time.Minute}
-		}}, store, cache.WithClock(e.clk.Now))
-		q, err := open.Quote(t.Context(), "005930")
+		}}, store, cache.WithClock(kisfeed.Clock{Wall: e.clk.Now}))
+		q, err := open.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || !q.Meta.Stale {
 			t.Fatalf("got %v, %v; want a stale quote", q, err)
 		}
-		_, err = open.Quote(t.Context(), "000660")
+		_, err = open.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 		var ue *kisfeed.UnavailableError
 		if !errors.As(err, &ue) || ue.RetryAfter != time.Minute {
 			t.Errorf("uncached code: got %v, want the breaker's UnavailableError with RetryAfter 1m", err)
@@ -332,7 +329,7 @@ func TestStaleFallback(t *testing.T) {
 		e.quote(t, "005930")
 		e.clk.Advance(3*time.Hour + time.Second)
 		e.up.down.Store(true)
-		_, err := e.c.Quote(t.Context(), "005930")
+		_, err := e.c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if !errors.Is(err, kisfeed.ErrUnavailable) {
 			t.Errorf("err: got %v, want ErrUnavailable", err)
 		}
@@ -341,7 +338,7 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		e.up.down.Store(true)
-		_, err := e.c.Quote(t.Context(), "000660")
+		_, err := e.c.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 		var ue *kisfeed.UnavailableError
 		if !errors.As(err, &ue) {
 			t.Fatalf("err: got %v, want *UnavailableError", err)
@@ -354,18 +351,12 @@ func TestStaleFallback(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, kst(10, 0), nil)
 		for range 2 {
-			if _, err := e.c.Quote(t.Context(), "999999"); !errors.Is(err, kisfeed.ErrNotFound) {
+			if _, err := e.c.Quote(t.Context(), kisfeed.MustParseCode("999999")); !errors.Is(err, kisfeed.ErrNotFound) {
 				t.Errorf("err: got %v, want ErrNotFound", err)
 			}
 		}
 		if got := e.up.calls.Load(); got != 2 {
 			t.Errorf("upstream calls: got %d, want 2 (not cached)", got)
-		}
-		if _, err := e.c.Quote(t.Context(), "5930"); !errors.Is(err, kisfeed.ErrInvalid) {
-			t.Errorf("malformed: got %v, want ErrInvalid", err)
-		}
-		if got := e.up.calls.Load(); got != 2 {
-			t.Errorf("upstream calls after a malformed code: got %d, want 2", got)
 		}
 	})
 }
@@ -381,7 +372,7 @@ func TestSingleflight(t *testing.T) {
 		for range n {
 			wg.Go(func() {
 				<-start
-				q, err := e.c.Quote(t.Context(), "005930")
+				q, err := e.c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 				if err == nil && q.Price == 0 {
 					err = errors.New("zero price")
 				}
@@ -413,14 +404,14 @@ func TestQuotesBatch(t *testing.T) {
 	e := newEnv(t, kst(10, 0), nil)
 	e.quote(t, "005930") // cached
 	calls := e.up.calls.Load()
-	codes := []string{"000660", "005930", "bad", "999999", "000660", "035420"}
-	qs, err := e.c.Quotes(t.Context(), codes)
+	codes := []string{"000660", "005930", "999999", "000660", "035420"}
+	qs, err := e.c.Quotes(t.Context(), kisfeed.MustParseCodes(codes...))
 	var be *kisfeed.BatchError
 	if !errors.As(err, &be) {
 		t.Fatalf("err: got %v, want *BatchError", err)
 	}
-	if len(be.Errs) != 2 || !errors.Is(be.Errs["bad"], kisfeed.ErrInvalid) || !errors.Is(be.Errs["999999"], kisfeed.ErrNotFound) {
-		t.Errorf("batch errors: got %v, want bad→invalid, 999999→not found", be.Errs)
+	if len(be.Errs) != 1 || !errors.Is(be.Errs["999999"], kisfeed.ErrNotFound) {
+		t.Errorf("batch errors: got %v, want 999999→not found", be.Errs)
 	}
 	if got := e.up.calls.Load() - calls; got != 1 {
 		t.Errorf("upstream calls: got %d, want 1 for all misses", got)
@@ -428,7 +419,7 @@ func TestQuotesBatch(t *testing.T) {
 	for i, code := range codes {
 		q := qs[i]
 		switch code {
-		case "bad", "999999":
+		case "999999":
 			if q != nil {
 				t.Errorf("position %d (%s): got a quote, want nil", i, code)
 			}
@@ -447,7 +438,7 @@ func TestQuotesBatch(t *testing.T) {
 	}
 	// Everything valid is cached now: a second batch makes no call.
 	calls = e.up.calls.Load()
-	if _, err := e.c.Quotes(t.Context(), []string{"035420", "000660", "005930"}); err != nil {
+	if _, err := e.c.Quotes(t.Context(), kisfeed.MustParseCodes("035420", "000660", "005930")); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.up.calls.Load() - calls; got != 0 {
@@ -457,7 +448,7 @@ func TestQuotesBatch(t *testing.T) {
 	// fails the call.
 	e.clk.Advance(time.Hour)
 	e.up.down.Store(true)
-	qs, err = e.c.Quotes(t.Context(), []string{"035420", "000660"})
+	qs, err = e.c.Quotes(t.Context(), kisfeed.MustParseCodes("035420", "000660"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +457,7 @@ func TestQuotesBatch(t *testing.T) {
 			t.Errorf("%s: got stale=false, want true", q.Code)
 		}
 	}
-	if _, err := e.c.Quotes(t.Context(), []string{"035420", "068270"}); !errors.Is(err, kisfeed.ErrUnavailable) {
+	if _, err := e.c.Quotes(t.Context(), kisfeed.MustParseCodes("035420", "068270")); !errors.Is(err, kisfeed.ErrUnavailable) {
 		t.Errorf("uncached code while down: got %v, want ErrUnavailable", err)
 	}
 }
@@ -476,7 +467,7 @@ func TestOtherKinds(t *testing.T) {
 	e := newEnv(t, kst(10, 0), nil)
 	ctx := t.Context()
 	for range 2 {
-		if _, err := e.c.StockInfo(ctx, "005930"); err != nil {
+		if _, err := e.c.StockInfo(ctx, kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
 		if u, err := e.c.Universe(ctx); err != nil || len(u) != 2 {
@@ -547,7 +538,7 @@ func TestRedisDownDegrades(t *testing.T) {
 	mem := cache.NewMemory(100, clk.Now)
 	store := cache.Failover(cache.NewRedis(rdb), mem,
 		cache.FailoverConfig{Clock: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	e := newEnv(t, kst(10, 0), store, cache.WithClock(clk.Now))
+	e := newEnv(t, kst(10, 0), store, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	e.clk = clk
 	e.up.now = clk.Now
 	for i := range 3 {
@@ -632,7 +623,7 @@ func TestRedisShared(t *testing.T) {
 	// Two caches on one Redis, as two processes would be.
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), sessions, cache.WithClock(clk.Now))
+		c, err := cache.New(up.source(), cache.NewRedis(rdb), cache.WithPrefix(prefix), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -640,11 +631,11 @@ func TestRedisShared(t *testing.T) {
 	}
 	a, b := mk(upA), mk(upB)
 	ctx := t.Context()
-	qa, err := a.Quote(ctx, "005930")
+	qa, err := a.Quote(ctx, kisfeed.MustParseCode("005930"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	qb, err := b.Quote(ctx, "005930")
+	qb, err := b.Quote(ctx, kisfeed.MustParseCode("005930"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,23 +654,23 @@ func TestRedisShared(t *testing.T) {
 	}
 	// Close invalidation through Redis: 15:29 fetch, 15:31 read.
 	clk.Set(kst(15, 29))
-	if _, err := a.Quote(ctx, "000660"); err != nil {
+	if _, err := a.Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Fatal(err)
 	}
 	clk.Set(kst(15, 31))
-	if q, err := b.Quote(ctx, "000660"); err != nil || q.Meta.Origin != kisfeed.OriginSource {
+	if q, err := b.Quote(ctx, kisfeed.MustParseCode("000660")); err != nil || q.Meta.Origin != kisfeed.OriginSource {
 		t.Errorf("15:31 read of a 15:29 price: got %v, %v; want a refetch", q, err)
 	}
 	// Upstream down: the Redis copy is served stale to the other process.
 	clk.Advance(2 * time.Hour)
 	upA.down.Store(true)
-	q, err := a.Quote(ctx, "005930")
+	q, err := a.Quote(ctx, kisfeed.MustParseCode("005930"))
 	if err != nil || !q.Meta.Stale {
 		t.Errorf("stale from redis: got %v, %v; want stale=true", q, err)
 	}
 	// Candles key layout.
 	day := kisfeed.Date(2026, 1, 5)
-	cq := kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: day, To: day.AddDate(0, 0, 4)}
+	cq := kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: day, To: day.AddDate(0, 0, 4)}
 	if _, err := b.Candles(ctx, cq); err != nil {
 		t.Fatal(err)
 	}
@@ -738,7 +729,7 @@ func TestUpstreamHealth(t *testing.T) {
 			if wantZero := tt.wantOrigin == kisfeed.OriginStale; q.Meta.Expires.IsZero() != wantZero {
 				t.Errorf("Expires: got %v, want zero: %v", q.Meta.Expires, wantZero)
 			}
-			qs, err := e.c.Quotes(t.Context(), []string{"005930", "005930"})
+			qs, err := e.c.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "005930"))
 			if err != nil {
 				t.Fatalf("Quotes: %v", err)
 			}
@@ -767,18 +758,18 @@ func TestUpstreamHealth(t *testing.T) {
 			}
 			return nil
 		}))
-		if _, err := e.c.OrderBook(t.Context(), "005930"); err != nil {
+		if _, err := e.c.OrderBook(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.c.StockInfo(t.Context(), "005930"); err != nil {
+		if _, err := e.c.StockInfo(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
 		down.Store(true)
-		b, err := e.c.OrderBook(t.Context(), "005930")
+		b, err := e.c.OrderBook(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || !b.Meta.Stale {
 			t.Errorf("OrderBook: got %+v, %v; want a stale hit", b, err)
 		}
-		s, err := e.c.StockInfo(t.Context(), "005930")
+		s, err := e.c.StockInfo(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || !s.Meta.Stale {
 			t.Errorf("StockInfo: got %+v, %v; want a stale hit", s, err)
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 var errBadSecret = errors.New("kis: invalid app key or secret")
@@ -30,7 +30,7 @@ func TestConfigErrors(t *testing.T) {
 				}
 				return &kisfeed.Quote{Code: code, Price: 1, Meta: kisfeed.Meta{AsOf: clk.Now()}}, nil
 			}
-			src := &mock.FuncSource{
+			src := &sourcetest.Func{
 				QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) { return q(code) },
 				QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 					out := make([]*kisfeed.Quote, len(codes))
@@ -44,20 +44,20 @@ func TestConfigErrors(t *testing.T) {
 					return out, nil
 				},
 			}
-			c, err := cache.New(src, cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(src, cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithConfigError(func(err error) bool { return errors.Is(err, errBadSecret) }))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if withStale {
-				if _, err := c.Quotes(t.Context(), []string{"005930", "000660"}); err != nil {
+				if _, err := c.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "000660")); err != nil {
 					t.Fatal(err)
 				}
 				clk.Advance(time.Hour)
 			}
 			refuse = true
-			_, qerr := c.Quote(t.Context(), "005930")
-			_, qserr := c.Quotes(t.Context(), []string{"005930", "000660"})
+			_, qerr := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
+			_, qserr := c.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "000660"))
 			for name, err := range map[string]error{"Quote": qerr, "Quotes": qserr} {
 				if !errors.Is(err, errBadSecret) || errors.Is(err, kisfeed.ErrUnavailable) {
 					t.Errorf("%s: got %v, want the credentials error as it is, not unavailable nor a stale copy", name, err)

@@ -62,7 +62,7 @@
 // nobody reads a pre-close price as the close — while a price fetched
 // after the close stays fresh for its TTL (it is the closing price until
 // the next open). The boundaries are read on the market clock
-// ([WithMarketClock]; the freshness clock by default): the synthetic
+// (the market half of [WithClock]'s Clock; the wall clock by default): the synthetic
 // market of mock and embedded modes can run at a simulated time
 // (KISFEED_MARKET_TIME), and its sessions open and close in that time.
 //

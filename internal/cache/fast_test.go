@@ -14,7 +14,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // shared is a Store that is not a *cache.Memory, so the cache treats it
@@ -38,17 +38,17 @@ func TestHitAllocations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock(kst(10, 0))
 			up := &fakeUpstream{now: clk.Now}
-			c, err := cache.New(up.source(), tt.store(clk.Now), sessions, cache.WithClock(clk.Now),
+			c, err := cache.New(up.source(), tt.store(clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 				cache.WithUpstreamHealth(func(context.Context) error { return nil }))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx := t.Context()
-			if _, err := c.Quote(ctx, "005930"); err != nil {
+			if _, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil {
 				t.Fatal(err)
 			}
 			allocs := testing.AllocsPerRun(200, func() {
-				if q, err := c.Quote(ctx, "005930"); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+				if q, err := c.Quote(ctx, kisfeed.MustParseCode("005930")); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 					t.Fatalf("Quote: got %v, %v; want a cache hit", q, err)
 				}
 			})
@@ -65,7 +65,7 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 	t.Parallel()
 	clk := newClock(kst(10, 0))
 	mem := cache.NewMemory(10, clk.Now)
-	e := newEnv(t, kst(10, 0), mem, cache.WithClock(clk.Now))
+	e := newEnv(t, kst(10, 0), mem, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	e.up.now = clk.Now
 	q := e.quote(t, "005930")
 	raws, err := mem.Get(t.Context(), "stock:005930:price")
@@ -88,8 +88,8 @@ func TestMemoryKeepsDecodedValues(t *testing.T) {
 	if err := mem2.Set(t.Context(), cache.Item{Key: "stock:000660:price", Value: raws[0], TTL: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(clk.Now))
-	got, err := c2.Quote(t.Context(), "000660")
+	c2, _ := cache.New(e.up.source(), mem2, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
+	got, err := c2.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 	if err != nil || got.Meta.Origin != kisfeed.OriginCache || got.Price != q.Price {
 		t.Errorf("hit on a byte value: got %+v, %v; want a cache hit with price %d", got, err, q.Price)
 	}
@@ -104,7 +104,7 @@ func TestLocalCopies(t *testing.T) {
 	store := shared{cache.NewMemory(100, clk.Now)}
 	upA, upB := &fakeUpstream{now: clk.Now}, &fakeUpstream{now: clk.Now}
 	mk := func(up *fakeUpstream) *cache.Cache {
-		c, err := cache.New(up.source(), store, sessions, cache.WithClock(clk.Now), cache.WithLocalCopies(100, time.Second))
+		c, err := cache.New(up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}), cache.WithLocalCopies(100, time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestLocalCopies(t *testing.T) {
 	ctx := t.Context()
 	quote := func(c *cache.Cache) *kisfeed.Quote {
 		t.Helper()
-		q, err := c.Quote(ctx, "005930")
+		q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatalf("Quote at %s: %v", clk.Now().Format("15:04:05.000"), err)
 		}
@@ -141,15 +141,15 @@ func TestLocalCopies(t *testing.T) {
 	// A copy never outlives its freshness: fetched 08:59:59.5, fresh until
 	// the 09:00 open, read 09:00:00.2 → refetched, not the local copy.
 	clk.Set(kst(9, 0).Add(-500 * time.Millisecond))
-	if _, err := a.Quote(ctx, "000660"); err != nil {
+	if _, err := a.Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Fatal(err)
 	}
-	if q, _ := b.Quote(ctx, "000660"); q.Meta.Origin != kisfeed.OriginCache {
+	if q, _ := b.Quote(ctx, kisfeed.MustParseCode("000660")); q.Meta.Origin != kisfeed.OriginCache {
 		t.Fatalf("B before the open: got %q, want cache", q.Meta.Origin)
 	}
 	calls := upB.calls.Load()
 	clk.Set(kst(9, 0).Add(200 * time.Millisecond))
-	if q, _ := b.Quote(ctx, "000660"); q.Meta.Origin != kisfeed.OriginSource {
+	if q, _ := b.Quote(ctx, kisfeed.MustParseCode("000660")); q.Meta.Origin != kisfeed.OriginSource {
 		t.Errorf("B after the open: got %q, want source (refetched)", q.Meta.Origin)
 	}
 	if got := upB.calls.Load() - calls; got != 1 {
@@ -180,11 +180,11 @@ func TestMarketClock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock(kst(3, 0))
-			var opts []cache.Option
+			both := kisfeed.Clock{Wall: clk.Now}
 			if tt.market {
-				opts = append(opts, cache.WithMarketClock(func() time.Time { return clk.Now().Add(offset) }))
+				both.Market = func() time.Time { return clk.Now().Add(offset) }
 			}
-			e := newEnv(t, kst(3, 0), cache.NewMemory(10, clk.Now), append(opts, cache.WithClock(clk.Now))...)
+			e := newEnv(t, kst(3, 0), cache.NewMemory(10, clk.Now), cache.WithClock(both))
 			e.up.now = clk.Now
 			e.quote(t, "005930")
 			clk.Advance(2 * time.Minute)
@@ -192,9 +192,6 @@ func TestMarketClock(t *testing.T) {
 				t.Errorf("origin: got %q, want %q", q.Meta.Origin, tt.want)
 			}
 		})
-	}
-	if _, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithMarketClock(nil)); err == nil {
-		t.Errorf("WithMarketClock(nil): got nil error, want one")
 	}
 }
 
@@ -219,16 +216,16 @@ func TestDeadlineServesStale(t *testing.T) {
 	setup := func(t *testing.T, quote func(ctx context.Context, code string) (*kisfeed.Quote, error)) (*cache.Cache, *kisfeed.Quote) {
 		clk := newClock(kst(10, 0))
 		var n atomic.Int64
-		c, err := cache.New(&mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+		c, err := cache.New(&sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if n.Add(1) == 1 {
 				return &kisfeed.Quote{Code: code, Price: 1234, Meta: kisfeed.Meta{AsOf: clk.Now()}}, nil
 			}
 			return quote(ctx, code)
-		}}, cache.NewMemory(10, clk.Now), cache.WithClock(clk.Now))
+		}}, cache.NewMemory(10, clk.Now), cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, err := c.Quote(t.Context(), "005930")
+		first, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,12 +256,12 @@ func TestDeadlineServesStale(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
 			start := time.Now()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			if d := time.Since(start); d != 0 {
 				t.Errorf("time to the stale answer: got %s, want 0 (the limiter refuses at once)", d)
 			}
-			_, err = c.Quote(ctx, "000660")
+			_, err = c.Quote(ctx, kisfeed.MustParseCode("000660"))
 			var ue *kisfeed.UnavailableError
 			if !errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("uncached code: got %v, want an UnavailableError at once, not a timeout", err)
@@ -283,7 +280,7 @@ func TestDeadlineServesStale(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
 			start := time.Now()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			if d := time.Since(start); d >= 2*time.Second {
 				t.Errorf("time to the stale answer: got %s, want before the 2s deadline", d)
@@ -307,13 +304,13 @@ func TestDeadlineServesStale(t *testing.T) {
 			go func() { // starts the flight with a long deadline
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				_, err := c.Quote(ctx, "005930")
+				_, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 				done <- err
 			}()
 			synctest.Wait()
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
-			q, err := c.Quote(ctx, "005930")
+			q, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
 			wantStale(t, q, err, first.Price)
 			close(release)
 			if err := <-done; err != nil {
@@ -340,21 +337,21 @@ func TestSessionBoundaries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newClock(kst(15, 29))
-			c, err := cache.New((&fakeUpstream{now: clk.Now}).source(), cache.NewMemory(10, clk.Now), append(tt.opts, cache.WithClock(clk.Now))...)
+			c, err := cache.New((&fakeUpstream{now: clk.Now}).source(), cache.NewMemory(10, clk.Now), append(tt.opts, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Quote(t.Context(), "005930"); err != nil {
+			if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 				t.Fatal(err)
 			}
 			clk.Advance(2 * time.Minute)
-			q, err := c.Quote(t.Context(), "005930")
+			q, err := c.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 			if err != nil || q.Meta.Origin != tt.want {
 				t.Errorf("quote at 15:31: got %v, %v; want origin %q", q, err, tt.want)
 			}
 		})
 	}
-	if _, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithSessionBoundaries(nil)); err == nil {
+	if _, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithSessionBoundaries(nil)); err == nil {
 		t.Errorf("WithSessionBoundaries(nil): got nil error, want one")
 	}
 }

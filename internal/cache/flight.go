@@ -135,7 +135,10 @@ func (c *Cache) awaitFlight(ctx context.Context, ch <-chan singleflight.Result, 
 // subject names what a lookup fetches, for its errors: "quote" and
 // "005930". Kept in two parts so that naming costs nothing until an error
 // is reported.
-type subject struct{ what, arg string }
+type subject struct {
+	what, arg string
+	code      kisfeed.Code // a per-code value's code (arg), for refresh-ahead
+}
 
 func (s subject) String() string {
 	if s.arg == "" {

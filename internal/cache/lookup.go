@@ -134,7 +134,7 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 			until := c.freshUntil(fetched, ttl, intraday)
 			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
 			if c.ref != nil && kind == KindPrice {
-				c.ref.fetched(subj.arg, until)
+				c.ref.fetched(subj.code, until)
 			}
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
@@ -192,14 +192,6 @@ func stamp(m *kisfeed.Meta, origin kisfeed.Origin, expires time.Time) {
 	}
 }
 
-// checkCode is the stack's one check of a code on the string-keyed
-// Source methods: the cache is the top decorator, and batch and breaker
-// below it check nothing. kisfeed.ValidateCode is a loop, no regexp, and
-// allocates only for its error, so the hit path can afford it.
-func checkCode(code string) error {
-	return kisfeed.ValidateCode(code)
-}
-
 // stockKind describes a per-code value, kept under stock:{code}:{what}.
 type stockKind struct {
 	kind     string // for the Observer
@@ -219,12 +211,12 @@ var (
 // gets its own copy, its Meta (found by meta) stamped with the origin.
 // fetch and meta are method expressions and func literals that capture
 // nothing, so that the hit path allocates only the copy.
-func stockGet[T any](ctx context.Context, c *Cache, k stockKind, code string, ttl time.Duration,
-	fetch func(kisfeed.Source, context.Context, string) (*T, error), meta func(*T) *kisfeed.Meta) (*T, error) {
+func stockGet[T any](ctx context.Context, c *Cache, k stockKind, code kisfeed.Code, ttl time.Duration,
+	fetch func(kisfeed.Source, context.Context, kisfeed.Code) (*T, error), meta func(*T) *kisfeed.Meta) (*T, error) {
 	r, ok := stockHit[T](ctx, c, k.kind, code, k.what)
 	if !ok {
 		var err error
-		r, err = lookup(ctx, c, k.kind, c.stockKey(code, k.what), subject{k.name, code}, ttl, k.intraday,
+		r, err = lookup(ctx, c, k.kind, c.stockKey(code, k.what), subject{what: k.name, arg: code.String(), code: code}, ttl, k.intraday,
 			func(ctx context.Context) (T, error) { return deref(fetch(c.up, ctx, code)) })
 		if err != nil {
 			return nil, err
@@ -247,7 +239,7 @@ func deref[T any](p *T, err error) (T, error) {
 
 // stockHit answers a fresh hit on stock:{code}:{what} with the key built
 // on the stack: the hit path's only allocation is the caller's copy.
-func stockHit[T any](ctx context.Context, c *Cache, kind, code, what string) (result[T], bool) {
+func stockHit[T any](ctx context.Context, c *Cache, kind string, code kisfeed.Code, what string) (result[T], bool) {
 	var kb [64]byte
 	env, _ := fromEntry[T](c.hot.lookup(c.appendStockKey(kb[:0], code, what)))
 	return hit(ctx, c, kind, env)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kisfeed/kisfeed"
 )
 
 // Option configures a [Cache].
@@ -52,15 +54,17 @@ func WithPrefix(prefix string) Option {
 	return func(c *Cache) error { c.prefix = prefix; return nil }
 }
 
-// WithClock sets the clock used for freshness (time.Now by default).
-func WithClock(now func() time.Time) Option {
-	return func(c *Cache) error {
-		if now == nil {
-			return errors.New("cache: clock: want a non-nil func")
-		}
-		c.now = now
-		return nil
-	}
+// WithClock sets the cache's clocks (the zero Clock, time.Now for both, by
+// default). The wall clock (clk.Wall) drives TTLs, stale ages and store
+// expiry. The market clock (clk.Market; nil follows the wall clock) is
+// the one on which session boundaries (the 09:00 open and 15:30 close
+// that end intraday freshness) and "today" (for candle series) are read:
+// the wiring hands the synthetic market's clock in mock and embedded
+// modes (KISFEED_MARKET_TIME), whose sessions open and close in market
+// time, not wall-clock time: a quote fetched at 15:29 market time must
+// not outlive 15:30 market time.
+func WithClock(clk kisfeed.Clock) Option {
+	return func(c *Cache) error { c.clock = clk; return nil }
 }
 
 // WithObserver reports hits, misses and stale serves to o.
@@ -144,24 +148,6 @@ func WithConfigError(is func(error) bool) Option {
 // default) means always available.
 func WithUpstreamHealth(f func(ctx context.Context) error) Option {
 	return func(c *Cache) error { c.health = f; return nil }
-}
-
-// WithMarketClock sets the clock on which session boundaries (the 09:00
-// open and 15:30 close that end intraday freshness) and "today" (for
-// candle series) are read; by default the freshness clock ([WithClock]).
-// TTLs, stale ages and store expiry stay on the freshness clock. The
-// factory passes the synthetic market's clock in mock and embedded modes
-// (KISFEED_MARKET_TIME), whose sessions open and close in market time,
-// not wall-clock time: a quote fetched at 15:29 market time must not
-// outlive 15:30 market time.
-func WithMarketClock(now func() time.Time) Option {
-	return func(c *Cache) error {
-		if now == nil {
-			return errors.New("cache: market clock: want a non-nil func")
-		}
-		c.market = now
-		return nil
-	}
 }
 
 // WithSessionBoundaries sets next, which returns the first session

@@ -11,9 +11,8 @@ import (
 )
 
 // Quotes serves the cached codes from the cache and fetches the rest in one
-// upstream Quotes call. Malformed codes are reported in the
-// *[kisfeed.BatchError] without asking the upstream.
-func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+// upstream Quotes call.
+func (c *Cache) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	b := newQuoteBatch(c, codes)
 	if len(b.uniq) > 0 {
 		b.serveHits(ctx)
@@ -34,26 +33,21 @@ func (c *Cache) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, e
 type quoteBatch struct {
 	c    *Cache
 	out  []*kisfeed.Quote
-	be   *kisfeed.BatchError // nil until a code fails
-	uniq []string            // unique valid codes, in order
-	pos  map[string][]int    // the positions each code fills
+	be   *kisfeed.BatchError    // nil until a code fails
+	uniq []kisfeed.Code         // unique codes, in order
+	pos  map[kisfeed.Code][]int // the positions each code fills
 
 	now       time.Time
 	hitOrigin kisfeed.Origin // asked once, on the first hit
-	misses    []string
-	stale     map[string]*envelope[kisfeed.Quote]
+	misses    []kisfeed.Code
+	stale     map[kisfeed.Code]*envelope[kisfeed.Quote]
 }
 
-// newQuoteBatch validates codes, reporting malformed ones, and counts the
-// valid ones for refresh-ahead.
-func newQuoteBatch(c *Cache, codes []string) *quoteBatch {
-	b := &quoteBatch{c: c, out: make([]*kisfeed.Quote, len(codes)), pos: map[string][]int{},
-		stale: map[string]*envelope[kisfeed.Quote]{}}
+// newQuoteBatch groups codes by code and counts them for refresh-ahead.
+func newQuoteBatch(c *Cache, codes []kisfeed.Code) *quoteBatch {
+	b := &quoteBatch{c: c, out: make([]*kisfeed.Quote, len(codes)), pos: map[kisfeed.Code][]int{},
+		stale: map[kisfeed.Code]*envelope[kisfeed.Quote]{}}
 	for i, code := range codes {
-		if err := checkCode(code); err != nil {
-			b.fail(code, err)
-			continue
-		}
 		if _, seen := b.pos[code]; !seen {
 			b.uniq = append(b.uniq, code)
 			if c.ref != nil {
@@ -65,15 +59,15 @@ func newQuoteBatch(c *Cache, codes []string) *quoteBatch {
 	return b
 }
 
-func (b *quoteBatch) fail(code string, err error) {
+func (b *quoteBatch) fail(code kisfeed.Code, err error) {
 	if b.be == nil {
 		b.be = &kisfeed.BatchError{Errs: map[string]error{}}
 	}
-	b.be.Errs[code] = err
+	b.be.Errs[code.String()] = err
 }
 
 // put gives every position of code its own stamped copy of q.
-func (b *quoteBatch) put(code string, q kisfeed.Quote, origin kisfeed.Origin, expires time.Time) {
+func (b *quoteBatch) put(code kisfeed.Code, q kisfeed.Quote, origin kisfeed.Origin, expires time.Time) {
 	stamp(&q.Meta, origin, expires)
 	for _, i := range b.pos[code] {
 		qc := q
@@ -83,7 +77,7 @@ func (b *quoteBatch) put(code string, q kisfeed.Quote, origin kisfeed.Origin, ex
 
 // classify serves a fresh env as a hit, else notes a miss (with its stale
 // copy, if any).
-func (b *quoteBatch) classify(ctx context.Context, code string, env *envelope[kisfeed.Quote], ok bool) {
+func (b *quoteBatch) classify(ctx context.Context, code kisfeed.Code, env *envelope[kisfeed.Quote], ok bool) {
 	if ok && b.now.Before(env.FreshUntil) {
 		if b.hitOrigin == "" {
 			b.hitOrigin = b.c.hitOrigin(ctx)
@@ -103,7 +97,10 @@ func (b *quoteBatch) classify(ctx context.Context, code string, env *envelope[ki
 func (b *quoteBatch) serveHits(ctx context.Context) {
 	c := b.c
 	b.now = c.now()
-	var rest, restKeys []string
+	var (
+		rest     []kisfeed.Code
+		restKeys []string
+	)
 	for _, code := range b.uniq {
 		key := c.stockKey(code, "price")
 		env, ok := fromEntry[kisfeed.Quote](c.hot.lookupString(key))
@@ -127,7 +124,7 @@ func (b *quoteBatch) serveHits(ctx context.Context) {
 }
 
 // staleFor returns code's stale copy when it may stand in.
-func (b *quoteBatch) staleFor(code string) (*envelope[kisfeed.Quote], bool) {
+func (b *quoteBatch) staleFor(code kisfeed.Code) (*envelope[kisfeed.Quote], bool) {
 	env, ok := b.stale[code]
 	return env, ok && b.c.staleOK(env)
 }
@@ -146,7 +143,7 @@ func (b *quoteBatch) fetchMisses(ctx context.Context) error {
 		}
 	}
 	var (
-		got map[string]result[kisfeed.Quote]
+		got map[kisfeed.Code]result[kisfeed.Quote]
 		err error
 	)
 	if allStale && c.upstreamDown(ctx) {
@@ -162,7 +159,7 @@ func (b *quoteBatch) fetchMisses(ctx context.Context) error {
 			c.obs.Miss(KindPrice)
 			if r, ok := got[code]; ok {
 				b.put(code, r.val, kisfeed.OriginSource, r.expires)
-			} else if e, ok := errs[code]; ok {
+			} else if e, ok := errs[code.String()]; ok {
 				b.fail(code, e)
 			} else {
 				b.fail(code, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code))
@@ -198,13 +195,13 @@ var errUpstreamDown = errors.New("upstream known to be down")
 // the answers; it returns the fetched quotes by code and the upstream's
 // error (a *BatchError for per-code failures). With withBudget it gives up
 // waiting after the stale budget (errBudget) while the flight goes on.
-func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool) (map[string]result[kisfeed.Quote], error) {
+func (c *Cache) fetchQuotes(ctx context.Context, codes []kisfeed.Code, withBudget bool) (map[kisfeed.Code]result[kisfeed.Quote], error) {
 	type batch struct {
-		got map[string]result[kisfeed.Quote]
+		got map[kisfeed.Code]result[kisfeed.Quote]
 		err error
 	}
-	joined := strings.Join(codes, ",")
-	ch := c.startFlight(ctx, "quotes\x00"+joined, subject{"quotes", joined}, func(ctx context.Context) (any, error) {
+	joined := strings.Join(kisfeed.CodeStrings(codes), ",")
+	ch := c.startFlight(ctx, "quotes\x00"+joined, subject{what: "quotes", arg: joined}, func(ctx context.Context) (any, error) {
 		qs, err := c.up.Quotes(ctx, codes)
 		var be *kisfeed.BatchError
 		if err != nil && !errors.As(err, &be) {
@@ -212,7 +209,7 @@ func (c *Cache) fetchQuotes(ctx context.Context, codes []string, withBudget bool
 		}
 		fetched := c.now()
 		until := c.freshUntil(fetched, c.ttl.Price, true)
-		got := map[string]result[kisfeed.Quote]{}
+		got := map[kisfeed.Code]result[kisfeed.Quote]{}
 		var items []saved
 		for i, q := range qs {
 			if q == nil || i >= len(codes) {

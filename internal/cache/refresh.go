@@ -83,7 +83,7 @@ func WithRefreshAhead(r Refresh) Option {
 		if r.Batch == 0 {
 			r.Batch = maxBatch
 		}
-		c.ref = &refresher{cfg: r, heat: newHeat(r.Codes + r.Codes/2), due: map[string]time.Time{}}
+		c.ref = &refresher{cfg: r, heat: newHeat(r.Codes + r.Codes/2), due: map[kisfeed.Code]time.Time{}}
 		return nil
 	}
 }
@@ -97,11 +97,11 @@ type refresher struct {
 	// process knows (its own fetches and refreshes); a code not in it is
 	// refreshed. Owned by the loop goroutine, except through mu.
 	mu        sync.Mutex // guards due
-	due       map[string]time.Time
+	due       map[kisfeed.Code]time.Time
 	lastDecay time.Time // loop goroutine only
 	// universe is the universe's codes, read at universeAt (loop
 	// goroutine only).
-	universe   []string
+	universe   []kisfeed.Code
 	universeAt time.Time
 
 	cancel context.CancelFunc
@@ -109,7 +109,7 @@ type refresher struct {
 }
 
 // fetched records that code's price was stored fresh until until.
-func (r *refresher) fetched(code string, until time.Time) {
+func (r *refresher) fetched(code kisfeed.Code, until time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.due[code]; ok || len(r.due) < 2*r.cfg.Codes {
@@ -186,7 +186,7 @@ func (c *Cache) refreshRound(ctx context.Context) {
 	}
 	fresh := c.freshUntil(now, c.ttl.Price, true)
 	lead := c.ahead()
-	var batch []string
+	var batch []kisfeed.Code
 	r.mu.Lock()
 	for _, code := range cands {
 		if due, ok := r.due[code]; ok && (due.Sub(now) > lead || !fresh.After(due)) {
@@ -198,7 +198,7 @@ func (c *Cache) refreshRound(ctx context.Context) {
 		}
 	}
 	if len(r.due) > r.cfg.Codes { // forget codes no longer kept warm
-		keep := make(map[string]bool, len(cands))
+		keep := make(map[kisfeed.Code]bool, len(cands))
 		for _, code := range cands {
 			keep[code] = true
 		}
@@ -245,14 +245,14 @@ const universeEvery = 10 * time.Minute
 // the Codes bound. The universe is read from the store (fetched and stored
 // if absent) without going through the observer, so that refresh-ahead
 // does not count as cache traffic, and kept for universeEvery.
-func (c *Cache) withUniverse(ctx context.Context, cands []string) []string {
+func (c *Cache) withUniverse(ctx context.Context, cands []kisfeed.Code) []kisfeed.Code {
 	r := c.ref
 	if now := c.now(); r.universe == nil || now.Sub(r.universeAt) >= universeEvery {
 		if codes, err := c.universeCodes(ctx); err == nil {
 			r.universe, r.universeAt = codes, now
 		}
 	}
-	seen := make(map[string]bool, len(cands))
+	seen := make(map[kisfeed.Code]bool, len(cands))
 	for _, code := range cands {
 		seen[code] = true
 	}
@@ -268,9 +268,11 @@ func (c *Cache) withUniverse(ctx context.Context, cands []string) []string {
 	return cands
 }
 
-// universeCodes returns the universe's valid codes: the stored universe
-// (fresh or not), else the upstream's, which is then stored.
-func (c *Cache) universeCodes(ctx context.Context) ([]string, error) {
+// universeCodes returns the universe's valid codes, parsed once per
+// universe read: the stored universe (fresh or not), else the upstream's,
+// which is then stored. A malformed code in it is skipped (there is no
+// caller to tell; ingest reports them).
+func (c *Cache) universeCodes(ctx context.Context) ([]kisfeed.Code, error) {
 	key := c.prefix + "universe"
 	var stocks []kisfeed.Stock
 	if env, ok := load[[]kisfeed.Stock](ctx, c, key); ok {
@@ -287,10 +289,10 @@ func (c *Cache) universeCodes(ctx context.Context) ([]string, error) {
 		c.save(ctx, saved{key: key, env: &envelope[[]kisfeed.Stock]{FetchedAt: fetched, FreshUntil: until, Value: got}, until: until})
 		stocks = got
 	}
-	codes := make([]string, 0, len(stocks))
+	codes := make([]kisfeed.Code, 0, len(stocks))
 	for _, s := range stocks {
-		if kisfeed.ValidateCode(s.Code) == nil {
-			codes = append(codes, s.Code)
+		if code, err := kisfeed.ParseCode(s.Code); err == nil {
+			codes = append(codes, code)
 		}
 	}
 	return codes, nil
@@ -305,31 +307,31 @@ type heat struct {
 }
 
 type heatShard struct {
-	mu sync.Mutex        // guards m
-	m  map[string]uint32 // code → requests, halved every decayEvery
-	_  [48]byte          // keeps shards on separate cache lines
+	mu sync.Mutex              // guards m
+	m  map[kisfeed.Code]uint32 // code → requests, halved every decayEvery
+	_  [48]byte                // keeps shards on separate cache lines
 }
 
 func newHeat(maxCodes int) *heat {
 	h := &heat{maxPerShard: max(1, (maxCodes+heatShards-1)/heatShards)}
 	for i := range h.shards {
-		h.shards[i].m = map[string]uint32{}
+		h.shards[i].m = map[kisfeed.Code]uint32{}
 	}
 	return h
 }
 
 // add counts one request for code: no allocation once code is known.
-func (h *heat) add(code string) {
+func (h *heat) add(code kisfeed.Code) {
 	var sum uint32
-	for i := 0; i < len(code); i++ {
-		sum = sum*31 + uint32(code[i])
+	for i, s := 0, code.String(); i < len(s); i++ {
+		sum = sum*31 + uint32(s[i])
 	}
 	s := &h.shards[sum%heatShards]
 	s.mu.Lock()
 	if n, ok := s.m[code]; ok {
 		s.m[code] = n + 1
 	} else if len(s.m) < h.maxPerShard {
-		s.m[strings.Clone(code)] = 1 // not a view into a request's buffer
+		s.m[code.Clone()] = 1 // not a view into a request's buffer
 	}
 	s.mu.Unlock()
 }
@@ -352,9 +354,9 @@ func (h *heat) decay() {
 
 // top returns up to k codes, most requested first (ties by code, so the
 // order is stable).
-func (h *heat) top(k int) []string {
+func (h *heat) top(k int) []kisfeed.Code {
 	type kv struct {
-		code string
+		code kisfeed.Code
 		n    uint32
 	}
 	var all []kv
@@ -370,9 +372,9 @@ func (h *heat) top(k int) []string {
 		if c := cmp.Compare(b.n, a.n); c != 0 {
 			return c
 		}
-		return strings.Compare(a.code, b.code)
+		return strings.Compare(a.code.String(), b.code.String())
 	})
-	out := make([]string, 0, min(k, len(all)))
+	out := make([]kisfeed.Code, 0, min(k, len(all)))
 	for _, e := range all[:min(k, len(all))] {
 		out = append(out, e.code)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // batchUpstream answers Quote and Quotes, recording each Quotes batch.
@@ -22,8 +22,8 @@ type batchUpstream struct {
 	block   bool // Quotes waits for its context's end
 }
 
-func (u *batchUpstream) source(universe []string) *mock.FuncSource {
-	return &mock.FuncSource{
+func (u *batchUpstream) source(universe []string) *sourcetest.Func {
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			u.mu.Lock()
 			u.singles++
@@ -141,7 +141,7 @@ func TestRefreshAhead(t *testing.T) {
 				tick := make(chan time.Time)
 				cfg := tt.cfg
 				cfg.Tick = tick
-				c, err := cache.New(up.source(tt.universe), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+				c, err := cache.New(up.source(tt.universe), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 					cache.WithTTLs(cache.TTLs{Price: 10 * time.Minute}), cache.WithRefreshAhead(cfg))
 				if err != nil {
 					t.Fatal(err)
@@ -150,7 +150,7 @@ func TestRefreshAhead(t *testing.T) {
 				for i, st := range tt.steps {
 					for code, n := range st.requests {
 						for range n {
-							if _, err := c.Quote(t.Context(), code); err != nil {
+							if _, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil {
 								t.Fatal(err)
 							}
 						}
@@ -164,12 +164,12 @@ func TestRefreshAhead(t *testing.T) {
 						t.Errorf("step %d: Quotes batches: got %q, want %q", i, got, st.want)
 					}
 					for _, code := range st.hits {
-						if q, err := c.Quote(t.Context(), code); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+						if q, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 							t.Errorf("step %d: %s: got %+v, %v; want a cache hit", i, code, q, err)
 						}
 					}
 					for _, code := range st.misses {
-						if q, err := c.Quote(t.Context(), code); err != nil || q.Meta.Origin != kisfeed.OriginSource {
+						if q, err := c.Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil || q.Meta.Origin != kisfeed.OriginSource {
 							t.Errorf("step %d: %s: got %+v, %v; want a miss fetched now", i, code, q, err)
 						}
 					}
@@ -187,12 +187,12 @@ func TestRefreshCloseMidCall(t *testing.T) {
 		clk := newClock(kst(10, 0))
 		up := &batchUpstream{block: true}
 		tick := make(chan time.Time)
-		c, err := cache.New(up.source([]string{"005930"}), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(clk.Now),
+		c, err := cache.New(up.source([]string{"005930"}), cache.NewMemory(100, clk.Now), sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}),
 			cache.WithRefreshAhead(cache.Refresh{Rate: 1, Universe: true, Tick: tick}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Quote(t.Context(), "000660"); err != nil {
+		if _, err := c.Quote(t.Context(), kisfeed.MustParseCode("000660")); err != nil {
 			t.Fatal(err)
 		}
 		tick <- clk.Now()
@@ -210,7 +210,7 @@ func TestRefreshCloseMidCall(t *testing.T) {
 func TestRefreshConfig(t *testing.T) {
 	t.Parallel()
 	for _, r := range []cache.Refresh{{Rate: -1}, {Rate: 1, Batch: 31}, {Rate: 1, Codes: -1}, {Rate: 1, Ahead: -time.Second}} {
-		_, err := cache.New(&mock.FuncSource{}, cache.NewMemory(1, nil), cache.WithRefreshAhead(r))
+		_, err := cache.New(&sourcetest.Func{}, cache.NewMemory(1, nil), cache.WithRefreshAhead(r))
 		if err == nil || !strings.Contains(err.Error(), "refresh ahead") {
 			t.Errorf("%+v: got %v, want a refresh-ahead error", r, err)
 		}

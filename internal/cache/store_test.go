@@ -3,6 +3,7 @@ package cache_test
 import (
 	"context"
 	"errors"
+	"github.com/kisfeed/kisfeed"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -147,7 +148,7 @@ func TestCacheTiered(t *testing.T) {
 	t.Parallel()
 	clk := newClock(kst(10, 0))
 	shared := &flakyStore{m: cache.NewMemory(10, clk.Now)}
-	e := newEnv(t, kst(10, 0), cache.Tiered(cache.NewMemory(10, clk.Now), shared, time.Second), cache.WithClock(clk.Now))
+	e := newEnv(t, kst(10, 0), cache.Tiered(cache.NewMemory(10, clk.Now), shared, time.Second), cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
 	e.clk, e.up.now = clk, clk.Now
 	e.quote(t, "005930")
 	gets := shared.gets.Load()

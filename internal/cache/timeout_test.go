@@ -9,7 +9,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/cache"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestFlightTimeoutNamed checks that a shared upstream call cut off by the
@@ -19,7 +19,7 @@ import (
 func TestFlightTimeoutNamed(t *testing.T) {
 	t.Parallel()
 	block := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) { return nil, block(ctx) },
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			return nil, block(ctx)
@@ -38,19 +38,28 @@ func TestFlightTimeoutNamed(t *testing.T) {
 		call func(ctx context.Context, c *cache.Cache) error
 		want string
 	}{
-		{"quote", func(ctx context.Context, c *cache.Cache) error { _, err := c.Quote(ctx, "005930"); return err },
+		{"quote", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.Quote(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"quote 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"quotes", func(ctx context.Context, c *cache.Cache) error {
-			_, err := c.Quotes(ctx, []string{"005930", "000660"})
+			_, err := c.Quotes(ctx, kisfeed.MustParseCodes("005930", "000660"))
 			return err
 		}, "quotes 005930,000660: upstream did not answer within 45s: context deadline exceeded"},
-		{"order book", func(ctx context.Context, c *cache.Cache) error { _, err := c.OrderBook(ctx, "005930"); return err },
+		{"order book", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.OrderBook(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"order book 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"candles", func(ctx context.Context, c *cache.Cache) error {
-			_, err := c.Candles(ctx, kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -7), To: day})
+			_, err := c.Candles(ctx, kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -7), To: day})
 			return err
 		}, "candles 005930 day 2026-03-03..2026-03-10: upstream did not answer within 45s: context deadline exceeded"},
-		{"info", func(ctx context.Context, c *cache.Cache) error { _, err := c.StockInfo(ctx, "005930"); return err },
+		{"info", func(ctx context.Context, c *cache.Cache) error {
+			_, err := c.StockInfo(ctx, kisfeed.MustParseCode("005930"))
+			return err
+		},
 			"stock info 005930: upstream did not answer within 45s: context deadline exceeded"},
 		{"universe", func(ctx context.Context, c *cache.Cache) error { _, err := c.Universe(ctx); return err },
 			"universe: upstream did not answer within 45s: context deadline exceeded"},
@@ -62,7 +71,7 @@ func TestFlightTimeoutNamed(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				now := func() time.Time { return kst(10, 0) }
-				c, err := cache.New(src, cache.NewMemory(100, now), sessions, cache.WithClock(now), cache.WithFlightTimeout(45*time.Second))
+				c, err := cache.New(src, cache.NewMemory(100, now), sessions, cache.WithClock(kisfeed.Clock{Wall: now}), cache.WithFlightTimeout(45*time.Second))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,10 +9,7 @@ import (
 )
 
 // Quote returns the cached quote of code, or fetches it.
-func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
+func (c *Cache) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if c.ref != nil {
 		c.ref.heat.add(code)
 	}
@@ -21,10 +18,7 @@ func (c *Cache) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) 
 }
 
 // OrderBook returns the cached book of code, or fetches it.
-func (c *Cache) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
+func (c *Cache) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	return stockGet(ctx, c, bookKind, code, c.ttl.OrderBook, kisfeed.Source.OrderBook,
 		func(b *kisfeed.OrderBook) *kisfeed.Meta { return &b.Meta })
 }
@@ -42,9 +36,6 @@ func coversToday(q kisfeed.CandleQuery, now time.Time) bool {
 // Candles returns the cached series of q, or fetches it. Series that reach
 // today follow the intraday freshness rule; older ones the candles TTL.
 func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if err := checkCode(q.Code); err != nil {
-		return nil, err
-	}
 	iv, err := kisfeed.ParseInterval(string(q.Interval))
 	if err != nil {
 		return nil, err
@@ -67,11 +58,11 @@ func (c *Cache) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 // candlesSubject names a candle series in errors:
 // "candles 005930 day 2026-03-03..2026-03-10".
 func candlesSubject(q kisfeed.CandleQuery) subject {
-	arg := q.Code + " " + string(q.Interval)
+	arg := q.Code.String() + " " + string(q.Interval)
 	if !q.From.IsZero() || !q.To.IsZero() {
 		arg += " " + dateOrOpen(q.From) + ".." + dateOrOpen(q.To)
 	}
-	return subject{"candles", arg}
+	return subject{what: "candles", arg: arg}
 }
 
 // dateOrOpen is t's day, or "" for an open end.
@@ -83,10 +74,7 @@ func dateOrOpen(t time.Time) string {
 }
 
 // StockInfo returns the cached info of code, or fetches it.
-func (c *Cache) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
-	if err := checkCode(code); err != nil {
-		return nil, err
-	}
+func (c *Cache) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	s, err := stockGet(ctx, c, infoKind, code, c.ttl.Info, kisfeed.Source.StockInfo,
 		func(s *kisfeed.StockInfo) *kisfeed.Meta { return &s.Meta })
 	if err == nil && !s.ListingDate.IsZero() {
@@ -117,7 +105,7 @@ func (c *Cache) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
 // upstream (info TTL).
 func (c *Cache) IsTradingDay(ctx context.Context, date time.Time) (bool, error) {
 	day := kisfeed.Day(date)
-	r, err := lookup(ctx, c, KindCalendar, c.prefix+"calendar:"+ymd(day), subject{"calendar", day.Format(time.DateOnly)}, c.ttl.Info, false,
+	r, err := lookup(ctx, c, KindCalendar, c.prefix+"calendar:"+ymd(day), subject{what: "calendar", arg: day.Format(time.DateOnly)}, c.ttl.Info, false,
 		func(ctx context.Context) (bool, error) { return c.up.IsTradingDay(ctx, day) })
 	if err != nil {
 		return false, err

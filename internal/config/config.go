@@ -61,7 +61,7 @@ func (s Secret) Reveal() string { return string(s) }
 // .env.example documents each one.
 type Config struct {
 	// EnableKISAPI: unset = automatic (KIS when credentials or a base URL
-	// are set, else the embedded emulator); "false" = mock source; "true" =
+	// are set, else the embedded emulator); "false" = synthetic market; "true" =
 	// KIS, credentials required.
 	EnableKISAPI string `env:"ENABLE_KIS_API"`
 
@@ -109,7 +109,7 @@ type Config struct {
 	// books written through into the cache; empty = none.
 	StreamCodes string `env:"STREAM_CODES"`
 
-	// Seed of the synthetic market (mock source and embedded emulator).
+	// Seed of the synthetic market (synthetic source and embedded emulator).
 	Seed int64 `env:"KISFEED_SEED" envDefault:"1"`
 	// MarketTime, when set, starts the synthetic market's clock (mock
 	// source and embedded emulator) at this instant and lets it run in real

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -60,7 +60,7 @@ func TestCalendarBeyondTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rec := newFixture(t, &mock.FuncSource{IsTradingDayFn: tt.src}).get(t, tt.target)
+			rec := newFixture(t, &sourcetest.Func{IsTradingDayFn: tt.src}).get(t, tt.target)
 			if rec.Code != tt.status {
 				t.Fatalf("status: got %d, want %d; body %s", rec.Code, tt.status, rec.Body)
 			}

@@ -53,7 +53,7 @@ func (s *Server) serve(w http.ResponseWriter, m kisfeed.Meta, v any) {
 // value's view with its cache headers. view returns the value's Meta with
 // the body, so every route answers and caches alike.
 func serveCode[T any](s *Server, w http.ResponseWriter, r *http.Request,
-	fetch func(ctx context.Context, code string) (T, error), view func(T) (kisfeed.Meta, any)) {
+	fetch func(ctx context.Context, code kisfeed.Code) (T, error), view func(T) (kisfeed.Meta, any)) {
 	if err := noQuery(r); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -63,7 +63,7 @@ func serveCode[T any](s *Server, w http.ResponseWriter, r *http.Request,
 		s.writeError(w, r, err)
 		return
 	}
-	serveValue(s, w, r, func(ctx context.Context) (T, error) { return fetch(ctx, code.String()) }, view)
+	serveValue(s, w, r, func(ctx context.Context) (T, error) { return fetch(ctx, code) }, view)
 }
 
 // serveValue asks the source through fetch and writes the value's view
@@ -111,7 +111,7 @@ func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := candleParams(code.String(), vals, s.now())
+	q, err := candleParams(code, vals, s.now())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -130,16 +130,10 @@ func (s *Server) handleQuotes(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	all, invalid, err := batchCodes(vals)
+	all, valid, invalid, err := batchCodes(vals)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	valid := make([]string, 0, len(all))
-	for _, c := range all {
-		if _, bad := invalid[c]; !bad {
-			valid = append(valid, c)
-		}
 	}
 	byCode := map[string]*kisfeed.Quote{}
 	failed := invalid
@@ -160,7 +154,7 @@ func (s *Server) handleQuotes(w http.ResponseWriter, r *http.Request) {
 		}
 		for i, q := range qs {
 			if q != nil && i < len(valid) {
-				byCode[valid[i]] = q
+				byCode[valid[i].String()] = q
 			}
 		}
 	}

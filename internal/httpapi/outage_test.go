@@ -23,8 +23,8 @@ import (
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/metrics"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // outage is an upstream that can be switched off: while down, every call
@@ -38,7 +38,7 @@ func (o *outage) fail() error {
 	return fmt.Errorf("kis: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 }
 
-func (o *outage) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (o *outage) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if o.down.Load() {
 		return nil, o.fail()
 	}
@@ -61,13 +61,13 @@ func TestUpstreamOutage(t *testing.T) {
 		const delay = 30 * time.Second
 		reg := prometheus.NewRegistry()
 		m := metrics.New(reg)
-		up := &outage{Source: mock.NewSource(sim.New(1), now)}
+		up := &outage{Source: synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now})}
 		br, err := breaker.New(up, breaker.WithFailures(3), breaker.WithDelay(delay), breaker.WithSuccesses(1),
 			breaker.WithOnStateChange(func(_, to breaker.State) { m.SetBreakerState(string(to)) }))
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(now), cache.WithObserver(m),
+		c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(kisfeed.Clock{Wall: now}), cache.WithObserver(m),
 			cache.WithTTLs(cache.TTLs{Price: 5 * time.Second}))
 		if err != nil {
 			t.Fatal(err)
@@ -191,11 +191,11 @@ func (g gaugeFromRegistry) Collect(ch chan<- prometheus.Metric) {
 // every request a fresh cache hit.
 func BenchmarkQuoteCacheStack(b *testing.B) {
 	now := func() time.Time { return time.Date(2025, time.March, 11, 10, 0, 0, 0, kisfeed.KST) }
-	br, err := breaker.New(mock.NewSource(sim.New(1), now))
+	br, err := breaker.New(synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: now}))
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(now))
+	c, err := cache.New(br, cache.NewMemory(1000, now), cache.WithClock(kisfeed.Clock{Wall: now}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func checkParams(q url.Values, allowed ...string) error {
 }
 
 // candleParams parses the candles query for the day now (KST).
-func candleParams(code string, q url.Values, now time.Time) (kisfeed.CandleQuery, error) {
+func candleParams(code kisfeed.Code, q url.Values, now time.Time) (kisfeed.CandleQuery, error) {
 	if err := checkParams(q, "interval", "from", "to", "adjusted"); err != nil {
 		return kisfeed.CandleQuery{}, err
 	}
@@ -142,15 +142,16 @@ func candleParams(code string, q url.Values, now time.Time) (kisfeed.CandleQuery
 
 // batchCodes parses the codes of /v1/quotes: comma separated, possibly
 // repeated (codes=a,b&codes=c), blanks skipped, duplicates dropped, order
-// kept. Malformed codes are reported in invalid (all still lists them, in
-// order) so the batch still serves the good ones.
-func batchCodes(q url.Values) (all []string, invalid map[string]error, err error) {
+// kept. Each is parsed once: the good ones are in valid, in order, and
+// the malformed ones in invalid (all still lists every code, in order),
+// so the batch still serves the good ones.
+func batchCodes(q url.Values) (all []string, valid []kisfeed.Code, invalid map[string]error, err error) {
 	if err := checkParams(q, "codes"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	raw := q["codes"]
 	if len(raw) == 0 {
-		return nil, nil, badParam("codes", "codes is required: want up to %d comma-separated codes like 005930,000660", MaxBatch)
+		return nil, nil, nil, badParam("codes", "codes is required: want up to %d comma-separated codes like 005930,000660", MaxBatch)
 	}
 	seen := map[string]bool{}
 	for _, v := range raw {
@@ -162,22 +163,25 @@ func batchCodes(q url.Values) (all []string, invalid map[string]error, err error
 			seen[c] = true
 			all = append(all, c)
 			if len(all) > MaxBatch {
-				return nil, nil, badParam("codes", "more than %d codes: want at most %d per request", MaxBatch, MaxBatch)
+				return nil, nil, nil, badParam("codes", "more than %d codes: want at most %d per request", MaxBatch, MaxBatch)
 			}
 		}
 	}
 	if len(all) == 0 {
-		return nil, nil, badParam("codes", "codes is empty: want up to %d comma-separated codes like 005930,000660", MaxBatch)
+		return nil, nil, nil, badParam("codes", "codes is empty: want up to %d comma-separated codes like 005930,000660", MaxBatch)
 	}
 	for _, c := range all {
-		if _, err := kisfeed.ParseCode(c); err != nil {
+		code, err := kisfeed.ParseCode(c)
+		if err != nil {
 			if invalid == nil {
 				invalid = map[string]error{}
 			}
 			invalid[c] = err
+			continue
 		}
+		valid = append(valid, code)
 	}
-	return all, invalid, nil
+	return all, valid, invalid, nil
 }
 
 // truncate shortens user input echoed in messages.

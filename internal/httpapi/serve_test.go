@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestServeGracefulShutdown cancels the serve context while a request is
@@ -24,7 +24,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		close(entered)
 		<-release
 		return testQuote(code, kisfeed.OriginSource), nil

@@ -21,7 +21,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/internal/metrics"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // testNow is a Tuesday trading day, mid-session.
@@ -44,19 +44,16 @@ func testQuote(code string, origin kisfeed.Origin) *kisfeed.Quote {
 
 // fakeSource answers from listed: unknown codes are ErrNotFound, and each
 // call is counted so tests can assert bad input never reaches it.
-func fakeSource(calls *atomic.Int64) *mock.FuncSource {
+func fakeSource(calls *atomic.Int64) *sourcetest.Func {
 	lookup := func(code string) error {
 		calls.Add(1)
-		if err := kisfeed.ValidateCode(code); err != nil {
-			return err
-		}
 		if _, ok := listed[code]; !ok {
 			return fmt.Errorf("%w: stock code %q is not listed", kisfeed.ErrNotFound, code)
 		}
 		return nil
 	}
 	meta := kisfeed.Meta{AsOf: testNow, Source: "mock", Origin: kisfeed.OriginCache, Expires: testNow.Add(10 * time.Second)}
-	return &mock.FuncSource{
+	return &sourcetest.Func{
 		QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 			if err := lookup(code); err != nil {
 				return nil, err
@@ -75,10 +72,10 @@ func fakeSource(calls *atomic.Int64) *mock.FuncSource {
 			return b, nil
 		},
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			if err := lookup(q.Code); err != nil {
+			if err := lookup(q.Code.String()); err != nil {
 				return nil, err
 			}
-			return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Meta: meta, Bars: []kisfeed.Candle{
+			return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval, Meta: meta, Bars: []kisfeed.Candle{
 				{Time: q.From, Open: 1, High: 2, Low: 1, Close: 2, Volume: 3, Value: 4},
 			}}, nil
 		},
@@ -205,7 +202,7 @@ func TestCacheHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+			src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 				q := testQuote(code, kisfeed.OriginCache)
 				q.Meta = tt.meta
 				q.Meta.AsOf, q.Meta.Source = testNow, "kis"
@@ -257,7 +254,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+			src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 				if tt.panicWith != nil {
 					panic(tt.panicWith)
 				}
@@ -434,7 +431,7 @@ func TestBatch(t *testing.T) {
 
 func TestBatchUpstreamDown(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 		return nil, &kisfeed.UnavailableError{RetryAfter: 30 * time.Second}
 	}}
 	rec := newFixture(t, src).get(t, "/v1/quotes?codes=005930")
@@ -445,7 +442,7 @@ func TestBatchUpstreamDown(t *testing.T) {
 
 func TestBatchMergesMeta(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 		return []*kisfeed.Quote{testQuote(codes[0], kisfeed.OriginCache), testQuote(codes[1], kisfeed.OriginStale)}, nil
 	}}
 	rec := newFixture(t, src).get(t, "/v1/quotes?codes=005930,000660")
@@ -478,16 +475,16 @@ func TestCandles(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got kisfeed.CandleQuery
-			src := &mock.FuncSource{CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+			src := &sourcetest.Func{CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 				got = q
-				return &kisfeed.Candles{Code: q.Code, Interval: q.Interval, Bars: []kisfeed.Candle{{Time: q.From, Close: 5}},
+				return &kisfeed.Candles{Code: q.Code.String(), Interval: q.Interval, Bars: []kisfeed.Candle{{Time: q.From, Close: 5}},
 					Meta: kisfeed.Meta{AsOf: testNow, Source: "mock", Origin: kisfeed.OriginSource}}, nil
 			}}
 			rec := newFixture(t, src).get(t, "/v1/stocks/005930/candles"+tt.query)
 			if rec.Code != 200 {
 				t.Fatalf("status: got %d, want 200; body %s", rec.Code, rec.Body)
 			}
-			if got.Code != "005930" || got.Interval != tt.interval || got.From.Format(time.DateOnly) != tt.from ||
+			if got.Code.String() != "005930" || got.Interval != tt.interval || got.From.Format(time.DateOnly) != tt.from ||
 				got.To.Format(time.DateOnly) != tt.to || got.Unadjusted != tt.unadj || got.From.Location() != kisfeed.KST {
 				t.Errorf("query: got %+v, want %s %s..%s unadjusted=%v in KST", got, tt.interval, tt.from, tt.to, tt.unadj)
 			}
@@ -624,7 +621,7 @@ func TestAccessLogHidesHeaders(t *testing.T) {
 
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
-	src := &mock.FuncSource{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
+	src := &sourcetest.Func{QuoteFn: func(ctx context.Context, code string) (*kisfeed.Quote, error) {
 		<-ctx.Done()
 		return nil, fmt.Errorf("kis: quote: %w", ctx.Err())
 	}}

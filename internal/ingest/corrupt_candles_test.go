@@ -48,10 +48,10 @@ func TestCandlesCorruptedBarsRejected(t *testing.T) {
 			codes = append(codes, s.Code)
 		}
 	}
-	in := &ingest.Ingester{Source: kis.NewSource(c), Store: store, Now: clock, DB: "test.db"}
+	in := &ingest.Ingester{Source: kis.NewSource(c), Store: store, Clock: kisfeed.Clock{Market: clock}, DB: "test.db"}
 	// One worker: the emulator's fault RNG is drawn in request order, so
 	// the same seed corrupts the same bars every run.
-	sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Path: ingest.PathCandles, Codes: codes, Workers: 1})
+	sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Path: ingest.PathCandles, Codes: kisfeed.MustParseCodes(codes...), Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

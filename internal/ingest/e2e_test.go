@@ -18,9 +18,9 @@ import (
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/postgres"
 	"github.com/kisfeed/kisfeed/internal/pricestore/pricestoretest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -142,7 +142,7 @@ func TestEmulatorCorruptedResponses(t *testing.T) {
 			if tt.name == "candles" {
 				for _, s := range simMarket().Universe()[:250] {
 					if s.IsCommonStock() && (s.ListingDate.IsZero() || s.ListingDate.Before(opts.From)) {
-						opts.Codes = append(opts.Codes, s.Code)
+						opts.Codes = append(opts.Codes, kisfeed.MustParseCode(s.Code))
 					}
 				}
 			}
@@ -217,7 +217,7 @@ func TestEmulatorCorruptedResponses(t *testing.T) {
 				all, _ = store.BarsOn(ctx, day)
 			}
 			for _, code := range opts.Codes {
-				bars, _ := store.Bars(ctx, code, sum.From, sum.To)
+				bars, _ := store.Bars(ctx, code.String(), sum.From, sum.To)
 				all = append(all, bars...)
 			}
 			var checked int
@@ -287,7 +287,7 @@ type cancelAfter struct {
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfter) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (c *cancelAfter) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	if c.calls.Add(1) == c.n {
 		c.cancel()
 	}
@@ -305,7 +305,7 @@ func TestPostgresSameCountsAsSQLite(t *testing.T) {
 	lite := openStore(t)
 	// The forced rerun (all unchanged) is in the conformance suite and
 	// TestRunWholeMarketQuotesPath; here one whole-market run per store.
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var sums []*ingest.Summary
 	for _, st := range []kisfeed.PriceStore{lite, pg} {
 		s, err := newIngester(src, st, afterClose).Run(ctx, ingest.Options{})
@@ -381,7 +381,7 @@ func BenchmarkTimedAgainstEmulator(b *testing.B) {
 		}
 		before := c.Stats().Requests
 		start := time.Now()
-		sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: codes})
+		sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: kisfeed.MustParseCodes(codes...)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -47,7 +47,11 @@ func sourceLabel(m kisfeed.Meta, path Path) string {
 
 func (j *job) fetchQuotes(ctx context.Context, codes []string) result {
 	r := result{codes: codes}
-	qs, err := j.in.Source.Quotes(ctx, codes)
+	parsed := make([]kisfeed.Code, len(codes))
+	for i, c := range codes {
+		parsed[i] = j.codes[c]
+	}
+	qs, err := j.in.Source.Quotes(ctx, parsed)
 	var be *kisfeed.BatchError
 	now := j.in.now()
 	if err != nil && !errors.As(err, &be) {
@@ -184,7 +188,7 @@ func (j *job) fetchCandles(ctx context.Context, code string) result {
 		from = krx.PrevTradingDay(from) // a retry: not the cached question
 	}
 	cs, err := j.in.Source.Candles(ctx, kisfeed.CandleQuery{
-		Code: code, Interval: kisfeed.IntervalDay, From: from, To: j.to, Unadjusted: true,
+		Code: j.codes[code], Interval: kisfeed.IntervalDay, From: from, To: j.to, Unadjusted: true,
 	})
 	now := j.in.now()
 	if me := malformed(err); me != nil && ctx.Err() == nil {

@@ -59,7 +59,7 @@ type Options struct {
 	Markets []kisfeed.Market
 	// Codes keeps only these codes (empty: the whole universe). Each must
 	// be a listed common stock.
-	Codes []string
+	Codes []kisfeed.Code
 	// Workers bounds the concurrent fetches (0: DefaultWorkers).
 	Workers int
 	// Force refetches codes that are already complete in the store.
@@ -89,9 +89,12 @@ type Ingester struct {
 	Store  kisfeed.PriceStore
 	// Logger receives progress and warnings (nil: discard).
 	Logger *slog.Logger
-	// Now is the clock (nil: time.Now). It decides the default day and
-	// whether the market is closed.
-	Now func() time.Time
+	// Clock is the gateway's one pair of clocks (the zero Clock: time.Now
+	// for both). Its market half decides the default day and whether the
+	// market is closed; its wall half dates leases and heartbeats, because
+	// liveness is judged on real time while a backfill or a test pins the
+	// market.
+	Clock kisfeed.Clock
 	// Stats reads the HTTP clients' counters (nil: no HTTP underneath,
 	// requests are reported as 0).
 	Stats func() ClientStats
@@ -105,10 +108,6 @@ type Ingester struct {
 	// run or verify marks it abandoned (0: [DefaultLease]). The running
 	// process renews it every Lease/4.
 	Lease time.Duration
-	// Clock is the wall clock of the lease (nil: time.Now). It is not
-	// Now: that is the market clock, which a backfill or a test pins,
-	// while liveness must be judged on real time.
-	Clock func() time.Time
 	// Owner is recorded on the runs this ingester starts
 	// (kisfeed.IngestionRun.Owner; "": [ProcessOwner]).
 	Owner string
@@ -118,12 +117,8 @@ type Ingester struct {
 	Dead func(owner string) bool
 }
 
-func (in *Ingester) now() time.Time {
-	if in.Now != nil {
-		return in.Now()
-	}
-	return time.Now()
-}
+// now is the market clock's time.
+func (in *Ingester) now() time.Time { return in.Clock.MarketNow() }
 
 func (in *Ingester) log() *slog.Logger {
 	if in.Logger != nil {
@@ -232,7 +227,7 @@ func ChoosePath(want Path, now, from, to time.Time) (Path, string, error) {
 // stocks ("ST" group: ordinary and preferred shares; ETFs, ETNs, REITs and
 // other groups are left out because their tick and limit rules differ;
 // halted stocks stay, their bars say so), in the asked markets and codes.
-func selectUniverse(all []kisfeed.Stock, markets []kisfeed.Market, codes []string) ([]kisfeed.Stock, error) {
+func selectUniverse(all []kisfeed.Stock, markets []kisfeed.Market, codes []kisfeed.Code) ([]kisfeed.Stock, error) {
 	byCode := make(map[string]kisfeed.Stock, len(all))
 	for _, s := range all {
 		byCode[s.Code] = s
@@ -241,7 +236,8 @@ func selectUniverse(all []kisfeed.Stock, markets []kisfeed.Market, codes []strin
 	if len(codes) > 0 {
 		var bad []string
 		seen := map[string]bool{}
-		for _, c := range codes {
+		for _, kc := range codes {
+			c := kc.String()
 			if seen[c] {
 				continue
 			}
@@ -296,27 +292,25 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	for _, c := range opts.Codes {
-		if err := kisfeed.ValidateCode(c); err != nil {
-			return nil, err
-		}
-	}
 	stats0 := in.stats()
 	universe, err := in.universe(ctx, opts, to)
 	if err != nil {
 		return nil, err
 	}
+	listed := len(universe) // malformed codes included: they count as failed
+	codes, badCodes := parseUniverse(universe)
+	universe = slices.DeleteFunc(universe, func(s kisfeed.Stock) bool { return badCodes[s.Code] != nil })
 
 	sum := &Summary{
 		From: from, To: to, Days: len(days), Path: path, PathReason: why,
-		Universe: len(universe), DB: in.DB, Workers: workers,
+		Universe: listed, DB: in.DB, Workers: workers,
 	}
 	// A run killed before it could record its end is still "running":
 	// mark it abandoned now, so the record says what happened.
 	if _, err := in.AbandonStale(ctx); err != nil {
 		in.log().Warn("could not look for dead runs", "err", err)
 	}
-	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: len(universe),
+	run := &kisfeed.IngestionRun{StartedAt: started, From: from, To: to, Path: string(path), Universe: listed,
 		HeartbeatAt: in.clock(), Owner: in.owner()}
 	if err := in.Store.StartRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -326,13 +320,16 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	stopHeartbeat := in.startHeartbeat(ctx, log, run.ID)
 	defer stopHeartbeat()
 	log.Info("ingestion started", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly),
-		"path", path, "why", why, "universe", len(universe), "workers", workers)
+		"path", path, "why", why, "universe", listed, "workers", workers)
+	for code, err := range badCodes {
+		log.Warn("code left out", "code", code, "err", err)
+	}
 
 	j := &job{
 		in: in, log: log, runID: run.ID, path: path, from: from, to: to,
 		lookback: krx.PrevTradingDay(from),
 		v:        &validator{universe: map[string]kisfeed.Stock{}},
-		sum:      sum, failed: map[string]error{},
+		codes:    codes, sum: sum, failed: badCodes,
 		unwritten: map[string]bool{}, pending: map[string]bool{},
 	}
 	for _, s := range universe {
@@ -351,6 +348,24 @@ func (in *Ingester) Run(ctx context.Context, opts Options) (*Summary, error) {
 	stopHeartbeat()
 	runErr = in.record(ctx, log, run.ID, started, sum, runErr)
 	return sum, runErr
+}
+
+// parseUniverse parses the universe's codes once, for the Source calls:
+// the codes that parse, and the error of each that does not. A malformed
+// code in the upstream's listing is that code's failure (listed in the
+// summary with the reason), not the run's.
+func parseUniverse(universe []kisfeed.Stock) (codes map[string]kisfeed.Code, bad map[string]error) {
+	codes = make(map[string]kisfeed.Code, len(universe))
+	bad = map[string]error{}
+	for _, s := range universe {
+		c, err := kisfeed.ParseCode(s.Code)
+		if err != nil {
+			bad[s.Code] = fmt.Errorf("the upstream's universe lists a malformed code: %w", err)
+			continue
+		}
+		codes[s.Code] = c
+	}
+	return codes, bad
 }
 
 // universe is the run's selection of today's listing: the common stocks

@@ -15,9 +15,10 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -56,7 +57,7 @@ type counting struct {
 	quotes, candles atomic.Int64
 }
 
-func (c *counting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (c *counting) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	c.quotes.Add(1)
 	return c.Source.Quotes(ctx, codes)
 }
@@ -67,7 +68,7 @@ func (c *counting) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed
 }
 
 func newIngester(src kisfeed.Source, store kisfeed.PriceStore, now time.Time) *ingest.Ingester {
-	return &ingest.Ingester{Source: src, Store: store, Now: func() time.Time { return now }, DB: "test.db"}
+	return &ingest.Ingester{Source: src, Store: store, Clock: kisfeed.Clock{Market: func() time.Time { return now }}, DB: "test.db"}
 }
 
 func commonStocks(t *testing.T, asOf time.Time) int {
@@ -92,7 +93,7 @@ func TestRunWholeMarketQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 
 	sum, err := in.Run(ctx, ingest.Options{})
@@ -178,14 +179,14 @@ func TestRunCandlesPathMatchesQuotesPath(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 	codes := []string{"005930", "000660", "035420", "005935", "068270"}
 
-	if _, err := in.Run(ctx, ingest.Options{Codes: codes}); err != nil {
+	if _, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := in.Run(ctx, ingest.Options{Codes: codes, Force: true, Path: ingest.PathCandles})
+	sum, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...), Force: true, Path: ingest.PathCandles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,11 +203,11 @@ func TestRunBackfillWindow(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	in := newIngester(src, store, afterClose)
 	from, to := kisfeed.Date(2025, 5, 1), kisfeed.Date(2025, 5, 31)
 	codes := []string{"005930", "000660", "035420"}
-	sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: codes})
+	sum, err := in.Run(ctx, ingest.Options{From: from, To: to, Codes: kisfeed.MustParseCodes(codes...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestRunBackfillWindow(t *testing.T) {
 	}
 	// A wider window resumes: only what is missing is fetched, but a
 	// code lacking any day of the window is fetched whole.
-	sum2, err := in.Run(ctx, ingest.Options{From: from, To: kisfeed.Date(2025, 6, 4), Codes: codes})
+	sum2, err := in.Run(ctx, ingest.Options{From: from, To: kisfeed.Date(2025, 6, 4), Codes: kisfeed.MustParseCodes(codes...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ type corrupting struct {
 	candles int            // Candles calls, guarded by mu
 }
 
-func (c *corrupting) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (c *corrupting) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	qs, err := c.Source.Quotes(ctx, codes)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -274,7 +275,7 @@ func (c *corrupting) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfe
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.candles++
-	if _, ok := c.bad[q.Code]; ok && c.times < 0 && err == nil {
+	if _, ok := c.bad[q.Code.String()]; ok && c.times < 0 && err == nil {
 		cp := *cs
 		cp.Bars = slices.Clone(cs.Bars)
 		for i := range cp.Bars {
@@ -311,9 +312,9 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &corrupting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose }),
+			src := &corrupting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}),
 				bad: bad, times: tt.times, seen: map[string]int{}}
-			sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: codes})
+			sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,8 +363,8 @@ func TestRunRejectsCorruptBars(t *testing.T) {
 
 func TestRunAboveMaxFailureRatioIsRecordedFailed(t *testing.T) {
 	t.Parallel()
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	src := &mock.FuncSource{
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			return nil, errors.New("upstream 500")
@@ -384,7 +385,7 @@ func TestRunAboveMaxFailureRatioIsRecordedFailed(t *testing.T) {
 			t.Parallel()
 			store := openStore(t)
 			sum, err := newIngester(src, store, afterClose).Run(t.Context(),
-				ingest.Options{Codes: codes, Path: ingest.PathCandles, MaxFailureRatio: tt.maxRatio})
+				ingest.Options{Codes: kisfeed.MustParseCodes(codes...), Path: ingest.PathCandles, MaxFailureRatio: tt.maxRatio})
 			if err != nil {
 				t.Fatalf("Run: %v (per-code failures return a summary, not an error)", err)
 			}
@@ -406,16 +407,16 @@ func TestRunFailuresAreCollected(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var calls atomic.Int64
 	boom := errors.New("upstream 500")
 	var mu sync.Mutex
 	var asked []time.Time // From of each 000660 call, guarded by mu
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
 			calls.Add(1)
-			if q.Code == "000660" {
+			if q.Code.String() == "000660" {
 				mu.Lock()
 				asked = append(asked, q.From)
 				mu.Unlock()
@@ -425,7 +426,7 @@ func TestRunFailuresAreCollected(t *testing.T) {
 		},
 	}
 	codes := []string{"005930", "000660", "035420"}
-	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: codes, Path: ingest.PathCandles})
+	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...), Path: ingest.PathCandles})
 	if err != nil {
 		t.Fatalf("Run: %v (per-code failures must not fail the run)", err)
 	}
@@ -449,7 +450,7 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	// KOSPI only (~950 stocks): the whole market adds time, not coverage.
 	opts := ingest.Options{Workers: 4, Markets: []kisfeed.Market{kisfeed.MarketKOSPI}}
 	want := commonStocksIn(t, day, kisfeed.MarketKOSPI)
@@ -460,13 +461,13 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var calls atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			if calls.Add(1) == full/2 {
 				cancel()
 			}
-			return base.Quotes(ctx, codes)
+			return base.Quotes(ctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	in := newIngester(src, store, afterClose)
@@ -514,9 +515,9 @@ func TestRunInterruptedThenResumed(t *testing.T) {
 func TestRunStoreFailureFailsRun(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	fs := &failingStore{PriceStore: store}
-	sum, err := newIngester(src, fs, afterClose).Run(t.Context(), ingest.Options{Codes: []string{"005930"}})
+	sum, err := newIngester(src, fs, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err == nil || !errors.Is(err, errDisk) {
 		t.Fatalf("Run error = %v, want the store's error", err)
 	}
@@ -540,7 +541,7 @@ func (failingStore) UpsertBars(context.Context, []kisfeed.DailyBar) (kisfeed.Wri
 func TestRunBadOptions(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	in := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
+	in := newIngester(synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), store, afterClose)
 	tests := []struct {
 		name string
 		opts ingest.Options
@@ -551,8 +552,7 @@ func TestRunBadOptions(t *testing.T) {
 		{"future", ingest.Options{From: kisfeed.Date(2025, 6, 5)}, kisfeed.ErrInvalid},
 		{"reversed", ingest.Options{From: kisfeed.Date(2025, 6, 4), To: kisfeed.Date(2025, 6, 2)}, kisfeed.ErrInvalid},
 		{"quotes for an old day", ingest.Options{From: kisfeed.Date(2025, 6, 2), Path: ingest.PathQuotes}, kisfeed.ErrInvalid},
-		{"malformed code", ingest.Options{Codes: []string{"12345"}}, kisfeed.ErrInvalid},
-		{"unknown code", ingest.Options{Codes: []string{"999999"}}, kisfeed.ErrNotFound},
+		{"unknown code", ingest.Options{Codes: kisfeed.MustParseCodes("999999")}, kisfeed.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,6 +564,45 @@ func TestRunBadOptions(t *testing.T) {
 	}
 	if runs, _ := store.Runs(t.Context(), 10); len(runs) != 0 {
 		t.Errorf("runs recorded for bad options: %d, want 0", len(runs))
+	}
+}
+
+// badListing is a source whose universe is a few common stocks and one
+// listing with a malformed code.
+type badListing struct{ kisfeed.Source }
+
+func (b badListing) Universe(ctx context.Context) ([]kisfeed.Stock, error) {
+	all, err := b.Source.Universe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []kisfeed.Stock
+	for _, s := range all {
+		if s.IsCommonStock() && len(out) < 3 {
+			out = append(out, s)
+		}
+	}
+	bad := out[0]
+	bad.Code = "12345"
+	return append(out, bad), nil
+}
+
+// TestMalformedUniverseCode: a malformed code in the upstream's universe
+// is parsed once, when the universe is read, and becomes that code's
+// failure with the reason; the others are ingested.
+func TestMalformedUniverseCode(t *testing.T) {
+	t.Parallel()
+	store := openStore(t)
+	src := badListing{synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
+	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if sum.Universe != 4 || sum.Failed != 1 || !slices.Equal(sum.FailedCodes, []string{"12345"}) {
+		t.Errorf("summary: universe %d, failed %d %v; want 4, 1 [12345]", sum.Universe, sum.Failed, sum.FailedCodes)
+	}
+	if sum.Written != 3 {
+		t.Errorf("written: got %d, want the 3 good codes", sum.Written)
 	}
 }
 
@@ -634,8 +673,8 @@ func TestWindow(t *testing.T) {
 func TestSummaryJSONAndText(t *testing.T) {
 	t.Parallel()
 	store := openStore(t)
-	src := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{Codes: []string{"005930"}})
+	src := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
+	sum, err := newIngester(src, store, afterClose).Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type job struct {
 	lookback time.Time // the trading day before from: limit reference
 	widen    bool      // retry pass: ask daily charts one more day back
 	v        *validator
+	// codes maps each universe code to its parsed form, for the Source
+	// calls: parsed once when the universe was read.
+	codes map[string]kisfeed.Code
 	// prevClose holds, on the quotes path, the stored close of the
 	// trading day before the run's day: the limit reference.
 	prevClose map[string]int64

@@ -26,12 +26,8 @@ func (in *Ingester) lease() time.Duration {
 	return DefaultLease
 }
 
-func (in *Ingester) clock() time.Time {
-	if in.Clock != nil {
-		return in.Clock()
-	}
-	return time.Now()
-}
+// clock is the wall clock's time: leases and heartbeats.
+func (in *Ingester) clock() time.Time { return in.Clock.Now() }
 
 func (in *Ingester) owner() string {
 	if in.Owner != "" {

@@ -13,7 +13,8 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -52,19 +53,19 @@ func multRowError(code string, n int) *kis.MalformedError {
 		Value: "70900x", Want: "an integer", Code: code, Raw: json.RawMessage(raw)}}
 }
 
-func (u *unreadable) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (u *unreadable) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	qs, err := u.Source.Quotes(ctx, codes)
 	if err != nil {
 		return qs, err
 	}
 	var be *kisfeed.BatchError
 	for i, code := range codes {
-		if u.hit(code) {
+		if u.hit(code.String()) {
 			if be == nil {
 				be = &kisfeed.BatchError{Errs: map[string]error{}}
 			}
 			qs[i] = nil
-			be.Errs[code] = multRowError(code, i)
+			be.Errs[code.String()] = multRowError(code.String(), i)
 		}
 	}
 	if be != nil {
@@ -74,11 +75,11 @@ func (u *unreadable) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quo
 }
 
 func (u *unreadable) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-	if u.hit(q.Code) {
+	if u.hit(q.Code.String()) {
 		raw := fmt.Sprintf(`{"stck_bsop_date":%q,"stck_clpr":"-"}`, q.To.Format("20060102"))
 		// Wrapped the way kis.Source and the cache wrap it.
 		return nil, &kisfeed.UnavailableError{Err: fmt.Errorf("candles %s: %w", q.Code, &kisfeed.MalformedError{
-			Op: kis.TrDailyChart, Field: "output2[0].stck_clpr", Value: "-", Want: "an integer", Code: q.Code, Raw: json.RawMessage(raw)})}
+			Op: kis.TrDailyChart, Field: "output2[0].stck_clpr", Value: "-", Want: "an integer", Code: q.Code.String(), Raw: json.RawMessage(raw)})}
 	}
 	return u.Source.Candles(ctx, q)
 }
@@ -105,17 +106,17 @@ func TestRunMalformedUpstream(t *testing.T) {
 		wantRejected int
 		wantStored   bool
 	}{
-		{"quotes: one bad row, the retry stores it", ingest.Options{Codes: codes}, 1, 1, true},
-		{"quotes: always unreadable, rejected twice", ingest.Options{Codes: codes}, -1, 2, false},
-		{"candles: one bad chart, the retry stores it", ingest.Options{Codes: codes, From: from, To: to, Path: ingest.PathCandles}, 1, 1, true},
-		{"candles: always unreadable", ingest.Options{Codes: codes, From: from, To: to, Path: ingest.PathCandles}, -1, 2, false},
+		{"quotes: one bad row, the retry stores it", ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}, 1, 1, true},
+		{"quotes: always unreadable, rejected twice", ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}, -1, 2, false},
+		{"candles: one bad chart, the retry stores it", ingest.Options{Codes: kisfeed.MustParseCodes(codes...), From: from, To: to, Path: ingest.PathCandles}, 1, 1, true},
+		{"candles: always unreadable", ingest.Options{Codes: kisfeed.MustParseCodes(codes...), From: from, To: to, Path: ingest.PathCandles}, -1, 2, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			src := &unreadable{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose }), bad: bad, times: tt.times}
+			src := &unreadable{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), bad: bad, times: tt.times}
 			sum, err := newIngester(src, store, afterClose).Run(ctx, tt.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -196,9 +197,9 @@ func TestRunMalformedWholeQuotesCall(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var once sync.Once
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe, CandlesFn: base.Candles,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			var err error
@@ -206,11 +207,11 @@ func TestRunMalformedWholeQuotesCall(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
-			return base.Quotes(ctx, codes)
+			return base.Quotes(ctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	codes := []string{"005930", "000660", "035420"}
-	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: codes})
+	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,14 +231,14 @@ func TestRunMalformedWithoutRaw(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
-	src := &mock.FuncSource{
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		CandlesFn: func(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Candles, error) {
-			return nil, &kisfeed.MalformedError{Op: kis.TrDailyChart, Field: "output1", Value: "[", Code: q.Code}
+			return nil, &kisfeed.MalformedError{Op: kis.TrDailyChart, Field: "output1", Value: "[", Code: q.Code.String()}
 		},
 	}
-	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: []string{"005930"}, Path: ingest.PathCandles})
+	sum, err := newIngester(src, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930"), Path: ingest.PathCandles})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,8 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // failNthWrite fails UpsertBars from its nth call on: a database lost for
@@ -36,7 +37,7 @@ func TestStoreFailureStopsFetching(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	src := &counting{Source: mock.NewSource(simMarket(), func() time.Time { return afterClose })}
+	src := &counting{Source: synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})}
 	fs := &failNthWrite{PriceStore: store}
 	fs.n.Store(4) // three batches stored, the fourth fails
 	const workers = 2
@@ -108,7 +109,7 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 		look func(in *ingest.Ingester) error
 	}{
 		{"next run", func(in *ingest.Ingester) error {
-			_, err := in.Run(t.Context(), ingest.Options{Codes: []string{"005930"}})
+			_, err := in.Run(t.Context(), ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 			return err
 		}},
 		{"verify", func(in *ingest.Ingester) error {
@@ -121,10 +122,10 @@ func TestDeadRunsAreAbandoned(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			store := openStore(t)
-			in := newIngester(mock.NewSource(simMarket(), func() time.Time { return afterClose }), store, afterClose)
-			in.Clock = func() time.Time { return wall }
+			in := newIngester(synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }}), store, afterClose)
+			in.Clock.Wall = func() time.Time { return wall }
 			if tt.name == "verify" {
-				if _, err := in.Run(ctx, ingest.Options{Codes: []string{"005930"}}); err != nil {
+				if _, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -181,9 +182,9 @@ func TestRunHeartbeats(t *testing.T) {
 	ctx := t.Context()
 	store := openStore(t)
 	bw := &beatWatch{PriceStore: store, beats: make(chan int64, 1)}
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	var beatSeen atomic.Int64
-	src := &mock.FuncSource{
+	src := &sourcetest.Func{
 		UniverseFn: base.Universe,
 		QuotesFn: func(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
 			select {
@@ -192,12 +193,12 @@ func TestRunHeartbeats(t *testing.T) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			return base.Quotes(ctx, codes)
+			return base.Quotes(ctx, kisfeed.MustParseCodes(codes...))
 		},
 	}
 	in := newIngester(src, bw, afterClose)
 	in.Lease = 4 * time.Millisecond // a renewal every millisecond
-	sum, err := in.Run(ctx, ingest.Options{Codes: []string{"005930"}})
+	sum, err := in.Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes("005930")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,6 +161,12 @@ const verifyFetches = 4
 // evidence; when no sound answer came in verifyFetches the last failure
 // is the error.
 func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatch, error) {
+	// Parsed once for the fetches below; a stored bar with a malformed
+	// code cannot be compared with any source.
+	code, err := kisfeed.ParseCode(b.Code)
+	if err != nil {
+		return nil, fmt.Errorf("stored bar of %s: %w", b.Date.Format(time.DateOnly), err)
+	}
 	var (
 		first   *Mismatch // the first sound disagreement
 		lastErr error
@@ -168,7 +174,7 @@ func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatc
 	for attempt := range verifyFetches {
 		// Every other fetch asks from one trading day earlier: another
 		// question, so a cache in front cannot hand back the same answer.
-		src, err := in.fetchBar(ctx, b.Code, b.Date, attempt%2 == 1)
+		src, err := in.fetchBar(ctx, code, b.Date, attempt%2 == 1)
 		if err == nil && src != nil {
 			if why := shapeProblem(*src); why != "" {
 				err = fmt.Errorf("candles %s: the source's bar for %s is unsound: %s", b.Code, b.Date.Format(time.DateOnly), why)
@@ -198,7 +204,7 @@ func (in *Ingester) verifyOne(ctx context.Context, b kisfeed.DailyBar) (*Mismatc
 	return nil, lastErr
 }
 
-func (in *Ingester) fetchBar(ctx context.Context, code string, day time.Time, widen bool) (*kisfeed.DailyBar, error) {
+func (in *Ingester) fetchBar(ctx context.Context, code kisfeed.Code, day time.Time, widen bool) (*kisfeed.DailyBar, error) {
 	from := day
 	if widen {
 		from = krx.PrevTradingDay(day)
@@ -209,7 +215,7 @@ func (in *Ingester) fetchBar(ctx context.Context, code string, day time.Time, wi
 	}
 	for _, c := range cs.Bars {
 		if kisfeed.Day(c.Time).Equal(day) {
-			return &kisfeed.DailyBar{Code: code, Date: day, Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
+			return &kisfeed.DailyBar{Code: code.String(), Date: day, Open: c.Open, High: c.High, Low: c.Low, Close: c.Close,
 				Volume: c.Volume, Value: c.Value}, nil
 		}
 	}

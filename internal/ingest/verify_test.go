@@ -12,7 +12,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/ingest"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // flakyCandles damages the first daily-chart answers for chosen codes: the
@@ -30,8 +30,8 @@ func (f *flakyCandles) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kis
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.left[q.Code] > 0 && len(cs.Bars) > 0 {
-		f.left[q.Code]--
+	if f.left[q.Code.String()] > 0 && len(cs.Bars) > 0 {
+		f.left[q.Code.String()]--
 		cp := *cs
 		cp.Bars = append([]kisfeed.Candle(nil), cs.Bars...)
 		cp.Bars[len(cp.Bars)-1].Volume = -1
@@ -44,9 +44,9 @@ func TestVerify(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store := openStore(t)
-	base := mock.NewSource(simMarket(), func() time.Time { return afterClose })
+	base := synthetic.NewSource(simMarket(), kisfeed.Clock{Market: func() time.Time { return afterClose }})
 	codes := []string{"005930", "000660", "035420", "005380", "068270", "035720"}
-	if _, err := newIngester(base, store, afterClose).Run(ctx, ingest.Options{Codes: codes}); err != nil {
+	if _, err := newIngester(base, store, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -93,7 +93,7 @@ func TestVerify(t *testing.T) {
 	})
 	t.Run("a tampered row is reported", func(t *testing.T) {
 		s2 := openStore(t)
-		if _, err := newIngester(base, s2, afterClose).Run(ctx, ingest.Options{Codes: codes}); err != nil {
+		if _, err := newIngester(base, s2, afterClose).Run(ctx, ingest.Options{Codes: kisfeed.MustParseCodes(codes...)}); err != nil {
 			t.Fatal(err)
 		}
 		bars, _ := s2.Bars(ctx, "000660", day, day)

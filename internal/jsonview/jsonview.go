@@ -150,7 +150,7 @@ func NewCandles(c *kisfeed.Candles, q kisfeed.CandleQuery) Candles {
 		Bars: make([]Candle, len(c.Bars)), Meta: NewMeta(c.Meta),
 	}
 	if out.Code == "" {
-		out.Code = q.Code
+		out.Code = q.Code.String()
 	}
 	if out.Interval == "" {
 		out.Interval = string(q.Interval)

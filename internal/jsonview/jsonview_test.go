@@ -41,13 +41,13 @@ func TestViews(t *testing.T) {
 				`"as_of":"2026-05-20T15:40:00+09:00","source":"kis","origin":"cache","stale":false}`},
 		{"candles with an open window", jsonview.NewCandles(&kisfeed.Candles{Code: "005930", Interval: kisfeed.IntervalDay, Meta: meta,
 			Bars: []kisfeed.Candle{{Time: day.AddDate(0, 0, -1), Close: 1}, {Time: day, Close: 2}}},
-			kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, Unadjusted: true}),
+			kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, Unadjusted: true}),
 			`{"code":"005930","interval":"day","from":"2026-05-19","to":"2026-05-20","adjusted":false,"bars":[` +
 				`{"time":"2026-05-19T00:00:00+09:00","open":0,"high":0,"low":0,"close":1,"volume":0,"value":0},` +
 				`{"time":"2026-05-20T00:00:00+09:00","open":0,"high":0,"low":0,"close":2,"volume":0,"value":0}],` +
 				`"as_of":"2026-05-20T15:40:00+09:00","source":"kis","origin":"cache","stale":false}`},
 		{"candles keep the asked window", jsonview.NewCandles(&kisfeed.Candles{Meta: meta},
-			kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalWeek, From: day.AddDate(0, -1, 0), To: day}),
+			kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalWeek, From: day.AddDate(0, -1, 0), To: day}),
 			`{"code":"005930","interval":"week","from":"2026-04-20","to":"2026-05-20","adjusted":true,"bars":[],` +
 				`"as_of":"2026-05-20T15:40:00+09:00","source":"kis","origin":"cache","stale":false}`},
 		{"info without listing date", jsonview.NewStockInfo(&kisfeed.StockInfo{Code: "005930", Market: kisfeed.MarketKOSPI, Meta: meta}),

@@ -3,6 +3,7 @@ package wiring_test
 import (
 	"context"
 	"fmt"
+	"github.com/kisfeed/kisfeed"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestColdMissesBatched(t *testing.T) {
 		errs := make(chan error, n)
 		for _, c := range codes {
 			go func() {
-				q, err := u.Source.Quote(t.Context(), c)
+				q, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode(c))
 				if err == nil && q.Code != c {
 					err = fmt.Errorf("asked %s, got %s", c, q.Code)
 				}
@@ -121,7 +122,7 @@ func BenchmarkColdFill(b *testing.B) {
 		b.StartTimer()
 		for _, c := range codes {
 			go func() {
-				_, err := u.Source.Quote(ctx, c)
+				_, err := u.Source.Quote(ctx, kisfeed.MustParseCode(c))
 				errs <- err
 			}()
 		}

@@ -22,7 +22,7 @@ func TestRefusedCredentials(t *testing.T) {
 	cfg.AppKey, cfg.AppSecret = "k", "wrong"
 	u := newUpstream(t, cfg, wiring.Deps{})
 	for i := range cfg.BreakerFailures + 2 {
-		_, err := u.Source.Quote(t.Context(), "005930")
+		_, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if !errors.Is(err, kis.ErrInvalidCredentials) || errors.Is(err, kisfeed.ErrUnavailable) {
 			t.Fatalf("call %d: got %v, want kis.ErrInvalidCredentials, not unavailable", i+1, err)
 		}

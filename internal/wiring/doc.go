@@ -22,7 +22,7 @@
 // Modes ([config.Config.Mode]):
 //
 //   - mock (ENABLE_KIS_API=false): the synthetic market in-process
-//     (package mock), no HTTP at all.
+//     (package synthetic), no HTTP at all.
 //   - kis: one kis.Client per app key (KIS_APP_KEY, then KIS_APP_KEYS),
 //     real or mock server by KIS_USE_REAL_SERVER, KIS_BASE_URL overriding
 //     the URL (and, unless it is a koreainvestment.com host, serving the

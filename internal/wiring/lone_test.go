@@ -83,7 +83,7 @@ func TestLoneCallerOpensBreakerFast(t *testing.T) {
 			codes = append(codes, s.Code)
 		}
 		ctx := context.Background()
-		if _, err := b.Quotes(ctx, codes); err != nil {
+		if _, err := b.Quotes(ctx, kisfeed.MustParseCodes(codes...)); err != nil {
 			t.Fatalf("before the outage: %v", err)
 		}
 
@@ -92,7 +92,7 @@ func TestLoneCallerOpensBreakerFast(t *testing.T) {
 		// One call at a time, the next half a second after the last ended,
 		// as refresh-ahead's loop makes them; bounded at 20 s.
 		for b.State() == breaker.Closed && time.Since(start) < 20*time.Second {
-			_, _ = b.Quotes(ctx, codes)
+			_, _ = b.Quotes(ctx, kisfeed.MustParseCodes(codes...))
 			time.Sleep(500 * time.Millisecond)
 		}
 		mu.Lock()

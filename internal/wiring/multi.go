@@ -61,21 +61,21 @@ func (m *Multi) pick() (kisfeed.Source, func()) {
 }
 
 // Quote implements [kisfeed.Source].
-func (m *Multi) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (m *Multi) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	s, done := m.pick()
 	defer done()
 	return s.Quote(ctx, code)
 }
 
 // Quotes implements [kisfeed.Source].
-func (m *Multi) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+func (m *Multi) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	s, done := m.pick()
 	defer done()
 	return s.Quotes(ctx, codes)
 }
 
 // OrderBook implements [kisfeed.Source].
-func (m *Multi) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+func (m *Multi) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	s, done := m.pick()
 	defer done()
 	return s.OrderBook(ctx, code)
@@ -89,7 +89,7 @@ func (m *Multi) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.Ca
 }
 
 // StockInfo implements [kisfeed.Source].
-func (m *Multi) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+func (m *Multi) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	s, done := m.pick()
 	defer done()
 	return s.StockInfo(ctx, code)

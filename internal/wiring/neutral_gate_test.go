@@ -121,7 +121,7 @@ func simulateOutage(t *testing.T, withGate bool) outageRun {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			t0 := time.Now()
-			_, err := ch.Quote(ctx, codes[i%len(codes)])
+			_, err := ch.Quote(ctx, kisfeed.MustParseCode(codes[i%len(codes)]))
 			if time.Now().Before(outageStart) {
 				if err != nil {
 					t.Errorf("before the outage: %v", err)

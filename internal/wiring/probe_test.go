@@ -1,6 +1,7 @@
 package wiring_test
 
 import (
+	"github.com/kisfeed/kisfeed"
 	"testing"
 	"time"
 
@@ -68,12 +69,12 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 	}
 	expect("closed")
 	// A token and a price before the outage, as a running server has.
-	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
 
 	emu.Server.SetOutage(time.Hour)
-	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, kisfeed.MustParseCode("000660")); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
 	failure("the call")
@@ -87,7 +88,7 @@ func TestRecoveryProbeClosesAfterOutage(t *testing.T) {
 
 	emu.Server.SetOutage(0)
 	expect("closed")
-	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Errorf("after the probe closed the circuit: %v", err)
 	}
 }
@@ -108,11 +109,11 @@ func TestRecoveryProbeOff(t *testing.T) {
 	var emu *embedded.Emulator
 	u := newUpstream(t, cfg, withEmulator(wiring.Deps{KISObserver: obs}, &emu))
 	ctx := t.Context()
-	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err != nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, kisfeed.MustParseCode("000660")); err != nil {
 		t.Fatalf("before the outage: %v", err)
 	}
 	emu.Server.SetOutage(time.Hour)
-	if _, err := wiring.BreakerOf(u).Quote(ctx, "000660"); err == nil {
+	if _, err := wiring.BreakerOf(u).Quote(ctx, kisfeed.MustParseCode("000660")); err == nil {
 		t.Fatal("during the outage: got a quote, want an error")
 	}
 	if got := wiring.BreakerOf(u).State(); got != breaker.Open {

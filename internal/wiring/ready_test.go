@@ -10,7 +10,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/breaker"
-	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sourcetest"
 )
 
 // TestCheckBreakerHalfOpen: /readyz's breaker check is ok only while the
@@ -20,7 +20,7 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fail := errors.New("kis: HTTP 500")
 		var down bool
-		up := &mock.FuncSource{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
+		up := &sourcetest.Func{QuoteFn: func(context.Context, string) (*kisfeed.Quote, error) {
 			if down {
 				return nil, fail
 			}
@@ -37,10 +37,14 @@ func TestCheckBreakerHalfOpen(t *testing.T) {
 			want string // "" = ready, else a substring of the failure
 		}{
 			{"closed", func() {}, ""},
-			{"open", func() { down = true; _, _ = b.Quote(t.Context(), "005930") }, "open"},
+			{"open", func() { down = true; _, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930")) }, "open"},
 			{"delay passed", func() { time.Sleep(10 * time.Second) }, "half-open"},
-			{"trial failed", func() { _, _ = b.Quote(t.Context(), "005930") }, "open"},
-			{"closed again", func() { time.Sleep(10 * time.Second); down = false; _, _ = b.Quote(t.Context(), "005930") }, ""},
+			{"trial failed", func() { _, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930")) }, "open"},
+			{"closed again", func() {
+				time.Sleep(10 * time.Second)
+				down = false
+				_, _ = b.Quote(t.Context(), kisfeed.MustParseCode("005930"))
+			}, ""},
 		}
 		for _, st := range steps {
 			st.do()

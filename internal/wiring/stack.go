@@ -15,9 +15,9 @@ import (
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/shared"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -88,7 +88,7 @@ type Stack struct {
 	// config.Config.MarketClock), in kis mode the wall clock.
 	Clock kisfeed.Clock
 
-	// direct is the upstream without cache and breaker (the mock source, a
+	// direct is the upstream without cache and breaker (the synthetic source, a
 	// kis.Source, or a [Multi] over several). Unlike Source, it judges days
 	// outside the built-in KRX calendar by weekday (see [BuiltinCalendar]).
 	direct  kisfeed.Source
@@ -200,7 +200,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 		log = slog.New(slog.DiscardHandler)
 	}
 	u := &Stack{Mode: cfg.Mode(), gate: &breakerGate{}}
-	// The synthetic market (mock source, embedded emulator) runs on the
+	// The synthetic market (synthetic source, embedded emulator) runs on the
 	// market clock: KISFEED_MARKET_TIME starts it at a simulated instant
 	// and it advances in real time. One clock, made once, so the market and
 	// the cache's session boundaries agree. KIS itself, tokens and rate
@@ -223,7 +223,7 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	}
 	switch u.Mode {
 	case config.ModeMock:
-		u.direct = mock.NewSource(sim.New(cfg.Seed), clk.Market)
+		u.direct = synthetic.NewSource(sim.New(cfg.Seed), clk)
 	case config.ModeEmbedded:
 		err = u.startEmbedded(cfg, deps, log, clk)
 	default:
@@ -351,13 +351,13 @@ func (u *Stack) cacheOptions(cfg config.Config, deps Deps, clk kisfeed.Clock) []
 		cache.WithStaleBudget(cfg.StaleBudget),
 		cache.WithFlightTimeout(FlightTimeout(cfg)),
 		cache.WithConfigError(configError),
-		cache.WithClock(clk.Wall),
-		// Session boundaries (the 09:00 open and 15:30 close that end
-		// intraday freshness) are those of the market being served: in
-		// mock and embedded modes the synthetic market's sessions run in
-		// market time, so a quote fetched at 15:29 market time must not
-		// outlive 15:30 market time whatever the wall clock says.
-		cache.WithMarketClock(clk.Market),
+		// The one Clock: TTLs on its wall half; session boundaries (the
+		// 09:00 open and 15:30 close that end intraday freshness) on its
+		// market half, those of the market being served: in mock and
+		// embedded modes the synthetic market's sessions run in market
+		// time, so a quote fetched at 15:29 market time must not outlive
+		// 15:30 market time whatever the wall clock says.
+		cache.WithClock(clk),
 		cache.WithSessionBoundaries(krx.NextBoundary),
 		cache.WithObserver(deps.CacheObserver),
 	}
@@ -392,7 +392,7 @@ const partialShare = 1.0 / 3
 // nativeBatch reports whether the upstream answers a Quotes call with one
 // request per 30 codes (intstock-multprice): the real server and the
 // embedded emulator (real-server behaviour). KIS's mock server lacks the
-// TR (its client falls back to one call per code), and the mock source
+// TR (its client falls back to one call per code), and the synthetic source
 // makes no calls at all, so batching would only add its window there.
 func nativeBatch(cfg config.Config, mode config.Mode) bool {
 	return mode == config.ModeEmbedded || (mode == config.ModeKIS && cfg.UseRealServer)

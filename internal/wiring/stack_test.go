@@ -102,11 +102,11 @@ func kisConfig(t *testing.T, baseURL string) config.Config {
 
 func quoteTwice(t *testing.T, src kisfeed.Source) (*kisfeed.Quote, *kisfeed.Quote) {
 	t.Helper()
-	a, err := src.Quote(t.Context(), "005930")
+	a, err := src.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil {
 		t.Fatalf("first Quote: %v", err)
 	}
-	b, err := src.Quote(t.Context(), "005930")
+	b, err := src.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil {
 		t.Fatalf("second Quote: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestModes(t *testing.T) {
 			t.Errorf("Direct: got %T, want *wiring.Multi", wiring.DirectOf(u))
 		}
 		for _, code := range []string{"005930", "000660", "035420", "005380", "035720", "068270"} {
-			if _, err := wiring.DirectOf(u).Quote(t.Context(), code); err != nil {
+			if _, err := wiring.DirectOf(u).Quote(t.Context(), kisfeed.MustParseCode(code)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -228,7 +228,7 @@ func TestRefusedFailsFast(t *testing.T) {
 	cfg.BreakerFailures = 5 // five refused lookups, one attempt each, before it opens
 	u := newUpstream(t, cfg, wiring.Deps{KISObserver: obs})
 	for i, code := range []string{"005930", "000660", "035420", "005380", "035720"} {
-		_, err := u.Source.Quote(t.Context(), code)
+		_, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode(code))
 		var ue *kisfeed.UnavailableError
 		if !errors.As(err, &ue) {
 			t.Fatalf("Quote %s: got %v, want *UnavailableError", code, err)
@@ -243,7 +243,7 @@ func TestRefusedFailsFast(t *testing.T) {
 	if err := u.CheckBreaker(t.Context()); err == nil {
 		t.Errorf("CheckBreaker after 5 refused calls: got nil, want open")
 	}
-	if _, err := u.Source.Quote(t.Context(), "207940"); !errors.Is(err, kisfeed.ErrUnavailable) {
+	if _, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode("207940")); !errors.Is(err, kisfeed.ErrUnavailable) {
 		t.Errorf("while open: got %v, want ErrUnavailable", err)
 	}
 	if got := obs.requests.Load(); got != 5 {
@@ -280,13 +280,13 @@ func TestMulti(t *testing.T) {
 	go func() {
 		defer close(done)
 		for counts[0].Load() == 0 {
-			_, _ = m.Quote(t.Context(), "005930")
+			_, _ = m.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		}
 	}()
 	<-entered
 	before := [3]int64{counts[0].Load(), counts[1].Load(), counts[2].Load()}
 	for range 10 {
-		if _, err := m.Quote(t.Context(), "005930"); err != nil {
+		if _, err := m.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -309,9 +309,9 @@ type funcQuote struct {
 	fn func(ctx context.Context)
 }
 
-func (f *funcQuote) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (f *funcQuote) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	f.fn(ctx)
-	return &kisfeed.Quote{Code: code, Price: 1}, nil
+	return &kisfeed.Quote{Code: code.String(), Price: 1}, nil
 }
 
 // redisURL returns KISFEED_TEST_REDIS_URL and a unique key prefix whose
@@ -377,12 +377,12 @@ func TestRedisLookups(t *testing.T) {
 	if !slices.Equal(names, []string{"breaker", "redis"}) {
 		t.Errorf("readiness checks: got %v, want [breaker redis]", names)
 	}
-	a, err := first.Source.Quote(t.Context(), "005930")
+	a, err := first.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil || a.Meta.Origin != kisfeed.OriginSource {
 		t.Fatalf("first process: got %v, %v; want a source quote", a, err)
 	}
 	second := newUpstream(t, cfg, deps)
-	b, err := second.Source.Quote(t.Context(), "005930")
+	b, err := second.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil || b.Meta.Origin != kisfeed.OriginCache || b.Price != a.Price {
 		t.Fatalf("second process: got %+v, %v; want the cached quote", b, err)
 	}
@@ -395,11 +395,11 @@ func TestRedisLookups(t *testing.T) {
 	obs := &reqCounter{}
 	deps.KISObserver = obs
 	third := newUpstream(t, cfg, deps)
-	c, err := third.Source.Quote(t.Context(), "005930")
+	c, err := third.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil || !c.Meta.Stale || c.Meta.Origin != kisfeed.OriginStale || c.Price != a.Price {
 		t.Fatalf("emulator down: got %+v, %v; want the cached quote, stale", c, err)
 	}
-	_, err = third.Source.Quote(t.Context(), "000660")
+	_, err = third.Source.Quote(t.Context(), kisfeed.MustParseCode("000660"))
 	if !errors.Is(err, kisfeed.ErrUnavailable) {
 		t.Errorf("never-seen code: got %v, want ErrUnavailable", err)
 	}
@@ -421,7 +421,7 @@ func TestRefusedTakesNoSharedSlot(t *testing.T) {
 	for i, code := range []string{"005930", "000660", "035420"} {
 		obs := &reqCounter{}
 		u := newUpstream(t, cfg, wiring.Deps{RedisPrefix: prefix, KISObserver: obs})
-		_, err := u.Source.Quote(t.Context(), code)
+		_, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode(code))
 		var re *wiring.RefusedError
 		if !errors.Is(err, kisfeed.ErrUnavailable) || !errors.As(err, &re) {
 			t.Fatalf("process %d: got %v, want ErrUnavailable wrapping a RefusedError", i, err)
@@ -463,7 +463,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 	start := time.Date(2026, 3, 10, 10, 0, 0, 0, kisfeed.KST)
 	wantStale := func(t *testing.T, src kisfeed.Source, want *kisfeed.Quote) {
 		t.Helper()
-		q, err := src.Quote(t.Context(), "005930")
+		q, err := src.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil {
 			t.Fatalf("cached code after the outage: got %v, want the cached quote", err)
 		}
@@ -474,7 +474,7 @@ func TestOutageMarksHitsStale(t *testing.T) {
 	}
 	wantUnavailable := func(t *testing.T, src kisfeed.Source) {
 		t.Helper()
-		_, err := src.Quote(t.Context(), "000020")
+		_, err := src.Quote(t.Context(), kisfeed.MustParseCode("000020"))
 		var ue *kisfeed.UnavailableError
 		if !errors.As(err, &ue) || !errors.Is(err, kisfeed.ErrUnavailable) {
 			t.Errorf("never-seen code: got %v, want *UnavailableError", err)
@@ -519,12 +519,12 @@ func TestOutageMarksHitsStale(t *testing.T) {
 		clk := clocktest.New(start)
 		deps := wiring.Deps{RedisPrefix: prefix, Now: clk.Now}
 		first := newUpstream(t, cfg, deps)
-		a, err := first.Source.Quote(t.Context(), "005930")
+		a, err := first.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || a.Meta.Origin != kisfeed.OriginSource {
 			t.Fatalf("first process: got %+v, %v; want a source quote", a, err)
 		}
 		second := newUpstream(t, cfg, deps)
-		b, err := second.Source.Quote(t.Context(), "005930")
+		b, err := second.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 		if err != nil || b.Meta.Origin != kisfeed.OriginCache || b.Meta.Stale {
 			t.Fatalf("second process: got %+v, %v; want a cache hit, not stale", b, err)
 		}
@@ -560,7 +560,7 @@ func BenchmarkCachedQuote(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = u.Close() })
-	if _, err := u.Source.Quote(b.Context(), "005930"); err != nil {
+	if _, err := u.Source.Quote(b.Context(), kisfeed.MustParseCode("005930")); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("health", func(b *testing.B) {
@@ -578,7 +578,7 @@ func BenchmarkCachedQuote(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				q, err := u.Source.Quote(b.Context(), "005930")
+				q, err := u.Source.Quote(b.Context(), kisfeed.MustParseCode("005930"))
 				if err != nil || q.Meta.Origin != kisfeed.OriginCache {
 					b.Errorf("hit: got %v, %v; want a cache hit", q, err)
 					return
@@ -609,7 +609,7 @@ func TestMarketTime(t *testing.T) {
 			if got := u.Clock.MarketNow(); !got.Equal(start) {
 				t.Errorf("MarketNow: got %v, want %v", got, start)
 			}
-			q, err := u.Source.Quote(t.Context(), "005930")
+			q, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode("005930"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -620,11 +620,11 @@ func TestMarketTime(t *testing.T) {
 				t.Errorf("quote expires: got %v, want the 15:30 market close, %v on the wall clock", q.Meta.Expires, want)
 			}
 			clk.Advance(time.Second) // 15:29:59 market time: still fresh
-			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginCache {
+			if q, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil || q.Meta.Origin != kisfeed.OriginCache {
 				t.Errorf("before the market close: got %v, %v; want a cache hit", q, err)
 			}
 			clk.Advance(2 * time.Second) // 15:30:01 market time: past the close
-			if q, err := u.Source.Quote(t.Context(), "005930"); err != nil || q.Meta.Origin != kisfeed.OriginSource {
+			if q, err := u.Source.Quote(t.Context(), kisfeed.MustParseCode("005930")); err != nil || q.Meta.Origin != kisfeed.OriginSource {
 				t.Errorf("after the market close: got %v, %v; want a refetch", q, err)
 			}
 		})

@@ -1,4 +1,4 @@
-package mock_test
+package synthetic_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/emulator"
 	"github.com/kisfeed/kisfeed/emulator/emulatortest"
-	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
 )
 
@@ -50,15 +50,15 @@ func TestMatchesEmulator(t *testing.T) {
 	for _, now := range instants {
 		t.Run(now.Format("2006-01-02T15:04"), func(t *testing.T) {
 			t.Parallel()
-			ms := mock.NewSource(m, func() time.Time { return now })
+			ms := synthetic.NewSource(m, kisfeed.Clock{Market: func() time.Time { return now }})
 			es := emulatorSource(t, seed, now)
 			ctx := t.Context()
 			for _, code := range codes {
-				mq, err := ms.Quote(ctx, code)
+				mq, err := ms.Quote(ctx, kisfeed.MustParseCode(code))
 				if err != nil {
 					t.Fatal(err)
 				}
-				eq, err := es.Quote(ctx, code)
+				eq, err := es.Quote(ctx, kisfeed.MustParseCode(code))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,11 +72,11 @@ func TestMatchesEmulator(t *testing.T) {
 					t.Errorf("Meta.Source: got %q, want mock", mq.Meta.Source)
 				}
 
-				mb, err := ms.OrderBook(ctx, code)
+				mb, err := ms.OrderBook(ctx, kisfeed.MustParseCode(code))
 				if err != nil {
 					t.Fatal(err)
 				}
-				eb, err := es.OrderBook(ctx, code)
+				eb, err := es.OrderBook(ctx, kisfeed.MustParseCode(code))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -89,10 +89,10 @@ func TestMatchesEmulator(t *testing.T) {
 
 				day := kisfeed.Day(now)
 				for _, q := range []kisfeed.CandleQuery{
-					{Code: code, Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -20), To: day},
-					{Code: code, Interval: kisfeed.IntervalWeek, From: day.AddDate(0, 0, -40), To: day},
-					{Code: code, Interval: kisfeed.IntervalMonth, From: day.AddDate(0, -4, 3), To: day},
-					{Code: code, Interval: kisfeed.IntervalMinute, From: day},
+					{Code: kisfeed.MustParseCode(code), Interval: kisfeed.IntervalDay, From: day.AddDate(0, 0, -20), To: day},
+					{Code: kisfeed.MustParseCode(code), Interval: kisfeed.IntervalWeek, From: day.AddDate(0, 0, -40), To: day},
+					{Code: kisfeed.MustParseCode(code), Interval: kisfeed.IntervalMonth, From: day.AddDate(0, -4, 3), To: day},
+					{Code: kisfeed.MustParseCode(code), Interval: kisfeed.IntervalMinute, From: day},
 				} {
 					mc, err := ms.Candles(ctx, q)
 					if err != nil {
@@ -129,33 +129,32 @@ func bars(cs []kisfeed.Candle) []string {
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	now := at(2026, 3, 10, 10, 0)
-	s := mock.NewSource(sim.New(1), func() time.Time { return now })
+	s := synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: func() time.Time { return now }})
 	ctx := t.Context()
 	tests := []struct {
 		name string
 		call func() error
 		want error
 	}{
-		{"malformed code", func() error { _, err := s.Quote(ctx, "59"); return err }, kisfeed.ErrInvalid},
-		{"unknown code", func() error { _, err := s.Quote(ctx, "999990"); return err }, kisfeed.ErrNotFound},
-		{"book unknown", func() error { _, err := s.OrderBook(ctx, "999990"); return err }, kisfeed.ErrNotFound},
-		{"info malformed", func() error { _, err := s.StockInfo(ctx, "abc"); return err }, kisfeed.ErrInvalid},
+		{"unknown code", func() error { _, err := s.Quote(ctx, kisfeed.MustParseCode("999990")); return err }, kisfeed.ErrNotFound},
+		{"book unknown", func() error { _, err := s.OrderBook(ctx, kisfeed.MustParseCode("999990")); return err }, kisfeed.ErrNotFound},
+		{"info unknown", func() error { _, err := s.StockInfo(ctx, kisfeed.MustParseCode("999990")); return err }, kisfeed.ErrNotFound},
 		{"bad interval", func() error {
-			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: "005930", Interval: "hour"})
+			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: "hour"})
 			return err
 		}, kisfeed.ErrInvalid},
 		{"from after to", func() error {
-			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalDay, From: now, To: now.AddDate(0, 0, -3)})
+			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalDay, From: now, To: now.AddDate(0, 0, -3)})
 			return err
 		}, kisfeed.ErrInvalid},
 		{"future minutes", func() error {
-			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: "005930", Interval: kisfeed.IntervalMinute, From: now.AddDate(0, 0, 1)})
+			_, err := s.Candles(ctx, kisfeed.CandleQuery{Code: kisfeed.MustParseCode("005930"), Interval: kisfeed.IntervalMinute, From: now.AddDate(0, 0, 1)})
 			return err
 		}, kisfeed.ErrInvalid},
 		{"cancelled", func() error {
 			c, cancel := context.WithCancel(ctx)
 			cancel()
-			_, err := s.Quote(c, "005930")
+			_, err := s.Quote(c, kisfeed.MustParseCode("005930"))
 			return err
 		}, context.Canceled},
 	}
@@ -170,21 +169,21 @@ func TestErrors(t *testing.T) {
 
 func TestQuotesBatch(t *testing.T) {
 	t.Parallel()
-	s := mock.NewSource(sim.New(1), func() time.Time { return at(2026, 3, 10, 10, 0) })
-	qs, err := s.Quotes(t.Context(), []string{"005930", "bad", "999990", "000660"})
+	s := synthetic.NewSource(sim.New(1), kisfeed.Clock{Market: func() time.Time { return at(2026, 3, 10, 10, 0) }})
+	qs, err := s.Quotes(t.Context(), kisfeed.MustParseCodes("005930", "999990", "000660"))
 	var be *kisfeed.BatchError
-	if !errors.As(err, &be) || len(be.Errs) != 2 {
-		t.Fatalf("err: got %v, want a BatchError with 2 codes", err)
+	if !errors.As(err, &be) || len(be.Errs) != 1 || !errors.Is(be.Errs["999990"], kisfeed.ErrNotFound) {
+		t.Fatalf("err: got %v, want a BatchError with 999990 not found", err)
 	}
-	if qs[0] == nil || qs[0].Code != "005930" || qs[1] != nil || qs[2] != nil || qs[3] == nil || qs[3].Code != "000660" {
-		t.Errorf("quotes: got %v, want [005930 nil nil 000660]", qs)
+	if qs[0] == nil || qs[0].Code != "005930" || qs[1] != nil || qs[2] == nil || qs[2].Code != "000660" {
+		t.Errorf("quotes: got %v, want [005930 nil 000660]", qs)
 	}
 }
 
 func TestUniverseAndCalendar(t *testing.T) {
 	t.Parallel()
 	m := sim.New(1)
-	s := mock.NewSource(m, nil)
+	s := synthetic.NewSource(m, kisfeed.Clock{})
 	u, err := s.Universe(t.Context())
 	if err != nil || len(u) != len(m.Universe()) || len(u) < 2000 {
 		t.Fatalf("Universe: got %d stocks, %v; want the sim's %d", len(u), err, len(m.Universe()))
@@ -201,32 +200,8 @@ func TestUniverseAndCalendar(t *testing.T) {
 			t.Errorf("IsTradingDay(%s): got %v, %v; want %v", tt.day.Format(time.DateOnly), got, err, tt.want)
 		}
 	}
-	info, err := s.StockInfo(t.Context(), "005930")
+	info, err := s.StockInfo(t.Context(), kisfeed.MustParseCode("005930"))
 	if err != nil || info.Code != "005930" || info.Name == "" || info.Meta.Source != "mock" {
 		t.Errorf("StockInfo: got %+v, %v", info, err)
-	}
-}
-
-func TestFuncSource(t *testing.T) {
-	t.Parallel()
-	var f mock.FuncSource
-	if _, err := f.Quote(t.Context(), "005930"); err == nil {
-		t.Errorf("nil QuoteFn: got nil error, want one")
-	}
-	f.QuoteFn = func(_ context.Context, code string) (*kisfeed.Quote, error) {
-		if code == "999990" {
-			return nil, kisfeed.ErrNotFound
-		}
-		return &kisfeed.Quote{Code: code}, nil
-	}
-	qs, err := f.Quotes(t.Context(), []string{"005930", "999990"})
-	var be *kisfeed.BatchError
-	if !errors.As(err, &be) || qs[0] == nil || qs[1] != nil {
-		t.Errorf("Quotes via QuoteFn: got %v, %v; want one quote and a BatchError", qs, err)
-	}
-	down := errors.New("upstream down")
-	f.QuoteFn = func(context.Context, string) (*kisfeed.Quote, error) { return nil, down }
-	if qs, err := f.Quotes(t.Context(), []string{"005930"}); !errors.Is(err, down) || qs != nil {
-		t.Errorf("Quotes via failing QuoteFn: got %v, %v; want nil and %v (not a BatchError)", qs, err, down)
 	}
 }

@@ -1,4 +1,4 @@
-package mock
+package synthetic
 
 import (
 	"context"
@@ -11,28 +11,31 @@ import (
 	"github.com/kisfeed/kisfeed/krx"
 )
 
-// SourceName is the Meta.Source every value of [Source] carries.
+// SourceName is the Meta.Source (and stored DailyBar.Source) every value
+// of [Source] carries. It says "mock", the synthetic market's old name:
+// it is stored in price databases and served in JSON, so it stays (the one
+// legacy use of the word; see ARCHITECTURE.md, Words).
 const SourceName = "mock"
 
 // Source serves the synthetic market in-process. Every value is what the
-// market shows at the instant now() returns, so a Source and the emulator
-// built on the same seed agree for the same clock. It is safe for
-// concurrent use.
+// market shows at the instant its market clock reads, so a Source and the
+// emulator built on the same seed agree for the same clock. It is safe
+// for concurrent use.
 type Source struct {
-	m   *sim.Market
-	now func() time.Time
+	m     *sim.Market
+	clock kisfeed.Clock
 }
 
 var _ kisfeed.Source = (*Source)(nil)
 
-// NewSource returns a Source over m. now is the clock (time.Now when nil);
-// tests pass a fixed instant.
-func NewSource(m *sim.Market, now func() time.Time) *Source {
-	if now == nil {
-		now = time.Now
-	}
-	return &Source{m: m, now: now}
+// NewSource returns a Source over m, reading the market at clk's market
+// time (the zero Clock: time.Now); tests pin an instant.
+func NewSource(m *sim.Market, clk kisfeed.Clock) *Source {
+	return &Source{m: m, clock: clk}
 }
+
+// now is the market clock's time: the instant every value shows.
+func (s *Source) now() time.Time { return s.clock.MarketNow() }
 
 func (s *Source) meta(asOf time.Time) kisfeed.Meta {
 	if asOf.IsZero() {
@@ -41,22 +44,19 @@ func (s *Source) meta(asOf time.Time) kisfeed.Meta {
 	return kisfeed.Meta{AsOf: asOf.In(kisfeed.KST), Source: SourceName, Origin: kisfeed.OriginSource}
 }
 
-// lookup validates code and checks that it is listed.
-func (s *Source) lookup(code string) error {
-	if err := kisfeed.ValidateCode(code); err != nil {
-		return err
-	}
-	if _, ok := s.m.Stock(code); !ok {
+// lookup checks that code is listed.
+func (s *Source) lookup(code kisfeed.Code) error {
+	if _, ok := s.m.Stock(code.String()); !ok {
 		return fmt.Errorf("%w: stock code %q is not listed", kisfeed.ErrNotFound, code)
 	}
 	return nil
 }
 
-func (s *Source) quote(code string) (*kisfeed.Quote, error) {
+func (s *Source) quote(code kisfeed.Code) (*kisfeed.Quote, error) {
 	if err := s.lookup(code); err != nil {
 		return nil, err
 	}
-	q, ok := s.m.QuoteAt(code, s.now())
+	q, ok := s.m.QuoteAt(code.String(), s.now())
 	if !ok {
 		return nil, fmt.Errorf("%w: no quote for %s", kisfeed.ErrNotFound, code)
 	}
@@ -65,51 +65,23 @@ func (s *Source) quote(code string) (*kisfeed.Quote, error) {
 }
 
 // Quote returns the synthetic quote of code at now().
-func (s *Source) Quote(ctx context.Context, code string) (*kisfeed.Quote, error) {
+func (s *Source) Quote(ctx context.Context, code kisfeed.Code) (*kisfeed.Quote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return s.quote(code)
 }
 
-// Quotes returns the quotes of codes in order; malformed or unknown codes
-// are reported in a *[kisfeed.BatchError] with nil at their position.
-func (s *Source) Quotes(ctx context.Context, codes []string) ([]*kisfeed.Quote, error) {
+// Quotes returns the quotes of codes in order; unknown codes are reported in a *[kisfeed.BatchError] with nil at their position.
+func (s *Source) Quotes(ctx context.Context, codes []kisfeed.Code) ([]*kisfeed.Quote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return quoteEach(codes, s.quote)
-}
-
-// quoteEach calls quote for each code in order. A business error
-// ([kisfeed.IsBusinessError]: malformed or unknown code) fails only its
-// code: nil at its position and its entry in the returned
-// *[kisfeed.BatchError]. Any other error fails the call.
-func quoteEach(codes []string, quote func(code string) (*kisfeed.Quote, error)) ([]*kisfeed.Quote, error) {
-	out := make([]*kisfeed.Quote, len(codes))
-	var be *kisfeed.BatchError
-	for i, c := range codes {
-		q, err := quote(c)
-		switch {
-		case err == nil:
-			out[i] = q
-		case kisfeed.IsBusinessError(err):
-			if be == nil {
-				be = &kisfeed.BatchError{Errs: map[string]error{}}
-			}
-			be.Errs[c] = err
-		default:
-			return nil, err
-		}
-	}
-	if be != nil {
-		return out, be
-	}
-	return out, nil
+	return kisfeed.QuoteEach(codes, s.quote)
 }
 
 // OrderBook returns the synthetic 10-level book of code at now().
-func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+func (s *Source) OrderBook(ctx context.Context, code kisfeed.Code) (*kisfeed.OrderBook, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -117,7 +89,7 @@ func (s *Source) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook
 		return nil, err
 	}
 	now := s.now()
-	b, ok := s.m.OrderBookAt(code, now)
+	b, ok := s.m.OrderBookAt(code.String(), now)
 	if !ok {
 		return nil, fmt.Errorf("%w: no order book for %s", kisfeed.ErrNotFound, code)
 	}
@@ -144,7 +116,8 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 	}
 	now := s.now().In(kisfeed.KST)
 	today := kisfeed.Day(now)
-	out := &kisfeed.Candles{Code: q.Code, Interval: q.Interval}
+	code := q.Code.String()
+	out := &kisfeed.Candles{Code: code, Interval: q.Interval}
 	switch q.Interval {
 	case kisfeed.IntervalMinute:
 		day := today
@@ -154,7 +127,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 		if day.After(today) {
 			return nil, fmt.Errorf("%w: minute candles: day %s is in the future", kisfeed.ErrInvalid, day.Format(time.DateOnly))
 		}
-		for _, b := range s.m.MinuteBars(q.Code, day) {
+		for _, b := range s.m.MinuteBars(code, day) {
 			if minuteDone(b.Time, now) {
 				out.Bars = append(out.Bars, b)
 			}
@@ -172,7 +145,7 @@ func (s *Source) Candles(ctx context.Context, q kisfeed.CandleQuery) (*kisfeed.C
 			return nil, fmt.Errorf("%w: candles: from %s is after to %s", kisfeed.ErrInvalid,
 				q.From.Format(time.DateOnly), q.To.Format(time.DateOnly))
 		}
-		out.Bars = sim.Aggregate(s.dailyBars(q.Code, from, to, now), periods[q.Interval])
+		out.Bars = sim.Aggregate(s.dailyBars(code, from, to, now), periods[q.Interval])
 	default:
 		return nil, fmt.Errorf("%w: candles: interval %q: want minute, day, week or month", kisfeed.ErrInvalid, q.Interval)
 	}
@@ -228,14 +201,14 @@ var periods = map[kisfeed.Interval]sim.Period{
 }
 
 // StockInfo returns the synthetic descriptive data of code.
-func (s *Source) StockInfo(ctx context.Context, code string) (*kisfeed.StockInfo, error) {
+func (s *Source) StockInfo(ctx context.Context, code kisfeed.Code) (*kisfeed.StockInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := s.lookup(code); err != nil {
 		return nil, err
 	}
-	info, ok := s.m.Info(code)
+	info, ok := s.m.Info(code.String())
 	if !ok {
 		return nil, fmt.Errorf("%w: no info for %s", kisfeed.ErrNotFound, code)
 	}
