@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kisfeed/kisfeed"
@@ -70,25 +69,17 @@ type TokenStore interface {
 
 // MemoryTokenStore keeps tokens in process memory.
 type MemoryTokenStore struct {
-	mu     sync.Mutex
-	tokens map[string]Token // guarded by mu
-	locks  map[string]chan struct{}
+	r *memoryRecords[Token]
 }
 
 // NewMemoryTokenStore returns an empty in-memory store.
 func NewMemoryTokenStore() *MemoryTokenStore {
-	return &MemoryTokenStore{tokens: map[string]Token{}, locks: map[string]chan struct{}{}}
+	return &MemoryTokenStore{r: newMemoryRecords[Token]()}
 }
 
 // Load implements [TokenStore].
 func (s *MemoryTokenStore) Load(_ context.Context, id string) (*Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.tokens[id]
-	if !ok {
-		return nil, nil
-	}
-	return &t, nil
+	return s.r.load(id), nil
 }
 
 // Save implements [TokenStore].
@@ -96,27 +87,13 @@ func (s *MemoryTokenStore) Save(_ context.Context, id string, t *Token) error {
 	if t == nil {
 		return errors.New("save token: nil token")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tokens[id] = *t
+	s.r.save(id, *t)
 	return nil
 }
 
 // Lock implements [TokenStore].
 func (s *MemoryTokenStore) Lock(ctx context.Context, id string) (func(), error) {
-	s.mu.Lock()
-	ch, ok := s.locks[id]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		s.locks[id] = ch
-	}
-	s.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return s.r.lock(ctx, id)
 }
 
 // Token returns a valid access token, issuing one only when neither this
