@@ -47,8 +47,11 @@ func newServeCmd(a *app) *cobra.Command {
   GET /v1/quotes?codes=005930,000660,...   (up to 100)
   GET /v1/calendar/{date}
   GET /v1/stocks                            (the universe)
+  GET /v1/status                            (breaker, cache, upstream rate, ingestion runs)
 
-plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json. It prints
+plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json, and a
+market page at / (chart, order book, status strip; open it in a browser:
+http://127.0.0.1:8080/?code=005930&interval=day). It prints
 "listening on http://ADDR" once bound and shuts down gracefully on SIGTERM or
 Ctrl-C: in-flight requests drain (up to --shutdown-timeout), then pools close.
 
@@ -186,9 +189,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		m.SetIngestFunc(latestRun(db))
 		log.Info("database for /readyz and ingestion metrics", "db", dbName)
 	}
+	// A nil store converts to a nil PriceStore: no database.
+	status := newStatusFeed(reg, a.clock.Now, upstreamLimit(cfg, len(up.Clients)), len(up.Clients), db)
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
-		Checks: checks, Now: a.clock.Wall, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,
+		RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "mode", string(cfg.Mode()))
@@ -203,6 +209,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// upstreamLimit is the most KIS requests per second the keys allow
+// together, as the wiring paces them: the configured rate per key, the
+// built-in emulator's own in embedded mode; 0 without KIS (mock mode).
+func upstreamLimit(cfg config.Config, keys int) float64 {
+	perKey := cfg.EffectiveRate()
+	if cfg.Mode() == config.ModeEmbedded {
+		perKey = wiring.EmbeddedRate
+	}
+	return perKey * float64(keys)
 }
 
 // checkListenAddr checks that addr has the host:port form with a port in
