@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/mock"
+	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
 )
 
@@ -412,4 +416,58 @@ func last[T any](s []T) (v T) {
 		v = s[len(s)-1]
 	}
 	return v
+}
+
+// degradedSource serves stale order books and no candles (the upstream
+// down with nothing cached), for the page's banners.
+type degradedSource struct{ kisfeed.Source }
+
+func (s degradedSource) OrderBook(ctx context.Context, code string) (*kisfeed.OrderBook, error) {
+	b, err := s.Source.OrderBook(ctx, code)
+	if b != nil {
+		b.Meta.Origin, b.Meta.Stale = kisfeed.OriginStale, true
+	}
+	return b, err
+}
+
+func (s degradedSource) Candles(context.Context, kisfeed.CandleQuery) (*kisfeed.Candles, error) {
+	return nil, fmt.Errorf("candles: %w", kisfeed.ErrUnavailable)
+}
+
+// TestPageBannersInBrowser: a stale book and an upstream that cannot
+// answer each raise a banner, and the stale book is still shown.
+func TestPageBannersInBrowser(t *testing.T) {
+	t.Parallel()
+	browser := chromiumPath(t)
+	dir := t.TempDir()
+	market := func() time.Time { return time.Date(2026, 11, 27, 10, 0, 0, 0, kisfeed.KST) }
+	a := &app{
+		environ: []string{"LOG_LEVEL=warn"}, stdin: strings.NewReader(""), stderr: io.Discard, clock: kisfeed.NewClock(time.Now, nil),
+		newUpstream: func(context.Context, config.Config, *slog.Logger) (*upstream, error) {
+			return &upstream{Source: degradedSource{mock.NewSource(sim.New(1), market)}, Clock: kisfeed.Clock{Market: market},
+				Close: func() error { return nil }}, nil
+		},
+	}
+	base, _ := startServe(t, a, "--access-log=false")
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(dir, "chromium")))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	defer cancelTimeout()
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/?code=005930&interval=day")); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Stale order book", "Upstream unavailable"} {
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector('#banner').hidden && document.querySelector('#banner').textContent.includes('`+want+`')`,
+			chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+			t.Errorf("banner %q: not shown: %v", want, err)
+		}
+	}
+	if n := evalJS[int](t, ctx, `__kisfeed.book().asks.length + __kisfeed.book().bids.length`); n != 20 {
+		t.Errorf("stale book: %d levels shown, want 20", n)
+	}
 }
