@@ -31,18 +31,34 @@ function banner(key, msg) {
   el.hidden = el.childElementCount === 0;
 }
 
+// With KISFEED_API_KEYS set, /v1 needs "Authorization: Bearer KEY": the
+// page asks for a key once (on the first 401) and keeps it for the tab.
+let asked = false;
+function askKey() {
+  if (asked) return;
+  asked = true;
+  const k = window.prompt('This kisfeed needs an API key (KISFEED_API_KEYS). Key:');
+  if (k) { sessionStorage.setItem('kisfeed.key', k.trim()); location.reload(); }
+}
+
 // fetchJSON fetches an API path; stale answers and outages raise banners.
 async function fetchJSON(path, what) {
   let r;
   try {
-    r = await fetch(path);
+    const key = sessionStorage.getItem('kisfeed.key');
+    r = await fetch(path, key ? { headers: { Authorization: `Bearer ${key}` } } : {});
   } catch (e) {
     banner('net', `kisfeed does not answer (${e.message})`);
     throw e;
   }
   banner('net');
   const body = await r.json().catch(() => ({}));
+  if (r.ok) banner('auth');
   if (!r.ok) {
+    if (r.status === 401 || r.status === 403) {
+      banner('auth', `${body.title || r.status}: ${body.detail || 'this server needs an API key with the read scope'}`);
+      if (r.status === 401) askKey();
+    }
     if (r.status === 503 || r.status === 504) banner('down', `Upstream unavailable: ${body.detail || body.title || r.status}`);
     throw new Error(`${what}: ${body.detail || body.title || r.status}`);
   }

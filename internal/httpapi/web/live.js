@@ -4,6 +4,9 @@
 // events trade {code, time, price, volume, cum_volume, ...}, book {code,
 // time, asks, bids: [{price, quantity}] x 10}, gap and error, JSON data.
 // Until a server has it, connect reports a fallback and the page polls.
+// EventSource cannot send an Authorization header: with KISFEED_API_KEYS
+// set, the stream will need another way to take the page's key (a cookie
+// or a short-lived ticket), decided with the stream.
 
 // available asks the API document whether this server has /v1/stream: a
 // test keeps the document's paths equal to the registered routes, so
