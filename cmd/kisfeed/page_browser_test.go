@@ -13,6 +13,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +29,7 @@ import (
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/mock"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
@@ -469,5 +473,102 @@ func TestPageBannersInBrowser(t *testing.T) {
 	}
 	if n := evalJS[int](t, ctx, `__kisfeed.book().asks.length + __kisfeed.book().bids.length`); n != 20 {
 		t.Errorf("stale book: %d levels shown, want 20", n)
+	}
+}
+
+// TestPageLiveInBrowser runs the page's stream code (live.js) against a
+// stand-in for GET /v1/stream in front of serve, with the event shapes the
+// stream is to send: the page switches to live, a book event fills the
+// ladder, a trade moves the last candle and reaches the tape, and a gap
+// raises its banner. It checks the page's half now; the stream's own
+// test belongs with the stream.
+func TestPageLiveInBrowser(t *testing.T) {
+	t.Parallel()
+	browser := chromiumPath(t)
+	dir := t.TempDir()
+	a := &app{
+		environ: []string{"LOG_LEVEL=warn", "KISFEED_MARKET_TIME=" + pageMarketTime, "KIS_TOKEN_FILE=" + filepath.Join(dir, "tokens.json")},
+		stdin:   strings.NewReader(""), stderr: io.Discard, clock: kisfeed.NewClock(time.Now, nil),
+	}
+	base, _ := startServe(t, a, "--access-log=false")
+	target, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := pageBook{}
+	for i := range 10 {
+		book.Asks = append(book.Asks, pageLevel{Price: 80100 + int64(i)*100, Quantity: int64(100 + i)})
+		book.Bids = append(book.Bids, pageLevel{Price: 80000 - int64(i)*100, Quantity: int64(200 + i)})
+	}
+	const tradePrice = 81000
+	gap := make(chan struct{})
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError) // the page's polls cut off as the browser closes
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/openapi.json": // the document of a server that has the stream
+			var doc map[string]any
+			_ = json.Unmarshal(httpapi.OpenAPI, &doc)
+			doc["paths"].(map[string]any)["/v1/stream"] = map[string]any{"get": map[string]any{}}
+			_ = json.NewEncoder(w).Encode(doc)
+		case "/v1/stream":
+			if r.URL.Query().Get("codes") != "005930" || r.URL.Query().Get("kinds") != "trade,book" {
+				http.Error(w, "want codes=005930&kinds=trade,book", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			bookJSON, _ := json.Marshal(map[string]any{"code": "005930", "time": "2026-11-27T10:00:20+09:00", "asks": book.Asks, "bids": book.Bids})
+			fmt.Fprintf(w, "event: book\ndata: %s\n\n", bookJSON)
+			fmt.Fprintf(w, "event: trade\ndata: {\"code\":\"005930\",\"time\":\"2026-11-27T10:00:30+09:00\",\"price\":%d,\"volume\":7,\"cum_volume\":123456789}\n\n", tradePrice)
+			http.NewResponseController(w).Flush()
+			select {
+			case <-gap:
+				fmt.Fprint(w, "event: gap\ndata: {\"code\":\"005930\",\"time\":\"2026-11-27T10:00:40+09:00\"}\n\n")
+				http.NewResponseController(w).Flush()
+				<-r.Context().Done()
+			case <-r.Context().Done():
+			}
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	defer front.Close()
+	defer close(gap)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(filepath.Join(dir, "chromium")))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	defer cancelTimeout()
+	if err := chromedp.Do(ctx, chromedp.Navigate(front.URL+"/?code=005930&interval=day")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.__kisfeed?.firstChart && __kisfeed.mode === 'live' && __kisfeed.trades > 0`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("page did not go live with a trade: %v", err)
+	}
+	if got := evalJS[pageBook](t, ctx, `__kisfeed.book()`); !reflect.DeepEqual(got, book) {
+		t.Errorf("book from the stream: shown %+v, want %+v", got, book)
+	}
+	bars := evalJS[[]pageCandle](t, ctx, `__kisfeed.candles()`)
+	vols := evalJS[[]pageCandle](t, ctx, `__kisfeed.volume().map((v) => ({ time: v.time, volume: v.value }))`)
+	if l := last(bars); l.Close != tradePrice || l.High < tradePrice || last(vols).Volume != 123456789 {
+		t.Errorf("last day candle after the trade: %+v volume %d, want close %d and the trade's cum_volume 123456789", l, last(vols).Volume, tradePrice)
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('#tape li')?.textContent ?? ''`); !strings.Contains(got, "81,000") {
+		t.Errorf("trade tape: got %q, want the trade at 81,000", got)
+	}
+	select {
+	case gap <- struct{}{}:
+	case <-ctx.Done():
+		t.Fatalf("the page's stream connection was gone before the gap: %v", ctx.Err())
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#banner').textContent.includes('Gap in the live stream')`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Errorf("gap banner: not shown: %v", err)
 	}
 }

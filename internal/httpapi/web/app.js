@@ -339,9 +339,10 @@ function load() {
   $('#title').textContent = title();
   $('#tape').replaceChildren();
   document.title = `${title()} · kisfeed`;
-  loadCandles();
-  loadBook();
-  startLive();
+  // The stream starts once the snapshot is drawn, so a late snapshot
+  // cannot overwrite the live book or a candle a trade already moved.
+  const seq = st.seq;
+  Promise.all([loadCandles(), loadBook()]).then(() => { if (seq === st.seq) startLive(); });
 }
 
 window.addEventListener('popstate', () => { readURL(); load(); });
