@@ -50,8 +50,11 @@ func newServeCmd(a *app) *cobra.Command {
   GET /v1/quotes?codes=005930,000660,...   (up to 100)
   GET /v1/calendar/{date}
   GET /v1/stocks                            (the universe)
+  GET /v1/status                            (breaker, cache, upstream rate, ingestion runs)
 
-plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json.
+plus /healthz, /readyz, /metrics (Prometheus) and /openapi.json, and a
+market page at / (chart, order book, status strip; open it in a browser:
+http://127.0.0.1:8080/?code=005930&interval=day).
 
 Access: with KISFEED_API_KEYS set, every /v1 route needs
 "Authorization: Bearer <key>" (401 without, 403 for a key lacking the
@@ -207,9 +210,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		m.SetIngestFunc(latestRun(db))
 		log.Info("database for /readyz and ingestion metrics", "db", dbName)
 	}
+	// A nil store converts to a nil PriceStore: no database.
+	status := newStatusFeed(reg, a.clock.Now, upstreamLimit(cfg, len(up.Clients)), len(up.Clients), db)
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
-		Checks: checks, Now: a.clock.Wall, RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
+		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,
+		RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 		Access: access.New(keys), MetricsRequireKey: cfg.MetricsRequireKey,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
@@ -259,6 +265,17 @@ func marketState(market func() time.Time) func() (tradingDay, open bool) {
 		now := market()
 		return krx.IsTradingDay(now), krx.IsOpen(now)
 	}
+}
+
+// upstreamLimit is the most KIS requests per second the keys allow
+// together, as the wiring paces them: the configured rate per key, the
+// built-in emulator's own in embedded mode; 0 without KIS (mock mode).
+func upstreamLimit(cfg config.Config, keys int) float64 {
+	perKey := cfg.EffectiveRate()
+	if cfg.Mode() == config.ModeEmbedded {
+		perKey = wiring.EmbeddedRate
+	}
+	return perKey * float64(keys)
 }
 
 // checkListenAddr checks that addr has the host:port form with a port in

@@ -105,8 +105,9 @@ func TestAuthRoutes(t *testing.T) {
 		{"/healthz", public(want{200, ""})},
 		{"/readyz", public(want{200, ""})},
 		{"/openapi.json", public(want{200, ""})},
-		// The page and its assets are public (no route here yet: 404).
-		{"/", public(want{404, "no-route"})},
+		// The page and its assets are public.
+		{"/", public(want{200, ""})},
+		{"/ui/app.js", public(want{200, ""})},
 		{"/assets/app.js", public(want{404, "no-route"})},
 	}
 	for _, tt := range tests {

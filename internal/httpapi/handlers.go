@@ -111,7 +111,7 @@ func (s *Server) handleCandles(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	q, err := candleParams(code, vals, s.now())
+	q, err := candleParams(code, vals, s.marketNow())
 	if err != nil {
 		s.writeError(w, r, err)
 		return

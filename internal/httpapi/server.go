@@ -50,6 +50,16 @@ type Options struct {
 	// Now is the clock for Cache-Control ages and default dates
 	// (time.Now if nil).
 	Now func() time.Time
+	// MarketNow is the served market's clock (Now if nil): it names
+	// "today" for candles' default window and /v1/status's market time.
+	// Against the synthetic market with KISFEED_MARKET_TIME it differs
+	// from Now, and a minute chart of the wall clock's day would ask the
+	// market for a day it has not reached.
+	MarketNow func() time.Time
+	// Status fills /v1/status's figures (breaker, cache, upstream rate,
+	// stream, ingestion runs); nil answers them unknown. It is called
+	// with a deadline and must not block past it.
+	Status func(ctx context.Context) Status
 	// RequestTimeout bounds each request (DefaultRequestTimeout if 0).
 	RequestTimeout time.Duration
 	// ReadyTimeout bounds /readyz's checks (2 s if 0).
@@ -81,6 +91,8 @@ type Server struct {
 	// guard and metricsNeedKey are Options.Access and MetricsRequireKey.
 	guard          *access.Guard
 	metricsNeedKey bool
+	marketNow func() time.Time
+	status    func(ctx context.Context) Status
 
 	mux    *http.ServeMux
 	routes []string // registered patterns, for the OpenAPI sync test
@@ -92,6 +104,7 @@ func New(o Options) *Server {
 		src: o.Source, log: o.Logger, obs: o.Observer, checks: o.Checks, now: o.Now,
 		timeout: o.RequestTimeout, readyTime: o.ReadyTimeout, accessLog: o.AccessLog,
 		guard: o.Access, metricsNeedKey: o.MetricsRequireKey,
+		marketNow: o.MarketNow, status: o.Status,
 		mux: http.NewServeMux(),
 	}
 	if s.log == nil {
@@ -99,6 +112,9 @@ func New(o Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.marketNow == nil {
+		s.marketNow = s.now
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultRequestTimeout
@@ -113,6 +129,7 @@ func New(o Options) *Server {
 	s.handle("GET /v1/stocks/{code}/info", s.handleInfo)
 	s.handle("GET /v1/quotes", s.handleQuotes)
 	s.handle("GET /v1/calendar/{date}", s.handleCalendar)
+	s.handle("GET /v1/status", s.handleStatus)
 	s.handle("GET /healthz", s.handleHealthz)
 	s.handle("GET /readyz", s.handleReadyz)
 	s.handle("GET /openapi.json", handleOpenAPI)
@@ -121,6 +138,10 @@ func New(o Options) *Server {
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		}).ServeHTTP)
 	}
+	// The page and its assets are not API routes (Routes, and so the
+	// OpenAPI document, leave them out).
+	s.mux.HandleFunc("GET /{$}", handlePage)
+	s.mux.Handle("GET "+assetsPrefix, assets)
 	// The catch-all turns the mux's plain-text 404 and 405 into problems.
 	s.mux.HandleFunc("/", s.handleNoRoute)
 	return s
