@@ -14,8 +14,8 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/access"
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/internal/sim"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // TestAPIKeyNew: the printed entry holds the hash of the printed key, and

@@ -30,9 +30,9 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
-	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/internal/synthetic"
 )
 
 // pageMarketTime is a Friday, 10:00 KST, in the regular session: the

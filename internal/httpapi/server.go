@@ -91,8 +91,8 @@ type Server struct {
 	// guard and metricsNeedKey are Options.Access and MetricsRequireKey.
 	guard          *access.Guard
 	metricsNeedKey bool
-	marketNow func() time.Time
-	status    func(ctx context.Context) Status
+	marketNow      func() time.Time
+	status         func(ctx context.Context) Status
 
 	mux    *http.ServeMux
 	routes []string // registered patterns, for the OpenAPI sync test
