@@ -73,9 +73,16 @@ func (c *consumer) handle(kind, id string, data []byte, receipt time.Time) {
 	switch k {
 	case kindGap:
 		c.gaps = countReason(c.gaps, data, "gap")
-	case kindError:
+	}
+	// An error event names the disconnect only when the stream ends right
+	// after it: some (subscription_limit) leave the stream open.
+	c.lastErrReason = ""
+	if k == kindError {
 		c.errEvents = countReason(c.errEvents, data, "error")
 		c.lastErrReason = reasonOf(data)
+		if c.lastErrReason == "" {
+			c.lastErrReason = "error without reason"
+		}
 	}
 	if k == kindSubscribed {
 		return
@@ -203,7 +210,13 @@ func (c *consumer) runSSE(ctx context.Context) {
 			}
 			continue
 		}
-		c.handle(ev.event, ev.id, ev.data, c.run.cfg.Now())
+		// Only an event's own id line counts: one without inherits the
+		// previous id, which would read as a repeat.
+		id := ""
+		if ev.ownID {
+			id = ev.id
+		}
+		c.handle(ev.event, id, ev.data, c.run.cfg.Now())
 	}
 }
 

@@ -16,7 +16,9 @@ type sseReader struct {
 	sc *bufio.Scanner
 	// lastID persists across events, as the format's "last event ID
 	// buffer" does: an event without an id line keeps the previous one.
-	lastID  string
+	lastID string
+	// idSet is whether the event being read has its own id line.
+	idSet   bool
 	event   string
 	data    []byte
 	hasData bool
@@ -32,9 +34,12 @@ func newSSEReader(r io.Reader) *sseReader {
 }
 
 // sseEvent is one dispatched event, or a comment when comment is true.
-// data is valid until the next call to next.
+// data is valid until the next call to next. id is the last event ID
+// (inherited from an earlier event when this one has no id line); ownID
+// says whether this event carried its own.
 type sseEvent struct {
 	id, event string
+	ownID     bool
 	data      []byte
 	comment   bool
 }
@@ -46,14 +51,14 @@ func (r *sseReader) next() (sseEvent, error) {
 		line := r.sc.Bytes()
 		if len(line) == 0 {
 			if !r.hasData { // an event without data is not dispatched
-				r.event = ""
+				r.event, r.idSet = "", false
 				continue
 			}
-			ev := sseEvent{id: r.lastID, event: r.event, data: r.data}
+			ev := sseEvent{id: r.lastID, ownID: r.idSet, event: r.event, data: r.data}
 			if ev.event == "" {
 				ev.event = "message"
 			}
-			r.event, r.data, r.hasData = "", r.data[:0], false
+			r.event, r.data, r.hasData, r.idSet = "", r.data[:0], false, false
 			return ev, nil
 		}
 		if line[0] == ':' {
@@ -63,8 +68,11 @@ func (r *sseReader) next() (sseEvent, error) {
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "id":
-			if bytes.IndexByte(value, 0) < 0 && string(value) != r.lastID {
-				r.lastID = string(value)
+			if bytes.IndexByte(value, 0) < 0 { // the format ignores ids with NUL
+				if string(value) != r.lastID {
+					r.lastID = string(value)
+				}
+				r.idSet = true
 			}
 		case "event":
 			r.event = string(value)

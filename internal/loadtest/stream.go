@@ -167,9 +167,11 @@ func (r *streamRun) draining(ctx context.Context) bool {
 	}
 }
 
-// smallBufferClient returns a client whose connections have a 4 kB
-// receive buffer.
-func smallBufferClient() *http.Client {
+// SmallBufferTransport returns a transport whose connections have a 4 kB
+// receive buffer, for slow consumers: a consumer that stops reading then
+// fills the server's queue within a few events rather than after the
+// kernel's megabytes of autotuned buffer.
+func SmallBufferTransport() *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, addr)
@@ -178,7 +180,7 @@ func smallBufferClient() *http.Client {
 		}
 		return conn, err
 	}
-	return &http.Client{Transport: &http.Transport{DialContext: dial, DisableCompression: true}}
+	return &http.Transport{DialContext: dial, DisableCompression: true}
 }
 
 // RunStream performs a stream run and returns its figures. It stops
@@ -197,7 +199,7 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 		defer r.fast.CloseIdleConnections()
 	}
 	if r.slow == nil {
-		r.slow = smallBufferClient()
+		r.slow = &http.Client{Transport: SmallBufferTransport()}
 		defer r.slow.CloseIdleConnections()
 	}
 	before, beforeErr := scrapeStream(ctx, r.fast, cfg.Target)
