@@ -53,13 +53,16 @@ duplicate ids (must be 0) and ids out of order, and how each stream ended:
 "error event: <reason>" (SSE error event, then the stream closed),
 "close <code>: <text>" (WebSocket close frame), "eof", "http <status>",
 "connect failed". It measures, for every trade and book event, the
-delivery latency (receipt − received_at: the server's share) and the
+delivery latency (receipt − received_at: the server's share; received_at
+has millisecond precision, so up to 1 ms high) and the
 end-to-end latency (receipt − time: meaningful when the market clock is
 the wall clock), in fixed log buckets (within 3%), so memory stays flat
 for thousands of consumers over hours.
 
 --slow N makes the first N consumers stop reading once connected (with a
-4 kB socket receive buffer, so the server's queue fills, not the kernel's):
+32 kB socket receive buffer, so that little waits in the consumer's kernel;
+the server's own send buffer, up to 4 MB on Linux unless it bounds it, still
+absorbs events before its queue fills):
 the server should cut them off while the others' latency does not move.
 After the run they read what is left, for at most --drain, to learn how
 the server ended their stream; their events and latencies are kept apart.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -167,21 +168,20 @@ func (r *streamRun) draining(ctx context.Context) bool {
 	}
 }
 
-// SmallBufferTransport returns a transport whose connections have a 4 kB
-// receive buffer, for slow consumers: a consumer that stops reading then
-// fills the server's queue within a few events rather than after the
-// kernel's megabytes of autotuned buffer.
+// SmallBufferTransport returns a transport whose connections have a
+// small receive buffer (slowRcvBuf), for slow consumers: a consumer that
+// stops reading then fills the server's queue within a few events rather
+// than after the kernel's megabytes of autotuned buffer.
 func SmallBufferTransport() *http.Transport {
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, network, addr)
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4 << 10) // best effort: the run is still valid with a larger one
-		}
-		return conn, err
-	}
-	return &http.Transport{DialContext: dial, DisableCompression: true}
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
+		return setRcvBuf(c, slowRcvBuf)
+	}}
+	return &http.Transport{DialContext: d.DialContext, DisableCompression: true}
 }
+
+// slowRcvBuf is a slow consumer's socket receive buffer (Linux doubles
+// it): a few dozen events.
+const slowRcvBuf = 16 << 10
 
 // RunStream performs a stream run and returns its figures. It stops
 // early, with the figures so far, when ctx is done.
@@ -203,9 +203,7 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 		defer r.slow.CloseIdleConnections()
 	}
 	before, beforeErr := scrapeStream(ctx, r.fast, cfg.Target)
-	start := time.Now()
-	consumers := r.launch(ctx)
-	elapsed := time.Since(start)
+	consumers, elapsed := r.launch(ctx)
 	after, afterErr := scrapeStream(context.WithoutCancel(ctx), r.fast, cfg.Target)
 	res := r.sum(consumers, elapsed)
 	if beforeErr == nil && afterErr == nil {
@@ -218,8 +216,9 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 }
 
 // launch starts the consumers, spread over the ramp, and returns them
-// once every one has ended.
-func (r *streamRun) launch(ctx context.Context) []*consumer {
+// once every one has ended, with the length of the main phase (the slow
+// consumers' drain left out).
+func (r *streamRun) launch(ctx context.Context) ([]*consumer, time.Duration) {
 	cfg := r.cfg
 	mainCtx, cancel := context.WithTimeout(ctx, cfg.Ramp+cfg.Duration)
 	defer cancel()
@@ -267,11 +266,12 @@ ramp:
 	// is left (a server that closed every stream).
 	go func() { readers.Wait(); cancel() }()
 	<-mainCtx.Done()
+	elapsed := time.Since(start)
 	close(r.mainDone)
 	drain := time.AfterFunc(cfg.Drain, slowCancel)
 	defer drain.Stop()
 	all.Wait()
-	return consumers
+	return consumers, elapsed
 }
 
 // sum adds up the consumers' counts.

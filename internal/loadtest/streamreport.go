@@ -37,7 +37,10 @@ type StreamResult struct {
 	Slow         int
 	Duration     time.Duration
 	Ramp         time.Duration
-	Elapsed      time.Duration
+	// Elapsed is the main phase, from the first connection to the end of
+	// the duration (or of the last reading consumer); the slow consumers'
+	// drain comes after it.
+	Elapsed time.Duration
 	// Events counts events by type ("trade", "book", "gap", "error",
 	// "subscribed", "other").
 	Events     map[string]int
@@ -47,7 +50,8 @@ type StreamResult struct {
 	// figure over the consumers, each over its own connected time.
 	EventsPerSec float64
 	PerConsumer  RateSpread
-	// Delivery is receipt − received_at (the server's share); EndToEnd is
+	// Delivery is receipt − received_at (the server's share; received_at
+	// has millisecond precision, so it reads up to 1 ms high); EndToEnd is
 	// receipt − time (meaningful when the market clock is the wall clock).
 	Delivery, EndToEnd LatencySummary
 	// Gaps and ErrorEvents count gap and error events by reason.
