@@ -161,6 +161,7 @@ func (a *app) loadtestStream(ctx context.Context, o streamOptions) error {
 	// No client Timeout: streams are long; the run's context bounds them.
 	sc.Client = &http.Client{Transport: withAPIKey(key, &http.Transport{
 		MaxIdleConnsPerHost: 4, DisableCompression: true, IdleConnTimeout: 90 * time.Second,
+		Protocols: loadtest.HTTP1Only(),
 	})}
 	sc.SlowClient = &http.Client{Transport: withAPIKey(key, loadtest.SmallBufferTransport())}
 	defer sc.Client.CloseIdleConnections()

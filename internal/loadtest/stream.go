@@ -176,7 +176,17 @@ func SmallBufferTransport() *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, c syscall.RawConn) error {
 		return setRcvBuf(c, slowRcvBuf)
 	}}
-	return &http.Transport{DialContext: d.DialContext, DisableCompression: true}
+	return &http.Transport{DialContext: d.DialContext, DisableCompression: true, Protocols: HTTP1Only()}
+}
+
+// HTTP1Only is the protocol set of a consumer's transport: HTTP/1.1 only,
+// so that each consumer has its own connection, as independent clients
+// do, rather than 1,000 streams multiplexed on one HTTP/2 connection to
+// an https target; and a WebSocket handshake needs HTTP/1.1 anyway.
+func HTTP1Only() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	return p
 }
 
 // slowRcvBuf is a slow consumer's socket receive buffer (Linux doubles
@@ -195,7 +205,7 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 	r := &streamRun{cfg: cfg, fast: cfg.Client, slow: cfg.SlowClient, mainDone: make(chan struct{})}
 	r.hists.delivery, r.hists.endToEnd = newHistogram(), newHistogram()
 	if r.fast == nil {
-		r.fast = &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		r.fast = &http.Client{Transport: &http.Transport{DisableCompression: true, Protocols: HTTP1Only()}}
 		defer r.fast.CloseIdleConnections()
 	}
 	if r.slow == nil {

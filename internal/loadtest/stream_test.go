@@ -94,6 +94,7 @@ func TestRunStreamRequests(t *testing.T) {
 		srv := httptest.NewServer(f)
 		cfg := fakeConfig(srv.URL, 6, ws)
 		cfg.PerClient, cfg.Kinds = 2, []string{"trade"}
+		cfg.Ramp = 10 * time.Millisecond // the consumers start staggered
 		cfg.Client = &http.Client{Transport: headerTransport{"Authorization", "Bearer k1"}}
 		r := runFake(t, cfg)
 		srv.Close()
