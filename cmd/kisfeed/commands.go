@@ -8,7 +8,7 @@ func commands(a *app) []*cobra.Command {
 		newEmulatorCmd(a),
 		newQuoteCmd(a), newOrderBookCmd(a), newCandlesCmd(a), newInfoCmd(a), newTokenCmd(a),
 		newIngestCmd(a), newMigrateCmd(a), newVerifyCmd(a), newCalendarCmd(a),
-		newServeCmd(a), newAPIKeyCmd(a), newLoadtestCmd(a),
+		newServeCmd(a), newAPIKeyCmd(a), newLoadtestCmds(a),
 		newBenchCmd(a),
 	}
 }
@@ -20,5 +20,13 @@ func newBenchCmd(a *app) *cobra.Command {
 		Short: "Measure the client and gateway against an emulator and print figures",
 	}
 	c.AddCommand(newBenchQuotesCmd(a), newBenchSharedCmd(a))
+	return c
+}
+
+// newLoadtestCmds is loadtest (quotes at a constant rate) with its stream
+// subcommand.
+func newLoadtestCmds(a *app) *cobra.Command {
+	c := newLoadtestCmd(a)
+	c.AddCommand(newLoadtestStreamCmd(a))
 	return c
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -25,7 +24,6 @@ import (
 	"github.com/kisfeed/kisfeed/internal/ingest"
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
-	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/krx"
 )
@@ -399,7 +397,10 @@ interrupted (the figures so far are printed).
 A target that requires API keys: set KISFEED_API_KEY in loadtest's
 environment (not a flag, which other users could read in the process
 list); every request carries it as "Authorization: Bearer <key>". Its
-cache-miss quota applies: a cold run may need a key with a higher rate=.`,
+cache-miss quota applies: a cold run may need a key with a higher rate=.
+
+"kisfeed loadtest stream" loads the real-time streams instead (SSE or
+WebSocket consumers); see its --help.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return a.loadtest(cmd.Context(), o) },
 	}
@@ -451,29 +452,9 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 		}),
 	}
 	defer lc.Client.CloseIdleConnections()
-	codes, err := loadtest.FetchCodes(ctx, lc.Client, o.target, o.codes)
-	var noAnswer *url.Error // what http.Client.Do returns when nothing answered
-	switch {
-	case errors.As(err, &noAnswer):
-		// A load test against a target that does not answer would only
-		// count --rate × --duration failures.
-		return withExit(1, fmt.Errorf("target %s does not answer: %w", o.target, err))
-	case err != nil:
-		// The target may be an older build or not list stocks; the
-		// synthetic universe is the same one the emulator serves.
-		cfg, cerr := a.config()
-		if cerr != nil {
-			return cerr
-		}
-		fmt.Fprintf(a.stderr, "kisfeed: listing codes from the target failed (%v); using the synthetic universe (seed %d)\n", err, cfg.Seed)
-		for _, s := range sim.New(cfg.Seed).Universe() {
-			if len(codes) == o.codes {
-				break
-			}
-			if s.IsCommonStock() {
-				codes = append(codes, s.Code)
-			}
-		}
+	codes, err := a.targetCodes(ctx, lc.Client, o.target, o.codes)
+	if err != nil {
+		return err
 	}
 	lc.Codes = codes
 	r, err := loadtest.Run(ctx, lc)
