@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
+	"github.com/kisfeed/kisfeed/kis/stream"
+)
+
+// watchWait bounds every wait of these tests on the feed; the built-in
+// emulator trades both codes within a few seconds of 10:00.
+const watchWait = 30 * time.Second
+
+// watchMarket is a Friday, 10:00 KST: inside KRX hours whatever today is.
+const watchMarket = "2026-11-27T10:00:00+09:00"
+
+// sink is a concurrency-safe writer that signals every write.
+type sink struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // cap 1
+}
+
+func newSink() *sink { return &sink{wrote: make(chan struct{}, 1)} }
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.buf.Write(p)
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (s *sink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// watchEnv is the environment of an embedded-mode watch at watchMarket.
+func watchEnv(t *testing.T) []string {
+	return []string{"KISFEED_MARKET_TIME=" + watchMarket, "LOG_LEVEL=warn",
+		"KIS_APPROVAL_FILE=" + t.TempDir() + "/approval.json"}
+}
+
+// startWatch runs `kisfeed args...` in-process until the returned cancel;
+// wait returns its exit code.
+func startWatch(t *testing.T, environ []string, args ...string) (stdout, stderr *sink, cancel func(), wait func() int) {
+	t.Helper()
+	stdout, stderr = newSink(), newSink()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, environ, strings.NewReader(""), stdout, stderr) }()
+	wait = func() int {
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(watchWait):
+			t.Fatalf("watch did not stop within %s; stderr %q", watchWait, stderr.String())
+			return -1
+		}
+	}
+	t.Cleanup(func() { cancel() })
+	return stdout, stderr, cancel, wait
+}
+
+// waitFor waits until cond holds on stdout's text.
+func waitFor(t *testing.T, out *sink, what string, cond func(string) bool) {
+	t.Helper()
+	deadline := time.NewTimer(watchWait)
+	defer deadline.Stop()
+	for !cond(out.String()) {
+		select {
+		case <-out.wrote:
+		case <-deadline.C:
+			t.Fatalf("no %s within %s; stdout so far:\n%s", what, watchWait, out.String())
+		}
+	}
+}
+
+// trades decodes the trade lines of NDJSON text, per code in order.
+func trades(t *testing.T, text string) map[string][]jsonview.Trade {
+	t.Helper()
+	out := map[string][]jsonview.Trade{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 {
+			continue
+		}
+		var head struct{ Type string }
+		if err := json.Unmarshal(line, &head); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if head.Type != jsonview.TypeTrade {
+			continue
+		}
+		var tr jsonview.Trade
+		if err := json.Unmarshal(line, &tr); err != nil {
+			t.Fatalf("trade %q: %v", line, err)
+		}
+		out[tr.Code] = append(out[tr.Code], tr)
+	}
+	return out
+}
+
+// completeSecond returns the last trade of the last second of ts that a
+// later second follows: every execution of that second was sent (the
+// feed sends each registration's executions in time order), so the
+// quote at that second's last instant must agree with it. ok is false
+// while ts spans a single second.
+func completeSecond(ts []jsonview.Trade) (jsonview.Trade, bool) {
+	if len(ts) == 0 {
+		return jsonview.Trade{}, false
+	}
+	last := ts[len(ts)-1].Time
+	for i := len(ts) - 1; i >= 0; i-- {
+		if ts[i].Time.Before(last) {
+			return ts[i], true
+		}
+	}
+	return jsonview.Trade{}, false
+}
+
+// TestWatchMatchesQuote is the watch bar: `kisfeed watch 005930 000660
+// --json` against the built-in emulator prints trades whose cumulative
+// volume never decreases per code, and the last trade of a second equals
+// `kisfeed quote` at that second's last instant. The comparison is exact
+// rather than "within one frame": the synthetic market is deterministic,
+// so the quote runs on a stopped clock at that instant (KISFEED_MARKET_TIME
+// set to it, the wall clock frozen) instead of racing the stream.
+func TestWatchMatchesQuote(t *testing.T) {
+	t.Parallel()
+	codes := []string{"005930", "000660"}
+	stdout, stderr, cancel, wait := startWatch(t, watchEnv(t), "watch", codes[0], codes[1], "--json")
+	waitFor(t, stdout, "complete second of trades for both codes", func(text string) bool {
+		by := trades(t, text)
+		for _, c := range codes {
+			if _, ok := completeSecond(by[c]); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	cancel()
+	if code := wait(); code != 0 {
+		t.Fatalf("watch exit %d, want 0; stderr %q", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "kisfeed: watch: ") || !strings.Contains(stderr.String(), " gaps, ") {
+		t.Errorf("stderr %q: want the one-line summary", stderr.String())
+	}
+	by := trades(t, stdout.String())
+	for _, c := range codes {
+		ts := by[c]
+		for i := 1; i < len(ts); i++ {
+			if ts[i].CumVolume < ts[i-1].CumVolume {
+				t.Errorf("%s: cum_volume went from %d to %d at %s", c, ts[i-1].CumVolume, ts[i].CumVolume, ts[i].Time)
+			}
+			if ts[i].Time.Before(ts[i-1].Time) {
+				t.Errorf("%s: time went back from %s to %s", c, ts[i-1].Time, ts[i].Time)
+			}
+		}
+		last, _ := completeSecond(ts)
+		at := last.Time.Add(time.Second - time.Nanosecond)
+		q := quoteAt(t, c, at)
+		t.Logf("%s: %d trades; at %s quote %d/%d, last trade %d/%d", c, len(ts), at.Format(time.RFC3339Nano), q.Price, q.Volume, last.Price, last.CumVolume)
+		if q.Price != last.Price || q.Volume != last.CumVolume || q.High != last.High || q.Low != last.Low || q.Open != last.Open {
+			t.Errorf("%s at %s: quote price %d volume %d OHLC %d/%d/%d; last trade price %d cum_volume %d OHLC %d/%d/%d",
+				c, at.Format(time.RFC3339Nano), q.Price, q.Volume, q.Open, q.High, q.Low,
+				last.Price, last.CumVolume, last.Open, last.High, last.Low)
+		}
+	}
+}
+
+// quoteAt runs `kisfeed quote CODE --json` against a fresh built-in
+// emulator whose market clock stands still at at.
+func quoteAt(t *testing.T, code string, at time.Time) jsonview.Quote {
+	t.Helper()
+	frozen := time.Now()
+	a := &app{environ: []string{"KISFEED_MARKET_TIME=" + at.Format(time.RFC3339Nano), "LOG_LEVEL=warn"},
+		clock: kisfeed.Clock{Wall: func() time.Time { return frozen }}}
+	var out, errOut bytes.Buffer
+	a.stdout, a.stderr, a.stdin = &out, &errOut, strings.NewReader("")
+	if rc := a.exec(t.Context(), []string{"quote", code, "--json"}); rc != 0 {
+		t.Fatalf("quote %s: exit %d, stderr %q", code, rc, errOut.String())
+	}
+	var q jsonview.Quote
+	if err := json.Unmarshal(out.Bytes(), &q); err != nil {
+		t.Fatalf("quote %s: %v in %q", code, err, out.String())
+	}
+	return q
+}
+
+// TestWatchCtrlC: a cancelled context (what SIGINT and SIGTERM do through
+// main's signal.NotifyContext) ends watch with exit 0 and one summary
+// line on stderr, after output has started.
+func TestWatchCtrlC(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, cancel, wait := startWatch(t, watchEnv(t), "watch", "005930", "--book")
+	waitFor(t, stdout, "an event line", func(s string) bool { return strings.Contains(s, " 005930 ") })
+	cancel()
+	if code := wait(); code != 0 {
+		t.Fatalf("exit %d, want 0; stderr %q", code, stderr.String())
+	}
+	var summary []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if strings.HasPrefix(l, "kisfeed: watch: ") {
+			summary = append(summary, l)
+		}
+	}
+	if len(summary) != 1 || !strings.Contains(summary[0], " events (") || !strings.Contains(summary[0], " reconnects") {
+		t.Errorf("stderr %q: want exactly one summary line with events, gaps and reconnects", stderr.String())
+	}
+}
+
+func TestWatchUsage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		environ []string
+		args    []string
+		code    int
+		want    string
+	}{
+		{"bad code named", nil, []string{"watch", "005930", "59300"}, 2, `stock code "59300"`},
+		{"no code", nil, []string{"watch"}, 2, "requires at least 1 arg"},
+		{"negative duration", nil, []string{"watch", "005930", "--duration", "-1s"}, 2, "--duration -1s"},
+		{"synthetic market has no feed", []string{"ENABLE_KIS_API=false"}, []string{"watch", "005930"}, 2, "no real-time feed"},
+		{"too many codes for one key", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_BASE_URL=http://127.0.0.1:1",
+			"KIS_APPROVAL_FILE=" + t.TempDir() + "/a.json"}, append([]string{"watch", "--book"}, manyCodes(21)...), 2,
+			"subscription limit reached"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tc.args, tc.environ, strings.NewReader(""), &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// manyCodes returns n distinct codes.
+func manyCodes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%06d", 100000+i)
+	}
+	return out
+}
+
+// TestWebSocketURLConstants: config repeats kis/stream's KIS URLs (it
+// imports no KIS package); they must agree.
+func TestWebSocketURLConstants(t *testing.T) {
+	t.Parallel()
+	if config.RealWSURL != stream.RealWSURL || config.MockWSURL != stream.MockWSURL {
+		t.Errorf("config %s / %s, stream %s / %s", config.RealWSURL, config.MockWSURL, stream.RealWSURL, stream.MockWSURL)
+	}
+}
