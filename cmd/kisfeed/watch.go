@@ -164,7 +164,7 @@ func (a *app) watch(ctx context.Context, codes []kisfeed.Code, o watchOptions) e
 
 	printed := make(chan struct{})
 	go func() { defer close(printed); w.print(ctx) }() // ends when events closes
-	_ = client.Run(ctx)                                  // returns ctx's error once every session is closed
+	_ = client.Run(ctx)                                // returns ctx's error once every session is closed
 	close(w.events)
 	<-printed
 	w.summary()
