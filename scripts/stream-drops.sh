@@ -19,6 +19,10 @@
 # KIS_STREAM_SUBSCRIBE_RATE; ~3.5 s for a key's 34 codes) run in wall time,
 # so past SPEED≈6 a drop comes before the last one is restored and the
 # "back within 5 s" figure stops meaning anything.
+# watch runs in KIS mode (KIS_BASE_URL at the emulator), where the client's
+# market clock is the wall clock (KISFEED_MARKET_TIME is for the synthetic
+# market only): its "market is closed" stderr line and its gap times are
+# wall time, while trade times are the emulator's market time.
 # Loopback only; every process is bounded by `timeout`.
 #
 # Usage: scripts/stream-drops.sh
