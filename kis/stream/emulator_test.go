@@ -7,7 +7,10 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -362,4 +365,89 @@ func BenchmarkEmulatorRecords(b *testing.B) {
 	if st := c.Stats(); st.ParseErrors != 0 {
 		b.Errorf("%d parse errors", st.ParseErrors)
 	}
+}
+
+// stampConn records when the server last began a write to the
+// connection: the emulator's send of a frame, seen from below it.
+type stampConn struct {
+	net.Conn
+	last *atomic.Int64 // UnixNano of the last Write
+}
+
+func (c stampConn) Write(p []byte) (int, error) {
+	// Stamped before the write: stamped after, the client could decode
+	// the frame before the stamp lands and measure from the previous one.
+	c.last.Store(time.Now().UnixNano())
+	return c.Conn.Write(p)
+}
+
+type stampListener struct {
+	net.Listener
+	last *atomic.Int64
+}
+
+func (l stampListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return stampConn{c, l.last}, nil
+}
+
+// BenchmarkEmulatorLatency: p50/p99 from the emulator's socket write of
+// a trade frame to the client's typed event, on loopback. One code's
+// trades at 600× with a 5 ms feed: a frame every tick, far apart enough
+// that the last write before an event is that event's frame (PINGPONG,
+// every 10 s, may cut one sample short). The first event of each frame
+// is measured.
+func BenchmarkEmulatorLatency(b *testing.B) {
+	creds, keyOpts := emuKeys(1)
+	start, wall := time.Date(2026, 11, 27, 9, 30, 0, 0, kisfeed.KST), time.Now()
+	emu, err := emulator.New(append(keyOpts, emulator.WithMarket(emuMarket()),
+		emulator.WithMarketClock(func() time.Time { return start.Add(time.Since(wall)) }), emulator.WithSpeed(600),
+		emulator.WithFeedInterval(5*time.Millisecond))...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var last atomic.Int64
+	ts := httptest.NewUnstartedServer(emu)
+	ts.Listener = stampListener{ts.Listener, &last}
+	ts.Start()
+	b.Cleanup(func() { _ = emu.Close(); ts.Close() })
+	lat := make(chan time.Duration, 1)
+	var measured atomic.Int64 // the write last measured
+	c, err := stream.New(stream.Config{Keys: creds, RESTBaseURL: ts.URL, WSURL: wsURL(ts.URL),
+		Handler: func(e stream.Event) {
+			now := time.Now().UnixNano()
+			w := last.Load()
+			if e.Kind != stream.EventTrade || measured.Swap(w) == w {
+				return
+			}
+			select {
+			case lat <- time.Duration(now - w):
+			default:
+			}
+		}}, fastClient()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, _ := runClient(b, c)
+	if err := c.Subscribe(ctx, "005930", stream.KindTrade); err != nil {
+		b.Fatal(err)
+	}
+	<-lat // the first may predate the timer
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		select {
+		case d := <-lat:
+			samples = append(samples, d)
+		case <-time.After(emuWait):
+			b.Fatalf("no trade within %s", emuWait)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(samples[len(samples)*99/100].Microseconds()), "p99-µs")
 }
