@@ -98,6 +98,7 @@ func newWatchCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			codes = uniqueCodes(codes)
 			if o.duration < 0 {
 				return usageError("watch: --duration %s: want 0 (until Ctrl-C) or more", o.duration)
 			}
@@ -108,6 +109,20 @@ func newWatchCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&o.json, "json", false, "print NDJSON: one trade, book or gap object per line")
 	c.Flags().DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 30s (0: until Ctrl-C)")
 	return c
+}
+
+// uniqueCodes drops repeated codes, keeping the first of each: a code is
+// one registration (per kind) and one table row however often it is named.
+func uniqueCodes(codes []kisfeed.Code) []kisfeed.Code {
+	seen := make(map[kisfeed.Code]bool, len(codes))
+	out := codes[:0:0]
+	for _, c := range codes {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // watch streams codes until ctx is done or the duration passes.

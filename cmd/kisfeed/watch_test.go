@@ -272,3 +272,35 @@ func TestWebSocketURLConstants(t *testing.T) {
 		t.Errorf("config %s / %s, stream %s / %s", config.RealWSURL, config.MockWSURL, stream.RealWSURL, stream.MockWSURL)
 	}
 }
+
+func TestWatchLines(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 27, 10, 0, 1, 0, kisfeed.KST)
+	var bk kisfeed.Book
+	bk.Code, bk.Time, bk.TotalAskQty, bk.TotalBidQty = "005930", at, 53000, 61000
+	bk.Asks[0], bk.Bids[0] = kisfeed.Level{Price: 71100, Quantity: 300}, kisfeed.Level{Price: 71000, Quantity: 1200}
+	for _, tc := range []struct {
+		name string
+		e    stream.Event
+		want string
+	}{
+		{"trade", stream.Event{Kind: stream.EventTrade, Trade: kisfeed.Trade{Code: "005930", Time: at, Price: 71000, Change: -1500,
+			ChangeRate: -2.07, Volume: 12, CumVolume: 1234567, Bid: 71000, Ask: 71100, Side: kisfeed.SideSell}},
+			"10:00:01 005930 trade 71,000 -1,500 -2.07%  vol 12  cum 1,234,567  bid 71,000 ask 71,100  sell"},
+		{"book", stream.Event{Kind: stream.EventBook, Book: bk},
+			"10:00:01 005930 book  bid 71,000×1,200 ask 71,100×300  total bid 61,000 ask 53,000"},
+		{"gap", stream.Event{Kind: stream.EventGap, Gap: kisfeed.Gap{Code: "000660", From: at, To: at.Add(2 * time.Second), Reason: "dropped"}},
+			"10:00:03 000660 gap   10:00:01–10:00:03 (dropped): trades in between may be missing"},
+	} {
+		if got := eventLine(tc.e); got != tc.want {
+			t.Errorf("%s:\ngot  %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	codes, err := parseCodes([]string{"005930", "000660", "005930"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := uniqueCodes(codes); len(got) != 2 || got[0].String() != "005930" || got[1].String() != "000660" {
+		t.Errorf("uniqueCodes = %v, want [005930 000660]", got)
+	}
+}
