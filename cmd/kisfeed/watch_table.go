@@ -30,6 +30,7 @@ func (w *watcher) table(ctx context.Context) {
 	tick := time.NewTicker(redrawEvery)
 	defer tick.Stop()
 	dirty := true
+	done := ctx.Done()
 	var buf bytes.Buffer
 	fmt.Fprint(w.a.stdout, "\x1b[H\x1b[2J") // clear once; later frames overwrite in place
 	draw := func() {
@@ -63,8 +64,10 @@ func (w *watcher) table(ctx context.Context) {
 			if dirty {
 				draw()
 			}
-		case <-ctx.Done():
-			// keep draining until the client closes the queue
+		case <-done:
+			// Keep draining until the client closes the queue; a nil
+			// channel so a closed ctx does not spin this loop.
+			done = nil
 		}
 	}
 }
