@@ -304,3 +304,39 @@ func TestWatchLines(t *testing.T) {
 		t.Errorf("uniqueCodes = %v, want [005930 000660]", got)
 	}
 }
+
+// TestWatchTable renders one frame of the terminal table: a row per code
+// (waiting until its first trade), a 10-level ladder each with --book,
+// the counts, and the escape codes that redraw it in place.
+func TestWatchTable(t *testing.T) {
+	t.Parallel()
+	client, err := stream.New(stream.Config{Keys: []stream.Credentials{{AppKey: "k", AppSecret: "s"}},
+		WSURL: "ws://127.0.0.1:1/tryitout", RESTBaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, _ := parseCodes([]string{"005930", "000660"})
+	w := &watcher{o: watchOptions{book: true}, codes: codes, client: client}
+	at := time.Date(2026, 11, 27, 10, 0, 1, 0, kisfeed.KST)
+	st := &codeState{trade: kisfeed.Trade{Code: "005930", Time: at, Price: 71000, CumVolume: 1234567}, hasTrade: true,
+		lag: 300 * time.Millisecond, hasBook: true}
+	for i := range st.book.Asks {
+		st.book.Asks[i] = kisfeed.Level{Price: 71100 + 100*int64(i), Quantity: 1}
+		st.book.Bids[i] = kisfeed.Level{Price: 71000 - 100*int64(i), Quantity: 1}
+	}
+	var b bytes.Buffer
+	w.render(&b, map[string]*codeState{"005930": st, "000660": {}}, "10:00:03 000660 gap …")
+	out := b.String()
+	for _, want := range []string{"\x1b[H", "CUM VOLUME", "005930  10:00:01", "71,000", "1,234,567", "0.3s",
+		"000660  --:--:--     waiting", "(no book yet)", "last gap: 10:00:03 000660", "\x1b[J"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, " ask\x1b[K"); n != 10 {
+		t.Errorf("%d ask levels, want 10", n)
+	}
+	if n := strings.Count(out, " bid\x1b[K"); n != 10 {
+		t.Errorf("%d bid levels, want 10", n)
+	}
+}
