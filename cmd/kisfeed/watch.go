@@ -69,9 +69,12 @@ KISFEED_MARKET_TIME, e.g. KISFEED_MARKET_TIME="2026-11-27 10:00".
 On Ctrl-C (or SIGTERM, or at --duration) it closes the sessions, prints
 one summary line on stderr (events, gaps, reconnects) and exits 0.
 
-Exit status: 0 stopped by Ctrl-C/--duration; 1 the feed could not start;
-2 bad usage or configuration (a bad code, too many codes for the keys,
-ENABLE_KIS_API=false).`
+A session that cannot start (refused credentials, a wrong KIS_WS_URL) is
+retried with backoff like a drop; one stderr line per key says why.
+
+Exit status: 0 stopped by Ctrl-C/--duration; 1 the upstream could not be
+set up; 2 bad usage or configuration (a bad code, too many codes for the
+keys, ENABLE_KIS_API=false).`
 
 const watchExample = `  kisfeed watch 005930
   kisfeed watch 005930 000660 --book
@@ -382,7 +385,7 @@ func reasonText(reason string) string {
 	case "dial":
 		return "the WebSocket handshake failed; check KIS_WS_URL"
 	case "approval":
-		return "no approval key; check the app key and secret"
+		return "no approval key: the REST server is unreachable or refused the app key"
 	case "approval_refused":
 		return "KIS refused the approval key"
 	case "key_in_use":
