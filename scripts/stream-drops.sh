@@ -112,7 +112,13 @@ for p in polls:
     if full and t_first_full is None:
         t_first_full = p["t"]
     if fault > prev_fault:
-        drops.append({"at": p["t"], "back": None, "sessions_dropped": fault - prev_fault})
+        # One drop closes the 3 sessions one after another: a poll may
+        # land between them. Increases within a second, before a restore,
+        # are the same drop.
+        if drops and drops[-1]["back"] is None and p["t"] - drops[-1]["at"] < 1:
+            drops[-1]["sessions_dropped"] += fault - prev_fault
+        else:
+            drops.append({"at": p["t"], "back": None, "sessions_dropped": fault - prev_fault})
         prev_fault = fault
     if drops and drops[-1]["back"] is None and full:
         drops[-1]["back"] = p["t"]
