@@ -8,7 +8,7 @@ func commands(a *app) []*cobra.Command {
 		newEmulatorCmd(a),
 		newQuoteCmd(a), newOrderBookCmd(a), newCandlesCmd(a), newInfoCmd(a), newTokenCmd(a),
 		newIngestCmd(a), newMigrateCmd(a), newVerifyCmd(a), newCalendarCmd(a),
-		newServeCmd(a), newAPIKeyCmd(a), newLoadtestCmds(a),
+		newServeCmd(a), newWatchCmd(a), newAPIKeyCmd(a), newLoadtestCmds(a),
 		newBenchCmd(a),
 	}
 }

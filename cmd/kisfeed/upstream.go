@@ -38,7 +38,12 @@ type upstream struct {
 	// Checks are what /readyz checks of the upstream: the circuit breaker,
 	// and Redis when it is configured; none for an injected upstream.
 	Checks []httpapi.Check
-	Close  func() error
+	// BaseURL is the KIS REST base URL in use (wiring.Stack.BaseURL): in
+	// embedded mode the built-in emulator's address, from which `watch`
+	// derives its WebSocket URL (config.Config.WebSocketURL); "" in mock
+	// mode.
+	BaseURL string
+	Close   func() error
 }
 
 // upstream builds the data source for cfg through the one factory,
@@ -77,7 +82,8 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 	for _, c := range u.Checks() {
 		checks = append(checks, httpapi.Check(c))
 	}
-	return &upstream{Source: u.Source, Clients: u.Clients, RateLimit: u.RateLimit, Clock: u.Clock, Checks: checks, Close: u.Close}, nil
+	return &upstream{Source: u.Source, Clients: u.Clients, RateLimit: u.RateLimit, Clock: u.Clock, Checks: checks,
+		BaseURL: u.BaseURL, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,

@@ -58,3 +58,49 @@ func TestStreamCodeList(t *testing.T) {
 		t.Errorf("defaults: trs %q watchdog %s rate %v", d.StreamTRs, d.StreamWatchdog, d.StreamSubscribeRate)
 	}
 }
+
+func TestWebSocketURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		restBase string
+		want     string
+	}{
+		{"KIS_WS_URL wins", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_WS_URL=ws://10.0.0.1:1/x", "KIS_BASE_URL=http://127.0.0.1:9443"}, "", "ws://10.0.0.1:1/x"},
+		{"base URL's host", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_BASE_URL=http://127.0.0.1:9443/prefix"}, "http://ignored:1", "ws://127.0.0.1:9443/tryitout"},
+		{"https base is wss", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_BASE_URL=https://proxy.example:8443"}, "", "wss://proxy.example:8443/tryitout"},
+		{"embedded: the emulator's address", nil, "http://127.0.0.1:40001", "ws://127.0.0.1:40001/tryitout"},
+		{"kis real", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s", "KIS_USE_REAL_SERVER=true"}, "https://openapi.koreainvestment.com:9443", RealWSURL},
+		{"kis mock", []string{"KIS_APP_KEY=k", "KIS_APP_SECRET=s"}, "https://openapivts.koreainvestment.com:29443", MockWSURL},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load(tc.env, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.WebSocketURL(tc.restBase); got != tc.want {
+				t.Errorf("WebSocketURL(%q) = %q, want %q", tc.restBase, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestApprovalPath(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{ApprovalFile: "/x/a.json", TokenFile: "/y/t.json"}, "/x/a.json"},
+		{Config{TokenFile: "/y/t.json"}, "/y/approval-keys.json"},
+	} {
+		if got := tc.cfg.ApprovalPath(); got != tc.want {
+			t.Errorf("ApprovalPath(%+v) = %q, want %q", tc.cfg, got, tc.want)
+		}
+	}
+	if got := (Config{}).ApprovalPath(); got != "" && !strings.HasSuffix(got, "kisfeed/approval-keys.json") {
+		t.Errorf("default ApprovalPath = %q, want …/kisfeed/approval-keys.json", got)
+	}
+}

@@ -12,6 +12,9 @@
 //
 // Each view is a plain struct built by a New function from the domain
 // value; encoding is left to the caller (the API pools its encoders).
+//
+// The real-time events ([Trade], [Book], [Gap]; stream.go) follow the same
+// rules and add a "type" field, for NDJSON lines and server-sent events.
 package jsonview
 
 import (
