@@ -181,6 +181,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	up, err := a.upstream(ctx, cfg, log, wiring.Deps{
 		KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
 		LongRunning: true, // refresh-ahead of hot quotes
+		// The real-time stream: STREAM_CODES written through into the
+		// cache from start-up; no KIS session while nothing is acquired.
+		Stream: true, StreamObserver: m.Stream(),
 	})
 	if err != nil {
 		ln.Close()
