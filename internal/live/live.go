@@ -233,7 +233,20 @@ func (l *Live) Start() error {
 	}
 	go func() {
 		defer close(l.runDone)
+		var warm sync.WaitGroup
+		if l.cfg.Cache != nil && len(l.cfg.Codes) > 0 {
+			// Read STREAM_CODES' quotes and books into the cache now, so
+			// the first read is a hit and the first trade has its base
+			// (concurrent quote reads are batched below the cache).
+			for _, code := range l.cfg.Codes {
+				warm.Go(func() {
+					_ = l.cfg.Cache.RefreshQuote(ctx, code)
+					_ = l.cfg.Cache.RefreshOrderBook(ctx, code)
+				})
+			}
+		}
 		_ = l.client.Run(ctx) // returns ctx's error once Close cancels it
+		warm.Wait()
 	}()
 	if n := len(l.cfg.Codes); n > 0 {
 		l.log.Info("streaming codes from KIS, written through into the cache", "codes", n, "list", codeList(l.cfg.Codes, 20))
