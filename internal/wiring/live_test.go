@@ -3,6 +3,8 @@ package wiring_test
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/emulator"
+	"github.com/kisfeed/kisfeed/emulator/emulatortest"
 	"github.com/kisfeed/kisfeed/internal/clocktest"
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
@@ -286,4 +290,66 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLiveKISMode: against a KIS_BASE_URL emulator with two app keys the
+// stream derives ws://<host>/tryitout from the base URL, spreads nothing
+// it need not (a code's two registrations on one key), and keeps the
+// approval key next to the token file, or in Redis with REDIS_URL.
+func TestLiveKISMode(t *testing.T) {
+	t.Parallel()
+	for _, store := range []string{"file", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			wall := clocktest.New(time.Date(2026, 11, 25, 10, 0, 0, 0, kisfeed.KST)) // a Wednesday; KIS mode: market = wall
+			_, base := emulatortest.Start(t, emulator.WithMarketClock(wall.Now))
+			cfg := kisConfig(t, base)
+			cfg.AppKeys = "second-key:second-secret"
+			cfg.StreamCodes = "005930"
+			deps := wiring.Deps{Now: wall.Now, Stream: true}
+			var rdbURL string
+			if store == "redis" {
+				rdbURL, deps.RedisPrefix = redisURL(t)
+				cfg.RedisURL = rdbURL
+			}
+			u := newUpstream(t, cfg, deps)
+			events := make(chan stream.Event, 64)
+			stop := u.Live.Listen(kisfeed.MustParseCode("005930"), func(ev stream.Event) {
+				select {
+				case events <- ev:
+				default:
+				}
+			})
+			defer stop()
+			deadline := time.After(eventWait)
+		wait:
+			for {
+				wall.Advance(time.Second)
+				select {
+				case <-events:
+					break wait
+				case <-time.After(300 * time.Millisecond):
+				case <-deadline:
+					t.Fatalf("no event within %s; stats %+v", eventWait, u.Live.Stats())
+				}
+			}
+			st := u.Live.Stats().Stream
+			if len(st.Keys) != 2 || st.Keys[0].Registrations+st.Keys[1].Registrations != 2 || (st.Keys[0].Registrations != 2 && st.Keys[1].Registrations != 2) {
+				t.Errorf("keys %+v, want two keys, the code's 2 registrations on one", st.Keys)
+			}
+			switch store {
+			case "file":
+				path := filepath.Join(filepath.Dir(cfg.TokenFile), "approval-keys.json")
+				b, err := os.ReadFile(path)
+				if err != nil || !strings.Contains(string(b), "approval:") {
+					t.Errorf("approval key file %s: %v %q, want the issued key", path, err, b)
+				}
+			case "redis":
+				keys, err := wiring.RedisOf(u).Keys(t.Context(), deps.RedisPrefix+"kis:token:approval:*").Result()
+				if err != nil || len(keys) != 1 {
+					t.Errorf("approval keys in Redis: %v %v, want 1", keys, err)
+				}
+			}
+		})
+	}
 }
