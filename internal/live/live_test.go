@@ -18,7 +18,7 @@ import (
 // newTestLive is a Live over a client that is never run: Subscribe and
 // Unsubscribe only place registrations, so demand is observable in Stats
 // without a network.
-func newTestLive(t *testing.T, keys int, perKey int, linger time.Duration) *Live {
+func newTestLive(t testing.TB, keys int, perKey int, linger time.Duration) *Live {
 	t.Helper()
 	cfg := Config{RESTBaseURL: "http://127.0.0.1:1", SameHost: true, Linger: linger}
 	for i := range keys {
@@ -274,6 +274,9 @@ func TestWriterCoalesces(t *testing.T) {
 	for _, cum := range []int64{20, 40, 30} { // 30 arrives late: 40 stays
 		w.offer(trade(cum))
 	}
+	expected := trade(50)
+	expected.Trade.Expected = true // an auction's expected price: not written
+	w.offer(expected)
 	w.offer(stream.Event{Kind: stream.EventBook, Book: kisfeed.Book{Code: "005930", CumVolume: 1}})
 	w.offer(stream.Event{Kind: stream.EventBook, Book: kisfeed.Book{Code: "005930", CumVolume: 2}})
 	fc.gate <- struct{}{}

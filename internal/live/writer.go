@@ -57,9 +57,13 @@ type writer struct {
 
 // slot is one code's pending writes.
 type slot struct {
-	trade, book *stream.Event // the newest not yet written
-	queued      bool          // in the queue or being written
-	noBase      time.Time     // no base fetch before this (wall clock)
+	// The newest trade and book not yet written, kept by value so that
+	// the reader's hand-over allocates nothing once the slot exists.
+	trade             kisfeed.Trade
+	book              kisfeed.Book
+	hasTrade, hasBook bool
+	queued            bool      // in the queue or being written
+	noBase            time.Time // no base fetch before this (wall clock)
 }
 
 func newWriter(c Cache, source string, log *slog.Logger) *writer {
@@ -71,6 +75,11 @@ func (w *writer) offer(ev stream.Event) {
 	var code string
 	switch ev.Kind {
 	case stream.EventTrade:
+		if ev.Trade.Expected {
+			// An auction's expected price is not an execution: it must
+			// not take a real trade's place in the slot.
+			return
+		}
 		code = ev.Trade.Code
 	case stream.EventBook:
 		code = ev.Book.Code
@@ -83,15 +92,14 @@ func (w *writer) offer(ev stream.Event) {
 		s = &slot{}
 		w.slots[code] = s
 	}
-	e := ev
 	if ev.Kind == stream.EventTrade {
 		// Within a session trades arrive in order; across a reconnect an
 		// older one may follow a newer: keep the larger cumulative volume.
-		if s.trade == nil || kisfeed.Day(ev.Trade.Time).After(kisfeed.Day(s.trade.Trade.Time)) || ev.Trade.CumVolume >= s.trade.Trade.CumVolume {
-			s.trade = &e
+		if !s.hasTrade || kisfeed.Day(ev.Trade.Time).After(kisfeed.Day(s.trade.Time)) || ev.Trade.CumVolume >= s.trade.CumVolume {
+			s.trade, s.hasTrade = ev.Trade, true
 		}
 	} else {
-		s.book = &e
+		s.book, s.hasBook = ev.Book, true
 	}
 	queue := !s.queued
 	if queue {
@@ -153,7 +161,7 @@ func (w *writer) work(ctx context.Context) {
 }
 
 // next pops a queued code and takes its pending events.
-func (w *writer) next() (string, *slot, *stream.Event, *stream.Event, bool) {
+func (w *writer) next() (string, *slot, *kisfeed.Trade, *kisfeed.Book, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(w.queue) == 0 {
@@ -162,8 +170,17 @@ func (w *writer) next() (string, *slot, *stream.Event, *stream.Event, bool) {
 	code := w.queue[0]
 	w.queue = w.queue[1:]
 	s := w.slots[code]
-	trade, book := s.trade, s.book
-	s.trade, s.book = nil, nil
+	var trade *kisfeed.Trade
+	var book *kisfeed.Book
+	if s.hasTrade {
+		t := s.trade
+		trade = &t
+	}
+	if s.hasBook {
+		b := s.book
+		book = &b
+	}
+	s.hasTrade, s.hasBook = false, false
 	w.busy++
 	return code, s, trade, book, true
 }
@@ -174,7 +191,7 @@ func (w *writer) done(code string, s *slot) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.busy--
-	if s.trade != nil || s.book != nil {
+	if s.hasTrade || s.hasBook {
 		w.queue = append(w.queue, code)
 	} else {
 		s.queued = false
@@ -188,23 +205,23 @@ func (w *writer) done(code string, s *slot) {
 }
 
 // write puts one code's newest trade and book into the cache.
-func (w *writer) write(ctx context.Context, s *slot, trade, book *stream.Event) {
+func (w *writer) write(ctx context.Context, s *slot, trade *kisfeed.Trade, book *kisfeed.Book) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	if trade != nil {
 		if time.Now().Before(s.noBase) { // s.noBase is only touched by the worker holding the slot
 			w.skipped.Add(1)
 		} else {
-			ok, err := w.cache.PutTrade(ctx, trade.Trade)
+			ok, err := w.cache.PutTrade(ctx, *trade)
 			w.count(&w.trades, ok, err)
 			if errors.Is(err, cache.ErrNoBase) {
 				s.noBase = time.Now().Add(baseRetry)
-				w.log.Warn("live: trade not written through: no base quote", "code", trade.Trade.Code, "err", err)
+				w.log.Warn("live: trade not written through: no base quote", "code", trade.Code, "err", err)
 			}
 		}
 	}
 	if book != nil {
-		ok, err := w.cache.PutBook(ctx, book.Book, w.source)
+		ok, err := w.cache.PutBook(ctx, *book, w.source)
 		w.count(&w.books, ok, err)
 	}
 }
