@@ -1,16 +1,3 @@
-// Package live runs the KIS real-time stream inside serve: it owns the
-// demand for streamed codes (reference-counted acquisitions that register
-// a code with KIS on first use and unregister it after a linger) and the
-// delivery of the stream's events to consumers, the first of which writes
-// trades and books through into the cache and re-reads them from REST
-// after a reconnect.
-//
-// The KIS client (kis/stream) holds the sessions; live decides what they
-// carry. Consumers register a [Handler] per code ([Live.Listen]) or for
-// every code ([Live.ListenAll]); handlers run on the session's reader and
-// must not block, so a consumer that does more (a network write, a
-// cache write) hands the event to its own queue, as the write-through
-// does (writer.go).
 package live
 
 import (
