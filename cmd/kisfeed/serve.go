@@ -87,6 +87,16 @@ an open or half-open circuit as not ready. Concurrent cold quotes are
 fetched 30 to a call (QUOTE_BATCH_WINDOW), and hot quotes are refreshed
 shortly before they expire (CACHE_REFRESH_RATE). See RELIABILITY.md.
 
+Real time: in KIS and embedded modes serve runs KIS's WebSocket client.
+STREAM_CODES (e.g. 005930,000660) are registered from start-up for the
+process lifetime, and their trades and books are written through into the
+cache: a quote read is then a hit as of the last execution (as_of = the
+trade's time), a book as of the last book frame. Nothing older replaces
+something newer. After a reconnect each code's quote and book are re-read
+from REST and one warning names the codes and the window that may be
+missing. Without STREAM_CODES no KIS session is opened. Approval keys are kept
+in KIS_APPROVAL_FILE (or Redis with REDIS_URL). Synthetic mode has no stream.
+
 Memory: serve sets a soft memory limit of 128 MiB unless GOMEMLIMIT is set
 (Go's own variable, read from the process environment only, not from .env;
 e.g. GOMEMLIMIT=512MiB, or GOMEMLIMIT=off for none). GOGC=400 lets the heap
@@ -182,6 +192,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	up, err := a.upstream(ctx, cfg, log, wiring.Deps{
 		KISObserver: m, CacheObserver: m, OnBreakerState: m.SetBreakerState,
 		LongRunning: true, // refresh-ahead of hot quotes
+		// The real-time stream: STREAM_CODES written through into the
+		// cache from start-up; no KIS session while nothing is acquired.
+		Stream: true, StreamObserver: m.Stream(),
 	})
 	if err != nil {
 		ln.Close()

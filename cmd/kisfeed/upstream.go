@@ -9,6 +9,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/config"
 	"github.com/kisfeed/kisfeed/internal/embedded"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
+	"github.com/kisfeed/kisfeed/internal/live"
 	"github.com/kisfeed/kisfeed/internal/wiring"
 	"github.com/kisfeed/kisfeed/kis"
 )
@@ -43,7 +44,11 @@ type upstream struct {
 	// derives its WebSocket URL (config.Config.WebSocketURL); "" in mock
 	// mode.
 	BaseURL string
-	Close   func() error
+	// Live is the real-time stream serve runs (wiring.Stack.Live): nil in
+	// synthetic mode, for commands that did not ask for it, and for an
+	// injected upstream.
+	Live  *live.Live
+	Close func() error
 }
 
 // upstream builds the data source for cfg through the one factory,
@@ -83,7 +88,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 		checks = append(checks, httpapi.Check(c))
 	}
 	return &upstream{Source: u.Source, Clients: u.Clients, RateLimit: u.RateLimit, Clock: u.Clock, Checks: checks,
-		BaseURL: u.BaseURL, Close: u.Close}, nil
+		BaseURL: u.BaseURL, Live: u.Live, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,

@@ -86,6 +86,11 @@ type Cache struct {
 	stale sync.Map
 
 	ref *refresher // refresh-ahead of quotes; nil = off
+
+	// wlocks serialise writes of a code's price and book (codeLock): the
+	// write-through's check-and-write and the read path's saves.
+	wlocks   [writeLocks]sync.Mutex
+	tickSize func(price int64) int64 // WithTickSize; nil = keep the base's tick
 }
 
 var _ kisfeed.Source = (*Cache)(nil)

@@ -16,6 +16,8 @@
 //	flight.go    singleflight with deadlines, the stale budget, timeout errors
 //	mark.go      marking hits stale while the upstream is down
 //	refresh.go   refresh-ahead of quotes
+//	writethrough.go  PutTrade, PutBook, RefreshQuote, RefreshOrderBook: what a
+//	             real-time feed writes (never replacing a newer value)
 //	store.go, redis.go, tiered.go, failover.go   the Store and its kinds
 //
 // # Keys

@@ -130,12 +130,15 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		}
 		val, err := fetch(ctx)
 		if err == nil {
+			if kind == KindPrice || kind == KindOrderBook {
+				// A feed may write these through meanwhile (see
+				// writethrough.go): keep what is newer.
+				val, until := saveNewest(ctx, c, subj.code, key, val, ttl)
+				return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
+			}
 			fetched := c.now()
 			until := c.freshUntil(fetched, ttl, intraday)
 			c.save(ctx, saved{key: key, env: &envelope[T]{FetchedAt: fetched, FreshUntil: until, Value: val}, until: until})
-			if c.ref != nil && kind == KindPrice {
-				c.ref.fetched(subj.code, until)
-			}
 			return result[T]{val: val, origin: kisfeed.OriginSource, expires: until}, nil
 		}
 		if c.passThrough(err) {

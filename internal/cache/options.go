@@ -196,3 +196,11 @@ func WithLocalCopies(entries int, ttl time.Duration) Option {
 		return nil
 	}
 }
+
+// WithTickSize sets the tick rule for ordinary shares (the wiring passes
+// krx.TickSize), which [Cache.PutTrade] applies when a trade moves a
+// quote's price into another tick band. Without it a written-through
+// quote keeps the tick of its base quote.
+func WithTickSize(tick func(price int64) int64) Option {
+	return func(c *Cache) error { c.tickSize = tick; return nil }
+}

@@ -15,10 +15,12 @@ import (
 	"github.com/kisfeed/kisfeed/internal/breaker"
 	"github.com/kisfeed/kisfeed/internal/cache"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/live"
 	"github.com/kisfeed/kisfeed/internal/shared"
 	"github.com/kisfeed/kisfeed/internal/sim"
 	"github.com/kisfeed/kisfeed/internal/synthetic"
 	"github.com/kisfeed/kisfeed/kis"
+	"github.com/kisfeed/kisfeed/kis/stream"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -62,6 +64,13 @@ type Deps struct {
 	// each value once; refreshing what it asked would only spend its
 	// rate budget (an ingest made 98 requests instead of 88).
 	LongRunning bool
+	// Stream starts the real-time stream (internal/live) over the cache in
+	// KIS and embedded modes (serve): STREAM_CODES from start-up, other
+	// codes on demand ([Stack.Live]). Synthetic mode has none.
+	Stream bool
+	// StreamObserver receives the stream's sessions, frames, records,
+	// parse errors, reconnects, gaps and lag (metrics.Stream).
+	StreamObserver stream.Observer
 }
 
 // Stack is what [New] builds. Close it when done.
@@ -87,6 +96,10 @@ type Stack struct {
 	// the synthetic market's (KISFEED_MARKET_TIME, see
 	// config.Config.MarketClock), in kis mode the wall clock.
 	Clock kisfeed.Clock
+	// Live is the real-time stream when Deps.Stream asked for it in KIS or
+	// embedded mode: demand (Acquire), consumers (Listen) and its Stats;
+	// nil otherwise.
+	Live *live.Live
 
 	// direct is the upstream without cache and breaker (the synthetic source, a
 	// kis.Source, or a [Multi] over several). Unlike Source, it judges days
@@ -247,6 +260,11 @@ func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Stack, err error
 	}
 	u.Source = c
 	u.closers = append(u.closers, c.Close) // stops refresh-ahead first
+	if deps.Stream {
+		if err := u.startLive(cfg, deps, log, clk, c); err != nil {
+			return nil, err
+		}
+	}
 	return u, nil
 }
 
@@ -359,6 +377,9 @@ func (u *Stack) cacheOptions(cfg config.Config, deps Deps, clk kisfeed.Clock) []
 		// 15:30 market time whatever the wall clock says.
 		cache.WithClock(clk),
 		cache.WithSessionBoundaries(krx.NextBoundary),
+		// A trade written through (internal/live) may move the price into
+		// another tick band.
+		cache.WithTickSize(krx.TickSize),
 		cache.WithObserver(deps.CacheObserver),
 	}
 	if u.Mode != config.ModeMock {
