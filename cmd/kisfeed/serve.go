@@ -25,6 +25,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/loadtest"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/wiring"
+	"github.com/kisfeed/kisfeed/kis/stream"
 	"github.com/kisfeed/kisfeed/krx"
 )
 
@@ -223,6 +224,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	// A nil store converts to a nil PriceStore: no database.
 	status := newStatusFeed(reg, a.clock.Now, upstreamLimit(cfg, len(up.Clients)), len(up.Clients), db)
+	if up.Live != nil {
+		status.stream = func() stream.Stats { return up.Live.Stats().Stream }
+	}
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
 		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,

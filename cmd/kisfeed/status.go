@@ -11,6 +11,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/metrics"
+	"github.com/kisfeed/kisfeed/kis/stream"
 )
 
 // statusRuns is how many ingestion runs /v1/status lists.
@@ -38,6 +39,9 @@ type statusFeed struct {
 	limit  float64            // requests/s all keys allow; 0 without KIS
 	keys   int                // KIS app keys
 	db     kisfeed.PriceStore // nil without a database
+	// stream reports the KIS WebSocket sessions per app key (live.Live's
+	// client); nil without a stream (synthetic mode).
+	stream func() stream.Stats
 
 	mu      sync.Mutex
 	samples []rateSample // guarded by mu: upstream counter readings, oldest first, within statusWindow
@@ -66,10 +70,7 @@ func (f *statusFeed) report(ctx context.Context) httpapi.Status {
 	if f.limit > 0 {
 		s.Upstream.Limit = &f.limit
 	}
-	// The stream does not exist yet: every key has no session.
-	for i := range f.keys {
-		s.Stream.Keys = append(s.Stream.Keys, httpapi.StatusStreamKey{Key: i + 1})
-	}
+	f.fromStream(&s)
 	if f.db != nil {
 		s.Ingestion.Database = true
 		runs, err := f.db.Runs(ctx, statusRuns)
@@ -83,6 +84,26 @@ func (f *statusFeed) report(ctx context.Context) httpapi.Status {
 		}
 	}
 	return s
+}
+
+// fromStream fills the stream part: each app key's session and
+// registrations from the live client, or, without a stream, every key
+// with none.
+func (f *statusFeed) fromStream(s *httpapi.Status) {
+	if f.stream == nil {
+		for i := range f.keys {
+			s.Stream.Keys = append(s.Stream.Keys, httpapi.StatusStreamKey{Key: i + 1})
+		}
+		return
+	}
+	s.Stream.Available = true
+	for i, k := range f.stream().Keys {
+		sk := httpapi.StatusStreamKey{Key: i + 1, Registrations: k.Registrations}
+		if k.Connected {
+			sk.Sessions = 1
+		}
+		s.Stream.Keys = append(s.Stream.Keys, sk)
+	}
 }
 
 // fromMetrics reads the breaker state and the cache and upstream

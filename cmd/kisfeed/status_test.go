@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/sqlite"
+	"github.com/kisfeed/kisfeed/kis/stream"
 )
 
 // TestStatusFeed reads /v1/status's figures from a registry the real
@@ -108,4 +110,20 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// TestStatusStream: with a stream, each key's session and registrations
+// come from the live client, by position, never by app key.
+func TestStatusStream(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics.New(reg)
+	f := newStatusFeed(reg, time.Now, 18, 2, nil)
+	f.stream = func() stream.Stats {
+		return stream.Stats{Keys: []stream.KeyStats{{ID: "key1", Connected: true, Registrations: 41}, {ID: "key2", Registrations: 3}}}
+	}
+	got := f.report(t.Context()).Stream
+	want := httpapi.StatusStream{Available: true, Keys: []httpapi.StatusStreamKey{{Key: 1, Sessions: 1, Registrations: 41}, {Key: 2, Registrations: 3}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("stream status = %+v, want %+v", got, want)
+	}
 }
