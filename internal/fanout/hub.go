@@ -327,6 +327,9 @@ func (h *Hub) dropLocked(c *Consumer, reason, detail string) {
 // their demand; Subscribe fails afterwards. Call it when serve shuts
 // down, before draining HTTP: streams never end by themselves.
 func (h *Hub) Close() {
+	// Cancel registrations in flight first: a consumer's Close waits for
+	// its subscribe, which may wait for Acquire.
+	h.stop()
 	h.mu.Lock()
 	h.closed = true
 	cs := make([]*Consumer, 0, len(h.consumers))
@@ -338,7 +341,6 @@ func (h *Hub) Close() {
 	for _, c := range cs {
 		c.Close()
 	}
-	h.stop()
 }
 
 // Stats returns the running totals.

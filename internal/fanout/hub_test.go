@@ -487,3 +487,27 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// TestCloseDuringAcquire: Close does not wait for a registration in
+// flight (it cancels it), and the consumer waiting on it ends.
+func TestCloseDuringAcquire(t *testing.T) {
+	t.Parallel()
+	d := newFakeDemand()
+	d.gate = make(chan struct{}) // never opened: Acquire waits for its context
+	started := make(chan struct{})
+	h, _ := testHub(t, Config{Demand: d, Observer: &connectObserver{countObserver: newCountObserver(), connected: started}})
+	done := make(chan *Consumer)
+	go func() {
+		c, _ := h.Subscribe(context.Background(), Request{Codes: codes("005930")})
+		done <- c
+	}()
+	<-started
+	h.Close()
+	c := <-done
+	if _, err := c.Take(nil); disconnectOf(err) == nil || disconnectOf(err).Reason != ReasonShutdown {
+		t.Errorf("Take: %v, want shutdown", err)
+	}
+	if a, _ := d.counts(); a != 0 {
+		t.Errorf("%d registrations made, want 0", a)
+	}
+}

@@ -86,9 +86,9 @@ func trimInvalid(err error) string {
 }
 
 // problem is the RFC 9457 problem object of internal/httpapi (problem.go):
-// the same fields and type URIs, written here because fanout must not
-// import httpapi (httpapi mounts these handlers). TestProblemShape keeps
-// the two in step by field name.
+// the same fields and type URIs ("/problems/invalid-parameter"), written
+// here because fanout must not import httpapi, which mounts these
+// handlers; the stream routes' 400s look like every other route's.
 type problem struct {
 	Type     string `json:"type"`
 	Title    string `json:"title"`

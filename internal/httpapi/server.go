@@ -74,7 +74,8 @@ type Options struct {
 	MetricsRequireKey bool
 	// Stream serves GET /v1/stream (Server-Sent Events) and StreamWS GET
 	// /v1/ws (WebSocket): internal/fanout's NewSSEHandler and
-	// NewWSHandler. Nil answers 503 (streaming not enabled). Both run
+	// NewWSHandler. Nil leaves the route out (404) and out of the served
+	// OpenAPI document. Both run
 	// without the request timeout, and with keys configured they also
 	// take the key from the kisfeed_key cookie (EventSource cannot send
 	// a header); the key reaches them through access.FromContext.
@@ -137,11 +138,20 @@ func New(o Options) *Server {
 	s.handle("GET /v1/quotes", s.handleQuotes)
 	s.handle("GET /v1/calendar/{date}", s.handleCalendar)
 	s.handle("GET /v1/status", s.handleStatus)
-	s.handle("GET "+StreamPath, streamRoute(o.Stream))
-	s.handle("GET "+StreamWSPath, streamRoute(o.StreamWS))
+	var absent []string
+	for _, r := range []struct {
+		path string
+		h    http.Handler
+	}{{StreamPath, o.Stream}, {StreamWSPath, o.StreamWS}} {
+		if r.h == nil {
+			absent = append(absent, r.path)
+			continue
+		}
+		s.handle("GET "+r.path, r.h.ServeHTTP)
+	}
 	s.handle("GET /healthz", s.handleHealthz)
 	s.handle("GET /readyz", s.handleReadyz)
-	s.handle("GET /openapi.json", handleOpenAPI)
+	s.handle("GET /openapi.json", openAPIHandler(openAPIWithout(absent...)))
 	if o.Gatherer != nil {
 		s.handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),

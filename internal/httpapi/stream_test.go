@@ -13,7 +13,7 @@ import (
 // TestStreamRoutes: the stream routes take the key from the Authorization
 // header or the kisfeed_key cookie (other routes ignore the cookie),
 // hand the handler the key through the context, and run without the
-// request timeout; unset, they answer 503.
+// request timeout; unset, they answer 404.
 func TestStreamRoutes(t *testing.T) {
 	t.Parallel()
 	type seen struct {
@@ -51,7 +51,7 @@ func TestStreamRoutes(t *testing.T) {
 		{"unknown cookie", keyed, StreamPath, "", unknownKey, http.StatusUnauthorized, ""},
 		{"metrics-only key", keyed, StreamPath, "", metricsKey, http.StatusForbidden, ""},
 		{"cookie elsewhere is ignored", keyed, "/v1/status", "", dataKey, http.StatusUnauthorized, ""},
-		{"not enabled", open, StreamPath, "", "", http.StatusServiceUnavailable, ""},
+		{"not enabled", open, StreamPath, "", "", http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
