@@ -214,8 +214,10 @@ func (h *Hub) SetEpoch(epoch string) error {
 // Publish hands ev to every consumer of its code (and kind) and to the
 // code's ring. It never blocks on a consumer: each gets the event in its
 // own queue, and one whose queue is full is disconnected instead. Its
-// cost is one JSON encoding plus O(consumers of the code).
-func (h *Hub) Publish(ev Event) {
+// cost is one JSON encoding plus O(consumers of the code). It returns the
+// message as consumers get it (id and JSON data), which a replica holding
+// the KIS session forwards to the others (NATS) for [Hub.Forward].
+func (h *Hub) Publish(ev Event) *Message {
 	now := h.cfg.Clock.Now()
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = now
@@ -227,14 +229,7 @@ func (h *Hub) Publish(ev Event) {
 		}
 	}
 	typ, body := encodeBody(&ev)
-	code := ev.code()
-	want := Trades | Books // a gap goes to every consumer of the code
-	switch ev.Kind {
-	case stream.EventTrade:
-		want = Trades
-	case stream.EventBook:
-		want = Books
-	}
+	m := &Message{Type: typ, Code: ev.code(), Published: now, at: ev.at()}
 	h.published.Add(1)
 
 	h.mu.Lock()
@@ -244,14 +239,55 @@ func (h *Hub) Publish(ev Event) {
 		h.seq++
 		id = ID{Epoch: h.epoch, Seq: h.seq}
 	}
-	h.current = id.Epoch
-	ids := id.String()
-	m := &Message{Type: typ, ID: ids, Code: code, Data: withHead(typ, ids, body),
-		Published: now, id: id, at: ev.at()}
-	t := h.topics[code]
+	m.id, m.ID = id, id.String()
+	m.Data = withHead(typ, m.ID, body)
+	h.publishLocked(m, now)
+	return m
+}
+
+// Forward publishes an event encoded elsewhere: a NATS message from the
+// replica holding the KIS session, whose data is the JSON object a
+// [Message] carries (type and id first, received_at included) and id its
+// id, kept so that ids are the same on every replica. at is the event's
+// own time (a resume gap's "from"; zero if unknown). It checks the type,
+// code and id, not the JSON.
+func (h *Hub) Forward(typ, code, id string, at time.Time, data []byte) error {
+	switch typ {
+	case TypeTrade, TypeBook, TypeGap:
+	default:
+		return fmt.Errorf("fanout: forward: type %q: want trade, book or gap", clip(typ))
+	}
+	if _, err := kisfeed.ParseCode(code); err != nil {
+		return fmt.Errorf("fanout: forward: %w", err)
+	}
+	pid, err := ParseID(id)
+	if err != nil {
+		return fmt.Errorf("fanout: forward: %w", err)
+	}
+	now := h.cfg.Clock.Now()
+	m := &Message{Type: typ, ID: id, Code: code, Data: data, Published: now, id: pid, at: at}
+	h.published.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.publishLocked(m, now)
+	return nil
+}
+
+// publishLocked puts m in its code's ring and every matching consumer's
+// queue (h.mu held).
+func (h *Hub) publishLocked(m *Message, now time.Time) {
+	want := Trades | Books // a gap goes to every consumer of the code
+	switch m.Type {
+	case TypeTrade:
+		want = Trades
+	case TypeBook:
+		want = Books
+	}
+	h.current = m.id.Epoch
+	t := h.topics[m.Code]
 	if t == nil {
 		t = &topic{subs: map[*Consumer]Kinds{}}
-		h.topics[code] = t
+		h.topics[m.Code] = t
 	}
 	t.push(m, h.cfg.RingSize)
 	for c, k := range t.subs {

@@ -414,6 +414,7 @@ func TestFlipStorm(t *testing.T) {
 				clk.Advance(tt.step)
 			}
 			a, r := d.counts()
+			t.Logf("10,000 flips: Demand saw %d acquires, %d releases", a, r)
 			if a+r > tt.maxCall || a == 0 {
 				t.Errorf("Demand saw %d acquires and %d releases, want between 1 and %d calls", a, r, tt.maxCall)
 			}
@@ -509,5 +510,34 @@ func TestCloseDuringAcquire(t *testing.T) {
 	}
 	if a, _ := d.counts(); a != 0 {
 		t.Errorf("%d registrations made, want 0", a)
+	}
+}
+
+// TestForward: a replica forwards what the holder's Publish returned;
+// its consumers get the same id and bytes, and resume works on them.
+func TestForward(t *testing.T) {
+	t.Parallel()
+	holder, _ := testHub(t, Config{Epoch: "7"})
+	replica, _ := testHub(t, Config{})
+	c := subscribe(t, replica, Request{Codes: codes("005930")})
+	for i := range 3 {
+		m := holder.Publish(trade("005930", int64(i), t0))
+		if err := replica.Forward(m.Type, m.Code, m.ID, t0, m.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := take(t, c)
+	if s := summary(got); !slices.Equal(s, []string{"trade:7-1", "trade:7-2", "trade:7-3"}) {
+		t.Errorf("got %v, want the holder's ids", s)
+	}
+	last := ID{"7", 1}
+	r := subscribe(t, replica, Request{Codes: codes("005930"), LastEventID: &last})
+	if s := summary(take(t, r)); !slices.Equal(s, []string{"trade:7-2", "trade:7-3"}) {
+		t.Errorf("resume on the replica: got %v, want 7-2 and 7-3", s)
+	}
+	for _, bad := range []struct{ typ, code, id string }{{"quote", "005930", "7-4"}, {"trade", "5930", "7-4"}, {"trade", "005930", "x"}} {
+		if err := replica.Forward(bad.typ, bad.code, bad.id, t0, []byte("{}")); err == nil {
+			t.Errorf("Forward(%q, %q, %q) accepted", bad.typ, bad.code, bad.id)
+		}
 	}
 }

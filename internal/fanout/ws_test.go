@@ -173,3 +173,60 @@ func (o *connectObserver) Connected(tr string, d int) {
 		o.connected <- struct{}{}
 	}
 }
+
+// TestWSFlipStorm: 10,000 subscribe/unsubscribe messages on one socket
+// reach Demand as at most the change burst's worth of calls (the clock
+// stands still); the rest are refused with rate_limited error events
+// and the socket stays usable.
+func TestWSFlipStorm(t *testing.T) {
+	t.Parallel()
+	d := newFakeDemand()
+	h, _ := testHub(t, Config{Demand: d, QueueSize: 1 << 16})
+	conn := dialWS(t, h, HandlerOptions{Ping: time.Hour})
+	const flips = 10_000
+	limited := make(chan int)
+	go func() {
+		n := 0
+		for {
+			_, data, err := conn.Read(t.Context())
+			if err != nil {
+				limited <- -1
+				return
+			}
+			var env wsEnvelope
+			_ = json.Unmarshal(data, &env)
+			var e errorData
+			_ = json.Unmarshal(env.Data, &e)
+			switch e.Reason {
+			case ReasonRateLimited:
+				n++
+			case ReasonInvalid: // the end mark
+				limited <- n
+				return
+			}
+		}
+	}()
+	sub := []byte(`{"op":"subscribe","codes":["005930"]}`)
+	unsub := []byte(`{"op":"unsubscribe","codes":["005930"]}`)
+	for i := range flips {
+		msg := sub
+		if i%2 == 1 {
+			msg = unsub
+		}
+		if err := conn.Write(t.Context(), websocket.MessageText, msg); err != nil {
+			t.Fatalf("flip %d: %v", i, err)
+		}
+	}
+	_ = conn.Write(t.Context(), websocket.MessageText, []byte(`{"op":"end"}`))
+	n := <-limited
+	a, r := d.counts()
+	t.Logf("%d flips: Demand saw %d acquires, %d releases; %d rate_limited events", flips, a, r, n)
+	// Each subscribe registers trade and book: two Acquire calls per
+	// admitted code change, two releases per admitted unsubscribe.
+	if a+r > 2*100 || a == 0 {
+		t.Errorf("Demand saw %d acquires and %d releases for %d flips, want between 1 and 200", a, r, flips)
+	}
+	if n < flips-100 {
+		t.Errorf("%d rate_limited error events, want ≥ %d", n, flips-100)
+	}
+}
