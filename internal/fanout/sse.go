@@ -76,6 +76,16 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Subscribe before answering: once a client has its 200, its codes
+	// are registered (or refused with error events already queued), so
+	// nothing published after that instant is missed.
+	c, err := s.hub.Subscribe(ctx, Request{Codes: p.Codes, Kinds: p.Kinds, LastEventID: p.LastEventID,
+		Quota: quotaOf(r), Transport: "sse"})
+	if err != nil {
+		writeProblem(w, r, err)
+		return
+	}
+	defer c.Close()
 	rc := http.NewResponseController(w)
 	// The server's ReadTimeout would cancel the request's context and its
 	// WriteTimeout cut the stream: a stream has neither. Writes get their
@@ -87,17 +97,10 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
-	_ = rc.Flush()
-
-	c, err := s.hub.Subscribe(ctx, Request{Codes: p.Codes, Kinds: p.Kinds, LastEventID: p.LastEventID,
-		Quota: quotaOf(r), Transport: "sse"})
-	if err != nil {
-		now := s.hub.cfg.Clock.Now()
-		_, _ = w.Write(errorNotice("", ReasonShutdown, "the server is shutting down", now).SSE())
-		_ = rc.Flush()
-		return
+	if r.Method == http.MethodHead {
+		return // the headers say what a GET would stream
 	}
-	defer c.Close()
+	_ = rc.Flush()
 	s.loop(ctx, w, rc, c)
 }
 
