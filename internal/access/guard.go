@@ -130,7 +130,7 @@ func (p *Principal) ChargeMiss(now time.Time, n int) {
 }
 
 // StreamQuota limits the codes a key's consumers may stream at once. The
-// real-time fan-out (not built yet) calls AcquireCodes before it
+// real-time fan-out (internal/fanout) calls AcquireCodes before it
 // registers a consumer's codes and ReleaseCodes when the consumer leaves
 // or unsubscribes; the limit is the key's, across all its consumers.
 type StreamQuota interface {

@@ -55,6 +55,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) (*access.Prin
 		need = access.ScopeMetrics
 	}
 	token, present := bearer(r.Header.Get("Authorization"))
+	if !present && isStream(r.URL.Path) {
+		token, present = streamCookie(r)
+	}
 	if token == "" {
 		challenge, detail := `Bearer realm="kisfeed"`, "this route needs an API key: send Authorization: Bearer <key>"
 		if present {
@@ -150,4 +153,22 @@ func bearer(h string) (token string, present bool) {
 // least 1: "0" would invite an immediate retry that is refused again.
 func retrySeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// KeyCookie is the cookie the stream routes accept the API key from when
+// no Authorization header is sent: a browser's EventSource (and
+// WebSocket) cannot set headers. Set it HttpOnly, Secure behind TLS and
+// SameSite=Strict, so scripts cannot read it and other sites cannot make
+// a browser send it. Keys are never taken from the query string: URLs
+// land in access logs and proxies.
+const KeyCookie = "kisfeed_key"
+
+// streamCookie returns the kisfeed_key cookie's value and whether it was
+// sent.
+func streamCookie(r *http.Request) (string, bool) {
+	c, err := r.Cookie(KeyCookie)
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(c.Value), true
 }

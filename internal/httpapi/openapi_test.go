@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -42,7 +44,8 @@ func loadOpenAPI(t *testing.T) openAPIDoc {
 func TestOpenAPIRoutes(t *testing.T) {
 	t.Parallel()
 	doc := loadOpenAPI(t)
-	srv := New(Options{Source: fakeSource(nil), Gatherer: prometheus.NewRegistry()})
+	stream := http.NotFoundHandler()
+	srv := New(Options{Source: fakeSource(nil), Gatherer: prometheus.NewRegistry(), Stream: stream, StreamWS: stream})
 	registered := srv.Routes()
 	var documented []string
 	for path, ops := range doc.Paths {
@@ -122,8 +125,24 @@ func jsonFields(t reflect.Type) []string {
 // TestOpenAPIServed checks /openapi.json serves the embedded document.
 func TestOpenAPIServed(t *testing.T) {
 	t.Parallel()
-	rec := newFixture(t, nil).get(t, "/openapi.json")
+	stream := http.NotFoundHandler()
+	srv := New(Options{Source: fakeSource(nil), Stream: stream, StreamWS: stream})
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
 	if rec.Code != 200 || rec.Body.String() != string(OpenAPI) {
 		t.Errorf("/openapi.json: got %d and %d bytes, want 200 and the embedded %d bytes", rec.Code, rec.Body.Len(), len(OpenAPI))
+	}
+	// Without a stream the document leaves the stream routes out (the
+	// page asks the document before opening /v1/stream) and keeps the rest.
+	rec = newFixture(t, nil).get(t, "/openapi.json")
+	var served, embedded map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &served); err != nil {
+		t.Fatalf("served document: %v", err)
+	}
+	_ = json.Unmarshal(OpenAPI, &embedded)
+	delete(embedded["paths"].(map[string]any), StreamPath)
+	delete(embedded["paths"].(map[string]any), StreamWSPath)
+	if !reflect.DeepEqual(served, embedded) {
+		t.Errorf("without a stream: served document differs from the embedded one minus %s and %s", StreamPath, StreamWSPath)
 	}
 }

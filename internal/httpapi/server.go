@@ -72,6 +72,14 @@ type Options struct {
 	// MetricsRequireKey makes /metrics need a key with the metrics scope
 	// (only with Access).
 	MetricsRequireKey bool
+	// Stream serves GET /v1/stream (Server-Sent Events) and StreamWS GET
+	// /v1/ws (WebSocket): internal/fanout's NewSSEHandler and
+	// NewWSHandler. Nil leaves the route out (404) and out of the served
+	// OpenAPI document. Both run
+	// without the request timeout, and with keys configured they also
+	// take the key from the kisfeed_key cookie (EventSource cannot send
+	// a header); the key reaches them through access.FromContext.
+	Stream, StreamWS http.Handler
 }
 
 // DefaultRequestTimeout bounds a request when Options.RequestTimeout is 0:
@@ -130,9 +138,20 @@ func New(o Options) *Server {
 	s.handle("GET /v1/quotes", s.handleQuotes)
 	s.handle("GET /v1/calendar/{date}", s.handleCalendar)
 	s.handle("GET /v1/status", s.handleStatus)
+	var absent []string
+	for _, r := range []struct {
+		path string
+		h    http.Handler
+	}{{StreamPath, o.Stream}, {StreamWSPath, o.StreamWS}} {
+		if r.h == nil {
+			absent = append(absent, r.path)
+			continue
+		}
+		s.handle("GET "+r.path, r.h.ServeHTTP)
+	}
 	s.handle("GET /healthz", s.handleHealthz)
 	s.handle("GET /readyz", s.handleReadyz)
-	s.handle("GET /openapi.json", handleOpenAPI)
+	s.handle("GET /openapi.json", openAPIHandler(openAPIWithout(absent...)))
 	if o.Gatherer != nil {
 		s.handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
@@ -162,6 +181,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	if isStream(r.URL.Path) {
+		// A stream lasts as long as its client stays; the handlers bound
+		// each write instead.
+		ctx, cancel = context.WithCancel(r.Context())
+	}
 	defer cancel()
 	// The router sets Pattern on the request it is given, so keep that
 	// request to read the route from after it returns.
@@ -193,6 +217,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		return
+	}
+	if p != nil {
+		// Handlers that charge the key themselves (the streams) find it
+		// here. The deferred done reads req (the variable) for the route,
+		// so it sees the request the router set Pattern on.
+		req = req.WithContext(access.NewContext(req.Context(), p))
 	}
 	s.mux.ServeHTTP(rw, req)
 	s.chargeMiss(p, req, rw)
