@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/access"
 	"github.com/kisfeed/kisfeed/internal/config"
+	"github.com/kisfeed/kisfeed/internal/fanout"
 	"github.com/kisfeed/kisfeed/internal/httpapi"
 	"github.com/kisfeed/kisfeed/internal/ingest"
 	"github.com/kisfeed/kisfeed/internal/loadtest"
@@ -227,11 +229,16 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if up.Live != nil {
 		status.stream = func() stream.Stats { return up.Live.Stats().Stream }
 	}
+	hub, streams, err := startFanout(up, m, log)
+	if err != nil {
+		return withExit(1, fmt.Errorf("serve: %w", err))
+	}
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
 		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,
 		RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 		Access: access.New(keys), MetricsRequireKey: cfg.MetricsRequireKey,
+		Stream: streams.sse, StreamWS: streams.ws,
 	})
 	fmt.Fprintf(a.stdout, "listening on http://%s\n", ln.Addr())
 	logAccess(log, len(keys), ln.Addr(), cfg.MetricsRequireKey)
@@ -240,13 +247,45 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		ShutdownTimeout: o.shutdownTimeout,
 		WriteTimeout:    o.requestTimeout + 30*time.Second,
 		Logger:          log,
-		OnShutdown:      func() { log.Info("shutting down: draining in-flight requests") },
+		OnShutdown: func() {
+			log.Info("shutting down: draining in-flight requests")
+			// Streams never end on their own: end them (SSE: a final
+			// error event; WebSocket: close 1001) so the drain can finish.
+			if hub != nil {
+				hub.Close()
+			}
+		},
 	})
 	if err != nil {
 		return withExit(1, fmt.Errorf("serve: %w", err))
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// streamHandlers are the real-time routes serve mounts; nil without a
+// stream.
+type streamHandlers struct{ sse, ws http.Handler }
+
+// startFanout puts the real-time fan-out on the KIS stream: every event
+// the live client receives is published once to the hub, and the hub's
+// consumers (GET /v1/stream, /v1/ws) drive the registrations through
+// live's demand. Without a stream (synthetic mode, or an injected
+// upstream) it returns no hub and no routes: the API document then leaves
+// them out, and the page stays on polling.
+func startFanout(up *upstream, m *metrics.Metrics, log *slog.Logger) (*fanout.Hub, streamHandlers, error) {
+	if up.Live == nil {
+		return nil, streamHandlers{}, nil
+	}
+	hub, err := fanout.NewHub(fanout.Config{Demand: up.Live, Clock: up.Clock, Observer: m.Fanout(),
+		Logger: log.With("component", "fanout")})
+	if err != nil {
+		return nil, streamHandlers{}, err
+	}
+	// The live client stops with the upstream's Close, after the hub.
+	up.Live.ListenAll(func(ev stream.Event) { hub.Publish(fanout.FromStream(ev)) })
+	ho := fanout.HandlerOptions{Logger: log.With("component", "fanout")}
+	return hub, streamHandlers{sse: fanout.NewSSEHandler(hub, ho), ws: fanout.NewWSHandler(hub, ho)}, nil
 }
 
 // serveMetrics registers everything serve's /metrics exports on reg: the

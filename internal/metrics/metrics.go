@@ -71,6 +71,7 @@ type Metrics struct {
 	rates  *funcCollector
 	market *funcCollector
 	stream *Stream
+	fanout *Fanout
 }
 
 // New creates the metrics and registers them on reg. It panics if a
@@ -137,6 +138,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		rates:  newRateCollector(),
 		market: newMarketCollector(),
 		stream: newStream(),
+		fanout: newFanout(),
 	}
 	reg.MustRegister(
 		m.httpRequests, m.httpDuration,
@@ -145,6 +147,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.breakerState, m.ingest, m.rates, m.market,
 	)
 	reg.MustRegister(m.stream.collectors()...)
+	reg.MustRegister(m.fanout.collectors()...)
 	for _, s := range BreakerStates {
 		m.breakerState.WithLabelValues(s)
 	}
@@ -154,6 +157,10 @@ func New(reg prometheus.Registerer) *Metrics {
 // Stream returns the metrics of the KIS real-time feed, registered on the
 // same registry as the rest.
 func (m *Metrics) Stream() *Stream { return m.stream }
+
+// Fanout returns the metrics of the real-time fan-out to consumers,
+// registered on the same registry as the rest.
+func (m *Metrics) Fanout() *Fanout { return m.fanout }
 
 // ObserveHTTP records one served HTTP request. route is the router's
 // pattern ("/v1/stocks/{code}/quote"), never the raw path, so the label

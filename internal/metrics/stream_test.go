@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kisfeed/kisfeed/internal/fanout"
 	"github.com/kisfeed/kisfeed/kis/stream"
 )
 
@@ -210,3 +211,38 @@ kisfeed_ingest_last_run_status{status="succeeded"} 0
 // The wiring hands (*Stream) to stream.WithObserver: keep the method set in
 // step with the client's hooks.
 var _ stream.Observer = (*Stream)(nil)
+
+// The wiring hands (*Fanout) to fanout.Config.Observer.
+var _ fanout.Observer = (*Fanout)(nil)
+
+func TestFanoutMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := New(reg).Fanout()
+	f.Connected("sse", 1)
+	f.Connected("sse", 1)
+	f.Connected("sse", -1)
+	f.Delivered("ws", 5)
+	f.Coalesced()
+	f.Disconnected("sse", "slow_consumer")
+	f.Refused("quota")
+	f.QueueHighWater("sse", 1024)
+	f.Latency("ws", 2*time.Millisecond)
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"consumers sse", testutil.ToFloat64(f.consumers.WithLabelValues("sse")), 1},
+		{"delivered ws", testutil.ToFloat64(f.delivered.WithLabelValues("ws")), 5},
+		{"dropped", testutil.ToFloat64(f.dropped), 1},
+		{"disconnects slow", testutil.ToFloat64(f.disconnects.WithLabelValues("sse", "slow_consumer")), 1},
+		{"refusals quota", testutil.ToFloat64(f.refusals.WithLabelValues("quota")), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "kisfeed_stream_publish_to_write_seconds", "kisfeed_stream_queue_high_water"); n != 2 {
+		t.Errorf("histograms collected: %d, want 2", n)
+	}
+}
