@@ -226,11 +226,13 @@ func TestPageInBrowser(t *testing.T) {
 			t.Skip("GET /v1/stream answers 404: this serve has no stream yet, so the page polls the book; the check runs once the stream lands")
 		}
 		open(t, "?code=005930&interval=minute")
-		before := evalJS[[]pageCandle](t, ctx, `__kisfeed.candles()`)
+		// A trade at the bar's close within its range moves only its
+		// volume, so the volume is compared too.
+		before := evalJS[[]pageCandle](t, ctx, `(() => { const v = __kisfeed.volume(); return __kisfeed.candles().map((c, i) => ({ ...c, volume: v[i].value })); })()`)
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`__kisfeed.mode === 'live' && __kisfeed.trades > 0`, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 			t.Fatalf("no live trade reached the page within 15 s: %v", err)
 		}
-		after := evalJS[[]pageCandle](t, ctx, `__kisfeed.candles()`)
+		after := evalJS[[]pageCandle](t, ctx, `(() => { const v = __kisfeed.volume(); return __kisfeed.candles().map((c, i) => ({ ...c, volume: v[i].value })); })()`)
 		if len(before) > 0 && len(after) == len(before) && after[len(after)-1] == before[len(before)-1] {
 			t.Errorf("last candle unchanged after a live trade: %+v", after[len(after)-1])
 		}
