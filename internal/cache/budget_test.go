@@ -170,6 +170,65 @@ func TestStaleBudget(t *testing.T) {
 	}
 }
 
+// lateGetStore is a shared store whose first Get after armed is set
+// blocks until release is closed: the flight's read of the store still
+// on its way when the stale budget passes.
+type lateGetStore struct {
+	cache.Store
+	armed   atomic.Bool
+	release chan struct{}
+}
+
+func (l *lateGetStore) Get(ctx context.Context, keys ...string) ([][]byte, error) {
+	if l.armed.CompareAndSwap(true, false) {
+		<-l.release
+	}
+	return l.Store.Get(ctx, keys...)
+}
+
+// TestStaleBudgetStoreReadLate: with a shared store, a lookup whose
+// stale budget passes before the flight has read the store (the flight's
+// goroutine not yet run, or a Redis round trip longer than the budget, as
+// on a loaded machine) still answers from the stale copy in the store. It
+// used to wait for the flight instead, and so for an upstream that may
+// hang until the caller's deadline (TestStaleBudget's intermittent
+// failure with "context deadline exceeded" after 30 s). In a synctest
+// bubble the flight runs first and blocks in its store read, so the
+// order is fixed.
+func TestStaleBudgetStoreReadLate(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		clk := newClock(kst(10, 0))
+		up := &gatedUpstream{entered: make(chan context.Context, 1)}
+		store := &lateGetStore{Store: cache.NewMemory(10, clk.Now), release: make(chan struct{})}
+		c, err := cache.New(up.source(), store, sessions, cache.WithClock(kisfeed.Clock{Wall: clk.Now}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		code := kisfeed.MustParseCode("005930")
+		if _, err := c.Quote(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Hour) // past the 30m price TTL
+
+		store.armed.Store(true)
+		start := time.Now()
+		q, err := c.Quote(ctx, code)
+		if err != nil || q.Meta.Origin != kisfeed.OriginStale || q.Price != 1000 || time.Since(start) != cache.DefaultStaleBudget {
+			t.Errorf("with the flight's store read late: got %+v, %v after %s; want the stale 1000 after %s",
+				q, err, time.Since(start), cache.DefaultStaleBudget)
+		}
+		close(store.release)
+		synctest.Wait() // the flight reads, asks the upstream, stores
+		q, err = c.Quote(ctx, code)
+		if err != nil || q.Meta.Origin != kisfeed.OriginCache || q.Price != 2000 {
+			t.Errorf("after the flight: got %+v, %v; want the cached 2000", q, err)
+		}
+	})
+}
+
 // TestStaleBudgetTiming runs the budget on a fake clock: the stale answer
 // comes exactly when the budget has passed; a code with no copy waits for
 // the upstream however long it takes; budget 0 waits too.

@@ -82,7 +82,8 @@ type Cache struct {
 	flight singleflight.Group
 	// stale holds, while a flight runs, the expired copy it read from a
 	// shared store (key → *envelope[T]), for callers whose stale budget
-	// passes: they answer from it without a store round trip of their own.
+	// passes: they answer from it without a store round trip of their own
+	// (they make one only when the flight has not read the store yet).
 	stale sync.Map
 
 	ref *refresher // refresh-ahead of quotes; nil = off

@@ -160,6 +160,22 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 				env, _ = v.(*envelope[T])
 			}
 		}
+		if env == nil && c.tier != nil {
+			// The flight has not read the shared store yet: its goroutine
+			// has not run, or the read is still on its way (a loaded
+			// machine, a Redis round trip longer than the budget). Read
+			// it here: waiting for the flight instead would wait for the
+			// upstream, which may hang until this caller's deadline,
+			// with a stale copy in the store all along.
+			env, _ = decodeRaw[T](c.get(ctx, key)[0])
+			if env != nil && c.now().Before(env.FreshUntil) {
+				// The flight stored its answer meanwhile and is about to
+				// hand it over: take it from the flight, so that no
+				// caller returns before the flight has ended (a caller
+				// coming next would join it and get its answer as new).
+				env = nil
+			}
+		}
 		if env != nil && c.staleOK(env) {
 			c.obs.Stale(kind)
 			return result[T]{val: env.Value, origin: kisfeed.OriginStale}, nil

@@ -159,6 +159,7 @@ func (u *Stack) startKIS(cfg config.Config, deps Deps, log *slog.Logger, clk kis
 				return err
 			}
 			opts = append(opts, kis.WithLimiter(reachLimiter{reach: r, next: lim}))
+			u.limiters = append(u.limiters, lim)
 		}
 		c, err := kis.NewClient(opts...)
 		if err != nil {

@@ -37,6 +37,10 @@ func TestSharedBudget(t *testing.T) {
 		}
 		ups = append(ups, u)
 	}
+	pacing := make([]float64, len(ups))
+	for i, u := range ups {
+		pacing[i] = u.Clients[0].RateLimit()
+	}
 	codes := []string{"005930", "000660", "035420", "005380", "035720", "068270", "207940", "373220"}
 	const d = 3 * time.Second
 	// Cancelled at d, not a deadline: the client's limiter refuses at once
@@ -80,8 +84,30 @@ func TestSharedBudget(t *testing.T) {
 	if st.RateLimitRejections > 2 {
 		t.Errorf("rate-limit rejections: got %d, want ≤ 2", st.RateLimitRejections)
 	}
-	// The budget is used, not just respected: at least 70 % of it.
-	if min := int64(0.7 * rate * d.Seconds()); calls.Load() < min {
-		t.Errorf("calls: got %d, want ≥ %d", calls.Load(), min)
+	// The budget is used, not just respected. Not checked by counting the
+	// calls made in the 3 s: that measures the machine as much as the
+	// limiter (on a loaded CI machine 28 calls instead of ≥ 37, the
+	// limiter idle while the workers waited for a core). A limiter that
+	// throttles far below the rate was either built with a lower rate (a
+	// per-replica share, a unit slip, the headroom applied twice) or
+	// lowered its rate while running (the client's adaptive pacing backs
+	// off after rate-limit errors); both are checked exactly here. That
+	// the shared limiter grants one request per spacing is its own test's
+	// business (internal/shared TestLimiterShared).
+	perSecond := float64(rate)
+	perSecond *= 0.97 // at run time, as the wiring computes it
+	wantSpacing := time.Duration(float64(time.Second) / perSecond)
+	for i, u := range ups {
+		lims := wiring.SharedLimitersOf(u)
+		if len(lims) != 1 || lims[0].Interval() != wantSpacing {
+			var got []time.Duration
+			for _, l := range lims {
+				got = append(got, l.Interval())
+			}
+			t.Errorf("upstream %d: shared limiter spacing %v, want one at %v (97 %% of %d/s)", i, got, wantSpacing, rate)
+		}
+		if got := u.Clients[0].RateLimit(); got != pacing[i] || got < 0.9*rate {
+			t.Errorf("upstream %d: client pacing %.2f/s after the run, want unchanged %.2f/s (≥ 90 %% of %d/s)", i, got, pacing[i], rate)
+		}
 	}
 }

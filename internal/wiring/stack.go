@@ -113,6 +113,10 @@ type Stack struct {
 	redis   *goredis.Client // the shared Redis client, nil without REDIS_URL
 	reach   *reach          // the upstream host's reachability; nil in mock mode
 	gate    *breakerGate    // the KIS clients' retry gate, bound to breaker
+	// limiters are the Redis-shared rate limiters, one per KIS client
+	// (none without REDIS_URL or with SHARED_RATE_LIMIT off); kept so
+	// tests can check the spacing they were built with.
+	limiters []*shared.Limiter
 
 	closers []func() error
 	once    sync.Once

@@ -605,6 +605,13 @@ func TestMarketTime(t *testing.T) {
 				cfg.EnableKISAPI = "false"
 			}
 			cfg.MarketTime = start.Format(time.RFC3339)
+			// No stale budget: the refetch after the close must answer
+			// "source" however long it takes. With the default 150 ms, a
+			// loaded CI machine made the embedded emulator's round trip
+			// longer than that and the quote was answered stale. This
+			// test is about session boundaries; the budget has its own
+			// tests in internal/cache.
+			cfg.StaleBudget = 0
 			u := newUpstream(t, cfg, wiring.Deps{Now: clk.Now})
 			if got := u.Clock.MarketNow(); !got.Equal(start) {
 				t.Errorf("MarketNow: got %v, want %v", got, start)
