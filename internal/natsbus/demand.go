@@ -73,6 +73,12 @@ type demandMsg struct {
 	Codes   map[string][]string `json:"codes"`
 }
 
+// SyncSubject returns the subject on which a new watcher asks every
+// replica to announce its demand now ([Bus.WatchDemand] does on start),
+// so that it knows the whole demand in one round trip instead of within
+// one republication period. It is outside the demand.* wildcard.
+func (b *Bus) SyncSubject() string { return b.cfg.prefix + "demandsync" }
+
 // DemandSubject returns the subject replica's demand goes on.
 func (b *Bus) DemandSubject(replica string) string { return b.cfg.prefix + "demand." + replica }
 
@@ -103,9 +109,14 @@ func (b *Bus) PublishDemand(replica string, d Demand) error {
 			return errors.New("natsbus: publish demand: bus closed")
 		default:
 		}
+		sub, err := b.nc.Subscribe(b.SyncSubject(), func(*nats.Msg) { b.republishDemand() })
+		if err != nil {
+			b.demandMu.Unlock()
+			return fmt.Errorf("natsbus: publish demand: sync subscription: %w", err)
+		}
 		b.demandLoop = true
 		b.wg.Add(1)
-		go b.demandTicker()
+		go b.demandTicker(sub)
 	}
 	b.demandMu.Unlock()
 	if !changed {
@@ -114,9 +125,11 @@ func (b *Bus) PublishDemand(replica string, d Demand) error {
 	return b.sendDemand(replica, d)
 }
 
-// demandTicker republishes the current demand every period until Close.
-func (b *Bus) demandTicker() {
+// demandTicker republishes the current demand every period until Close,
+// then drops sub, the answer to sync requests.
+func (b *Bus) demandTicker(sub *nats.Subscription) {
 	defer b.wg.Done()
+	defer func() { _ = sub.Unsubscribe() }()
 	t := time.NewTicker(b.cfg.demandEvery)
 	defer t.Stop()
 	for {
@@ -203,7 +216,8 @@ type demandWatch struct {
 // WatchDemand calls h with the union of every replica's demand (this
 // one's included, as it comes back from NATS) each time it changes: when
 // a replica announces a new set, says goodbye, or falls silent for 15 s
-// (by the bus's clock, [WithClock]). Calls are serial; h must not call
+// (by the bus's clock, [WithClock]). On start it asks every replica to
+// announce at once ([Bus.SyncSubject]). Calls are serial; h must not call
 // back into the watch. stop ends it (as does Close).
 //
 // Every replica should watch from start-up, not only while it holds a
@@ -225,6 +239,16 @@ func (b *Bus) WatchDemand(h func(aggregate Demand)) (stop func(), err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: watch demand: %w", err)
+	}
+	// Ask everybody to announce now; the flush makes sure the server
+	// knows our subscription before the answers come.
+	if err := b.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("natsbus: watch demand: %w", err)
+	}
+	if err := b.nc.Publish(b.SyncSubject(), nil); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("natsbus: watch demand: sync request: %w", err)
 	}
 	done := make(chan struct{})
 	b.wg.Add(1)

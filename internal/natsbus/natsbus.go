@@ -10,6 +10,7 @@
 //	kisfeed.v1.demand.{replica} one replica's full demand, JSON
 //	                           {"replica": "...", "codes": {"005930": ["book", "trade"]}},
 //	                           on change and every 5 s; an empty set is a goodbye
+//	kisfeed.v1.demandsync      empty: a new watcher asks everybody to announce now
 //
 // Events go out only from the replica holding the app key's KIS session
 // (a shared.Lease); [Bus.Publish] takes that tenure's context and refuses

@@ -511,6 +511,17 @@ func TestWatchDemand(t *testing.T) {
 	}
 	waitDemand(t, ch, Demand{x: {KindBook, KindTrade}, y: {KindBook}}, "a's and b's demand")
 
+	// A watcher that starts late learns both at once from its sync
+	// request: nobody republishes within the test (hourly).
+	late := connect(t, url, prefix)
+	lateCh := make(chan Demand, 16)
+	stopLate, err := late.WatchDemand(func(d Demand) { lateCh <- d })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitDemand(t, lateCh, Demand{x: {KindBook, KindTrade}, y: {KindBook}}, "the late watcher's aggregate")
+	stopLate()
+
 	if err := ra.PublishDemand("a", Demand{x: {KindTrade}, y: {KindTrade}}); err != nil {
 		t.Fatal(err)
 	}
