@@ -422,6 +422,15 @@ func (b *Bus) asyncError(_ *nats.Conn, s *nats.Subscription, err error) {
 // code drops only its own events; no codes means every code (one wildcard
 // subscription per kind, kisfeed.v1.{kind}.*, the subject parsed per
 // message).
+//
+// Measured (BenchmarkDelivery, 2 shared cores, local server, 300-byte
+// events over 40 codes, a replica wanting 5): per-code subscriptions cost
+// 0.62 µs per published event, a wildcard with a local filter 1.33 µs, as
+// the wildcard makes the server send and the client parse every code's
+// events. Subscribing costs ~6.6 µs per subject (BenchmarkSubscribe: 100
+// codes × 2 kinds, subscribe and unsubscribe, 1.3 ms), paid on demand
+// changes only. So the hub should subscribe once per (code, kind) its
+// consumers want, not per consumer, and leave the wildcard to "all codes".
 func (b *Bus) Subscribe(codes []kisfeed.Code, kinds []string, h Handler) (unsubscribe func(), err error) {
 	if h == nil {
 		return nil, errors.New("natsbus: subscribe: nil handler")
