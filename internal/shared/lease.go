@@ -41,6 +41,8 @@ type Lease struct {
 	margin   time.Duration
 	now      func() time.Time // monotonic readings: the local deadline
 	log      *slog.Logger
+
+	state redisState // logs Redis failures once per change, not per attempt
 }
 
 // LeaseOption configures a [Lease].
@@ -247,8 +249,8 @@ func (l *Lease) Run(ctx context.Context, onAcquired func(ctx context.Context, fe
 		}
 		start := l.now()
 		fence, ok, err := l.acquire(ctx)
-		if err != nil {
-			l.log.Warn("lease: acquire failed", "lease", l.key, "err", err)
+		if ctx.Err() == nil {
+			l.note(err)
 		}
 		if !ok {
 			if !wait(interval) {
@@ -265,6 +267,10 @@ func (l *Lease) Run(ctx context.Context, onAcquired func(ctx context.Context, fe
 			return ctx.Err()
 		}
 	}
+}
+
+func (l *Lease) note(err error) {
+	l.state.note(l.log, err, "lease: redis failing; a tenure ends at its local deadline", "lease: redis recovered")
 }
 
 // acquire is Acquire bounded by one interval, so a hung Redis call cannot
@@ -322,6 +328,9 @@ func (l *Lease) tenure(ctx context.Context, fence int64, start time.Time, onAcqu
 		rctx, rcancel := context.WithTimeout(ctx, left)
 		ok, err := l.Renew(rctx, fence)
 		rcancel()
+		if ctx.Err() == nil {
+			l.note(err)
+		}
 		switch {
 		case err == nil && ok:
 			deadline = now.Add(l.ttl - l.margin)
@@ -333,7 +342,6 @@ func (l *Lease) tenure(ctx context.Context, fence int64, start time.Time, onAcqu
 			if ctx.Err() != nil {
 				continue // handled at the top of the loop
 			}
-			l.log.Warn("lease: renew failed", "lease", l.key, "fence", fence, "err", err)
 			// Retry sooner than the interval, but wake for the deadline.
 			next := min(interval/2, max(deadline.Sub(l.now()), 0))
 			t.Reset(next)

@@ -287,3 +287,37 @@ func TestLeaseRunHandsOver(t *testing.T) {
 		t.Fatalf("after b's Run stopped, holder %q; want released", h)
 	}
 }
+
+// TestLeaseRunNoLongerOurs: when a renewal finds another tenure in the
+// key (here the key was deleted, as a Redis failover that lost it would,
+// and b took it), Run ends a's tenure at once rather than at its deadline.
+func TestLeaseRunNoLongerOurs(t *testing.T) {
+	mk, prefix := testRedis(t)
+	admin := mk()
+	// Renewals every 500 ms; the local deadline (1.25 s) would end the
+	// tenure too, a little later, so this checks the outcome, not the path.
+	a := newLease(t, mk(), prefix, "a", 1500*time.Millisecond)
+	b := newLease(t, mk(), prefix, "b", time.Minute)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	acq, lost, stopped := runLease(t, ctx, a)
+	ta := recv(t, acq, "a's tenure")
+	if err := admin.Del(t.Context(), prefix+"lease:stream:k1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	fb, ok, err := b.Acquire(t.Context())
+	if err != nil || !ok || fb <= ta.fence {
+		t.Fatalf("b.Acquire = %d, %v, %v; want a fence > %d", fb, ok, err, ta.fence)
+	}
+	recv(t, lost, "a's onLost")
+	select {
+	case <-ta.ctx.Done():
+	default:
+		t.Fatal("onLost ran with a's tenure context still live")
+	}
+	cancel()
+	recv(t, stopped, "a's Run")
+	if h, f, _ := b.Holder(t.Context()); h != "b" || f != fb {
+		t.Fatalf("holder %q, %d; want b, %d (a's stop must not release b's tenure)", h, f, fb)
+	}
+}
