@@ -59,10 +59,16 @@ func code(t *testing.T, s string) kisfeed.Code {
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
+	return recvWithin(t, ch, waitTimeout, what)
+}
+
+// recvWithin is recv for waits that include a lease's ttl.
+func recvWithin[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(waitTimeout):
+	case <-time.After(d):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}

@@ -164,7 +164,10 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 // fence, and never releases it: the lease expires by its ttl.
 func TestLeaseRunTakeover(t *testing.T) {
 	mk, prefix := testRedis(t)
-	const ttl = 300 * time.Millisecond
+	// Short, but not so short that a CI machine's scheduling stalls
+	// (the suite runs with -race on two shared cores) outlast the margin
+	// and make a lose the lease legitimately while it should hold it.
+	const ttl = time.Second
 	rdbA := mk()
 	a := newLease(t, rdbA, prefix, "a", ttl)
 	b := newLease(t, mk(), prefix, "b", ttl)
