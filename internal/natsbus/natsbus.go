@@ -26,6 +26,19 @@
 // state, republished every 5 s and expired after 15 s, so it needs no
 // persistence either.
 //
+// How serve is meant to use it (the hub wires it; this package does not):
+//
+//	bus, _ := natsbus.Connect(ctx, cfg.NATSURL, natsbus.WithName(replica),
+//		natsbus.WithConnEvents(hub.onConn), natsbus.WithMetrics(...))
+//	stop, _ := bus.WatchDemand(hub.setAggregate)  // from start-up, on every replica
+//	bus.PublishDemand(replica, hub.localDemand()) // on every change of its consumers
+//	unsub, _ := bus.Subscribe(codes, kinds, hub.deliver) // per wanted (code, kind)
+//	lease, _ := shared.NewLease(rdb, shared.AppKeyID(appKey), replica, 6*time.Second)
+//	go lease.Run(ctx, func(tctx context.Context, fence int64) {
+//		// open the KIS session, register the aggregate, and for each event:
+//		//     bus.Publish(tctx, kind, code, json) // refused once tctx ends
+//	}, hub.sendGaps)
+//
 // Reconnects: nats.go reconnects forever; [WithConnEvents] reports
 // disconnects and reconnects (the hub sends gap events after a reconnect,
 // since what was published meanwhile is gone). Publishing while
@@ -310,13 +323,14 @@ func (b *Bus) Close() error {
 		if ferr := b.nc.FlushTimeout(time.Second); ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
 			err = fmt.Errorf("natsbus: close: %w", ferr)
 		}
-		b.nc.Close()
+		// Count the last drops while nats.go still answers for them.
 		b.subsMu.Lock()
 		for s, es := range b.subs {
 			es.reportDrops(b.cfg.metrics)
 			delete(b.subs, s)
 		}
 		b.subsMu.Unlock()
+		b.nc.Close()
 	})
 	return err
 }
