@@ -11,6 +11,11 @@
 //   - [Limiter], a kis.Limiter: a GCRA rate limit in Redis
 //     (github.com/go-redis/redis_rate/v10) keyed per app key, so N
 //     replicas together stay within the key's per-second budget.
+//   - [Lease], a fenced lease: which replica holds an app key's KIS
+//     stream session. SET NX PX and a fence from INCR in one Lua script,
+//     compare-and-pexpire renewals every ttl/3, and [Lease.Run], which
+//     stops a tenure by the local clock (ttl − margin after the last
+//     renewal) before Redis can let another replica in.
 //   - [Open], which connects with timeouts short enough that a Redis
 //     outage degrades requests instead of stalling them.
 //
@@ -28,6 +33,8 @@
 //
 //	kis:token:{id}       JSON token; id is the kis client's hashed store id
 //	kis:token:{id}:lock  issuance lock
+//	lease:stream:{id}    "{replica}:{fence}", PX ttl; id is [AppKeyID]
+//	lease:fence:{id}     the fence counter (INCR, no expiry)
 //	rate:kis:rate:{hash} GCRA state (redis_rate adds "rate:"); hash is a
 //	                     SHA-256 prefix of the app key, never the key itself
 package shared
