@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed"
+	"github.com/kisfeed/kisfeed/internal/jsonview"
 	"github.com/kisfeed/kisfeed/kis/stream"
 )
 
@@ -318,7 +319,7 @@ func ackNotice(typ string, codes []string, kinds Kinds, now time.Time) *Message 
 
 // gapNotice builds the gap event a resume sends for code.
 func gapNotice(code string, from, to time.Time, reason string, now time.Time) *Message {
-	data, _ := json.Marshal(gapJSON{Type: TypeGap, Code: code, From: kst(from), To: kst(to), Reason: reason})
+	data, _ := json.Marshal(jsonview.NewGap(kisfeed.Gap{Code: code, From: from, To: to, Reason: reason}))
 	return &Message{Type: TypeGap, Code: code, Data: data, Published: now}
 }
 
