@@ -240,6 +240,21 @@ func CodeStrings(codes []Code) []string {
 	return out
 }
 
+// UniqueCodes returns codes without repeats, keeping the first of each
+// in order: a code is one registration and one row however often a
+// caller names it. It never modifies codes.
+func UniqueCodes(codes []Code) []Code {
+	seen := make(map[Code]bool, len(codes))
+	out := codes[:0:0]
+	for _, c := range codes {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // validCode is the rule: a digit, then five digits or upper-case letters.
 // A loop rather than a regular expression: every HTTP request parses its
 // code and should not pay for a regexp match.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -178,13 +177,7 @@ func (a *app) loadtestStream(ctx context.Context, o streamOptions) error {
 	if err != nil && r.Started == 0 {
 		return withExit(1, err)
 	}
-	if o.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else if err := r.WriteText(a.stdout); err != nil {
+	if err := a.printReport(r, o.json); err != nil {
 		return err
 	}
 	if err != nil {

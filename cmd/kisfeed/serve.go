@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -263,6 +264,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
+// printReport writes a load generator's report: indented JSON, or its
+// text form.
+func (a *app) printReport(r interface{ WriteText(io.Writer) error }, asJSON bool) error {
+	if !asJSON {
+		return r.WriteText(a.stdout)
+	}
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
 // streamHandlers are the real-time routes serve mounts; nil without a
 // stream.
 type streamHandlers struct{ sse, ws http.Handler }
@@ -517,13 +529,7 @@ func (a *app) loadtest(ctx context.Context, o loadtestOptions) error {
 	if err != nil && r.Scheduled == 0 {
 		return withExit(1, err)
 	}
-	if o.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	} else if err := r.WriteText(a.stdout); err != nil {
+	if err := a.printReport(r, o.json); err != nil {
 		return err
 	}
 	if err != nil {

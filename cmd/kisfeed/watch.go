@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/kisfeed/kisfeed"
 	"github.com/kisfeed/kisfeed/internal/config"
@@ -101,7 +103,7 @@ func newWatchCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			codes = uniqueCodes(codes)
+			codes = kisfeed.UniqueCodes(codes)
 			if o.duration < 0 {
 				return usageError("watch: --duration %s: want 0 (until Ctrl-C) or more", o.duration)
 			}
@@ -112,20 +114,6 @@ func newWatchCmd(a *app) *cobra.Command {
 	c.Flags().BoolVar(&o.json, "json", false, "print NDJSON: one trade, book or gap object per line")
 	c.Flags().DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 30s (0: until Ctrl-C)")
 	return c
-}
-
-// uniqueCodes drops repeated codes, keeping the first of each: a code is
-// one registration (per kind) and one table row however often it is named.
-func uniqueCodes(codes []kisfeed.Code) []kisfeed.Code {
-	seen := make(map[kisfeed.Code]bool, len(codes))
-	out := codes[:0:0]
-	for _, c := range codes {
-		if !seen[c] {
-			seen[c] = true
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // watch streams codes until ctx is done or the duration passes.
@@ -422,25 +410,12 @@ func hms(t time.Time) string {
 	return t.In(kisfeed.KST).Format("15:04:05")
 }
 
+// numbers prints integers with thousands separators (x/text's printer,
+// the English convention Korean screens use for prices: 71,000).
+var numbers = message.NewPrinter(language.English)
+
 // commas formats n with thousands separators.
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	neg := n < 0
-	if neg {
-		s = s[1:]
-	}
-	out := make([]byte, 0, len(s)+len(s)/3+1)
-	for i := range len(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s[i])
-	}
-	if neg {
-		return "-" + string(out)
-	}
-	return string(out)
-}
+func commas(n int64) string { return numbers.Sprint(n) }
 
 func signed(n int64) string {
 	if n > 0 {

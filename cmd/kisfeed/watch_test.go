@@ -300,8 +300,8 @@ func TestWatchLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := uniqueCodes(codes); len(got) != 2 || got[0].String() != "005930" || got[1].String() != "000660" {
-		t.Errorf("uniqueCodes = %v, want [005930 000660]", got)
+	if got := kisfeed.UniqueCodes(codes); len(got) != 2 || got[0].String() != "005930" || got[1].String() != "000660" {
+		t.Errorf("UniqueCodes = %v, want [005930 000660]", got)
 	}
 }
 

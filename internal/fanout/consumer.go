@@ -271,7 +271,7 @@ func (c *Consumer) subscribe(ctx context.Context, codes []kisfeed.Code, kinds Ki
 	if kinds == 0 {
 		kinds = AllKinds
 	}
-	codes = dedupe(codes)
+	codes = kisfeed.UniqueCodes(codes)
 	c.op.Lock()
 	defer c.op.Unlock()
 	if c.isClosed() || (limited && !c.allow(len(codes))) {
@@ -429,7 +429,7 @@ func (c *Consumer) resumeLocked(id ID, codes []string, now time.Time) []*Message
 // (whose linger keeps KIS from seeing a quick re-subscribe).
 func (c *Consumer) Unsubscribe(codes []kisfeed.Code) {
 	h := c.hub
-	codes = dedupe(codes)
+	codes = kisfeed.UniqueCodes(codes)
 	c.op.Lock()
 	defer c.op.Unlock()
 	if c.isClosed() || !c.allow(len(codes)) {
@@ -553,14 +553,3 @@ func (c *Consumer) Codes() map[string]Kinds {
 	return out
 }
 
-func dedupe(codes []kisfeed.Code) []kisfeed.Code {
-	seen := make(map[kisfeed.Code]bool, len(codes))
-	out := codes[:0:0]
-	for _, c := range codes {
-		if !seen[c] {
-			seen[c] = true
-			out = append(out, c)
-		}
-	}
-	return out
-}
