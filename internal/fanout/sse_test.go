@@ -230,22 +230,24 @@ func (w *blockingWriter) body() string { w.mu.Lock(); defer w.mu.Unlock(); retur
 func TestSSEOutlivesServerTimeouts(t *testing.T) {
 	t.Parallel()
 	h, _ := testHub(t, Config{})
-	srv := httptest.NewUnstartedServer(NewSSEHandler(h, HandlerOptions{Ping: 20 * time.Millisecond}))
-	srv.Config.ReadTimeout = 50 * time.Millisecond
-	srv.Config.WriteTimeout = 50 * time.Millisecond
+	// Timeouts long enough that a loaded -race run still sends the request
+	// within them; the stream then runs four times as long.
+	srv := httptest.NewUnstartedServer(NewSSEHandler(h, HandlerOptions{Ping: 50 * time.Millisecond}))
+	srv.Config.ReadTimeout = 250 * time.Millisecond
+	srv.Config.WriteTimeout = 250 * time.Millisecond
 	srv.Start()
 	t.Cleanup(srv.Close)
 	c := openSSE(t, srv.URL+"/v1/stream?codes=005930", nil)
 	start := time.Now()
 	pings := 0
-	for time.Since(start) < 200*time.Millisecond {
+	for time.Since(start) < time.Second {
 		if f := c.frame(); f != ": ping\n" {
 			t.Fatalf("frame %q after %s, want a ping (the stream died)", f, time.Since(start))
 		}
 		pings++
 	}
 	if pings < 5 {
-		t.Errorf("%d pings in 200 ms, want ≥ 5", pings)
+		t.Errorf("%d pings in 1 s, want ≥ 5", pings)
 	}
 }
 
