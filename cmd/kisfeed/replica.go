@@ -35,6 +35,9 @@ func startReplica(ctx context.Context, cfg config.Config, up *upstream, m *metri
 	var hook atomic.Pointer[replica.Replica] // set once the replica exists; NATS may call first
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	bus, err := natsbus.Connect(cctx, cfg.NATSURL, natsbus.WithName("kisfeed-"+name), natsbus.WithLogger(rlog),
+		// Ids increase across codes: forward in the holder's order, so a
+		// consumer's Last-Event-ID never skips a lower id of another code.
+		natsbus.WithOrderedDelivery(replica.OrderedQueue),
 		natsbus.WithConnEvents(func(e natsbus.ConnEvent) {
 			if r := hook.Load(); r != nil {
 				r.ConnEvent(e)

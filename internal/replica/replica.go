@@ -62,7 +62,14 @@ import (
 // it was down are lost). A holder change uses [fanout.GapEpoch].
 const GapReconnect = "nats_reconnected"
 
-// Config is what [New] needs.
+// OrderedQueue is the NATS delivery queue a replica's bus should have
+// (natsbus.WithOrderedDelivery): events are forwarded in the order the
+// holder published them, and 65,536 events (nats.go's own pending limit)
+// cover seconds of a full KIS feed if the hub ever stalls.
+const OrderedQueue = 65536
+
+// Config is what [New] needs. Its Bus should deliver in order
+// ([OrderedQueue]).
 type Config struct {
 	// Name is this replica's name (KISFEED_REPLICA): the lease holder and
 	// the demand subject; unique among live replicas.

@@ -175,7 +175,8 @@ func TestTwoReplicas(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = n.rdb.Close() })
 		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-		n.bus, err = natsbus.Connect(ctx, natsURL, natsbus.WithPrefix(prefix), natsbus.WithName(name))
+		n.bus, err = natsbus.Connect(ctx, natsURL, natsbus.WithPrefix(prefix), natsbus.WithName(name),
+			natsbus.WithOrderedDelivery(OrderedQueue))
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -304,6 +305,7 @@ func TestTwoReplicas(t *testing.T) {
 		})
 		col.mu.Lock()
 		seen := map[string]bool{}
+		lastSeq := map[string]uint64{} // per epoch: ids increase across codes, in delivery order
 		gapAt, firstNew := -1, -1
 		for j, m := range col.msgs {
 			if m.ID == "" {
@@ -316,7 +318,12 @@ func TestTwoReplicas(t *testing.T) {
 				t.Errorf("b's consumer %d: id %s twice", i, m.ID)
 			}
 			seen[m.ID] = true
-			if id, _ := fanout.ParseID(m.ID); id.Epoch == epochB && firstNew < 0 {
+			id, _ := fanout.ParseID(m.ID)
+			if id.Seq <= lastSeq[id.Epoch] {
+				t.Errorf("b's consumer %d: id %s after seq %d of its epoch: out of order", i, m.ID, lastSeq[id.Epoch])
+			}
+			lastSeq[id.Epoch] = id.Seq
+			if id.Epoch == epochB && firstNew < 0 {
 				firstNew = j
 			}
 		}
