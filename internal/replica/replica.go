@@ -94,6 +94,10 @@ type Config struct {
 	Hub fanout.Config
 	// Logger; discard when nil.
 	Logger *slog.Logger
+	// PerKey is the registrations one app key's session holds (KIS: 41,
+	// the default); a replica refuses a code that would take the
+	// cluster's demand past PerKey × len(AppKeys).
+	PerKey int
 	// OnTenure, when set, hears each tenure begin (holding true, once
 	// its stream is started) and end (false, once its sessions are
 	// closed): tests wait on it.
@@ -174,6 +178,10 @@ func New(cfg Config) (*Replica, error) {
 	r := &Replica{cfg: cfg, lease: lease, log: log, tag: strconv.FormatUint(uint64(h.Sum32()), 36),
 		local: map[demandKey]int{}, subs: map[demandKey]func(){}, ownEpochs: map[string]bool{},
 		changed: make(chan struct{}, 1), status: Status{Name: cfg.Name}}
+	if cfg.PerKey <= 0 {
+		cfg.PerKey = 41
+	}
+	r.cfg.PerKey = cfg.PerKey
 	hc := cfg.Hub
 	hc.Demand = fanout.DemandFunc(r.acquire)
 	if r.hub, err = fanout.NewHub(hc); err != nil {
@@ -247,11 +255,17 @@ func (r *Replica) Run(ctx context.Context) error {
 }
 
 // ConnEvent hears the NATS connection (natsbus.WithConnEvents): after a
-// reconnect, whatever was published meanwhile is gone, so consumers get a
-// gap event per code.
+// reconnect, whatever was published meanwhile is gone, so a replica that
+// does not hold the sessions sends its consumers a gap event per code.
 func (r *Replica) ConnEvent(e natsbus.ConnEvent) {
 	if e.Kind != natsbus.Reconnected {
 		return
+	}
+	r.mu.Lock()
+	holder := r.status.Holder
+	r.mu.Unlock()
+	if holder {
+		return // its consumers are fed by its own stream, not NATS: they missed nothing
 	}
 	go func() { // off nats.go's callback goroutine: GapAll takes the hub's lock
 		r.fwdMu.Lock()
@@ -278,15 +292,23 @@ func kindName(k stream.Kind) string {
 }
 
 // acquire is the hub's Demand: it records what this replica's consumers
-// want, subscribes to it on NATS and announces it to the holder. It never
-// refuses for the KIS registration limit: the holder learns the demand
-// only after the fact (the holder logs what KIS refused).
+// want, subscribes to it on NATS and announces it to the holder. It
+// refuses, with the KIS client's *stream.SubscriptionLimitError, a code
+// that would take every replica's demand (as last announced) past the
+// app keys' registrations: the holder, which registers after the fact,
+// could not refuse it to this consumer. Two replicas admitting the last
+// registration at once can still overshoot; the holder then logs what
+// KIS refused.
 func (r *Replica) acquire(ctx context.Context, code kisfeed.Code, kinds ...stream.Kind) (func(), error) {
 	if len(kinds) == 0 {
 		kinds = []stream.Kind{stream.KindTrade, stream.KindBook}
 	}
 	var keys []demandKey
 	r.mu.Lock()
+	if err := r.checkLimitLocked(code, kinds); err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
 	for _, k := range kinds {
 		key := demandKey{code, kindName(k)}
 		if r.local[key] == 0 {
@@ -309,6 +331,26 @@ func (r *Replica) acquire(ctx context.Context, code kisfeed.Code, kinds ...strea
 	}
 	var once sync.Once
 	return func() { once.Do(func() { r.releaseKeys(keys) }) }, nil
+}
+
+// checkLimitLocked refuses kinds of code when the cluster's demand has no
+// registration left for them (r.mu held).
+func (r *Replica) checkLimitLocked(code kisfeed.Code, kinds []stream.Kind) error {
+	all := r.agg.Merge(r.localDemandLocked())
+	inUse := 0
+	for _, ks := range all {
+		inUse += len(ks)
+	}
+	want := 0
+	for _, k := range kinds {
+		if !slices.Contains(all[code], kindName(k)) {
+			want++
+		}
+	}
+	if want > 0 && inUse+want > r.cfg.PerKey*len(r.cfg.AppKeys) {
+		return &stream.SubscriptionLimitError{Keys: len(r.cfg.AppKeys), PerKey: r.cfg.PerKey, InUse: inUse, Want: want}
+	}
+	return nil
 }
 
 // subscribeLocked subscribes to key's events and, with the code's first

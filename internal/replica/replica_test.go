@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -341,4 +342,60 @@ func TestTwoReplicas(t *testing.T) {
 	}
 	t.Logf("emulator: sessions opened %d, max concurrent %d, max per app key %d, opsp8996 %d",
 		ws.SessionsOpened, ws.SessionsMaxConcurrent, ws.MaxSessionsPerAppKey, ws.InUseRejections)
+}
+
+// TestSubscriptionLimit: a replica refuses a code that would take the
+// cluster's demand past the app keys' registrations, with the KIS
+// client's typed error (the hub turns it into a subscription_limit error
+// event), and admits it again once a registration is free.
+func TestSubscriptionLimit(t *testing.T) {
+	redisURL, natsURL, id := testEnv(t)
+	rdb, err := shared.Open(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	bus, err := natsbus.Connect(ctx, natsURL, natsbus.WithPrefix("test"+id+".kisfeed.v1."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	rep, err := New(Config{Name: "solo", AppKeys: []string{"k"}, TTL: time.Second, Redis: rdb, Bus: bus, PerKey: 3,
+		NewLive: func() (*live.Live, error) { return nil, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samsung, hynix := kisfeed.MustParseCode("005930"), kisfeed.MustParseCode("000660")
+	var releases []func()
+	steps := []struct {
+		name  string
+		code  kisfeed.Code
+		kinds []stream.Kind
+		want  bool // admitted
+	}{
+		{"both kinds of one code: 2 of 3", samsung, nil, true},
+		{"the same code again: nothing new", samsung, []stream.Kind{stream.KindTrade}, true},
+		{"a trade: 3 of 3", hynix, []stream.Kind{stream.KindTrade}, true},
+		{"its book: a 4th", hynix, []stream.Kind{stream.KindBook}, false},
+	}
+	for _, s := range steps {
+		rel, err := rep.acquire(ctx, s.code, s.kinds...)
+		if s.want != (err == nil) {
+			t.Fatalf("%s: err %v, want admitted %v", s.name, err, s.want)
+		}
+		if err != nil {
+			var le *stream.SubscriptionLimitError
+			if !errors.As(err, &le) || le.InUse != 3 || le.PerKey*le.Keys != 3 || le.Want != 1 {
+				t.Fatalf("%s: err %v, want a SubscriptionLimitError: 3 in use of 3, 1 wanted", s.name, err)
+			}
+			continue
+		}
+		releases = append(releases, rel)
+	}
+	releases[2]() // hynix's trade
+	if _, err := rep.acquire(ctx, hynix, stream.KindBook); err != nil {
+		t.Fatalf("after a release: %v, want admitted", err)
+	}
 }
