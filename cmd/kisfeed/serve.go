@@ -100,6 +100,15 @@ from REST and one warning names the codes and the window that may be
 missing. Without STREAM_CODES no KIS session is opened. Approval keys are kept
 in KIS_APPROVAL_FILE (or Redis with REDIS_URL). Synthetic mode has no stream.
 
+Replicas: with NATS_URL (and REDIS_URL) serve is one replica of several.
+A lease in Redis (STREAM_LEASE_TTL) picks the replica that holds the KIS
+sessions; it publishes the events on NATS and registers every replica's
+consumers' codes, and each replica serves its own consumers from NATS.
+When the holder dies another takes over within about ttl + ttl/3 and
+consumers get a gap event per code, then the new holder's events (new
+ids). KISFEED_REPLICA names this replica (default hostname-pid);
+/v1/status shows "stream": {"replica": {"holder": ...}}.
+
 Memory: serve sets a soft memory limit of 128 MiB unless GOMEMLIMIT is set
 (Go's own variable, read from the process environment only, not from .env;
 e.g. GOMEMLIMIT=512MiB, or GOMEMLIMIT=off for none). GOGC=400 lets the heap

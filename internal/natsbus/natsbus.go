@@ -26,7 +26,7 @@
 // state, republished every 5 s and expired after 15 s, so it needs no
 // persistence either.
 //
-// How serve is meant to use it (the hub wires it; this package does not):
+// How serve uses it (internal/replica wires it, with [WithOrderedDelivery]):
 //
 //	bus, _ := natsbus.Connect(ctx, cfg.NATSURL, natsbus.WithName(replica),
 //		natsbus.WithConnEvents(hub.onConn), natsbus.WithMetrics(...))
