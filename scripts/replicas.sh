@@ -95,6 +95,7 @@ for _ in $(seq 200); do
 done
 [[ -n $HOLDER ]] || { echo "no replica took the lease within 20 s" >&2; exit 1; }
 echo "emulator $EMU (market from $MARKET KST); r1 $R1, r2 $R2; lease ttl $TTL; first holder: $HOLDER"
+echo "consumers: $CLIENTS SSE per replica, $PER_CLIENT codes each of $NCODES (trade+book: $((NCODES * 2)) of the app key's 41 registrations)"
 echo "redis: $(redis-cli -n "$REDIS_DB" --scan --pattern 'kisfeed:lease:stream:*' | while read -r k; do echo "$k = $(redis-cli -n "$REDIS_DB" get "$k")"; done)"
 
 # The stats poller: every 100 ms, one JSON line per poll.
@@ -112,13 +113,20 @@ while True:
 PY
 PIDS+=("$POLLER")
 
+# NCODES codes of the emulator's KOSPI master file for every consumer, the raw
+# one included: one more code would need a 42nd registration and be refused.
+curl -sf "$EMU/common/master/kospi_code.mst.zip" -o kospi.zip
+unzip -p kospi.zip >kospi.mst
+CODE_LIST=$(LC_ALL=C awk -v n="$NCODES" 'NR <= n { print substr($0, 1, 6) }' kospi.mst | paste -sd,) # awk reads it all: no SIGPIPE under pipefail
+RAW_CODE=${CODE_LIST%%,*}
+
 DURATION=$((WARM + AFTER))
 for r in r1 r2; do
 	url=$R1; [[ $r == r2 ]] && url=$R2
-	timeout $((DURATION + 60)) "$KISFEED" loadtest stream --target "$url" --clients "$CLIENTS" --codes "$NCODES" \
+	timeout $((DURATION + 60)) "$KISFEED" loadtest stream --target "$url" --clients "$CLIENTS" --code-list "$CODE_LIST" \
 		--per-client "$PER_CLIENT" --ramp 5s --duration "${DURATION}s" --json >"load-$r.json" 2>"load-$r.err" & PIDS+=($!)
 	eval "LOAD_$r=$!"
-	timeout $((DURATION + 10)) curl -sN "$url/v1/stream?codes=005930&kinds=trade,book" >"raw-$r.sse" 2>/dev/null & PIDS+=($!)
+	timeout $((DURATION + 10)) curl -sN "$url/v1/stream?codes=$RAW_CODE&kinds=trade,book" >"raw-$r.sse" 2>/dev/null & PIDS+=($!)
 done
 
 sleep "$WARM"
@@ -152,10 +160,10 @@ wait "$(eval echo "\$LOAD_$SURVIVOR")" || LOAD_RC=$?
 kill "$POLLER" 2>/dev/null || true
 curl -sf "$SURV_URL/v1/status" >status-survivor.json || true
 
-python3 - "$SURVIVOR" "$HOLDER" "$LOAD_RC" "$CLIENTS" "$PER_CLIENT" "$KILLED" <<'PY'
+python3 - "$SURVIVOR" "$HOLDER" "$LOAD_RC" "$CLIENTS" "$PER_CLIENT" "$KILLED" "$RAW_CODE" <<'PY'
 import json, sys
 surv, victim, rc, clients, per = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-killed = float(sys.argv[6])
+killed, raw_code = float(sys.argv[6]), sys.argv[7]
 polls = [json.loads(l) for l in open("stats.out") if l.strip()]
 polls = [p["ws"] for p in polls if "ws" in p]
 last = polls[-1] if polls else {}
@@ -194,7 +202,7 @@ for line in open(f"raw-{surv}.sse"):
     k, _, val = line.partition(": ")
     cur[k] = val
 gi = [i for i, f in enumerate(frames) if f.get("event") == "gap"]
-print(f"raw SSE consumer on {surv} (005930 trades and books): {len(frames)} frames, gaps at {gi}")
+print(f"raw SSE consumer on {surv} ({raw_code} trades and books): {len(frames)} frames, gaps at {gi}")
 if gi:
     g = gi[0]
     for f in frames[max(0, g - 2): g + 3]:
