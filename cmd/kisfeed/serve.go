@@ -101,6 +101,15 @@ from REST and one warning names the codes and the window that may be
 missing. Without STREAM_CODES no KIS session is opened. Approval keys are kept
 in KIS_APPROVAL_FILE (or Redis with REDIS_URL). Synthetic mode has no stream.
 
+Replicas: with NATS_URL (and REDIS_URL) serve is one replica of several.
+A lease in Redis (STREAM_LEASE_TTL) picks the replica that holds the KIS
+sessions; it publishes the events on NATS and registers every replica's
+consumers' codes, and each replica serves its own consumers from NATS.
+When the holder dies another takes over within about ttl + ttl/3 and
+consumers get a gap event per code, then the new holder's events (new
+ids). KISFEED_REPLICA names this replica (default hostname-pid);
+/v1/status shows "stream": {"replica": {"holder": ...}}.
+
 Memory: serve sets a soft memory limit of 128 MiB unless GOMEMLIMIT is set
 (Go's own variable, read from the process environment only, not from .env;
 e.g. GOMEMLIMIT=512MiB, or GOMEMLIMIT=off for none). GOGC=400 lets the heap
@@ -199,6 +208,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		// The real-time stream: STREAM_CODES written through into the
 		// cache from start-up; no KIS session while nothing is acquired.
 		Stream: true, StreamObserver: m.Stream(),
+		// With NATS_URL the stream runs only in the lease holder's tenure.
+		StreamOnLease: cfg.Replicated(),
 	})
 	if err != nil {
 		ln.Close()
@@ -230,8 +241,18 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if up.Live != nil {
 		status.stream = func() stream.Stats { return up.Live.Stats().Stream }
 	}
-	hub, streams, err := startFanout(up, m, log)
-	if err != nil {
+	var hub *fanout.Hub
+	var streams streamHandlers
+	if cfg.Replicated() {
+		rep, stop, err := startReplica(ctx, cfg, up, m, log)
+		if err != nil {
+			return withExit(1, fmt.Errorf("serve: %w", err))
+		}
+		defer stop()
+		hub, streams = rep.Hub(), newStreamHandlers(rep.Hub(), log)
+		status.stream = rep.LiveStats
+		status.replica = rep.Status
+	} else if hub, streams, err = startFanout(up, m, log); err != nil {
 		return withExit(1, fmt.Errorf("serve: %w", err))
 	}
 	h := httpapi.New(httpapi.Options{
@@ -296,8 +317,13 @@ func startFanout(up *upstream, m *metrics.Metrics, log *slog.Logger) (*fanout.Hu
 	}
 	// The live client stops with the upstream's Close, after the hub.
 	up.Live.ListenAll(func(ev stream.Event) { hub.Publish(fanout.FromStream(ev)) })
+	return hub, newStreamHandlers(hub, log), nil
+}
+
+// newStreamHandlers mounts hub's consumers: GET /v1/stream and /v1/ws.
+func newStreamHandlers(hub *fanout.Hub, log *slog.Logger) streamHandlers {
 	ho := fanout.HandlerOptions{Logger: log.With("component", "fanout")}
-	return hub, streamHandlers{sse: fanout.NewSSEHandler(hub, ho), ws: fanout.NewWSHandler(hub, ho)}, nil
+	return streamHandlers{sse: fanout.NewSSEHandler(hub, ho), ws: fanout.NewWSHandler(hub, ho)}
 }
 
 // serveMetrics registers everything serve's /metrics exports on reg: the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/kisfeed/kisfeed/internal/replica"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ type statusFeed struct {
 	// stream reports the KIS WebSocket sessions per app key (live.Live's
 	// client); nil without a stream (synthetic mode).
 	stream func() stream.Stats
+	// replica reports this replica's lease and relay (NATS_URL); nil for
+	// a single process.
+	replica func() replica.Status
 
 	mu      sync.Mutex
 	samples []rateSample // guarded by mu: upstream counter readings, oldest first, within statusWindow
@@ -97,6 +101,11 @@ func (f *statusFeed) fromStream(s *httpapi.Status) {
 		return
 	}
 	s.Stream.Available = true
+	if f.replica != nil {
+		r := f.replica()
+		s.Stream.Replica = &httpapi.StatusReplica{Name: r.Name, Holder: r.Holder, Epoch: r.Epoch, Fence: r.Fence,
+			Since: r.Since, Tenures: r.Tenures, Gaps: r.Gaps, Forwarded: r.Forwarded}
+	}
 	for i, k := range f.stream().Keys {
 		sk := httpapi.StatusStreamKey{Key: i + 1, Registrations: k.Registrations}
 		if k.Connected {

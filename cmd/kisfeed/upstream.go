@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	goredis "github.com/redis/go-redis/v9"
 	"log/slog"
 
 	"github.com/kisfeed/kisfeed"
@@ -47,8 +48,12 @@ type upstream struct {
 	// Live is the real-time stream serve runs (wiring.Stack.Live): nil in
 	// synthetic mode, for commands that did not ask for it, and for an
 	// injected upstream.
-	Live  *live.Live
-	Close func() error
+	Live *live.Live
+	// NewLive and Redis are wiring.Stack's: with NATS_URL, serve's
+	// replica builds a stream per lease tenure (internal/replica).
+	NewLive func() (*live.Live, error)
+	Redis   *goredis.Client
+	Close   func() error
 }
 
 // upstream builds the data source for cfg through the one factory,
@@ -88,7 +93,7 @@ func (a *app) upstream(ctx context.Context, cfg config.Config, log *slog.Logger,
 		checks = append(checks, httpapi.Check(c))
 	}
 	return &upstream{Source: u.Source, Clients: u.Clients, RateLimit: u.RateLimit, Clock: u.Clock, Checks: checks,
-		BaseURL: u.BaseURL, Live: u.Live, Close: u.Close}, nil
+		BaseURL: u.BaseURL, Live: u.Live, NewLive: u.NewLive, Redis: u.Redis, Close: u.Close}, nil
 }
 
 // sourceDeps completes d for the factory: the logger, the app's clock and,

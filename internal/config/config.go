@@ -117,7 +117,20 @@ type Config struct {
 	// simulated market hours at any hour of the day. Empty = wall clock.
 	MarketTime string `env:"KISFEED_MARKET_TIME"`
 
-	RedisURL        string        `env:"REDIS_URL"`
+	RedisURL string `env:"REDIS_URL"`
+
+	// NATSURL makes serve one replica of several: the replica holding the
+	// stream lease (in Redis) runs the KIS sessions and publishes events on
+	// NATS; every replica serves its consumers from NATS. Empty = one
+	// process does it all in memory. Requires REDIS_URL.
+	NATSURL string `env:"NATS_URL"`
+	// Replica names this replica in the lease and on NATS; empty =
+	// hostname-pid ([Config.ReplicaName]). It must be unique among live
+	// replicas.
+	Replica string `env:"KISFEED_REPLICA"`
+	// StreamLeaseTTL is the stream lease's time to live: a dead holder's
+	// sessions pass to another replica within about ttl + ttl/3.
+	StreamLeaseTTL  time.Duration `env:"STREAM_LEASE_TTL" envDefault:"6s"`
 	PriceTTL        time.Duration `env:"CACHE_PRICE_TTL" envDefault:"30m"`
 	OrderBookTTL    time.Duration `env:"CACHE_ORDERBOOK_TTL" envDefault:"10s"`
 	CandlesTTL      time.Duration `env:"CACHE_CANDLES_TTL" envDefault:"1h"`
@@ -403,6 +416,7 @@ func (c Config) Validate() error {
 	c.validateCounts(&p)
 	c.validateStores(&p)
 	c.validateAccess(&p)
+	c.validateReplicas(&p)
 	if len(p) == 0 {
 		return nil
 	}

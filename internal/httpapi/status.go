@@ -57,6 +57,26 @@ type StatusUpstream struct {
 type StatusStream struct {
 	Available bool              `json:"available"`
 	Keys      []StatusStreamKey `json:"keys"`
+	// Replica is this replica's part in sharing the KIS sessions (with
+	// NATS_URL); absent for a single process.
+	Replica *StatusReplica `json:"replica,omitempty"`
+}
+
+// StatusReplica says whether this replica holds the stream lease (and so
+// the KIS sessions) and counts what it relayed.
+type StatusReplica struct {
+	Name   string `json:"name"`
+	Holder bool   `json:"holder"`
+	// Epoch and Fence are the holder's tenure (the event ids' epoch, the
+	// lease's fencing token); empty and 0 when not holder.
+	Epoch   string    `json:"epoch,omitempty"`
+	Fence   int64     `json:"fence,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	Tenures int       `json:"tenures"`
+	// Gaps are the gap events sent to consumers on holder changes and
+	// NATS reconnects; Forwarded the events relayed from NATS.
+	Gaps      uint64 `json:"gaps"`
+	Forwarded uint64 `json:"forwarded"`
 }
 
 // StatusStreamKey is one app key's stream use. Key is its position

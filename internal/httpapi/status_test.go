@@ -112,7 +112,7 @@ func TestOpenAPIStatusSchemas(t *testing.T) {
 	doc := loadOpenAPI(t)
 	for name, v := range map[string]any{
 		"Status": Status{}, "StatusCache": StatusCache{}, "StatusUpstream": StatusUpstream{}, "StatusStream": StatusStream{},
-		"StatusStreamKey": StatusStreamKey{}, "StatusIngestion": StatusIngestion{}, "StatusRun": StatusRun{},
+		"StatusStreamKey": StatusStreamKey{}, "StatusReplica": StatusReplica{}, "StatusIngestion": StatusIngestion{}, "StatusRun": StatusRun{},
 	} {
 		schema, ok := doc.Components.Schemas[name]
 		if !ok {

@@ -26,7 +26,7 @@
 // state, republished every 5 s and expired after 15 s, so it needs no
 // persistence either.
 //
-// How serve is meant to use it (the hub wires it; this package does not):
+// How serve uses it (internal/replica wires it, with [WithOrderedDelivery]):
 //
 //	bus, _ := natsbus.Connect(ctx, cfg.NATSURL, natsbus.WithName(replica),
 //		natsbus.WithConnEvents(hub.onConn), natsbus.WithMetrics(...))
@@ -146,6 +146,7 @@ type config struct {
 	demandEvery   time.Duration
 	demandExpiry  time.Duration
 	sweepEvery    time.Duration
+	ordered       int // > 0: one delivery queue of this many messages for every event subscription
 }
 
 // Option configures [Connect].
@@ -173,6 +174,17 @@ func WithMetrics(m Metrics) Option { return func(c *config) { c.metrics = m } }
 func WithPendingLimits(msgs, bytes int) Option {
 	return func(c *config) { c.pendingMsgs, c.pendingBytes = msgs, bytes }
 }
+
+// WithOrderedDelivery makes [Bus.Subscribe]'s handlers run on one
+// goroutine in the order the server sent the messages, across every
+// subject, instead of one goroutine per subscription (nats.go's default,
+// which reorders events of different codes and kinds). A replica
+// forwarding the holder's events needs it: event ids increase across all
+// codes, and a consumer resuming from its last id must not have missed a
+// lower one of another code that was still on its way. size bounds the
+// queue (messages); past it NATS drops new events and [Metrics].Dropped
+// counts them, and [WithPendingLimits] does not apply.
+func WithOrderedDelivery(size int) Option { return func(c *config) { c.ordered = size } }
 
 // WithReconnectWait sets the pause between reconnect attempts (default 250 ms:
 // the lease ttl is seconds, and a replica should be back well within it).
@@ -212,6 +224,8 @@ type Bus struct {
 	demand        Demand
 	demandLoop    bool // the republishing goroutine is running
 
+	ordered chan *nats.Msg // the one delivery queue of WithOrderedDelivery, nil without
+
 	stop     chan struct{} // closed by Close: ends the bus's goroutines
 	wg       sync.WaitGroup
 	closeOne sync.Once
@@ -242,6 +256,8 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("natsbus: subject prefix %q: want tokens ending in '.', no wildcards", cfg.prefix)
 	case cfg.pendingMsgs <= 0 || cfg.pendingBytes <= 0:
 		return nil, fmt.Errorf("natsbus: pending limits %d msgs, %d bytes: want > 0", cfg.pendingMsgs, cfg.pendingBytes)
+	case cfg.ordered < 0:
+		return nil, fmt.Errorf("natsbus: ordered delivery queue %d: want >= 0", cfg.ordered)
 	case cfg.demandEvery <= 0 || cfg.demandExpiry <= cfg.demandEvery || cfg.sweepEvery <= 0:
 		return nil, fmt.Errorf("natsbus: demand timing every %s, expiry %s, sweep %s: want all > 0 and expiry > every",
 			cfg.demandEvery, cfg.demandExpiry, cfg.sweepEvery)
@@ -286,6 +302,11 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Bus, error) {
 			return nil, fmt.Errorf("natsbus: connect: %w", r.err)
 		}
 		b.nc = r.nc
+		if cfg.ordered > 0 {
+			b.ordered = make(chan *nats.Msg, cfg.ordered)
+			b.wg.Add(1)
+			go b.deliverOrdered()
+		}
 		return b, nil
 	case <-ctx.Done():
 		go func() {
@@ -381,9 +402,29 @@ func (b *Bus) Publish(ctx context.Context, kind string, code kisfeed.Code, paylo
 	return nil
 }
 
+// deliverOrdered runs the handlers of every event subscription, one
+// message at a time in arrival order (WithOrderedDelivery), until Close.
+func (b *Bus) deliverOrdered() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case m := <-b.ordered:
+			b.subsMu.Lock()
+			es := b.subs[m.Sub]
+			b.subsMu.Unlock()
+			if es != nil { // nil: unsubscribed since
+				es.cb(m)
+			}
+		}
+	}
+}
+
 // eventSub is one NATS subscription of [Bus.Subscribe].
 type eventSub struct {
 	kind string
+	cb   nats.MsgHandler // the handler, for ordered delivery
 
 	mu       sync.Mutex // guards reported, slow
 	reported int        // drops already passed to Metrics.Dropped
@@ -475,7 +516,7 @@ func (b *Bus) Subscribe(codes []kisfeed.Code, kinds []string, h Handler) (unsubs
 		// as soon as messages flow.
 		b.subsMu.Lock()
 		defer b.subsMu.Unlock()
-		s, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		es.cb = func(m *nats.Msg) {
 			es.mu.Lock()
 			slow := es.slow
 			es.mu.Unlock()
@@ -483,11 +524,23 @@ func (b *Bus) Subscribe(codes []kisfeed.Code, kinds []string, h Handler) (unsubs
 				es.reportDrops(b.cfg.metrics)
 			}
 			cb(m)
-		})
+		}
+		var s *nats.Subscription
+		var err error
+		if b.ordered != nil {
+			s, err = b.nc.ChanSubscribe(subject, b.ordered)
+		} else {
+			s, err = b.nc.Subscribe(subject, es.cb)
+		}
 		if err != nil {
 			return fmt.Errorf("natsbus: subscribe %s: %w", subject, err)
 		}
 		es.sub = s
+		if b.ordered != nil {
+			b.subs[s] = es
+			made = append(made, es)
+			return nil
+		}
 		if err := s.SetPendingLimits(b.cfg.pendingMsgs, b.cfg.pendingBytes); err != nil {
 			_ = s.Unsubscribe()
 			return fmt.Errorf("natsbus: subscribe %s: pending limits: %w", subject, err)

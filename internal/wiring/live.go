@@ -57,6 +57,13 @@ func (u *Stack) startLive(cfg config.Config, deps Deps, log *slog.Logger, clk ki
 			return err
 		}
 	}
+	if deps.StreamOnLease {
+		// Replicas: the lease holder builds a fresh stream for each tenure
+		// and closes it when the tenure ends (internal/replica); nothing
+		// connects to KIS before that.
+		u.NewLive = func() (*live.Live, error) { return live.New(lc) }
+		return nil
+	}
 	l, err := live.New(lc)
 	if err != nil {
 		return err

@@ -68,6 +68,10 @@ type Deps struct {
 	// KIS and embedded modes (serve): STREAM_CODES from start-up, other
 	// codes on demand ([Stack.Live]). Synthetic mode has none.
 	Stream bool
+	// StreamOnLease (with Stream; serve with NATS_URL) builds the stream
+	// but does not start it: [Stack.NewLive] makes one for each tenure of
+	// the replicas' stream lease, and [Stack.Live] stays nil.
+	StreamOnLease bool
 	// StreamObserver receives the stream's sessions, frames, records,
 	// parse errors, reconnects, gaps and lag (metrics.Stream).
 	StreamObserver stream.Observer
@@ -100,6 +104,13 @@ type Stack struct {
 	// embedded mode: demand (Acquire), consumers (Listen) and its Stats;
 	// nil otherwise.
 	Live *live.Live
+	// NewLive builds a new, unstarted stream over the cache when
+	// Deps.StreamOnLease asked for one (the replica holding the lease
+	// starts it and closes it when its tenure ends); nil otherwise.
+	NewLive func() (*live.Live, error)
+	// Redis is the shared Redis client (REDIS_URL), nil without it; the
+	// replicas' stream lease lives there.
+	Redis *goredis.Client
 
 	// direct is the upstream without cache and breaker (the synthetic source, a
 	// kis.Source, or a [Multi] over several). Unlike Source, it judges days
@@ -282,6 +293,7 @@ func (u *Stack) openRedis(ctx context.Context, cfg config.Config, log *slog.Logg
 		return err
 	}
 	u.redis = rdb
+	u.Redis = rdb
 	u.closers = append(u.closers, rdb.Close)
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
