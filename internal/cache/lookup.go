@@ -124,8 +124,15 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		if cached && now.Before(env.FreshUntil) {
 			return result[T]{val: env.Value, origin: c.hitOrigin(ctx), expires: env.FreshUntil}, nil
 		}
-		if cached && c.tier != nil && c.staleBudget > 0 {
-			c.stale.Store(key, env)
+		if c.tier != nil && c.staleBudget > 0 {
+			// Tell callers whose budget passes what the store holds (the
+			// copy, or that there is none), so they need no read of
+			// their own.
+			var held any = noCopy{}
+			if cached {
+				held = env
+			}
+			c.stale.Store(key, held)
 			defer c.stale.Delete(key)
 		}
 		val, err := fetch(ctx)
@@ -154,13 +161,14 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 		// The upstream is slow (or failing through its retries): answer
 		// from the copy at hand, or the one the flight read from the
 		// shared store, and let the flight finish in the background.
-		env := pre
+		env, read := pre, false
 		if env == nil {
-			if v, ok := c.stale.Load(key); ok {
-				env, _ = v.(*envelope[T])
+			var held any
+			if held, read = c.stale.Load(key); read {
+				env, _ = held.(*envelope[T]) // nil for noCopy
 			}
 		}
-		if env == nil && c.tier != nil {
+		if env == nil && !read && c.tier != nil {
 			// The flight has not read the shared store yet: its goroutine
 			// has not run, or the read is still on its way (a loaded
 			// machine, a Redis round trip longer than the budget). Read
@@ -197,6 +205,10 @@ func lookup[T any](ctx context.Context, c *Cache, kind, key string, subj subject
 	c.observe(kind, r.origin)
 	return r, nil
 }
+
+// noCopy is what a flight publishes in Cache.stale when the shared store
+// holds no copy of its key.
+type noCopy struct{}
 
 // stamp sets a served value's provenance.
 func stamp(m *kisfeed.Meta, origin kisfeed.Origin, expires time.Time) {

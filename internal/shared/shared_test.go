@@ -185,64 +185,96 @@ func TestTokenStoreRoundTrip(t *testing.T) {
 	}
 }
 
-// renewHook reports on renewed, for each run of the lock renewal script
-// that Redis answered (EVALSHA or EVAL with one key, the owner and a TTL;
-// the unlock script has no TTL), whether it extended the lock (true) or
-// found it gone or someone else's (false). Runs that failed (a timeout
-// under load, NOSCRIPT before the EVAL) are not reported: the holder
-// renews again at its next tick.
-type renewHook struct{ renewed chan bool }
+// lockHook reports, for the commands of one client that Redis answered,
+// each run of the lock renewal script (EVALSHA or EVAL with one key, the
+// owner and a TTL; the unlock script has no TTL) on renewed, true when it
+// extended the lock, false when it found it gone or someone else's; and
+// each SET NX that found the key taken on refused. Failed commands and
+// NOSCRIPT before the EVAL are not reported.
+type lockHook struct{ renewed, refused chan bool }
 
-func (renewHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (lockHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
-func (renewHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+func (lockHook) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
 }
 
-func (h renewHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+func (h lockHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		err := next(ctx, cmd)
 		name := strings.ToLower(cmd.Name())
-		if c, ok := cmd.(*goredis.Cmd); ok && err == nil && (name == "evalsha" || name == "eval") && len(cmd.Args()) == 6 {
-			n, _ := c.Int64()
-			select {
-			case h.renewed <- n == 1:
-			default:
+		switch c := cmd.(type) {
+		case *goredis.Cmd:
+			if h.renewed != nil && err == nil && (name == "evalsha" || name == "eval") && len(cmd.Args()) == 6 {
+				n, _ := c.Int64()
+				select {
+				case h.renewed <- n == 1:
+				default:
+				}
+			}
+		case *goredis.BoolCmd:
+			if h.refused != nil && err == nil && name == "set" && !c.Val() {
+				select {
+				case h.refused <- true:
+				default:
+				}
 			}
 		}
 		return err
 	}
 }
 
-// TestTokenStoreLock: while A holds the lock and renews it past its TTL,
-// B cannot get it; once A releases it, a waiting B gets it.
+// patientRedis is a client on url with the go-redis default timeouts (3 s
+// reads), not shared.Open's 500 ms: on a loaded machine under -race a
+// round trip to the local Redis took longer than 500 ms now and then, and
+// the store then treats Redis as down, which is TestRedisDownDegrades's
+// subject, not TestTokenStoreLock's.
+func patientRedis(t *testing.T) *goredis.Client {
+	t.Helper()
+	opt, err := goredis.ParseURL(os.Getenv("KISFEED_TEST_REDIS_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// TestTokenStoreLock: while A holds the lock, renewing it, B cannot get
+// it; once A releases it, a waiting B gets it.
 //
-// The TTL (600 ms, renewed every 200 ms) is the only timing left, and it
-// is a margin, not a wait: the lock lapses only if no renewal gets through
-// for 600 ms. B's attempt is not bounded by a timeout any more but by A's
-// renewals, observed on A's Redis client: it is stopped once Redis has
-// extended A's lock at a moment the TTL had passed since A took it, so
-// the lock was held past its TTL by renewal alone, however slow the
-// machine. It used a 90 ms TTL (renewals every 30 ms, each given 30 ms)
-// and a fixed 400 ms attempt: on a loaded machine under -race no renewal
-// got through within 90 ms now and then, the lock expired and B took it
-// ("second Lock while held: got <nil>").
+// Nothing here waits on a timer. B's attempt is not bounded by a timeout
+// but stopped once Redis has extended A's lock (A's renewal script
+// answered 1: the key was still A's and got a new TTL) and has then
+// refused B's SET NX twice, both observed on the clients with go-redis
+// hooks. The lock TTL (1.5 s, renewed every 500 ms) is only a margin: the
+// lock lapses only if a renewal cannot get through for a second.
+//
+// It used a 90 ms TTL (renewals every 30 ms, each given 30 ms), shared.Open's
+// 500 ms read timeout and a fixed 400 ms attempt. On a loaded machine
+// under -race no renewal got through within 90 ms now and then, the lock
+// expired and B took it; or B's SET NX timed out after 500 ms and B fell
+// back to its local lock. Either way: "second Lock while held: got <nil>,
+// want DeadlineExceeded".
 func TestTokenStoreLock(t *testing.T) {
 	t.Parallel()
-	const ttl = 600 * time.Millisecond
-	mk, prefix := testRedis(t)
-	rdbA := mk()
+	const ttl = 1500 * time.Millisecond
+	_, prefix := testRedis(t) // the prefix, and its keys removed at cleanup
+	rdbA, rdbB := patientRedis(t), patientRedis(t)
 	renewed := make(chan bool, 100)
-	rdbA.AddHook(renewHook{renewed})
+	refused := make(chan bool, 1)
+	rdbA.AddHook(lockHook{renewed: renewed})
+	rdbB.AddHook(lockHook{refused: refused})
 	a := newStore(t, rdbA, shared.WithTokenPrefix(prefix), shared.WithLockTTL(ttl))
-	b := newStore(t, mk(), shared.WithTokenPrefix(prefix), shared.WithLockTTL(ttl))
+	var logsB logBuf // says whether B fell back to its local lock
+	b := newStore(t, rdbB, shared.WithTokenPrefix(prefix), shared.WithLockTTL(ttl),
+		shared.WithTokenLogger(slog.New(slog.NewTextHandler(&logsB, nil))))
 	ctx := t.Context()
 
 	unlockA, err := a.Lock(ctx, "id")
 	if err != nil {
 		t.Fatal(err)
 	}
-	locked := time.Now() // after A's SETNX: the TTL ran out no later than locked+ttl
 	bctx, stopB := context.WithCancel(ctx)
 	defer stopB()
 	tried := make(chan error, 1)
@@ -253,15 +285,27 @@ func TestTokenStoreLock(t *testing.T) {
 		}
 		tried <- err
 	}()
-	for pastTTL := false; !pastTTL; {
+	// Refusals of B after A's first renewal; the one before it is drained.
+	refusals := -1
+	for refusals < 2 {
 		select {
 		case ok := <-renewed:
 			if !ok {
-				t.Fatalf("A's renewal found its lock gone after %s: it lapsed (TTL %s)", time.Since(locked), ttl)
+				t.Fatal("A's renewal found its lock gone: it lapsed while held")
 			}
-			pastTTL = time.Since(locked) > ttl
+			if refusals < 0 {
+				refusals = 0
+				select {
+				case <-refused:
+				default:
+				}
+			}
+		case <-refused:
+			if refusals >= 0 {
+				refusals++
+			}
 		case err := <-tried:
-			t.Fatalf("second Lock while held: got %v after %s, want it to wait while A renews", err, time.Since(locked))
+			t.Fatalf("second Lock while held: got %v, want it to wait while A renews (B's log: %q)", err, logsB.String())
 		}
 	}
 	stopB()
