@@ -1,9 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/kisfeed/kisfeed"
 )
 
 // KIS's WebSocket endpoints (REFERENCE §a, §h.1). They repeat
@@ -81,4 +85,44 @@ func (c Config) ApprovalPath() string {
 		return ""
 	}
 	return filepath.Join(dir, "kisfeed", "approval-keys.json")
+}
+
+// validateStream checks the KIS WebSocket settings.
+func (c Config) validateStream(p *problems) {
+	if v := c.StreamURL; v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			p.bad("KIS_WS_URL=%q: want a ws(s) URL like ws://127.0.0.1:9443/tryitout", redact(v))
+		}
+	}
+	switch c.StreamTRs {
+	case "krx", "integrated":
+	default:
+		p.bad("KIS_STREAM_TRS=%q: want krx or integrated", c.StreamTRs)
+	}
+	p.positive("KIS_STREAM_WATCHDOG", c.StreamWatchdog)
+	if c.StreamSubscribeRate <= 0 || c.StreamSubscribeRate > 100 {
+		p.bad("KIS_STREAM_SUBSCRIBE_RATE=%v: want messages per second above 0 and at most 100, like 10", c.StreamSubscribeRate)
+	}
+	if _, err := c.StreamCodeList(); err != nil {
+		p.add(err)
+	}
+}
+
+// StreamCodeList parses STREAM_CODES: 6-character codes, comma or space
+// separated, each at most once.
+func (c Config) StreamCodeList() ([]kisfeed.Code, error) {
+	var out []kisfeed.Code
+	seen := map[kisfeed.Code]bool{}
+	for i, f := range strings.FieldsFunc(c.StreamCodes, func(r rune) bool { return r == ',' || r == ' ' }) {
+		code, err := kisfeed.ParseCode(f)
+		if err != nil {
+			return nil, fmt.Errorf("STREAM_CODES entry %d: %w", i+1, err)
+		}
+		if seen[code] {
+			return nil, fmt.Errorf("STREAM_CODES entry %d: %s listed twice", i+1, code)
+		}
+		seen[code] = true
+		out = append(out, code)
+	}
+	return out, nil
 }
