@@ -284,6 +284,10 @@ func (c *Consumer) subscribe(ctx context.Context, codes []kisfeed.Code, kinds Ki
 	for _, code := range codes {
 		have, known := c.subs[code.String()]
 		if !known {
+			if h.unlisted(ctx, []kisfeed.Code{code}) != "" {
+				c.refuse(code.String(), ReasonUnknownCode, unknownDetail(code.String()))
+				continue
+			}
 			if count >= h.cfg.MaxCodes {
 				c.refuse(code.String(), ReasonTooManyCodes, fmt.Sprintf("a consumer streams at most %d codes", h.cfg.MaxCodes))
 				continue
