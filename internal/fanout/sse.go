@@ -20,7 +20,7 @@ type HandlerOptions struct {
 	WriteTimeout time.Duration
 	// SendBuffer is the kernel send buffer (SO_SNDBUF) set on a stream's
 	// connection when the server stores connections with [ConnContext]
-	// (default 32 KiB, which Linux doubles; negative leaves the kernel's
+	// (default [DefaultSendBuffer], which Linux doubles; negative leaves the kernel's
 	// autotuning, up to 4 MiB). It bounds what a consumer that stops
 	// reading can hold outside its queue, so WriteTimeout disconnects it.
 	SendBuffer int
@@ -118,10 +118,13 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.loop(ctx, w, rc, c)
 }
 
-// DefaultSendBuffer is HandlerOptions.SendBuffer's default: 32 KiB (64 KiB
-// in the kernel) holds about 150 events of a few hundred bytes, seconds of
-// a busy consumer's stream, and still streams a 10 ms-RTT link at 6 MB/s.
-const DefaultSendBuffer = 32 << 10
+// DefaultSendBuffer is HandlerOptions.SendBuffer's default: 16 KiB (32 KiB
+// in the kernel) holds about 70 events of a few hundred bytes (20 s of a
+// consumer of 5 codes at the emulator's pace, well under a second of a
+// busy one) and still streams a 20 ms-RTT link at over 1 MB/s, far above
+// what 100 codes produce. A consumer that reads nothing is disconnected
+// once that buffer and its own receive window are full, plus WriteTimeout.
+const DefaultSendBuffer = 16 << 10
 
 var pingFrame = []byte(": ping\n\n")
 
