@@ -2,8 +2,8 @@ package fanout
 
 import (
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
