@@ -109,7 +109,8 @@ PY
 run bench --duration "$DURATION"
 if [[ "$SLOW_DURATION" != "0" ]]; then
 	run baseline --duration "$SLOW_DURATION"
-	slow_poller & POLLER=$!
+	slow_poller >slow.when & POLLER=$!
 	run slow --duration "$SLOW_DURATION" --slow 1
 	kill "$POLLER" 2>/dev/null || true
+	if [[ -s slow.when ]]; then cat slow.when; else echo "   serve did not end the non-reader within the run"; fi
 fi
