@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -269,6 +270,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		ShutdownTimeout: o.shutdownTimeout,
 		WriteTimeout:    o.requestTimeout + 30*time.Second,
 		Logger:          log,
+		// The stream handlers bound their connections' send buffers.
+		ConnContext: fanout.ConnContext,
 		OnShutdown: func() {
 			log.Info("shutting down: draining in-flight requests")
 			// Streams never end on their own: end them (SSE: a final
@@ -311,7 +314,7 @@ func startFanout(up *upstream, m *metrics.Metrics, log *slog.Logger) (*fanout.Hu
 		return nil, streamHandlers{}, nil
 	}
 	hub, err := fanout.NewHub(fanout.Config{Demand: up.Live, Clock: up.Clock, Observer: m.Fanout(),
-		Logger: log.With("component", "fanout")})
+		Listed: listedCodes(up.Source, up.Clock.Now, time.Hour), Logger: log.With("component", "fanout")})
 	if err != nil {
 		return nil, streamHandlers{}, err
 	}
@@ -324,6 +327,33 @@ func startFanout(up *upstream, m *metrics.Metrics, log *slog.Logger) (*fanout.Hu
 func newStreamHandlers(hub *fanout.Hub, log *slog.Logger) streamHandlers {
 	ho := fanout.HandlerOptions{Logger: log.With("component", "fanout")}
 	return streamHandlers{sse: fanout.NewSSEHandler(hub, ho), ws: fanout.NewWSHandler(hub, ho)}
+}
+
+// listedCodes is the hub's Config.Listed: whether src's universe lists a
+// code, from a set of its codes read once per ttl (the universe is the
+// master file: it changes overnight, and a stream subscribe must not cost
+// a read of 2,600 stocks). A failed read is an error (the hub then lets
+// the code through) and is retried on the next call.
+func listedCodes(src kisfeed.Source, now func() time.Time, ttl time.Duration) func(context.Context, kisfeed.Code) (bool, error) {
+	var mu sync.Mutex
+	var set map[string]bool
+	var read time.Time
+	return func(ctx context.Context, code kisfeed.Code) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if set == nil || now().Sub(read) >= ttl {
+			u, err := src.Universe(ctx)
+			if err != nil {
+				return false, fmt.Errorf("stream: universe: %w", err)
+			}
+			set = make(map[string]bool, len(u))
+			for _, st := range u {
+				set[st.Code] = true
+			}
+			read = now()
+		}
+		return set[code.String()], nil
+	}
 }
 
 // serveMetrics registers everything serve's /metrics exports on reg: the

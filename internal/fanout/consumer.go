@@ -61,7 +61,12 @@ type Consumer struct {
 	reason     string
 	detail     string
 	highWater  int
-	closed     bool // Close ran (guarded by hub.mu)
+	// limitedQueued: a rate_limited event is queued and not yet taken;
+	// limitedHeld counts the changes refused since, reported by the next
+	// one (guarded by mu).
+	limitedQueued bool
+	limitedHeld   int
+	closed        bool // Close ran (guarded by hub.mu)
 }
 
 type slot struct {
@@ -123,8 +128,20 @@ func (c *Consumer) Take(dst []*Message) ([]*Message, error) {
 	clear(c.q)
 	c.q, c.head, c.live = c.q[:0], 0, 0
 	clear(c.books)
+	c.limitedQueued = false
+	held := c.limitedHeld > 0
 	c.mu.Unlock()
 	c.hub.delivered.Add(uint64(len(dst) - n))
+	if held {
+		// Refusals held back behind the event just taken: the next Take
+		// reports them.
+		h := c.hub
+		h.mu.Lock()
+		if !c.closed {
+			c.flushLimitedLocked(h.cfg.Clock.Now())
+		}
+		h.mu.Unlock()
+	}
 	return dst, nil
 }
 
@@ -226,6 +243,9 @@ func (c *Consumer) refuse(code, reason, detail string) {
 	now := h.cfg.Clock.Now()
 	h.obs.Refused(reason)
 	h.mu.Lock()
+	if reason != ReasonRateLimited {
+		c.flushLimitedLocked(now)
+	}
 	c.notifyLocked(errorNotice(code, reason, detail, now), now)
 	h.mu.Unlock()
 }
@@ -252,10 +272,46 @@ func (c *Consumer) allow(n int) bool {
 	if c.changes.AllowN(c.hub.cfg.Clock.Now(), n) {
 		return true
 	}
-	c.refuse("", ReasonRateLimited, fmt.Sprintf(
-		"%d subscription changes refused: at most %g codes per second may be subscribed or unsubscribed (burst %d); the change was not made",
-		n, c.hub.cfg.ChangeRate, c.hub.cfg.ChangeBurst))
+	// One rate_limited event waits in the queue at a time: a client
+	// flipping thousands of times a second, reading all along, would
+	// otherwise fill its own queue with refusals faster than they can be
+	// written and be disconnected as slow_consumer. The refusals made
+	// while one waits are counted in the next.
+	c.mu.Lock()
+	if c.limitedQueued {
+		c.limitedHeld += n
+		c.mu.Unlock()
+		c.hub.obs.Refused(ReasonRateLimited)
+		return false
+	}
+	n += c.limitedHeld
+	c.limitedQueued, c.limitedHeld = true, 0
+	c.mu.Unlock()
+	c.refuse("", ReasonRateLimited, c.limitedDetail(n))
 	return false
+}
+
+// limitedDetail is a rate_limited event's detail for n refused changes;
+// it starts with n.
+func (c *Consumer) limitedDetail(n int) string {
+	return fmt.Sprintf(
+		"%d subscription changes refused: at most %g codes per second may be subscribed or unsubscribed (burst %d); the change was not made",
+		n, c.hub.cfg.ChangeRate, c.hub.cfg.ChangeBurst)
+}
+
+// flushLimitedLocked queues a rate_limited event for the refusals held
+// back while another waited, so none goes unreported and they come
+// before whatever the consumer is told next (h.mu held).
+func (c *Consumer) flushLimitedLocked(now time.Time) {
+	c.mu.Lock()
+	held := c.limitedHeld
+	if held > 0 {
+		c.limitedQueued, c.limitedHeld = true, 0
+	}
+	c.mu.Unlock()
+	if held > 0 {
+		c.notifyLocked(errorNotice("", ReasonRateLimited, c.limitedDetail(held), now), now)
+	}
 }
 
 // want is one (code, kind) registration a subscribe needs.
@@ -284,6 +340,10 @@ func (c *Consumer) subscribe(ctx context.Context, codes []kisfeed.Code, kinds Ki
 	for _, code := range codes {
 		have, known := c.subs[code.String()]
 		if !known {
+			if h.unlisted(ctx, []kisfeed.Code{code}) != "" {
+				c.refuse(code.String(), ReasonUnknownCode, unknownDetail(code.String()))
+				continue
+			}
 			if count >= h.cfg.MaxCodes {
 				c.refuse(code.String(), ReasonTooManyCodes, fmt.Sprintf("a consumer streams at most %d codes", h.cfg.MaxCodes))
 				continue

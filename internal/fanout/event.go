@@ -164,6 +164,9 @@ const (
 	ReasonInvalid = "invalid"
 	// ReasonTooManyCodes: a consumer asked for more than [MaxCodes].
 	ReasonTooManyCodes = "too_many_codes"
+	// ReasonUnknownCode: a well-formed code the market does not list
+	// (Config.Listed).
+	ReasonUnknownCode = "unknown_code"
 	// ReasonUnavailable: the upstream stream could not register the code
 	// for another reason (the detail is generic; the cause is logged).
 	ReasonUnavailable = "unavailable"

@@ -51,6 +51,14 @@ type Config struct {
 	// Demand registers codes upstream; nil = every code is available
 	// (a replica fed from NATS whose demand goes elsewhere, or tests).
 	Demand Demand
+	// Listed tells whether a well-formed code is one the market lists
+	// (the universe of GET /v1/stocks); nil = every code is. An unlisted
+	// code is refused (SSE: 400; WebSocket: an unknown_code error event)
+	// before it reaches Demand: KIS would take the registration and
+	// stream nothing, spending one of the 41 slots of an app key on it.
+	// An error (the universe cannot be read) lets the code through: a
+	// listing outage must not stop the stream.
+	Listed func(ctx context.Context, code kisfeed.Code) (bool, error)
 	// Epoch is the epoch of the ids the hub assigns; default the wall
 	// clock's Unix milliseconds at NewHub, so a restart starts a new one.
 	// 1 to 64 characters of [0-9A-Za-z_.:].
@@ -472,6 +480,25 @@ func (h *Hub) release(k demandKey, e *demandEntry) {
 	if e.release != nil {
 		e.release()
 	}
+}
+
+// unlisted returns the first of codes that Config.Listed says the
+// market does not list, or "" (also without Listed, or when it fails).
+func (h *Hub) unlisted(ctx context.Context, codes []kisfeed.Code) string {
+	if h.cfg.Listed == nil {
+		return ""
+	}
+	for _, code := range codes {
+		if ok, err := h.cfg.Listed(ctx, code); err == nil && !ok {
+			return code.String()
+		}
+	}
+	return ""
+}
+
+// unknownDetail is what an unlisted code's refusal says.
+func unknownDetail(code string) string {
+	return fmt.Sprintf("%s is not a listed code: GET /v1/stocks lists the codes that stream", code)
 }
 
 // refusal turns an Acquire error into the error event's reason and

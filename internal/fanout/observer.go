@@ -24,7 +24,8 @@ type Observer interface {
 	// (counter kisfeed_stream_disconnects_total{transport,reason}).
 	Disconnected(transport, reason string)
 	// Refused counts an error event sent for reason: subscription_limit,
-	// quota, rate_limited, too_many_codes, invalid, unavailable
+	// quota, rate_limited, too_many_codes, unknown_code, invalid,
+	// unavailable
 	// (counter kisfeed_stream_refusals_total{reason}).
 	Refused(reason string)
 	// QueueHighWater reports a leaving consumer's deepest queue, in events

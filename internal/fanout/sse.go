@@ -18,6 +18,12 @@ type HandlerOptions struct {
 	// WriteTimeout bounds one write to a consumer (default 10 s); a
 	// consumer that takes longer is disconnected as slow_consumer.
 	WriteTimeout time.Duration
+	// SendBuffer is the kernel send buffer (SO_SNDBUF) set on a stream's
+	// connection when the server stores connections with [ConnContext]
+	// (default [DefaultSendBuffer], which Linux doubles; negative leaves the kernel's
+	// autotuning, up to 4 MiB). It bounds what a consumer that stops
+	// reading can hold outside its queue, so WriteTimeout disconnects it.
+	SendBuffer int
 	// OriginPatterns are the cross-origin hosts allowed to open /v1/ws
 	// (websocket.AcceptOptions.OriginPatterns); same-origin always is.
 	OriginPatterns []string
@@ -37,6 +43,9 @@ func (o HandlerOptions) withDefaults() HandlerOptions {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.SendBuffer == 0 {
+		o.SendBuffer = DefaultSendBuffer
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 16 << 10
@@ -76,6 +85,10 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if code := s.hub.unlisted(ctx, p.Codes); code != "" {
+		writeProblem(w, r, &ParamError{Param: "codes", Detail: unknownDetail(code)})
+		return
+	}
 	// Subscribe before answering: once a client has its 200, its codes
 	// are registered (or refused with error events already queued), so
 	// nothing published after that instant is missed.
@@ -86,6 +99,7 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.Close()
+	limitSendBuffer(ctx, s.o.SendBuffer)
 	rc := http.NewResponseController(w)
 	// The server's ReadTimeout would cancel the request's context and its
 	// WriteTimeout cut the stream: a stream has neither. Writes get their
@@ -103,6 +117,14 @@ func (s *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 	s.loop(ctx, w, rc, c)
 }
+
+// DefaultSendBuffer is HandlerOptions.SendBuffer's default: 16 KiB (32 KiB
+// in the kernel) holds about 70 events of a few hundred bytes (20 s of a
+// consumer of 5 codes at the emulator's pace, well under a second of a
+// busy one) and still streams a 20 ms-RTT link at over 1 MB/s, far above
+// what 100 codes produce. A consumer that reads nothing is disconnected
+// once that buffer and its own receive window are full, plus WriteTimeout.
+const DefaultSendBuffer = 16 << 10
 
 var pingFrame = []byte(": ping\n\n")
 

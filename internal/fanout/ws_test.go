@@ -3,6 +3,7 @@ package fanout
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -199,7 +200,13 @@ func TestWSFlipStorm(t *testing.T) {
 			_ = json.Unmarshal(env.Data, &e)
 			switch e.Reason {
 			case ReasonRateLimited:
-				n++
+				// One event waits at a time; it counts the changes
+				// refused since the last ("%d subscription changes refused").
+				var k int
+				if _, err := fmt.Sscanf(e.Detail, "%d", &k); err != nil || k < 1 {
+					t.Errorf("rate_limited detail %q does not start with the count", e.Detail)
+				}
+				n += k
 			case ReasonInvalid: // the end mark
 				limited <- n
 				return
@@ -220,13 +227,13 @@ func TestWSFlipStorm(t *testing.T) {
 	_ = conn.Write(t.Context(), websocket.MessageText, []byte(`{"op":"end"}`))
 	n := <-limited
 	a, r := d.counts()
-	t.Logf("%d flips: Demand saw %d acquires, %d releases; %d rate_limited events", flips, a, r, n)
+	t.Logf("%d flips: Demand saw %d acquires, %d releases; rate_limited events count %d refused", flips, a, r, n)
 	// Each subscribe registers trade and book: two Acquire calls per
 	// admitted code change, two releases per admitted unsubscribe.
 	if a+r > 2*100 || a == 0 {
 		t.Errorf("Demand saw %d acquires and %d releases for %d flips, want between 1 and 200", a, r, flips)
 	}
 	if n < flips-100 {
-		t.Errorf("%d rate_limited error events, want ≥ %d", n, flips-100)
+		t.Errorf("rate_limited events count %d refused changes, want ≥ %d", n, flips-100)
 	}
 }

@@ -23,6 +23,9 @@ type ServeOptions struct {
 	// OnShutdown, when set, is called once the listener is closed and
 	// draining has begun.
 	OnShutdown func()
+	// ConnContext, when set, is the server's ConnContext (the stream
+	// handlers use fanout.ConnContext to reach their connection).
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
 }
 
 // MaxHeaderBytes caps the request line plus headers. A longer request
@@ -53,6 +56,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		ConnContext:       o.ConnContext,
 	}
 	if o.OnShutdown != nil {
 		srv.RegisterOnShutdown(o.OnShutdown)

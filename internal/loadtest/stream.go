@@ -138,6 +138,11 @@ type streamRun struct {
 	// mainDone is closed when the main phase ends (duration over, every
 	// reading consumer gone, or ctx done); slow consumers then drain.
 	mainDone chan struct{}
+	// after is the server's snapshot as the main phase ended by its
+	// duration (scraped true), taken before the consumers hang up.
+	after    streamSnapshot
+	afterErr error
+	scraped  bool
 }
 
 func (r *streamRun) client(slow bool) *http.Client {
@@ -214,7 +219,11 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 	}
 	before, beforeErr := scrapeStream(ctx, r.fast, cfg.Target)
 	consumers, elapsed := r.launch(ctx)
-	after, afterErr := scrapeStream(context.WithoutCancel(ctx), r.fast, cfg.Target)
+	after, afterErr := r.after, r.afterErr
+	if !r.scraped {
+		// The main phase ended early (every reader gone, or ctx done).
+		after, afterErr = scrapeStream(context.WithoutCancel(ctx), r.fast, cfg.Target)
+	}
 	res := r.sum(consumers, elapsed)
 	if beforeErr == nil && afterErr == nil {
 		res.ServerCounters = after.counters.sub(before.counters)
@@ -230,8 +239,10 @@ func RunStream(ctx context.Context, cfg StreamConfig) (StreamResult, error) {
 // consumers' drain left out).
 func (r *streamRun) launch(ctx context.Context) ([]*consumer, time.Duration) {
 	cfg := r.cfg
-	mainCtx, cancel := context.WithTimeout(ctx, cfg.Ramp+cfg.Duration)
+	mainCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	mainEnd := time.NewTimer(cfg.Ramp + cfg.Duration)
+	defer mainEnd.Stop()
 	// Slow consumers outlive the main phase by the drain, so their
 	// connections hang off ctx, cut when the drain is over.
 	slowCtx, slowCancel := context.WithCancel(ctx)
@@ -275,8 +286,21 @@ ramp:
 	// The main phase ends with the duration, or when no reading consumer
 	// is left (a server that closed every stream).
 	go func() { readers.Wait(); cancel() }()
-	<-mainCtx.Done()
-	elapsed := time.Since(start)
+	var elapsed time.Duration
+	select {
+	case <-mainEnd.C:
+		elapsed = time.Since(start)
+		// The server's counters and memory as the run ends, while the
+		// consumers are still connected: scraped after they close, the
+		// counters would count the run's own hang-ups as disconnects
+		// (reason closed), some or all, depending on how fast the server
+		// noticed.
+		r.after, r.afterErr = scrapeStream(mainCtx, r.fast, cfg.Target)
+		r.scraped = true
+	case <-mainCtx.Done():
+		elapsed = time.Since(start)
+	}
+	cancel()
 	close(r.mainDone)
 	drain := time.AfterFunc(cfg.Drain, slowCancel)
 	defer drain.Stop()

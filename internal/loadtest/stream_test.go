@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -217,6 +218,29 @@ func TestRunStreamHold(t *testing.T) {
 		if !maps.Equal(r.ServerCounters, want) || r.MemAfter.RSS != 3e7 {
 			t.Errorf("ws=%v: server counters %v, rss %v: want %v, 3e7", ws, r.ServerCounters, r.MemAfter.RSS, want)
 		}
+	}
+}
+
+// TestRunStreamScrapesBeforeHangUp: when the duration ends, the server's
+// counters are read while the consumers are still connected, so the run's
+// own hang-ups (which a server counts as reason "closed") are not in its
+// figures.
+func TestRunStreamScrapesBeforeHangUp(t *testing.T) {
+	t.Parallel()
+	f := &fakeStream{t: t, script: func(c []string) []fakeFrame { return []fakeFrame{trade(c[0], "e2-1")} }, end: "hold"}
+	f.metrics = func(int) string {
+		return "# TYPE kisfeed_stream_consumer_disconnects_total counter\n" +
+			fmt.Sprintf("kisfeed_stream_consumer_disconnects_total{reason=\"closed\"} %d\n", f.hung.Load())
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	cfg := fakeConfig(srv.URL, 2, false)
+	// The run ends by its duration; nothing is timed.
+	cfg.Duration, cfg.Ramp = 50*time.Millisecond, 0
+	r := runFake(t, cfg)
+	want := map[string]float64{`kisfeed_stream_consumer_disconnects_total{reason="closed"}`: 0}
+	if !maps.Equal(r.ServerCounters, want) {
+		t.Errorf("server counters %v, want %v (the run's own hang-ups left out)", r.ServerCounters, want)
 	}
 }
 

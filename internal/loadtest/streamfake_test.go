@@ -41,7 +41,8 @@ type fakeStream struct {
 	metrics func(scrape int) string
 
 	scrapes atomic.Int32
-	mu      sync.Mutex // guards seen
+	hung    atomic.Int32 // "hold" SSE streams the client has left
+	mu      sync.Mutex   // guards seen
 	seen    []fakeRequest
 }
 
@@ -100,6 +101,7 @@ func (f *fakeStream) serveSSE(w http.ResponseWriter, r *http.Request) {
 	case f.end == "hold":
 		w.(http.Flusher).Flush()
 		<-r.Context().Done()
+		f.hung.Add(1)
 	}
 }
 

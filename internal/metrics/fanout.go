@@ -45,7 +45,7 @@ func newFanout() *Fanout {
 		}, []string{"transport", "reason"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "stream_refusals_total",
-			Help: "Error events sent to consumers, by reason (subscription_limit, quota, rate_limited, too_many_codes, invalid, unavailable).",
+			Help: "Error events sent to consumers, by reason (subscription_limit, quota, rate_limited, too_many_codes, unknown_code, invalid, unavailable).",
 		}, []string{"reason"}),
 		highWater: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "stream_queue_high_water",
