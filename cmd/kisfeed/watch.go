@@ -185,7 +185,7 @@ func (a *app) streamClient(cfg config.Config, up *upstream, log *slog.Logger, w 
 	var creds []stream.Credentials
 	var store kis.ApprovalKeyStore
 	if cfg.Mode() == config.ModeEmbedded {
-		creds = []stream.Credentials{{AppKey: wiring.DemoAppKey, AppSecret: wiring.DemoAppSecret}}
+		creds = wiring.DemoStreamCredentials()
 		store = kis.NewMemoryApprovalKeyStore()
 	} else {
 		keys, err := cfg.Keys()

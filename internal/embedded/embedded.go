@@ -30,17 +30,30 @@ type Emulator struct {
 	served chan error
 }
 
+// StreamKeys is how many app keys the built-in emulator registers: appKey
+// and appKey-2 … appKey-N with the same secret. REST uses appKey alone;
+// the real-time stream spreads its registrations over all of them (41 per
+// key, KIS's cap), as it would over KIS_APP_KEYS, so the built-in
+// emulator can stream 60 codes' trades and books at once. The wiring
+// builds the same names (wiring.DemoStreamKeys).
+const StreamKeys = 3
+
 // New starts the emulator on 127.0.0.1 with real-server behaviour, the
-// given seed, rate and one registered app key. Quotes, books and minute
-// bars follow market; token and rate windows keep the real clock.
+// given seed and rate, and the app keys [StreamKeys] names. Quotes, books
+// and minute bars follow market; token and rate windows keep the real
+// clock.
 func New(seed int64, market func() time.Time, appKey, appSecret string, rate float64) (*Emulator, error) {
-	emu, err := emulator.New(
+	opts := []emulator.Option{
 		emulator.WithSeed(seed),
 		emulator.WithMarketClock(market),
 		emulator.WithServerKind(emulator.KindReal),
 		emulator.WithRate(rate),
 		emulator.WithAppKey(appKey, appSecret),
-	)
+	}
+	for i := 2; i <= StreamKeys; i++ {
+		opts = append(opts, emulator.WithAppKey(fmt.Sprintf("%s-%d", appKey, i), appSecret))
+	}
+	emu, err := emulator.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("built-in emulator: %w", err)
 	}

@@ -612,4 +612,3 @@ func (c *Consumer) Codes() map[string]Kinds {
 	}
 	return out
 }
-

@@ -43,7 +43,7 @@ func (u *Stack) startLive(cfg config.Config, deps Deps, log *slog.Logger, clk ki
 		// The built-in emulator serves the WebSocket on its REST listener
 		// and is new with every process: approval keys in memory, as its
 		// tokens are.
-		lc.Keys = []stream.Credentials{{AppKey: DemoAppKey, AppSecret: DemoAppSecret}}
+		lc.Keys = DemoStreamCredentials()
 		lc.ApprovalStore = kis.NewMemoryApprovalKeyStore()
 	} else {
 		keys, err := cfg.Keys()
@@ -107,4 +107,14 @@ func (u *Stack) approvalStore(cfg config.Config, deps Deps, log *slog.Logger) (k
 	return shared.NewTokenStore(u.redis, local, kis.ApprovalKey.RetainUntil,
 		shared.WithTokenPrefix(redisPrefix(deps)),
 		shared.WithTokenLogger(log.With("component", "redis-approval-keys")))
+}
+
+// DemoStreamCredentials are the built-in emulator's app keys for the stream:
+// DemoAppKey, then DemoAppKey-2 … -DemoStreamKeys.
+func DemoStreamCredentials() []stream.Credentials {
+	keys := []stream.Credentials{{AppKey: DemoAppKey, AppSecret: DemoAppSecret}}
+	for i := 2; i <= DemoStreamKeys; i++ {
+		keys = append(keys, stream.Credentials{AppKey: fmt.Sprintf("%s-%d", DemoAppKey, i), AppSecret: DemoAppSecret})
+	}
+	return keys
 }

@@ -249,8 +249,8 @@ func TestLiveWriteThroughEmbedded(t *testing.T) {
 		t.Errorf("gaps: %v, want 1 (one code, one drop)", n)
 	}
 	st := u.Live.Stats()
-	if len(st.Stream.Keys) != 1 || st.Stream.Keys[0].Registrations != 2 || len(st.Demand) != 2 || !st.Demand[0].Lifetime {
-		t.Errorf("stats %+v, want key1 with 2 registrations held for the lifetime", st)
+	if len(st.Stream.Keys) != wiring.DemoStreamKeys || st.Stream.Keys[0].Registrations != 2 || len(st.Demand) != 2 || !st.Demand[0].Lifetime {
+		t.Errorf("stats %+v, want the %d demo keys, key1 with 2 registrations held for the lifetime", st, wiring.DemoStreamKeys)
 	}
 	if st.WriteThrough.Trades == 0 {
 		t.Errorf("write-through stats %+v, want trades written", st.WriteThrough)

@@ -30,6 +30,11 @@ const (
 	DemoAppKey    = "demo-key"
 	DemoAppSecret = "demo-secret"
 	EmbeddedRate  = 18.0
+	// DemoStreamKeys is how many demo app keys the real-time stream uses
+	// in embedded mode: DemoAppKey and DemoAppKey-2 … -N, which the
+	// built-in emulator registers (internal/embedded StreamKeys); 41
+	// registrations each, so 60 codes' trades and books fit.
+	DemoStreamKeys = 3
 )
 
 // Deps are the factory's injected dependencies; every field may be zero.
