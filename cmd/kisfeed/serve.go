@@ -178,21 +178,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	a.tuneGC()
 	a.tuneMemory()
 	log := a.logger(cfg)
-	addrName := "--addr"
-	if o.addr == "" {
-		// Loopback unless API keys are configured (config.ListenAddr).
-		o.addr, _ = cfg.ListenAddr()
-		addrName = "KISFEED_ADDR"
+	if o.addr, err = listenAddr(cfg, o.addr); err != nil {
+		return err
 	}
 	keys, err := cfg.APIKeys() // validated by a.config; parsed again for the keys
 	if err != nil {
 		return withExit(2, err)
-	}
-	if err := checkListenAddr(o.addr); err != nil {
-		if addrName == "--addr" {
-			return usageError("--addr %q: %v", o.addr, err)
-		}
-		return withExit(2, fmt.Errorf("KISFEED_ADDR %q: %w", o.addr, err))
 	}
 
 	reg := prometheus.NewRegistry()
@@ -230,10 +221,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	if db != nil {
 		defer db.Close()
-		checks = append(checks, httpapi.PingCheck("database", func(ctx context.Context) error {
-			_, err := db.Runs(ctx, 1)
-			return err
-		}))
+		checks = append(checks, databaseCheck(db))
 		m.SetIngestFunc(latestRun(db))
 		log.Info("database for /readyz and ingestion metrics", "db", dbName)
 	}
@@ -242,20 +230,11 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if up.Live != nil {
 		status.stream = func() stream.Stats { return up.Live.Stats().Stream }
 	}
-	var hub *fanout.Hub
-	var streams streamHandlers
-	if cfg.Replicated() {
-		rep, stop, err := startReplica(ctx, cfg, up, m, log)
-		if err != nil {
-			return withExit(1, fmt.Errorf("serve: %w", err))
-		}
-		defer stop()
-		hub, streams = rep.Hub(), newStreamHandlers(rep.Hub(), log)
-		status.stream = rep.LiveStats
-		status.replica = rep.Status
-	} else if hub, streams, err = startFanout(up, m, log); err != nil {
+	hub, streams, stopStreams, err := startStreams(ctx, cfg, up, m, log, status)
+	if err != nil {
 		return withExit(1, fmt.Errorf("serve: %w", err))
 	}
+	defer stopStreams()
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
 		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,
@@ -286,6 +265,50 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// listenAddr is serve's address: --addr when given, else KISFEED_ADDR or
+// its default (loopback unless API keys are configured,
+// config.ListenAddr); an unusable one is an error naming where it came
+// from.
+func listenAddr(cfg config.Config, flag string) (string, error) {
+	if flag != "" {
+		if err := checkListenAddr(flag); err != nil {
+			return "", usageError("--addr %q: %v", flag, err)
+		}
+		return flag, nil
+	}
+	addr, _ := cfg.ListenAddr()
+	if err := checkListenAddr(addr); err != nil {
+		return "", withExit(2, fmt.Errorf("KISFEED_ADDR %q: %w", addr, err))
+	}
+	return addr, nil
+}
+
+// databaseCheck is /readyz's check of the price database.
+func databaseCheck(db kisfeed.PriceStore) httpapi.Check {
+	return httpapi.PingCheck("database", func(ctx context.Context) error {
+		_, err := db.Runs(ctx, 1)
+		return err
+	})
+}
+
+// startStreams starts the real-time fan-out: with NATS_URL through the
+// replica (lease, NATS relay), else on this process's own stream; it
+// points /v1/status at the stream it serves. No hub and no routes without
+// a stream. stop ends what it started.
+func startStreams(ctx context.Context, cfg config.Config, up *upstream, m *metrics.Metrics, log *slog.Logger, status *statusFeed) (*fanout.Hub, streamHandlers, func(), error) {
+	if !cfg.Replicated() {
+		hub, streams, err := startFanout(up, m, log)
+		return hub, streams, func() {}, err
+	}
+	rep, stop, err := startReplica(ctx, cfg, up, m, log)
+	if err != nil {
+		return nil, streamHandlers{}, nil, err
+	}
+	status.stream = rep.LiveStats
+	status.replica = rep.Status
+	return rep.Hub(), newStreamHandlers(rep.Hub(), log), stop, nil
 }
 
 // printReport writes a load generator's report: indented JSON, or its
