@@ -333,34 +333,7 @@ func (c *Consumer) subscribe(ctx context.Context, codes []kisfeed.Code, kinds Ki
 	if c.isClosed() || (limited && !c.allow(len(codes))) {
 		return
 	}
-	// Which codes are new (quota, MaxCodes) and which kinds each needs.
-	var wants []*want
-	var fresh []string // codes this call took a quota unit for
-	count := len(c.subs)
-	for _, code := range codes {
-		have, known := c.subs[code.String()]
-		if !known {
-			if h.unlisted(ctx, []kisfeed.Code{code}) != "" {
-				c.refuse(code.String(), ReasonUnknownCode, unknownDetail(code.String()))
-				continue
-			}
-			if count >= h.cfg.MaxCodes {
-				c.refuse(code.String(), ReasonTooManyCodes, fmt.Sprintf("a consumer streams at most %d codes", h.cfg.MaxCodes))
-				continue
-			}
-			if c.quota != nil {
-				if err := c.quota.AcquireCodes(1); err != nil {
-					c.refuse(code.String(), ReasonQuota, err.Error())
-					continue
-				}
-			}
-			fresh = append(fresh, code.String())
-			count++
-		}
-		for _, k := range (kinds &^ have).streamKinds() {
-			wants = append(wants, &want{code: code.Clone(), kind: k})
-		}
-	}
+	wants, fresh := c.plan(ctx, codes, kinds)
 	// Register concurrently: KIS acknowledges one registration at a time
 	// per session, and codes may sit on different app keys.
 	var wg sync.WaitGroup
@@ -433,6 +406,41 @@ func (c *Consumer) subscribe(ctx context.Context, codes []kisfeed.Code, kinds Ki
 	if h.onSubscribe != nil {
 		h.onSubscribe()
 	}
+}
+
+// plan decides what a subscribe asks of the hub: for each code new to
+// the consumer, whether it may have it (listed, under MaxCodes, a quota
+// unit — fresh lists the codes that took one), and for every code the
+// (code, kind) registrations it lacks. A refused code gets its error
+// event here. c.op is held.
+func (c *Consumer) plan(ctx context.Context, codes []kisfeed.Code, kinds Kinds) (wants []*want, fresh []string) {
+	h := c.hub
+	count := len(c.subs)
+	for _, code := range codes {
+		have, known := c.subs[code.String()]
+		if !known {
+			if h.unlisted(ctx, []kisfeed.Code{code}) != "" {
+				c.refuse(code.String(), ReasonUnknownCode, unknownDetail(code.String()))
+				continue
+			}
+			if count >= h.cfg.MaxCodes {
+				c.refuse(code.String(), ReasonTooManyCodes, fmt.Sprintf("a consumer streams at most %d codes", h.cfg.MaxCodes))
+				continue
+			}
+			if c.quota != nil {
+				if err := c.quota.AcquireCodes(1); err != nil {
+					c.refuse(code.String(), ReasonQuota, err.Error())
+					continue
+				}
+			}
+			fresh = append(fresh, code.String())
+			count++
+		}
+		for _, k := range (kinds &^ have).streamKinds() {
+			wants = append(wants, &want{code: code.Clone(), kind: k})
+		}
+	}
+	return wants, fresh
 }
 
 // resumeLocked returns what a consumer resuming after id gets for codes:
