@@ -22,7 +22,7 @@ func TestLookupJSONMatchesAPI(t *testing.T) {
 	t.Parallel()
 	now := func() time.Time { return lookupNow }
 	api := httptest.NewServer(httpapi.New(httpapi.Options{
-		Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Now: now, Logger: slog.New(slog.DiscardHandler),
+		Source: synthetic.NewSource(lookupMarket(), kisfeed.Clock{Market: now}), Clock: kisfeed.Clock{Wall: now}, Logger: slog.New(slog.DiscardHandler),
 	}))
 	t.Cleanup(api.Close)
 	tests := []struct {

@@ -237,7 +237,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	defer stopStreams()
 	h := httpapi.New(httpapi.Options{
 		Source: up.Source, Logger: log.With("component", "http"), Observer: m, Gatherer: reg,
-		Checks: checks, Now: a.clock.Wall, MarketNow: up.Clock.MarketNow, Status: status.report,
+		Checks: checks, Clock: kisfeed.Clock{Wall: a.clock.Wall, Market: up.Clock.Market}, Status: status.report,
 		RequestTimeout: o.requestTimeout, AccessLog: o.accessLog,
 		Access: access.New(keys), MetricsRequireKey: cfg.MetricsRequireKey,
 		Stream: streams.sse, StreamWS: streams.ws,

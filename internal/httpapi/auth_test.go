@@ -49,7 +49,7 @@ func authFixture(t *testing.T, src kisfeed.Source, now func() time.Time, metrics
 	}
 	f.srv = New(Options{
 		Source: src, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, nil)),
-		Gatherer: f.reg, Now: now, AccessLog: true, RequestTimeout: 5 * time.Second,
+		Gatherer: f.reg, Clock: kisfeed.Clock{Wall: now}, AccessLog: true, RequestTimeout: 5 * time.Second,
 		Access: access.New(keys), MetricsRequireKey: metricsNeedKey,
 	})
 	return f
@@ -234,7 +234,7 @@ func TestMissQuotaRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{Source: missSource(), Now: clock.Now, Access: access.New(keys),
+	srv := New(Options{Source: missSource(), Clock: kisfeed.Clock{Wall: clock.Now}, Access: access.New(keys),
 		Logger: slog.New(slog.DiscardHandler)})
 	f := &fixture{srv: srv}
 	auth := []string{"Authorization", "Bearer " + dataKey}

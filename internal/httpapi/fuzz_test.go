@@ -29,7 +29,7 @@ func FuzzRequest(f *testing.F) {
 	} {
 		f.Add(seed.path, seed.query)
 	}
-	srv := New(Options{Source: fakeSource(new(atomic.Int64)), Now: fixedNow, Logger: slog.New(slog.DiscardHandler)})
+	srv := New(Options{Source: fakeSource(new(atomic.Int64)), Clock: kisfeed.Clock{Wall: fixedNow}, Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, path, query string) {
 		u := &url.URL{Scheme: "http", Host: "kisfeed.test", Path: path, RawQuery: query}
 		if !strings.HasPrefix(path, "/") {

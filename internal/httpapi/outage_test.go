@@ -73,7 +73,7 @@ func TestUpstreamOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httpapi.New(httpapi.Options{
-			Source: c, Now: now, Observer: m, Logger: slog.New(slog.DiscardHandler),
+			Source: c, Clock: kisfeed.Clock{Wall: now}, Observer: m, Logger: slog.New(slog.DiscardHandler),
 			Checks: []httpapi.Check{httpapi.BreakerCheck(func() string { return string(br.State()) }, br.RetryAfter)},
 		})
 		get := func(path string) *httptest.ResponseRecorder {
@@ -199,7 +199,7 @@ func BenchmarkQuoteCacheStack(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httpapi.New(httpapi.Options{Source: c, Now: now, Observer: metrics.New(prometheus.NewRegistry()),
+	srv := httpapi.New(httpapi.Options{Source: c, Clock: kisfeed.Clock{Wall: now}, Observer: metrics.New(prometheus.NewRegistry()),
 		Logger: slog.New(slog.DiscardHandler)})
 	req := httptest.NewRequest(http.MethodGet, "/v1/stocks/005930/quote", nil)
 	srv.ServeHTTP(httptest.NewRecorder(), req) // warm the cache

@@ -29,7 +29,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		<-release
 		return testQuote(code, kisfeed.OriginSource), nil
 	}}
-	h := New(Options{Source: src, Now: fixedNow, Logger: slog.New(slog.DiscardHandler)})
+	h := New(Options{Source: src, Clock: kisfeed.Clock{Wall: fixedNow}, Logger: slog.New(slog.DiscardHandler)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func startServer(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	h := New(Options{Source: fakeSource(new(atomic.Int64)), Now: fixedNow, Logger: slog.New(slog.DiscardHandler)})
+	h := New(Options{Source: fakeSource(new(atomic.Int64)), Clock: kisfeed.Clock{Wall: fixedNow}, Logger: slog.New(slog.DiscardHandler)})
 	go func() { done <- Serve(ctx, ln, h, ServeOptions{Logger: slog.New(slog.DiscardHandler)}) }()
 	t.Cleanup(func() {
 		cancel()

@@ -47,15 +47,13 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Checks are run by /readyz.
 	Checks []Check
-	// Now is the clock for Cache-Control ages and default dates
-	// (time.Now if nil).
-	Now func() time.Time
-	// MarketNow is the served market's clock (Now if nil): it names
-	// "today" for candles' default window and /v1/status's market time.
-	// Against the synthetic market with KISFEED_MARKET_TIME it differs
-	// from Now, and a minute chart of the wall clock's day would ask the
-	// market for a day it has not reached.
-	MarketNow func() time.Time
+	// Clock is the stack's one clock value: Wall for Cache-Control ages
+	// and default dates (time.Now when nil), Market (Wall when nil) for
+	// "today" in candles' default window and /v1/status's market time.
+	// Against the synthetic market with KISFEED_MARKET_TIME they differ,
+	// and a minute chart of the wall clock's day would ask the market for
+	// a day it has not reached.
+	Clock kisfeed.Clock
 	// Status fills /v1/status's figures (breaker, cache, upstream rate,
 	// stream, ingestion runs); nil answers them unknown. It is called
 	// with a deadline and must not block past it.
@@ -109,10 +107,10 @@ type Server struct {
 // New returns the API handler.
 func New(o Options) *Server {
 	s := &Server{
-		src: o.Source, log: o.Logger, obs: o.Observer, checks: o.Checks, now: o.Now,
+		src: o.Source, log: o.Logger, obs: o.Observer, checks: o.Checks, now: o.Clock.Wall,
 		timeout: o.RequestTimeout, readyTime: o.ReadyTimeout, accessLog: o.AccessLog,
 		guard: o.Access, metricsNeedKey: o.MetricsRequireKey,
-		marketNow: o.MarketNow, status: o.Status,
+		marketNow: o.Clock.Market, status: o.Status,
 		mux: http.NewServeMux(),
 	}
 	if s.log == nil {

@@ -117,7 +117,7 @@ func newFixture(t *testing.T, src kisfeed.Source, checks ...Check) *fixture {
 	m := metrics.New(f.reg)
 	f.srv = New(Options{
 		Source: src, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, nil)),
-		Observer: m, Gatherer: f.reg, Checks: checks, Now: fixedNow, AccessLog: true,
+		Observer: m, Gatherer: f.reg, Checks: checks, Clock: kisfeed.Clock{Wall: fixedNow}, AccessLog: true,
 		RequestTimeout: 5 * time.Second,
 	})
 	return f

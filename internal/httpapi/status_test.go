@@ -49,7 +49,7 @@ func TestStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := New(Options{Source: fakeSource(nil), Gatherer: prometheus.NewRegistry(), Now: fixedNow, MarketNow: tt.marketNow, Status: tt.status})
+			srv := New(Options{Source: fakeSource(nil), Gatherer: prometheus.NewRegistry(), Clock: kisfeed.Clock{Wall: fixedNow, Market: tt.marketNow}, Status: tt.status})
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/status"+tt.query, nil))
 			want := tt.wantStatus
@@ -94,7 +94,7 @@ func TestCandlesFollowTheMarketClock(t *testing.T) {
 		got = q
 		return inner(ctx, q)
 	}
-	srv := New(Options{Source: src, Now: fixedNow, MarketNow: func() time.Time { return market }})
+	srv := New(Options{Source: src, Clock: kisfeed.Clock{Wall: fixedNow, Market: func() time.Time { return market }}})
 	for _, tt := range []struct{ interval, from, to string }{{"minute", "2026-11-27", "2026-11-27"}, {"day", "2026-08-27", "2026-11-27"}} {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/v1/stocks/005930/candles?interval="+tt.interval, nil))
