@@ -141,6 +141,7 @@ type Client struct {
 
 	tokenGroup singleflight.Group
 	token      atomic.Pointer[Token] // current token, nil before the first
+	detached   background            // token refreshes no caller can cancel; Close ends them
 
 	requests, retries, rateLimited, limiterWait, tokensIssued atomic.Int64
 
@@ -313,10 +314,67 @@ func (c *Client) Stats() ClientStats {
 	}
 }
 
-// Close releases idle connections.
+// ErrClientClosed is a token refresh asked of a [Client] after Close.
+var ErrClientClosed = errors.New("kis: client closed")
+
+// Close cancels the token refresh under way, if any, waits for it to end
+// and releases idle connections. The refresh runs detached from its
+// callers (they share it; one caller giving up must not fail the
+// others), so without this it outlived its callers' cancellation and
+// Close, and could still write the token store (a file: its temporary
+// file and rename) after the owner had moved on, e.g. removed the
+// directory. After Close, a refresh fails with [ErrClientClosed].
 func (c *Client) Close() error {
+	c.detached.close()
 	c.http.CloseIdleConnections()
 	return nil
+}
+
+// background tracks work a Client runs detached from its callers'
+// contexts, so that Close can cancel it and wait for it. Its zero value
+// is ready to use.
+type background struct {
+	mu      sync.Mutex
+	closed  bool // guarded by mu
+	next    int
+	cancels map[int]context.CancelFunc // guarded by mu: the work under way
+	wg      sync.WaitGroup
+}
+
+// start returns a context derived from parent that close cancels, and the
+// function to call when the work ends; ErrClientClosed after close.
+func (b *background) start(parent context.Context) (context.Context, func(), error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, nil, ErrClientClosed
+	}
+	ctx, cancel := context.WithCancel(parent)
+	if b.cancels == nil {
+		b.cancels = make(map[int]context.CancelFunc)
+	}
+	id := b.next
+	b.next++
+	b.cancels[id] = cancel
+	b.wg.Add(1)
+	return ctx, func() {
+		b.mu.Lock()
+		delete(b.cancels, id)
+		b.mu.Unlock()
+		cancel()
+		b.wg.Done()
+	}, nil
+}
+
+// close refuses new work, cancels the work under way and waits for it.
+func (b *background) close() {
+	b.mu.Lock()
+	b.closed = true
+	for _, cancel := range b.cancels {
+		cancel()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 // logOnce logs msg at info level the first time feature is seen.

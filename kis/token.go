@@ -116,8 +116,14 @@ func (c *Client) refresh(ctx context.Context, stale *Token) (*Token, error) {
 	ch := c.tokenGroup.DoChan(key, func() (any, error) {
 		// Detached from the first caller's cancellation: the others wait
 		// on the same result. Bounded by the HTTP timeout and the issuance
-		// pacing wait.
-		return c.obtain(context.WithoutCancel(ctx), stale)
+		// pacing wait, and by Close, which cancels it and waits for it
+		// (it writes the token store).
+		octx, done, err := c.detached.start(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return c.obtain(octx, stale)
 	})
 	select {
 	case <-ctx.Done():

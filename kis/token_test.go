@@ -463,3 +463,59 @@ func TestTokenJSON(t *testing.T) {
 		t.Errorf("round trip: got %v, %v; want %v", back, err, tok)
 	}
 }
+
+// blockingLockStore is a token store whose Lock blocks until the caller's
+// context ends, reporting when it was entered and when it returned.
+type blockingLockStore struct {
+	*MemoryTokenStore
+	entered, returned chan struct{}
+}
+
+func (s *blockingLockStore) Lock(ctx context.Context, _ string) (func(), error) {
+	close(s.entered)
+	<-ctx.Done()
+	close(s.returned)
+	return nil, ctx.Err()
+}
+
+// TestCloseEndsDetachedRefresh: the token refresh runs detached from its
+// callers, so it outlives a caller that gives up; Close must cancel it
+// and return only once it has ended (it writes the token store: a file
+// store's temporary file and rename landed after the owner's Close, in a
+// directory being removed), and a refresh after Close is refused.
+func TestCloseEndsDetachedRefresh(t *testing.T) {
+	f := newFake(t)
+	store := &blockingLockStore{NewMemoryTokenStore(), make(chan struct{}), make(chan struct{})}
+	c := testClient(t, f.url(), WithTokenStore(store))
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Token(ctx)
+		errc <- err
+	}()
+	select {
+	case <-store.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("refresh never reached the store's lock")
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Token after cancel: %v, want context.Canceled", err)
+	}
+	select {
+	case <-store.returned:
+		t.Fatal("the detached refresh ended with its caller; it should outlive it until Close")
+	default:
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-store.returned:
+	default:
+		t.Fatal("Close returned while the detached refresh was still running")
+	}
+	if _, err := c.Token(t.Context()); !errors.Is(err, ErrClientClosed) {
+		t.Errorf("Token after Close: %v, want ErrClientClosed", err)
+	}
+}

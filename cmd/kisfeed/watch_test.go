@@ -63,7 +63,11 @@ func startWatch(t *testing.T, environ []string, args ...string) (stdout, stderr 
 	stdout, stderr = newSink(), newSink()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, environ, strings.NewReader(""), stdout, stderr) }()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- run(ctx, args, environ, strings.NewReader(""), stdout, stderr)
+	}()
 	wait = func() int {
 		select {
 		case code := <-done:
@@ -73,7 +77,18 @@ func startWatch(t *testing.T, environ []string, args ...string) (stdout, stderr 
 			return -1
 		}
 	}
-	t.Cleanup(func() { cancel() })
+	// Cancel and wait for run to return, also when the test ended without
+	// calling wait (a failure): a watch still running after its test
+	// could write into the test's temporary directories (the approval
+	// key file) while they are removed.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(watchWait):
+			t.Errorf("watch did not stop within %s of its cancel; stderr %q", watchWait, stderr.String())
+		}
+	})
 	return stdout, stderr, cancel, wait
 }
 

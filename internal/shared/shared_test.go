@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -458,61 +457,124 @@ func TestLimiterRejectsBadInput(t *testing.T) {
 	}
 }
 
-// TestLimiterShared runs three limiters on separate connections for one app
-// key and checks that together they never exceed the rate in any 1-second
-// window, and that a different app key has its own budget.
+// TestLimiterShared checks that limiters on separate connections for one
+// app key share one budget at the configured rate, and that a different
+// app key has its own.
+//
+// Not checked by counting the grants Wait makes in 1.5 s: that measures
+// the machine as much as the limiter (under -race on two loaded cores, 30
+// grants instead of ≥ 40, the budget idle while the workers waited for a
+// core), and the timestamps a worker takes after Wait returns are the
+// machine's too, not Redis's. Redis's own answers are checked instead,
+// one Allow at a time, against Redis's clock (TIME): the limit as Redis
+// is asked to enforce it (rate, burst), that after one grant no limiter
+// on the key is granted again within the window Redis reports
+// (RetryAfter) and that this window is exactly one spacing from the
+// grant (the budget is used, not throttled below the rate), and that
+// Wait is granted again once the window has passed.
 func TestLimiterShared(t *testing.T) {
 	t.Parallel()
 	mk, prefix := testRedis(t)
-	const rate = 40.0
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
-	defer cancel()
-	var mu sync.Mutex
-	var grants []time.Time
-	var wg sync.WaitGroup
-	for range 3 {
-		l, err := shared.NewLimiter(mk(), "app-key-1", rate, shared.WithLimiterPrefix(prefix))
+	ctx := t.Context()
+	clock := mk()
+	redisNow := func() time.Time {
+		t.Helper()
+		now, err := clock.Time(ctx).Result()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("redis TIME: %v", err)
 		}
-		for range 2 { // two workers per "process"
-			wg.Go(func() {
-				for l.Wait(ctx) == nil {
-					mu.Lock()
-					grants = append(grants, time.Now())
-					mu.Unlock()
-				}
-			})
+		return now
+	}
+	newLimiters := func(appKey string, perSecond float64) []*shared.Limiter {
+		t.Helper()
+		var ls []*shared.Limiter
+		for range 3 { // three "processes", each with its own connection pool
+			l, err := shared.NewLimiter(mk(), appKey, perSecond, shared.WithLimiterPrefix(prefix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	}
+
+	// The limit as Redis is asked to enforce it: burst 1 (evenly spaced,
+	// no bursts), one request per 1/rate.
+	const rate = 40.0
+	for i, l := range newLimiters("app-key-rate", rate) {
+		lim := shared.LimitOf(l)
+		want := time.Second / 40
+		if lim.Burst != 1 || lim.Rate != 1 || lim.Period != want || l.Interval() != want {
+			t.Errorf("limiter %d: limit %v (interval %v), want 1 req/%v, burst 1 (%v/s)", i, lim, l.Interval(), want, rate)
+		}
+	}
+
+	// Sharing, at one request a minute so that no scheduling stall of a
+	// loaded machine can reach the end of the window: after one grant,
+	// every other Allow on the key, from any of the three limiters, is
+	// refused, with a RetryAfter that ends exactly one spacing after the
+	// grant by Redis's clock.
+	const slow = 1.0 / 60
+	spacing := time.Duration(float64(time.Second) / slow)
+	ls := newLimiters("app-key-1", slow)
+	before := redisNow()
+	res, err := shared.AllowOnce(ctx, ls[0])
+	if err != nil || res.Allowed != 1 || res.Remaining != 0 {
+		t.Fatalf("first Allow: %+v, %v; want allowed 1, remaining 0", res, err)
+	}
+	for i := range 9 {
+		l := ls[(i+1)%len(ls)]
+		res, err := shared.AllowOnce(ctx, l)
+		elapsed := redisNow().Sub(before)
+		if err != nil {
+			t.Fatalf("Allow %d: %v", i, err)
+		}
+		if res.Allowed != 0 || res.Remaining != 0 {
+			t.Errorf("Allow %d (limiter %d) %v after the grant: allowed %d, remaining %d; want 0, 0 (the key's one slot is taken)",
+				i, (i+1)%len(ls), elapsed, res.Allowed, res.Remaining)
+		}
+		if res.RetryAfter > spacing || res.RetryAfter < spacing-elapsed {
+			t.Errorf("Allow %d: RetryAfter %v, %v after the grant; want in [%v, %v] (next slot one spacing after the grant)",
+				i, res.RetryAfter, elapsed, spacing-elapsed, spacing)
 		}
 	}
 	// Another app key is not slowed by the first one's traffic.
-	other, _ := shared.NewLimiter(mk(), "app-key-2", rate, shared.WithLimiterPrefix(prefix))
-	otherGrants := 0
-	wg.Go(func() {
-		for other.Wait(ctx) == nil {
-			otherGrants++
-		}
-	})
-	wg.Wait()
-	slices.SortFunc(grants, func(a, b time.Time) int { return a.Compare(b) })
-	worst := 0
-	for i := range grants {
-		j := i
-		for j < len(grants) && grants[j].Sub(grants[i]) < time.Second {
-			j++
-		}
-		worst = max(worst, j-i)
+	other := newLimiters("app-key-2", slow)
+	if res, err := shared.AllowOnce(ctx, other[1]); err != nil || res.Allowed != 1 {
+		t.Errorf("other key's first Allow: %+v, %v; want allowed (own budget)", res, err)
 	}
-	if worst > int(rate) {
-		t.Errorf("max grants in a 1 s window: got %d, want ≤ %v", worst, rate)
+
+	// Granted again once RetryAfter has passed: Wait sleeps the
+	// RetryAfter Redis reports and must then get the slot. Here with a
+	// 200 ms spacing; a stall only makes the slot more due.
+	fast := newLimiters("app-key-3", 5)
+	const fastSpacing = 200 * time.Millisecond
+	start := redisNow() // ≤ the first grant
+	if res, err := shared.AllowOnce(ctx, fast[0]); err != nil || res.Allowed != 1 {
+		t.Fatalf("first Allow: %+v, %v; want allowed", res, err)
 	}
-	if len(grants) < int(rate) {
-		t.Errorf("grants in 1.5 s: got %d, want ≥ %v (the budget is used)", len(grants), rate)
+	res, err = shared.AllowOnce(ctx, fast[1])
+	if err != nil || res.Allowed != 0 || res.RetryAfter <= 0 || res.RetryAfter > fastSpacing {
+		t.Fatalf("second Allow: %+v, %v; want refused with a RetryAfter in (0, %v]", res, err, fastSpacing)
 	}
-	if otherGrants < int(rate) {
-		t.Errorf("other key's grants: got %d, want ≥ %v (own budget)", otherGrants, rate)
+	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	if err := fast[1].Wait(wctx); err != nil {
+		t.Fatalf("Wait after RetryAfter %v: %v", res.RetryAfter, err)
 	}
-	t.Logf("grants %d in 1.5 s, max %d per 1 s window (limit %v); other key %d", len(grants), worst, rate, otherGrants)
+	// Wait took a slot (it did not return nil on a Redis failure): it
+	// came at least one spacing after the first grant, so the next is
+	// due at least two spacings after start. A grant before that, by
+	// Redis's clock, means Wait took nothing; one after it (a stall of
+	// the test between the calls) proves nothing either way.
+	res, err = shared.AllowOnce(ctx, fast[2])
+	end := redisNow() // ≥ this Allow
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Allowed != 0 && end.Sub(start) < 2*fastSpacing {
+		t.Errorf("Allow after Wait's grant, %v after the first grant: %+v; want refused (Wait took the slot)", end.Sub(start), res)
+	}
 }
 
 // TestLimiterRefusesPastDeadline: a shared slot that would come after the
