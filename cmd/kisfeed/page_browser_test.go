@@ -298,13 +298,27 @@ func checkCandles(t *testing.T, ctx context.Context, base string) {
 		if len(want) == 0 {
 			t.Fatalf("%s: the API returned no bars", url)
 		}
-		if reflect.DeepEqual(bars, want) {
+		if reflect.DeepEqual(bars, want) || movedOn(bars, want) {
 			return
 		}
 		diff = fmt.Sprintf("%s: chart has %d bars, API %d; first chart %+v, API %+v; last chart %+v, API %+v",
 			url, len(bars), len(want), first(bars), first(want), last(bars), last(want))
 	}
 	t.Error(diff)
+}
+
+// movedOn reports whether the chart shows the API's bars exactly except
+// for the last, which live trades moved on since the API's (cached) answer:
+// same time and open, a range that only widened and a volume that only
+// grew. During market hours the page's stream updates the last bar, so
+// an exact comparison would race with it.
+func movedOn(chart, api []pageCandle) bool {
+	n := len(api)
+	if len(chart) != n || n == 0 || !reflect.DeepEqual(chart[:n-1], api[:n-1]) {
+		return false
+	}
+	c, a := chart[n-1], api[n-1]
+	return c.Time == a.Time && c.Open == a.Open && c.High >= a.High && c.Low <= a.Low && c.Volume >= a.Volume
 }
 
 // checkBook compares the ladder shown with the API's book, allowing the
