@@ -56,13 +56,6 @@ func (c CacheCounters) Ratio() float64 {
 	return c.Hits / total
 }
 
-// ScrapeCache reads the cache counters from base's /metrics, summed over
-// kinds.
-func ScrapeCache(ctx context.Context, c *http.Client, base string) (CacheCounters, error) {
-	s, err := Scrape(ctx, c, base)
-	return s.Cache, err
-}
-
 // Scrape reads base's /metrics: the cache counters and the memory figures.
 func Scrape(ctx context.Context, c *http.Client, base string) (Snapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)

@@ -201,9 +201,6 @@ func LeaseID(appKeys []string) string {
 // Hub is the replica's hub: mount its SSE and WebSocket handlers.
 func (r *Replica) Hub() *fanout.Hub { return r.hub }
 
-// Lease is the stream lease (Holder tells who holds it).
-func (r *Replica) Lease() *shared.Lease { return r.lease }
-
 // Status reports whether this replica holds the sessions, and its counters.
 func (r *Replica) Status() Status {
 	r.mu.Lock()

@@ -116,9 +116,6 @@ func NewLease(rdb goredis.UniversalClient, keyID, holder string, ttl time.Durati
 	return l, nil
 }
 
-// TTL returns the lease's time to live.
-func (l *Lease) TTL() time.Duration { return l.ttl }
-
 // Interval returns the renewal (and acquisition retry) interval, ttl/3.
 func (l *Lease) Interval() time.Duration { return l.ttl / 3 }
 
