@@ -24,37 +24,18 @@
 #        KEEP_LOGS (a directory to copy the processes' output to)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ -n "${KEEP_LOGS:-}" ]]; then mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.out "$WORK"/*.err "$KEEP_LOGS"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+kisfeed_workdir
 
-if [[ -z "${KISFEED:-}" ]]; then
-	KISFEED="$WORK/kisfeed"
-	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed)
-fi
-cd "$WORK"
-
-wait_line() { # file: wait up to 10 s for its "listening on" line
-	for _ in $(seq 100); do grep -q 'listening on' "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "no 'listening on' line in $1" >&2; exit 1
-}
 
 timeout 90 "$KISFEED" emulator --addr 127.0.0.1:0 >emu.out 2>emu.err & PIDS+=($!)
-wait_line emu.out
-EMU=$(sed -n 's/listening on //p' emu.out)
+EMU=$(listen_addr emu.out)
 # shellcheck disable=SC2086 # SERVE_ENV is a list of words on purpose
 env ${SERVE_ENV:-} KIS_BASE_URL=$EMU KIS_APP_KEY=demo-key KIS_APP_SECRET=demo-secret KIS_USE_REAL_SERVER=true \
 	KIS_TOKEN_FILE=$WORK/tokens.json CACHE_PRICE_TTL=5s BREAKER_DELAY=10s LOG_FORMAT=json \
 	timeout 90 "$KISFEED" serve --addr 127.0.0.1:0 >srv.out 2>srv.err & PIDS+=($!)
-wait_line srv.out
-SRV=$(sed -n 's/listening on //p' srv.out)
+SRV=$(listen_addr srv.out)
 
 timeout 60 "$KISFEED" loadtest --target "$SRV" --rate 50 --codes 100 --duration 40s >load.out 2>&1 & LOAD=$!
 sleep 9

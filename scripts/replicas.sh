@@ -28,22 +28,9 @@
 #        STREAM_LEASE_TTL (default 6s), KEEP_LOGS (a directory for the output)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ -n "${KEEP_LOGS:-}" ]]; then mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.out "$WORK"/*.err "$WORK"/*.json "$WORK"/*.sse "$KEEP_LOGS"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ -z "${KISFEED:-}" ]]; then
-	KISFEED="$WORK/kisfeed"
-	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed)
-fi
-cd "$WORK"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+kisfeed_workdir '*.json' '*.sse'
 
 CLIENTS=${CLIENTS:-100}
 NCODES=${CODES:-20}
@@ -57,17 +44,12 @@ MARKET="2026-11-27 10:00"
 APP_KEY=replicas-app-key
 APP_SECRET=replicas-app-secret
 
-wait_line() { # file: wait up to 20 s for its "listening on" line
-	for _ in $(seq 200); do grep -q 'listening on' "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "no 'listening on' line in $1" >&2; cat "${1%.out}.err" >&2 || true; exit 1
-}
 redis-cli -n "$REDIS_DB" ping >/dev/null || { echo "redis DB $REDIS_DB does not answer" >&2; exit 1; }
 # A lease left by an earlier run would delay the first holder by a ttl.
 redis-cli -n "$REDIS_DB" --scan --pattern 'kisfeed:lease:stream:*' | xargs -r redis-cli -n "$REDIS_DB" del >/dev/null
 
 KISFEED_MARKET_TIME="$MARKET" "$KISFEED" emulator --addr 127.0.0.1:0 --app-key "$APP_KEY:$APP_SECRET" >emu.out 2>emu.err & PIDS+=($!)
-wait_line emu.out
-EMU=$(sed -n 's/listening on //p' emu.out)
+EMU=$(listen_addr emu.out 20)
 
 start_replica() { # name
 	NATS_URL=$NATS REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB" KISFEED_REPLICA=$1 STREAM_LEASE_TTL=$TTL \
@@ -78,11 +60,9 @@ start_replica() { # name
 	eval "PID_$1=$!"
 }
 start_replica r1
-wait_line r1.out
+R1=$(listen_addr r1.out 20)
 start_replica r2
-wait_line r2.out
-R1=$(sed -n 's/listening on //p' r1.out)
-R2=$(sed -n 's/listening on //p' r2.out)
+R2=$(listen_addr r2.out 20)
 
 holder_of() { # base URL → true/false
 	curl -sf "$1/v1/status" | python3 -c 'import json,sys; print(str(json.load(sys.stdin)["stream"].get("replica",{}).get("holder",False)).lower())'

@@ -26,22 +26,9 @@
 #        PER_CLIENT (default 5), KEEP_LOGS (a directory for the outputs)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ -n "${KEEP_LOGS:-}" ]]; then mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.out "$WORK"/*.err "$WORK"/*.json "$KEEP_LOGS"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ -z "${KISFEED:-}" ]]; then
-	KISFEED="$WORK/kisfeed"
-	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed)
-fi
-cd "$WORK"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+kisfeed_workdir '*.json'
 
 CLIENTS=${CLIENTS:-1000}
 DURATION=${DURATION:-5m}
@@ -56,23 +43,17 @@ secs() { # a Go duration of whole units (90s, 5m, 1h) in seconds
 	local d=$1
 	case $d in *h) echo $(( ${d%h} * 3600 ));; *m) echo $(( ${d%m} * 60 ));; *s) echo "${d%s}";; *) echo "$d";; esac
 }
-wait_line() { # file: wait up to 10 s for its "listening on" line
-	for _ in $(seq 100); do grep -q 'listening on' "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "no 'listening on' line in $1" >&2; exit 1
-}
 BUDGET=$(( $(secs "$DURATION") + 2 * $(secs "${SLOW_DURATION/#0/0s}") + 300 ))
 
 KISFEED_MARKET_TIME="$MARKET" timeout "$BUDGET" "$KISFEED" emulator --addr 127.0.0.1:0 \
 	--app-key k1:s1 --app-key k2:s2 --app-key k3:s3 >emu.out 2>emu.err & PIDS+=($!)
-wait_line emu.out
-EMU=$(sed -n 's/listening on //p' emu.out)
+EMU=$(listen_addr emu.out)
 
 KIS_BASE_URL="$EMU" KIS_APP_KEYS=k1:s1,k2:s2,k3:s3 KIS_TOKEN_FILE="$WORK/tokens.json" \
 	KIS_APPROVAL_FILE="$WORK/approval.json" LOG_LEVEL=error \
 	timeout "$BUDGET" "$KISFEED" serve --addr 127.0.0.1:0 --access-log=false >serve.out 2>serve.err & PIDS+=($!)
-wait_line serve.out
+TARGET=$(listen_addr serve.out)
 SERVE_PID=$(pgrep -P "$!" || echo "$!") # serve itself, not timeout
-TARGET=$(sed -n 's/listening on //p' serve.out)
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); emulator $EMU (market from $MARKET KST), serve $TARGET"
 
 slow_poller() { # prints when serve first counts a slow_consumer disconnect, in s from now

@@ -31,22 +31,9 @@
 #        KEEP_LOGS (a directory to copy the processes' output to)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	if [[ -n "${KEEP_LOGS:-}" ]]; then mkdir -p "$KEEP_LOGS" && cp "$WORK"/*.out "$WORK"/*.err "$WORK"/*.ndjson "$KEEP_LOGS"/ 2>/dev/null || true; fi
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ -z "${KISFEED:-}" ]]; then
-	KISFEED="$WORK/kisfeed"
-	(cd "$ROOT" && go build -o "$KISFEED" ./cmd/kisfeed)
-fi
-cd "$WORK"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+kisfeed_workdir '*.ndjson'
 
 SPEED=${SPEED:-1}
 NCODES=${CODES:-100}
@@ -55,15 +42,10 @@ WALL=$(python3 -c "print(round($SIM_SECONDS / $SPEED, 3))")
 DROP_EVERY=$(python3 -c "print(f'{30 / $SPEED:.3f}s')")
 MARKET="2026-11-27 10:00"
 
-wait_line() { # file: wait up to 10 s for its "listening on" line
-	for _ in $(seq 100); do grep -q 'listening on' "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "no 'listening on' line in $1" >&2; exit 1
-}
 
 KISFEED_MARKET_TIME="$MARKET" timeout $((${WALL%.*} + 60)) "$KISFEED" emulator --addr 127.0.0.1:0 --speed "$SPEED" \
 	--ws-fault "drop-every=$DROP_EVERY" --app-key k1:s1 --app-key k2:s2 --app-key k3:s3 >emu.out 2>emu.err & PIDS+=($!)
-wait_line emu.out
-EMU=$(sed -n 's/listening on //p' emu.out)
+EMU=$(listen_addr emu.out)
 
 # The first NCODES codes of the emulator's KOSPI master file.
 curl -sf "$EMU/common/master/kospi_code.mst.zip" -o kospi.zip
