@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kisfeed/kisfeed/internal/config"
-	"github.com/kisfeed/kisfeed/internal/fanout"
 	"github.com/kisfeed/kisfeed/internal/metrics"
 	"github.com/kisfeed/kisfeed/internal/natsbus"
 	"github.com/kisfeed/kisfeed/internal/replica"
@@ -49,7 +48,7 @@ func startReplica(ctx context.Context, cfg config.Config, up *upstream, m *metri
 	}
 	rep, err := replica.New(replica.Config{
 		Name: name, AppKeys: keys, TTL: cfg.StreamLeaseTTL, Redis: up.Redis, Bus: bus, NewLive: up.NewLive,
-		Hub:    fanout.Config{Clock: up.Clock, Observer: m.Fanout(), Logger: log.With("component", "fanout")},
+		Hub:    hubConfig(up, m, log),
 		Logger: rlog,
 	})
 	if err != nil {

@@ -224,9 +224,6 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	// A nil store converts to a nil PriceStore: no database.
 	status := newStatusFeed(reg, a.clock.Now, upstreamLimit(cfg, len(up.Clients)), len(up.Clients), db)
-	if up.Live != nil {
-		status.stream = func() stream.Stats { return up.Live.Stats().Stream }
-	}
 	hub, streams, stopStreams, err := startStreams(ctx, cfg, up, m, log, status)
 	if err != nil {
 		return withExit(1, fmt.Errorf("serve: %w", err))
@@ -296,6 +293,9 @@ func databaseCheck(db kisfeed.PriceStore) httpapi.Check {
 // a stream. stop ends what it started.
 func startStreams(ctx context.Context, cfg config.Config, up *upstream, m *metrics.Metrics, log *slog.Logger, status *statusFeed) (*fanout.Hub, streamHandlers, func(), error) {
 	if !cfg.Replicated() {
+		if up.Live != nil {
+			status.stream = func() stream.Stats { return up.Live.Stats().Stream }
+		}
 		hub, streams, err := startFanout(up, m, log)
 		return hub, streams, func() {}, err
 	}

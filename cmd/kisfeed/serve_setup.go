@@ -41,14 +41,24 @@ func startFanout(up *upstream, m *metrics.Metrics, log *slog.Logger) (*fanout.Hu
 	if up.Live == nil {
 		return nil, streamHandlers{}, nil
 	}
-	hub, err := fanout.NewHub(fanout.Config{Demand: up.Live, Clock: up.Clock, Observer: m.Fanout(),
-		Listed: listedCodes(up.Source, up.Clock.Now, time.Hour), Logger: log.With("component", "fanout")})
+	cfg := hubConfig(up, m, log)
+	cfg.Demand = up.Live
+	hub, err := fanout.NewHub(cfg)
 	if err != nil {
 		return nil, streamHandlers{}, err
 	}
 	// The live client stops with the upstream's Close, after the hub.
 	up.Live.ListenAll(func(ev stream.Event) { hub.Publish(fanout.FromStream(ev)) })
 	return hub, newStreamHandlers(hub, log), nil
+}
+
+// hubConfig is the fan-out hub's configuration, one process or replica
+// alike (the replica supplies the Demand): the stack's clock, the metrics,
+// and the universe check that refuses an unlisted code before it costs a
+// KIS registration.
+func hubConfig(up *upstream, m *metrics.Metrics, log *slog.Logger) fanout.Config {
+	return fanout.Config{Clock: up.Clock, Observer: m.Fanout(), Logger: log.With("component", "fanout"),
+		Listed: listedCodes(up.Source, up.Clock.Now, time.Hour)}
 }
 
 // newStreamHandlers mounts hub's consumers: GET /v1/stream and /v1/ws.
